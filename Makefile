@@ -1,0 +1,42 @@
+# One command per habit. Every target that runs code creates the virtual environment first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+STRICT ?=
+
+.PHONY: help venv ingest test lint stats bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the pinned dependencies
+
+ingest: $(STAMP)  ## fetch the sites (or use the archive offline) and rebuild the warehouse; STRICT=1 fails on any fetch problem
+	$(PY) -m pipeline ingest $(if $(STRICT),--strict) $(ARGS)
+
+stats: $(STAMP)  ## what the warehouse holds, per source and kind
+	$(PY) -m pipeline stats $(ARGS)
+
+test: $(STAMP)  ## run the test suite (real DuckDB files, real HTTP on 127.0.0.1)
+	$(PY) -m pytest $(ARGS)
+
+lint: $(STAMP)  ## ruff
+	$(PY) -m ruff check .
+
+bench: $(STAMP)  ## benchmarks, printed as ratios against a baseline measured in the same run
+	$(PY) -m bench $(ARGS)
+
+lock:  ## re-pin requirements.lock from pyproject.toml (needs uv)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:  ## remove the virtual environment and caches (never raw/ or the warehouse)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

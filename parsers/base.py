@@ -1,0 +1,85 @@
+"""Shared vocabulary of the parsers: what a parse returns and how it fails.
+
+A parser is a pure function `parse(body: bytes, url: str | None) -> ParsedPage`. It returns plain
+dicts (validated later, once, where records enter the warehouse), lists the records it had to
+give up on as `Problem`s, and raises `ParseError` only when the page as a whole is unusable.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ParseError(Exception):
+    """The page as a whole cannot be parsed; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record the parser found but could not read; it goes to `rejects`, never away."""
+
+    position: int | None
+    reason: str
+    excerpt: str = ""
+
+
+@dataclass
+class ParsedPage:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    #: facts about the page itself (pager, detected layout, heading), for the run summary
+    page_info: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_text(body: bytes, declared: str | None = None) -> str:
+    """Bytes to text, refusing what is not text instead of producing mojibake records.
+
+    UTF-8 is tried first (all three sites serve it); a declared charset is the fallback.
+    """
+    if not body or not body.strip():
+        raise ParseError("empty page: no text to parse")
+    if b"\x00" in body[:4096]:
+        raise ParseError("binary content: NUL bytes found, not a text page")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if declared and declared.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            try:
+                text = body.decode(declared)
+            except (LookupError, UnicodeDecodeError):
+                raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        else:
+            raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    controls = sum(1 for ch in text[:4096] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > 8:
+        raise ParseError(f"binary content: {controls} control characters in the first 4 KiB")
+    return unicodedata.normalize("NFC", text)
+
+
+_MD_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_LATEX_SYMBOL = re.compile(r"\\(?:bullet|textbullet|item|cdot|ldots|newline)\b\s*")
+_LATEX_WRAP = re.compile(r"\\[a-zA-Z]+\{([^{}]*)\}")
+_STRAY_MARKS = re.compile(r"(?<!\w)\*{1,3}(?!\w)")
+
+
+def clean_markup(text: str) -> tuple[str, bool]:
+    """Remove markdown and LaTeX residue left by the text rendering; say whether any was found."""
+    cleaned = _MD_BOLD.sub(r"\2", text)
+    cleaned = _LATEX_WRAP.sub(r"\1", cleaned)
+    cleaned = _LATEX_SYMBOL.sub("", cleaned)
+    cleaned = _STRAY_MARKS.sub("", cleaned)
+    return cleaned, cleaned != text
+
+
+_TRUNCATION = re.compile(r"\s*(?:\.\.\.|…)(?:\s*Read more)?\s*$")
+
+
+def split_truncation(text: str) -> tuple[str, bool]:
+    """Strip a trailing ellipsis marker (Drupal's trimmed teaser) and report whether it was there."""
+    match = _TRUNCATION.search(text)
+    if not match:
+        return text, False
+    return text[: match.start()].rstrip(" ,;:"), True

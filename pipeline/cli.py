@@ -1,0 +1,193 @@
+"""The command line: the only place that prints, and the only place that picks exit codes.
+
+Exit codes: 0 success (some pages may have failed: see the run's rejects), 1 nothing could be
+processed, 2 usage error, 3 strict run with a source unreachable or a layout change, 4 the
+warehouse is locked by another process, 5 configuration or archive error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.archive import FORMATS, Archive
+from pipeline.errors import (
+    ArchiveError,
+    ConfigError,
+    PipelineError,
+    WarehouseError,
+    WarehouseLockedError,
+)
+from pipeline.ingest import IngestOptions, run_ingest
+from pipeline.settings import load_settings
+from pipeline.warehouse import connect, migrate
+
+EXIT_NOTHING_PROCESSED = 1
+EXIT_STRICT = 3
+EXIT_LOCKED = 4
+EXIT_CONFIG = 5
+
+_db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
+)
+_raw_option = click.option(
+    "--raw",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Raw archive directory (pages as fetched). Default: raw/, or $IOM_RAW.",
+)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _exit_code(exc: PipelineError) -> int:
+    if isinstance(exc, WarehouseLockedError):
+        return EXIT_LOCKED
+    if isinstance(exc, ConfigError | ArchiveError | WarehouseError):
+        return EXIT_CONFIG
+    return EXIT_NOTHING_PROCESSED
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def main(verbose: bool) -> None:
+    """Keep a deduplicated DuckDB warehouse of the publications on the IOM knowledge sites."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@_db_option
+@_raw_option
+@click.option("--reparse", is_flag=True, help="Parse every archived page again, not only new ones.")
+def ingest(db: Path | None, raw: Path | None, reparse: bool) -> None:
+    """Build or update the warehouse from the raw archive.
+
+    Pages already processed by an earlier run (same source, URL and body) are skipped, so a
+    second run adds a `runs` row and nothing else. Pages that cannot be parsed are recorded in
+    `rejects` with their reason and the run goes on; it exits 1 only if nothing could be
+    processed.
+    """
+    try:
+        settings = load_settings().with_overrides(db_path=db, raw_dir=raw)
+        archive = Archive(settings.raw_dir)
+        con = connect(settings.db_path)
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    try:
+        migrate(con)
+        options = IngestOptions(reparse=reparse, batch_pages=settings.load_batch_pages)
+        summary = run_ingest(con, archive, options, progress=_progress_printer())
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    finally:
+        con.close()
+    for failure in summary.failures:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(summary.message)
+    if summary.status == "failed":
+        sys.exit(EXIT_NOTHING_PROCESSED)
+
+
+@main.command()
+@_db_option
+def stats(db: Path | None) -> None:
+    """Print what the warehouse holds, per source and kind, and the last runs."""
+    settings = load_settings().with_overrides(db_path=db)
+    try:
+        con = connect(settings.db_path, read_only=True)
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    try:
+        _print_table(
+            con,
+            "Sightings per source and kind",
+            """
+            SELECT source, kind, count(DISTINCT page_id) AS pages, count(*) AS sightings,
+                   count(*) FILTER (abstract_truncated) AS truncated,
+                   count(*) FILTER (len(quality_flags) > 0) AS flagged
+            FROM sightings GROUP BY ALL ORDER BY source, kind
+            """,
+        )
+        _print_table(
+            con,
+            "Pages per source and parse status",
+            "SELECT source, format, parse_status, count(*) AS pages FROM raw_pages GROUP BY ALL ORDER BY ALL",
+        )
+        _print_table(con, "Publications", "SELECT count(*) AS publications FROM publications")
+        _print_table(
+            con,
+            "Rejects per stage",
+            "SELECT stage, count(*) AS rejects, any_value(reason) AS example FROM rejects GROUP BY ALL ORDER BY ALL",
+        )
+        _print_table(
+            con,
+            "Last runs",
+            """
+            SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started,
+                   pages_parsed, pages_failed, pages_skipped, sightings_added, rejects_added
+            FROM runs ORDER BY run_id DESC LIMIT 5
+            """,
+        )
+    finally:
+        con.close()
+
+
+@main.group()
+def archive() -> None:
+    """Inspect or add to the raw archive."""
+
+
+@archive.command("add")
+@_raw_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", required=True, help="Site the page came from, e.g. migrantprotection.iom.int.")
+@click.option("--url", default=None, help="URL the page was retrieved from, if known.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Page format (picks the parser).")
+@click.option("--retrieved-at", default=None, help="When it was retrieved (ISO 8601); default now.")
+def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt: str, retrieved_at: str | None) -> None:
+    """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte."""
+    from datetime import datetime
+
+    settings = load_settings().with_overrides(raw_dir=raw)
+    when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
+    entry = Archive(settings.raw_dir).put(
+        file.read_bytes(), source=source, url=url, format=fmt, retrieved_at=when, label=file.name
+    )
+    click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}")
+
+
+def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-def]
+    rel = con.sql(sql)
+    rows = rel.fetchall()
+    click.echo(f"\n{title}")
+    headers = rel.columns
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+    click.echo("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    """Plain log lines when not on a terminal (cron); a rich bar would only garble the log."""
+    last: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        step = max(total // 10, 1)
+        if done == total or done - last.get(stage, 0) >= step:
+            last[stage] = done
+            click.echo(f"{stage}: {done}/{total} pages", err=True)
+
+    return report

@@ -1,0 +1,176 @@
+"""Write archive entries and parsed pages into the warehouse in bulk, one transaction a batch.
+
+Every table states its key: raw_pages by page_id, sightings by sighting_id (<page_id>:<position>),
+so replaying the same archive writes the same rows. A batch either lands whole or not at all,
+which is what lets a killed run be started again without duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.archive import ArchiveEntry
+from pipeline.parse import PageResult
+
+_PAGE_SCHEMA = pa.schema(
+    [
+        ("page_id", pa.string()),
+        ("source", pa.string()),
+        ("url", pa.string()),
+        ("format", pa.string()),
+        ("sha256", pa.string()),
+        ("retrieved_at", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("http_status", pa.int32()),
+        ("label", pa.string()),
+    ]
+)
+
+_LIST = pa.list_(pa.string())
+_SIGHTING_SCHEMA = pa.schema(
+    [
+        ("sighting_id", pa.string()),
+        ("page_id", pa.string()),
+        ("run_id", pa.int32()),
+        ("source", pa.string()),
+        ("position", pa.int32()),
+        ("kind", pa.string()),
+        ("title", pa.string()),
+        ("abstract", pa.string()),
+        ("abstract_truncated", pa.bool_()),
+        ("full_abstract", pa.string()),
+        ("year", pa.int32()),
+        ("page_count", pa.int32()),
+        ("isbn", _LIST),
+        ("eisbn", _LIST),
+        ("languages", _LIST),
+        ("pdf_available", pa.bool_()),
+        ("pdf_urls", _LIST),
+        ("url", pa.string()),
+        ("detail_url", pa.string()),
+        ("edition_links", _LIST),
+        ("extra", pa.string()),
+        ("quality_flags", _LIST),
+    ]
+)
+
+_REJECT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.int32()),
+        ("page_id", pa.string()),
+        ("stage", pa.string()),
+        ("position", pa.int32()),
+        ("reason", pa.string()),
+        ("excerpt", pa.string()),
+        ("record", pa.string()),
+    ]
+)
+
+
+def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> int:
+    """Add archive entries the warehouse has not seen; return how many were new."""
+    rows = [
+        {
+            "page_id": e.page_id,
+            "source": e.source,
+            "url": e.url,
+            "format": e.format,
+            "sha256": e.sha256,
+            "retrieved_at": e.retrieved_at,
+            "size_bytes": e.size,
+            "http_status": e.status,
+            "label": e.label,
+        }
+        for e in entries
+    ]
+    incoming = pa.Table.from_pylist(rows, schema=_PAGE_SCHEMA)  # noqa: F841 (scanned by DuckDB)
+    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
+    con.execute(
+        """
+        INSERT INTO raw_pages BY NAME
+        SELECT DISTINCT ON (page_id) page_id, source, url, format, sha256,
+               CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at, size_bytes, http_status, label,
+               ? AS first_run_id, 'pending' AS parse_status
+        FROM incoming
+        WHERE page_id NOT IN (SELECT page_id FROM raw_pages)
+        """,
+        [run_id],
+    )
+    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[PageResult]) -> tuple[int, int]:
+    """Replace the sightings of these pages and record their rejects, atomically.
+
+    Returns (sightings written, rejects written).
+    """
+    sighting_rows = []
+    for result in results:
+        for s in result.sightings:
+            row = s.model_dump()
+            row["run_id"] = run_id
+            row["source"] = result.entry.source
+            row["extra"] = json.dumps(row["extra"], ensure_ascii=False) if row["extra"] else None
+            sighting_rows.append(row)
+    reject_rows = [
+        {
+            "run_id": run_id,
+            "page_id": result.entry.page_id,
+            "stage": r["stage"],
+            "position": r.get("position"),
+            "reason": r["reason"],
+            "excerpt": r.get("excerpt"),
+            "record": r.get("record"),
+        }
+        for result in results
+        for r in result.rejects
+    ]
+    status_rows = [
+        {
+            "page_id": r.entry.page_id,
+            "parse_status": "parsed" if r.ok else "failed",
+            "parse_error": r.error,
+            "sightings_count": len(r.sightings),
+            "page_info": json.dumps(r.page_info, ensure_ascii=False, default=str) if r.page_info else None,
+        }
+        for r in results
+    ]
+    new_sightings = pa.Table.from_pylist(sighting_rows, schema=_SIGHTING_SCHEMA)  # noqa: F841
+    new_rejects = pa.Table.from_pylist(reject_rows, schema=_REJECT_SCHEMA)  # noqa: F841
+    statuses = pa.Table.from_pylist(  # noqa: F841
+        status_rows,
+        schema=pa.schema(
+            [
+                ("page_id", pa.string()),
+                ("parse_status", pa.string()),
+                ("parse_error", pa.string()),
+                ("sightings_count", pa.int32()),
+                ("page_info", pa.string()),
+            ]
+        ),
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
+        con.execute("INSERT INTO sightings BY NAME SELECT * REPLACE (CAST(extra AS JSON) AS extra) FROM new_sightings")
+        con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
+        con.execute(
+            """
+            UPDATE raw_pages AS p
+            SET parse_status = s.parse_status, parse_error = s.parse_error,
+                sightings_count = s.sightings_count, page_info = CAST(s.page_info AS JSON),
+                parsed_run_id = ?
+            FROM statuses AS s
+            WHERE p.page_id = s.page_id
+            """,
+            [run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(sighting_rows), len(reject_rows)

@@ -1,0 +1,76 @@
+"""Turn archived pages into validated sighting records; reads only raw/, never the warehouse."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from parsers import PARSERS, ParseError
+from pipeline.archive import Archive, ArchiveEntry
+from pipeline.errors import ArchiveError
+from pipeline.models import SightingRecord
+
+
+@dataclass
+class PageResult:
+    """Everything one page yields: records to load, rejects to record, or the page's failure."""
+
+    entry: ArchiveEntry
+    sightings: list[SightingRecord] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    page_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
+    """Parse one archived page; a failure is returned as data so the run can go on."""
+    result = PageResult(entry)
+    parser = PARSERS.get(entry.format)
+    if parser is None:
+        return _failed(result, f"unknown page format {entry.format!r} (known: {', '.join(sorted(PARSERS))})")
+    try:
+        body = archive.read(entry.sha256)
+        parsed = parser(body, entry.url)
+    except (ParseError, ArchiveError) as exc:
+        return _failed(result, str(exc))
+    result.page_info = parsed.page_info
+    for problem in parsed.problems:
+        result.rejects.append(
+            {"stage": "parse", "position": problem.position, "reason": problem.reason, "excerpt": problem.excerpt}
+        )
+    for record in parsed.records:
+        data = {"sighting_id": f"{entry.page_id}:{record['position']}", "page_id": entry.page_id, **record}
+        try:
+            result.sightings.append(SightingRecord.model_validate(data))
+        except ValidationError as exc:
+            result.rejects.append(
+                {
+                    "stage": "validate",
+                    "position": record.get("position"),
+                    "reason": _one_line(exc),
+                    "excerpt": str(record.get("title") or record.get("abstract") or "")[:120],
+                    "record": json.dumps(record, ensure_ascii=False, default=str),
+                }
+            )
+    return result
+
+
+def _failed(result: PageResult, reason: str) -> PageResult:
+    result.error = reason
+    result.rejects.append({"stage": "parse", "position": None, "reason": reason, "excerpt": None})
+    return result
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "record"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,55 @@
+"""Record runs in the warehouse: one row each, opened at the start and closed with its counts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    status: str = "running"
+    pages_archived: int = 0
+    pages_new: int = 0
+    pages_parsed: int = 0
+    pages_failed: int = 0
+    pages_skipped: int = 0
+    sightings_added: int = 0
+    rejects_added: int = 0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fetch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        head = (
+            f"run {self.run_id} {self.status}: {self.pages_parsed} pages parsed, "
+            f"{self.pages_failed} failed, {self.pages_skipped} already done; "
+            f"{self.sightings_added} sightings, {self.rejects_added} rejects"
+        )
+        extra = self.notes + self.failures[:3]
+        return head + ("; " + "; ".join(extra) if extra else "")
+
+
+def start_run(con: duckdb.DuckDBPyConnection, command: str, options: dict[str, Any]) -> RunSummary:
+    """Open a run row; a run left 'running' by a killed process is marked 'crashed' first."""
+    con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()[0]
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, status, command, options) VALUES (?, now(), 'running', ?, ?)",
+        [run_id, command, json.dumps(options, default=str)],
+    )
+    return RunSummary(run_id=run_id)
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+    counts = {k: v for k, v in asdict(summary).items() if k.startswith(("pages_", "sightings_", "rejects_"))}
+    assignments = ", ".join(f"{k} = ?" for k in counts)
+    con.execute(
+        f"UPDATE runs SET finished_at = now(), status = ?, message = ?, {assignments} WHERE run_id = ?",
+        [summary.status, summary.message, *counts.values(), summary.run_id],
+    )
