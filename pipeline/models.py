@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError as IsbnError
 
+from pipeline.urls import canonical_url
+
 MIN_YEAR = 1945
 MAX_PAGES = 10_000
 
@@ -94,9 +96,11 @@ class SightingRecord(BaseModel):
     isbn: list[str] = Field(default_factory=list)
     eisbn: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
+    text_language: str | None = None
     pdf_available: bool | None = None
     pdf_urls: list[str] = Field(default_factory=list)
     url: str | None = None
+    canonical_url: str | None = None
     detail_url: str | None = None
     edition_links: list[str] = Field(default_factory=list)
     extra: dict[str, str] = Field(default_factory=dict)
@@ -141,7 +145,14 @@ class SightingRecord(BaseModel):
             elif code not in codes:
                 codes.append(code)
         self.languages = codes
+        if self.text_language is not None:
+            code = language_code(self.text_language)
+            if code is None:
+                flags.append(f"not_a_language:{normalise_text(self.text_language)}")
+            self.text_language = code
         self.quality_flags = list(dict.fromkeys(flags))
+        if self.url and not self.canonical_url:
+            self.canonical_url = canonical_url(self.url)
         return self
 
     @staticmethod

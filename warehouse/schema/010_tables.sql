@@ -84,9 +84,11 @@ CREATE TABLE IF NOT EXISTS sightings (
     isbn               VARCHAR[],
     eisbn              VARCHAR[],
     languages          VARCHAR[],
+    text_language      VARCHAR,
     pdf_available      BOOLEAN,
     pdf_urls           VARCHAR[],
     url                VARCHAR,
+    canonical_url      VARCHAR,
     detail_url         VARCHAR,
     edition_links      VARCHAR[],
     extra              JSON,
@@ -108,9 +110,11 @@ COMMENT ON COLUMN sightings.page_count IS 'Number of pages.';
 COMMENT ON COLUMN sightings.isbn IS 'Print ISBNs, checksum-verified, as 13 digits.';
 COMMENT ON COLUMN sightings.eisbn IS 'Electronic ISBNs (E-ISBN), checksum-verified, as 13 digits.';
 COMMENT ON COLUMN sightings.languages IS 'Languages the publication is available in, ISO 639-1 codes.';
+COMMENT ON COLUMN sightings.text_language IS 'Language the title and abstract are written in (ISO 639-1), when the page says.';
 COMMENT ON COLUMN sightings.pdf_available IS 'Whether the page offers the publication as a PDF.';
 COMMENT ON COLUMN sightings.pdf_urls IS 'Links to PDF files shown for the publication.';
 COMMENT ON COLUMN sightings.url IS 'Link of the card or entry (its detail page); NULL where the page shows none.';
+COMMENT ON COLUMN sightings.canonical_url IS 'url canonicalised (scheme, host case, query order, tracking parameters, trailing slash and /en|/es|/fr interface prefix removed): the same node under two prefixes has one canonical_url.';
 COMMENT ON COLUMN sightings.detail_url IS 'Detail page that completed this sighting, if fetched.';
 COMMENT ON COLUMN sightings.edition_links IS 'Links to other language editions of the same work shown on the page.';
 COMMENT ON COLUMN sightings.extra IS 'Other fields the page shows (type, region, organisation, series, ...), JSON.';
