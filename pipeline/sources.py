@@ -1,0 +1,115 @@
+"""Read the sources file: each site declared as data, validated once at start-up.
+
+Adding a listing section or a fourth site is an edit of the TOML file, not new code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+PAGE_FORMATS = ("html-listing", "html-detail", "text-listing", "text-catalogue")
+
+
+class Pager(BaseModel):
+    """Drupal's pager: `?page=N`, 0-based, the bare URL being page 0."""
+
+    model_config = ConfigDict(extra="forbid")
+    param: str = "page"
+    first: int = 0
+    max_pages: int = Field(default=200, ge=1)
+
+
+class CrawlerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_agent: str = "iom-pubwarehouse/0.1 (+mailto:data-team@example.org)"
+    contact: str = "data-team@example.org"
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=20.0, gt=0)
+    max_body_bytes: int = Field(default=5_000_000, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=30.0, ge=0)
+    retry_after_cap: float = Field(default=60.0, ge=0)
+    probe_timeout: float = Field(default=3.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    accept_content_types: list[str] = Field(
+        default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml"]
+    )
+    layout_drop_ratio: float = Field(default=0.5, gt=0, le=1)
+
+
+class Source(BaseModel):
+    """One site: where its listings start, how it pages, what may be fetched and how fast."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    base_url: str
+    start_urls: list[str] = Field(min_length=1)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    pager: Pager = Field(default_factory=Pager)
+    rate_per_second: float = Field(default=1.0, gt=0)
+    concurrency: int = Field(default=2, ge=1)
+    robots: bool = True
+    sitemap: str | None = "/sitemap.xml"
+    listing_format: str = "html-listing"
+    detail_format: str = "html-detail"
+    follow_details: bool = True
+
+    @field_validator("listing_format", "detail_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in PAGE_FORMATS:
+            raise ValueError(f"unknown page format {value!r}; known: {', '.join(PAGE_FORMATS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _hosts(self) -> Source:
+        base = urlsplit(self.base_url)
+        if base.scheme not in ("http", "https") or not base.netloc:
+            raise ValueError(f"base_url {self.base_url!r} is not an http(s) URL")
+        if not self.allowed_hosts:
+            self.allowed_hosts = [base.netloc]
+        self.start_urls = [urljoin(self.base_url + "/", u) for u in self.start_urls]
+        for url in self.start_urls:
+            if urlsplit(url).netloc not in self.allowed_hosts:
+                raise ValueError(f"start URL {url} is outside allowed_hosts {self.allowed_hosts}")
+        return self
+
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and parts.netloc in self.allowed_hosts
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    crawler: CrawlerConfig = Field(default_factory=CrawlerConfig)
+    sources: list[Source] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> SourcesFile:
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError(f"source names must be unique: {names}")
+        return self
+
+
+def load_sources(path: Path) -> SourcesFile:
+    """Parse and validate a sources file; every mistake is reported with the file's name."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"sources file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sources file {path} is not valid TOML: {exc}") from exc
+    try:
+        return SourcesFile.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"sources file {path}: {details}") from exc
