@@ -25,12 +25,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ArchiveError
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("text-listing", "text-catalogue", "html-listing", "html-detail")
+#: bodies archived for the record but not parsed into sightings
+AUXILIARY_FORMATS = ("robots-txt", "sitemap-xml")
 
 
 @dataclass(frozen=True)
@@ -113,18 +116,7 @@ class Archive:
             raise
 
     def _append(self, entry: ArchiveEntry) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(entry), ensure_ascii=False, sort_keys=True)
-        with open(self.manifest, "ab+") as fh:
-            # repair a torn last line left by a killed writer before appending
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() > 0:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    fh.write(b"\n")
-            fh.write(line.encode("utf-8") + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_jsonl(self.manifest, asdict(entry))
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
@@ -142,17 +134,11 @@ class Archive:
 
     def iter_entries(self) -> Iterator[ArchiveEntry]:
         """Every manifest line in order, torn or invalid lines skipped with a warning."""
-        if not self.manifest.exists():
-            return
-        with open(self.manifest, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    yield ArchiveEntry(**data)
-                except (json.JSONDecodeError, TypeError) as exc:
-                    log.warning("%s:%d: skipping unreadable manifest line (%s)", self.manifest, lineno, exc)
+        for lineno, data in read_jsonl(self.manifest):
+            try:
+                yield ArchiveEntry(**data)
+            except TypeError as exc:
+                log.warning("%s:%d: skipping unreadable manifest line (%s)", self.manifest, lineno, exc)
 
     def entries(self) -> list[ArchiveEntry]:
         """One entry per page (source, URL, body), the first retrieval kept."""
@@ -160,3 +146,79 @@ class Archive:
         for entry in self.iter_entries():
             seen.setdefault(entry.page_id, entry)
         return list(seen.values())
+
+
+class FetchLog:
+    """Every request's outcome, append-only in `raw/fetchlog.jsonl` beside the manifest.
+
+    It is the crawler's memory between runs: the validators (ETag, Last-Modified) of each URL
+    for conditional requests, which detail pages are archived, and which listing sections were
+    walked to the end (so an incremental run may stop early only after one complete walk).
+    The warehouse's `fetches` table is loaded from it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / "fetchlog.jsonl"
+
+    def append(self, record: dict[str, Any]) -> None:
+        append_jsonl(self.path, record)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for _lineno, data in read_jsonl(self.path):
+            yield data
+
+    def state(self) -> FetchState:
+        state = FetchState()
+        for rec in self.records():
+            if rec.get("kind") == "section":
+                if rec.get("complete"):
+                    state.complete_sections.add(rec["url"])
+                continue
+            if rec.get("outcome") == "fetched" and rec.get("sha256"):
+                state.validators[rec["url"]] = {
+                    "etag": rec.get("etag") or "",
+                    "last-modified": rec.get("last_modified") or "",
+                    "sha256": rec["sha256"],
+                }
+        return state
+
+
+@dataclass
+class FetchState:
+    #: url -> {"etag", "last-modified", "sha256"} of its last successful fetch
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)
+    complete_sections: set[str] = field(default_factory=set)
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line durably; repair a torn last line left by a killed writer first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    with open(path, "ab+") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
+        fh.write(line.encode("utf-8") + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every readable line; a torn or corrupt line is skipped, loudly."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                log.warning("%s:%d: skipping unreadable line (%s)", path, lineno, exc)
+                continue
+            if isinstance(data, dict):
+                yield lineno, data
+            else:
+                log.warning("%s:%d: skipping line that is not an object", path, lineno)

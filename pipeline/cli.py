@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,8 +22,9 @@ from pipeline.errors import (
     WarehouseError,
     WarehouseLockedError,
 )
-from pipeline.ingest import IngestOptions, run_ingest
+from pipeline.ingest import IngestOptions, crawl_step, run_ingest
 from pipeline.settings import load_settings
+from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
 
 EXIT_NOTHING_PROCESSED = 1
@@ -71,34 +73,63 @@ def main(verbose: bool) -> None:
 @main.command()
 @_db_option
 @_raw_option
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sources file (TOML) declaring the sites to crawl. Default: sources.toml, or $IOM_SOURCES.",
+)
+@click.option("--offline", is_flag=True, help="Do not crawl: rebuild from the archive alone.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 3 when a source could not be fetched or a listing's layout changed (for cron alerts).",
+)
+@click.option(
+    "--full", is_flag=True, help="Walk every listing page and re-validate every known page (conditional requests)."
+)
 @click.option("--reparse", is_flag=True, help="Parse every archived page again, not only new ones.")
-def ingest(db: Path | None, raw: Path | None, reparse: bool) -> None:
-    """Build or update the warehouse from the raw archive.
+def ingest(
+    db: Path | None, raw: Path | None, sources_path: Path | None, offline: bool, strict: bool, full: bool, reparse: bool
+) -> None:
+    """Crawl the sites into the raw archive, then build or update the warehouse from it.
 
-    Pages already processed by an earlier run (same source, URL and body) are skipped, so a
-    second run adds a `runs` row and nothing else. Pages that cannot be parsed are recorded in
-    `rejects` with their reason and the run goes on; it exits 1 only if nothing could be
-    processed.
+    Sites that cannot be reached are reported in one line each and the warehouse is built from
+    the archive that is there (run status `offline`, exit 0 unless --strict). Pages already
+    processed by an earlier run (same source, URL and body) are skipped, so a second run adds a
+    `runs` row and nothing else. Pages that cannot be parsed are recorded in `rejects` with their
+    reason and the run goes on; it exits 1 only if nothing could be processed.
     """
     try:
-        settings = load_settings().with_overrides(db_path=db, raw_dir=raw)
+        settings = load_settings().with_overrides(db_path=db, raw_dir=raw, sources_file=sources_path)
         archive = Archive(settings.raw_dir)
+        options = IngestOptions(reparse=reparse, full=full, batch_pages=settings.load_batch_pages)
+        sources = None if offline else load_sources(settings.sources_file)
         con = connect(settings.db_path)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
+    ui = ProgressUI(sys.stderr.isatty())
     try:
         migrate(con)
-        options = IngestOptions(reparse=reparse, batch_pages=settings.load_batch_pages)
-        summary = run_ingest(con, archive, options, progress=_progress_printer())
+        fetch = crawl_step(sources, archive, options, ui.crawl) if sources else None
+        with ui:
+            summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
     finally:
         con.close()
+    for name in summary.sources_unreachable:
+        click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
+    for alert in summary.layout_alerts:
+        click.echo(f"warning: layout change? {alert}", err=True)
     for failure in summary.failures:
         click.echo(f"error: {failure}", err=True)
     click.echo(summary.message)
     if summary.status == "failed":
         sys.exit(EXIT_NOTHING_PROCESSED)
+    if strict and (summary.sources_unreachable or summary.layout_alerts):
+        sys.exit(EXIT_STRICT)
 
 
 @main.command()
@@ -180,14 +211,40 @@ def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
-def _progress_printer():  # type: ignore[no-untyped-def]
-    """Plain log lines when not on a terminal (cron); a rich bar would only garble the log."""
-    last: dict[str, int] = {}
+class ProgressUI:
+    """Progress bars per source on a terminal; plain, throttled log lines otherwise (cron)."""
 
-    def report(stage: str, done: int, total: int) -> None:
-        step = max(total // 10, 1)
-        if done == total or done - last.get(stage, 0) >= step:
-            last[stage] = done
-            click.echo(f"{stage}: {done}/{total} pages", err=True)
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self._bars = None
+        self._tasks: dict[str, Any] = {}
+        self._last: dict[str, int] = {}
 
-    return report
+    def __enter__(self) -> ProgressUI:
+        if self.tty:
+            from rich.progress import Progress
+
+            self._bars = Progress(transient=False)
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def crawl(self, source: str, stage: str, done: int, total: int) -> None:
+        self._show(f"{source} {stage}", done, total)
+
+    def parse(self, stage: str, done: int, total: int) -> None:
+        self._show(stage, done, total)
+
+    def _show(self, label: str, done: int, total: int) -> None:
+        if self._bars is not None:
+            if label not in self._tasks:
+                self._tasks[label] = self._bars.add_task(label, total=total or None)
+            self._bars.update(self._tasks[label], completed=done, total=total or None)
+            return
+        step = max(total // 10, 1) if total else 10
+        if done == total or done - self._last.get(label, 0) >= step:
+            self._last[label] = done
+            click.echo(f"{label}: {done}" + (f"/{total}" if total else "") + " pages", err=True)

@@ -1,7 +1,8 @@
-"""Run the pipeline once: (fetch into raw/,) register archived pages, parse and load the new ones."""
+"""Run the pipeline once: crawl into raw/ (unless offline), then parse and load the new pages."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -9,10 +10,12 @@ from typing import TypeVar
 
 import duckdb
 
-from pipeline.archive import Archive, ArchiveEntry
-from pipeline.load import register_pages, write_batch
+from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
+from pipeline.crawl import CrawlOptions, CrawlProgress, crawl
+from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch
 from pipeline.parse import parse_entry
 from pipeline.runs import RunSummary, finish_run, start_run
+from pipeline.sources import SourcesFile
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class IngestOptions:
     reparse: bool = False
+    full: bool = False
     batch_pages: int = 200
 
 
@@ -40,7 +44,7 @@ def parse_and_load(
     A page already parsed (or already failed) by an earlier run is skipped unless `reparse`:
     the archive never changes under a page_id, so parsing it again would only repeat work.
     """
-    entries = archive.entries()
+    entries = [e for e in archive.entries() if e.format not in AUXILIARY_FORMATS]
     summary.pages_archived = len(entries)
     summary.pages_new = register_pages(con, summary.run_id, entries)
     wanted = "TRUE" if options.reparse else "parse_status = 'pending'"
@@ -62,14 +66,40 @@ def parse_and_load(
         done += len(batch)
         if progress:
             progress("parse", done, len(todo))
+    register_fetches(con, list(FetchLog(archive.root).records()))
+    complete_from_details(con)
     if summary.status == "running":
-        if todo and summary.pages_parsed == 0:
-            summary.status = "failed"
-        elif summary.pages_failed:
-            summary.status = "partial"
-        else:
-            summary.status = "ok"
+        summary.status = _status(summary, bool(todo))
     return summary
+
+
+def _status(summary: RunSummary, had_work: bool) -> str:
+    if had_work and summary.pages_parsed == 0:
+        return "failed"
+    if summary.pages_failed:
+        return "partial"
+    return "ok"
+
+
+def crawl_step(
+    sources: SourcesFile, archive: Archive, options: IngestOptions, progress: CrawlProgress | None = None
+) -> Callable[[RunSummary], None]:
+    """The fetch stage as a step of a run: crawl, then note what happened on the run."""
+
+    def step(summary: RunSummary) -> None:
+        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id)
+        report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress))
+        summary.crawl = report.as_dict()
+        summary.layout_alerts = report.layout_alerts
+        summary.sources_unreachable = [s.name for s in report.unreachable]
+        if report.unreachable:
+            summary.notes.append(
+                f"{len(report.unreachable)} of {len(report.sources)} sources not crawled, archive used for them"
+            )
+        if report.offline:
+            summary.status = "offline"
+
+    return step
 
 
 def run_ingest(
@@ -82,7 +112,7 @@ def run_ingest(
     progress: Progress | None = None,
 ) -> RunSummary:
     """One run, recorded in `runs` whatever happens inside it."""
-    summary = start_run(con, command, {"reparse": options.reparse})
+    summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
     try:
         if fetch is not None:
             fetch(summary)

@@ -176,3 +176,66 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
         con.execute("ROLLBACK")
         raise
     return len(sighting_rows), len(reject_rows)
+
+
+_FETCH_SCHEMA = pa.schema(
+    [
+        ("fetch_id", pa.string()),
+        ("run_id", pa.int32()),
+        ("source", pa.string()),
+        ("kind", pa.string()),
+        ("url", pa.string()),
+        ("final_url", pa.string()),
+        ("status", pa.int32()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("conditional", pa.bool_()),
+        ("etag", pa.string()),
+        ("last_modified", pa.string()),
+        ("content_type", pa.string()),
+        ("sha256", pa.string()),
+        ("fetched_at", pa.string()),
+        ("attempts", pa.int32()),
+        ("elapsed_ms", pa.int32()),
+    ]
+)
+
+
+def register_fetches(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) -> int:
+    """Copy fetch-log lines the warehouse does not have yet into `fetches`."""
+    rows = [{name: r.get(name) for name in _FETCH_SCHEMA.names} for r in records if r.get("fetch_id")]
+    if not rows:
+        return 0
+    incoming = pa.Table.from_pylist(rows, schema=_FETCH_SCHEMA)  # noqa: F841 (scanned by DuckDB)
+    before = con.execute("SELECT count(*) FROM fetches").fetchone()[0]
+    con.execute(
+        """
+        INSERT INTO fetches BY NAME
+        SELECT DISTINCT ON (fetch_id) * REPLACE (CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at)
+        FROM incoming WHERE fetch_id NOT IN (SELECT fetch_id FROM fetches)
+        """
+    )
+    return con.execute("SELECT count(*) FROM fetches").fetchone()[0] - before
+
+
+def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
+    """Give each listing card the full abstract of its detail page, beside (not over) its teaser.
+
+    Matched on the canonical URL, so a card linking to /en/... finds a detail fetched as /fr/...
+    Idempotent: it writes the same values on every run.
+    """
+    con.execute(
+        """
+        UPDATE sightings AS card
+        SET full_abstract = d.abstract, detail_url = d.url
+        FROM (
+            SELECT DISTINCT ON (s.canonical_url) s.canonical_url, s.abstract, s.url
+            FROM sightings AS s JOIN raw_pages AS p USING (page_id)
+            WHERE p.format = 'html-detail' AND s.abstract IS NOT NULL AND s.canonical_url IS NOT NULL
+            ORDER BY s.canonical_url, p.retrieved_at DESC
+        ) AS d
+        WHERE card.canonical_url = d.canonical_url
+          AND card.page_id IN (SELECT page_id FROM raw_pages WHERE format <> 'html-detail')
+          AND (card.full_abstract IS DISTINCT FROM d.abstract OR card.detail_url IS DISTINCT FROM d.url)
+        """
+    )

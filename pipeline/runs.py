@@ -22,7 +22,9 @@ class RunSummary:
     rejects_added: int = 0
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    fetch: dict[str, Any] = field(default_factory=dict)
+    crawl: dict[str, Any] | None = None
+    layout_alerts: list[str] = field(default_factory=list)
+    sources_unreachable: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:
@@ -31,7 +33,7 @@ class RunSummary:
             f"{self.pages_failed} failed, {self.pages_skipped} already done; "
             f"{self.sightings_added} sightings, {self.rejects_added} rejects"
         )
-        extra = self.notes + self.failures[:3]
+        extra = self.notes + [f"layout alert: {a}" for a in self.layout_alerts[:3]] + self.failures[:3]
         return head + ("; " + "; ".join(extra) if extra else "")
 
 
@@ -50,6 +52,15 @@ def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     counts = {k: v for k, v in asdict(summary).items() if k.startswith(("pages_", "sightings_", "rejects_"))}
     assignments = ", ".join(f"{k} = ?" for k in counts)
     con.execute(
-        f"UPDATE runs SET finished_at = now(), status = ?, message = ?, {assignments} WHERE run_id = ?",
-        [summary.status, summary.message, *counts.values(), summary.run_id],
+        f"""UPDATE runs SET finished_at = now(), status = ?, message = ?, crawl = ?, layout_alerts = ?,
+               sources_unreachable = ?, {assignments} WHERE run_id = ?""",
+        [
+            summary.status,
+            summary.message,
+            json.dumps(summary.crawl) if summary.crawl is not None else None,
+            summary.layout_alerts,
+            summary.sources_unreachable,
+            *counts.values(),
+            summary.run_id,
+        ],
     )

@@ -18,7 +18,7 @@ INTERFACE_PREFIXES = ("en", "es", "fr", "ar")
 TRACKING_PARAMS = (
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "mc_cid", "mc_eid",
 )  # fmt: skip
-_PREFIX = re.compile(r"^/(?:%s)(?=/|$)" % "|".join(INTERFACE_PREFIXES))
+_PREFIX = re.compile(r"^/(?:{})(?=/|$)".format("|".join(INTERFACE_PREFIXES)))
 
 
 def canonical_url(url: str | None, *, drop_params: tuple[str, ...] = ()) -> str | None:
