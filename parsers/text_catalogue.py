@@ -52,7 +52,8 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         title, title_marked = clean_markup(" ".join(line.strip() for line in title_block))
         abstract, abstract_marked = _abstract(abstract_blocks)
         flags = meta.pop("flags")
-        if title_marked or abstract_marked:
+        meta_marked = meta.pop("markup")
+        if title_marked or abstract_marked or meta_marked:
             flags.append("markup_residue_removed")
         page.records.append(
             {
@@ -108,7 +109,7 @@ def _parse_meta(line: str) -> dict[str, Any] | None:
         (eisbn if found.group("label").upper().startswith("E") else isbn).append(value)
     rest = _ISBN.sub(" ", rest)
     pdf = bool(_PDF.search(rest))
-    rest, _ = clean_markup(_PDF.sub(" ", rest))
+    rest, marked = clean_markup(_PDF.sub(" ", rest))
     languages = [part.strip() for part in _LANG_SPLIT.split(rest) if part.strip()]
     return {
         "year": int(match.group("year")),
@@ -118,6 +119,7 @@ def _parse_meta(line: str) -> dict[str, Any] | None:
         "languages": languages,
         "pdf_available": pdf,
         "flags": [],
+        "markup": marked,  # residue such as `**English**` in the languages
     }
 
 

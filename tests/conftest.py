@@ -1,0 +1,184 @@
+"""Shared fixtures: real archives, real DuckDB files, the real CLI in a subprocess.
+
+Nothing here writes into the repository's `raw/` or `warehouse/`: archives are copied into a
+temporary directory first, warehouses are created under `tmp_path`, and every subprocess gets
+`IOM_DB` / `IOM_RAW` pointing at temporary paths.
+
+Fixtures
+    seed_archive      a copy of the committed `raw/` archive (the five seed dumps) under tmp_path
+    empty_archive     an empty archive directory under tmp_path (no manifest yet)
+    ingest            callable running the real ingest in-process into a DuckDB file
+    built_warehouse   path of a DuckDB file built once per session from the seed archive
+    warehouse         read-only connection to `built_warehouse` (session-wide, do not write)
+    run_cli           callable running `python -m pipeline ...` in a subprocess
+    table_rows        callable returning a whole table's rows in key order, to compare snapshots
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.archive import Archive
+from pipeline.ingest import IngestOptions, run_ingest
+from pipeline.runs import RunSummary
+from pipeline.warehouse import connect, migrate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_RAW = REPO_ROOT / "raw"
+
+#: key columns to order each table by when comparing whole tables
+TABLE_KEYS = {
+    "runs": "run_id",
+    "raw_pages": "page_id",
+    "sightings": "sighting_id",
+    "rejects": "reject_id",
+}
+
+
+def _copy_archive(dest: Path) -> Path:
+    shutil.copytree(REPO_RAW, dest)
+    return dest
+
+
+@pytest.fixture
+def seed_archive(tmp_path: Path) -> Path:
+    """Directory `tmp_path/raw`: a copy of the repository's committed archive (five seeds).
+
+    Tests may add, tear or corrupt anything in it; the repository's `raw/` stays untouched.
+    """
+    return _copy_archive(tmp_path / "raw")
+
+
+@pytest.fixture
+def empty_archive(tmp_path: Path) -> Path:
+    """Directory `tmp_path/raw`, empty: an archive that holds only what the test puts in it."""
+    root = tmp_path / "raw"
+    root.mkdir()
+    return root
+
+
+def _ingest(raw: Path, db: Path, *, reparse: bool = False) -> RunSummary:
+    con = connect(db)
+    try:
+        migrate(con)
+        return run_ingest(con, Archive(raw), IngestOptions(reparse=reparse))
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def ingest() -> Callable[..., RunSummary]:
+    """`ingest(raw_dir, db_path, reparse=False) -> RunSummary`: one real run, in-process.
+
+    Opens the DuckDB file for writing, applies the schema, runs the ingest and closes the file,
+    exactly as `python -m pipeline ingest` does minus the printing.
+    """
+    return _ingest
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file built once per session by the real ingest of a copy of the seed archive.
+
+    Shared by many tests: open it read-only (or use the `warehouse` fixture), never write.
+    """
+    base = tmp_path_factory.mktemp("built")
+    raw = _copy_archive(base / "raw")
+    db = base / "warehouse.duckdb"
+    summary = _ingest(raw, db)
+    assert summary.status == "ok", summary.message
+    return db
+
+
+@pytest.fixture(scope="session")
+def warehouse(built_warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Read-only connection to `built_warehouse`."""
+    con = duckdb.connect(str(built_warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def table_rows() -> Callable[[duckdb.DuckDBPyConnection, str], list[tuple]]:
+    """`table_rows(con, table, exclude=())`: every row of a table ordered by its key.
+
+    `exclude` names columns left out (e.g. `run_id`, which a re-parse legitimately changes).
+    """
+
+    def rows(con: duckdb.DuckDBPyConnection, table: str, exclude: tuple[str, ...] = ()) -> list[tuple]:
+        columns = [
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", [table]
+            ).fetchall()
+            if name not in exclude
+        ]
+        select = ", ".join(f'"{c}"' for c in columns)
+        return con.execute(f"SELECT {select} FROM {table} ORDER BY {TABLE_KEYS[table]}").fetchall()
+
+    return rows
+
+
+_CLOSED_PORT_SOURCES = """\
+# written by tests/conftest.py: a site nobody listens on, so no test can crawl the internet
+[crawler]
+connect_timeout = 0.5
+read_timeout = 0.5
+probe_timeout = 0.5
+max_retries = 0
+
+[[sources]]
+name = "closed-port.test"
+base_url = "http://127.0.0.1:9"
+start_urls = ["/listing"]
+allowed_hosts = ["127.0.0.1:9"]
+"""
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`run_cli(*args, env=None, timeout=60) -> CompletedProcess`: `python -m pipeline *args`.
+
+    The subprocess runs in `tmp_path` with every `IOM_*` variable of the caller removed, and
+    `IOM_DB=tmp_path/warehouse.duckdb`, `IOM_RAW=tmp_path/raw` (the directory `seed_archive` /
+    `empty_archive` fill). `env` adds or overrides variables; a value of None removes one.
+
+    Pass `--offline` to `ingest` unless the test is about crawling. As a safety net,
+    `IOM_SOURCES` points at a sources file whose only site is a closed port on 127.0.0.1, so a
+    forgotten `--offline` fails fast and never reaches the live sites.
+    """
+    sources = tmp_path / "sources-closed-port.toml"
+    sources.write_text(_CLOSED_PORT_SOURCES, encoding="utf-8")
+
+    def run(
+        *args: str, env: dict[str, str | None] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        full_env["IOM_DB"] = str(tmp_path / "warehouse.duckdb")
+        full_env["IOM_RAW"] = str(tmp_path / "raw")
+        full_env["IOM_SOURCES"] = str(sources)
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
+        return subprocess.run(
+            [sys.executable, "-m", "pipeline", *args],
+            cwd=tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
