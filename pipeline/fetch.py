@@ -98,7 +98,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def retry_wait(config: CrawlerConfig):  # type: ignore[no-untyped-def]
     """The retry policy's wait: the server's Retry-After (capped) if it gave one, else backoff."""
-    backoff = wait_exponential_jitter(initial=config.backoff_base, max=config.backoff_max, jitter=config.backoff_base)
+    backoff = wait_exponential_jitter(multiplier=config.backoff_base, max=config.backoff_max, jitter=config.backoff_base)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
