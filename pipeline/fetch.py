@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -96,9 +97,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def retry_wait(config: CrawlerConfig):  # type: ignore[no-untyped-def]
+def retry_wait(config: CrawlerConfig) -> Callable[[RetryCallState], float]:
     """The retry policy's wait: the server's Retry-After (capped) if it gave one, else backoff."""
-    backoff = wait_exponential_jitter(multiplier=config.backoff_base, max=config.backoff_max, jitter=config.backoff_base)
+    backoff = wait_exponential_jitter(
+        multiplier=config.backoff_base, max=config.backoff_max, jitter=config.backoff_base
+    )
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -57,7 +58,7 @@ def test_host_gate_spaces_requests_by_the_stricter_of_rate_and_crawl_delay() -> 
         return sorted(stamps)
 
     stamps = asyncio.run(timed(HostGate(rate_per_second=20, concurrency=4), 5))
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.05 * 0.8
     gate = HostGate(rate_per_second=100, concurrency=4, crawl_delay=0.1)
     assert gate.interval == 0.1
