@@ -63,6 +63,11 @@ def parse_and_load(
             else:
                 summary.pages_failed += 1
                 summary.failures.append(_describe(result.entry, result.error or ""))
+                continue
+            # a record given up on inside a good page is named too, with its position
+            for reject in result.rejects:
+                where = f"record {reject.get('position')} rejected at {reject['stage']}"
+                summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
         done += len(batch)
         if progress:
             progress("parse", done, len(todo))

@@ -41,6 +41,11 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
     except (ParseError, ArchiveError) as exc:
         return _failed(result, str(exc))
     result.page_info = parsed.page_info
+    if parsed.problems and not parsed.records:
+        # records were there but none could be read (e.g. one truncated catalogue entry): the
+        # page yields nothing, so it counts as failed, not as parsed
+        first = parsed.problems[0]
+        _failed(result, f"no readable record on the page (position {first.position}: {first.reason})")
     for problem in parsed.problems:
         result.rejects.append(
             {"stage": "parse", "position": problem.position, "reason": problem.reason, "excerpt": problem.excerpt}

@@ -4,6 +4,10 @@ Nothing here writes into the repository's `raw/` or `warehouse/`: archives are c
 temporary directory first, warehouses are created under `tmp_path`, and every subprocess gets
 `IOM_DB` / `IOM_RAW` pointing at temporary paths.
 
+Helpers (for module- or session-scoped fixtures, which cannot use `tmp_path`)
+    copy_seed_archive(dest)          copy the committed archive to dest
+    ingest_archive(raw, db, reparse) one real ingest run, in-process
+
 Fixtures
     seed_archive      a copy of the committed `raw/` archive (the five seed dumps) under tmp_path
     empty_archive     an empty archive directory under tmp_path (no manifest yet)
@@ -43,7 +47,8 @@ TABLE_KEYS = {
 }
 
 
-def _copy_archive(dest: Path) -> Path:
+def copy_seed_archive(dest: Path) -> Path:
+    """Copy the repository's committed archive to `dest` (which must not exist); return `dest`."""
     shutil.copytree(REPO_RAW, dest)
     return dest
 
@@ -54,7 +59,7 @@ def seed_archive(tmp_path: Path) -> Path:
 
     Tests may add, tear or corrupt anything in it; the repository's `raw/` stays untouched.
     """
-    return _copy_archive(tmp_path / "raw")
+    return copy_seed_archive(tmp_path / "raw")
 
 
 @pytest.fixture
@@ -65,7 +70,8 @@ def empty_archive(tmp_path: Path) -> Path:
     return root
 
 
-def _ingest(raw: Path, db: Path, *, reparse: bool = False) -> RunSummary:
+def ingest_archive(raw: Path, db: Path, *, reparse: bool = False) -> RunSummary:
+    """One real ingest run of the archive at `raw` into the DuckDB file `db`, offline, in-process."""
     con = connect(db)
     try:
         migrate(con)
@@ -81,7 +87,7 @@ def ingest() -> Callable[..., RunSummary]:
     Opens the DuckDB file for writing, applies the schema, runs the ingest and closes the file,
     exactly as `python -m pipeline ingest` does minus the printing.
     """
-    return _ingest
+    return ingest_archive
 
 
 @pytest.fixture(scope="session")
@@ -91,9 +97,9 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by many tests: open it read-only (or use the `warehouse` fixture), never write.
     """
     base = tmp_path_factory.mktemp("built")
-    raw = _copy_archive(base / "raw")
+    raw = copy_seed_archive(base / "raw")
     db = base / "warehouse.duckdb"
-    summary = _ingest(raw, db)
+    summary = ingest_archive(raw, db)
     assert summary.status == "ok", summary.message
     return db
 
@@ -110,7 +116,8 @@ def warehouse(built_warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def table_rows() -> Callable[[duckdb.DuckDBPyConnection, str], list[tuple]]:
     """`table_rows(con, table, exclude=())`: every row of a table ordered by its key.
 
-    `exclude` names columns left out (e.g. `run_id`, which a re-parse legitimately changes).
+    Values come back as text. `exclude` names columns left out (e.g. `run_id`, which a
+    re-parse legitimately changes).
     """
 
     def rows(con: duckdb.DuckDBPyConnection, table: str, exclude: tuple[str, ...] = ()) -> list[tuple]:
@@ -121,7 +128,8 @@ def table_rows() -> Callable[[duckdb.DuckDBPyConnection, str], list[tuple]]:
             ).fetchall()
             if name not in exclude
         ]
-        select = ", ".join(f'"{c}"' for c in columns)
+        # as text: comparable, and TIMESTAMPTZ values need no pytz to reach Python
+        select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)
         return con.execute(f"SELECT {select} FROM {table} ORDER BY {TABLE_KEYS[table]}").fetchall()
 
     return rows
