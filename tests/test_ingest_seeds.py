@@ -13,6 +13,8 @@ import duckdb
 import pytest
 
 from pipeline.archive import Archive
+from pipeline.runs import start_run
+from pipeline.warehouse import connect, migrate
 from tests.conftest import REPO_RAW
 
 SEEDS = ("000", "001", "002", "003", "004")
@@ -430,3 +432,62 @@ def test_publications_view_leaves_out_captions_and_news(warehouse):
     assert len(others) == 2
     listed = {i for (i,) in warehouse.execute("SELECT unnest(sighting_ids) FROM publications").fetchall()}
     assert not others & listed
+
+
+# -- idempotence ------------------------------------------------------------------------------
+
+REPLAYED_TABLES = ("raw_pages", "sightings", "rejects")
+
+
+def test_second_run_adds_a_runs_row_and_nothing_else(tmp_path, seed_archive, ingest, table_rows):
+    db = tmp_path / "w.duckdb"
+    ingest(seed_archive, db)
+    con = duckdb.connect(str(db), read_only=True)
+    before = {t: table_rows(con, t) for t in REPLAYED_TABLES}
+    runs_before = table_rows(con, "runs")
+    con.close()
+
+    second = ingest(seed_archive, db)
+    assert second.status == "ok"
+    assert (second.pages_new, second.pages_parsed, second.pages_skipped) == (0, 0, 5)
+    assert (second.sightings_added, second.rejects_added) == (0, 0)
+
+    con = duckdb.connect(str(db), read_only=True)
+    after = {t: table_rows(con, t) for t in REPLAYED_TABLES}
+    runs_after = table_rows(con, "runs")
+    con.close()
+    assert after == before
+    assert len(runs_after) == len(runs_before) + 1
+    assert runs_after[: len(runs_before)] == runs_before
+
+
+def test_reparse_parses_again_and_writes_identical_sightings(tmp_path, seed_archive, ingest, table_rows):
+    db = tmp_path / "w.duckdb"
+    ingest(seed_archive, db)
+    con = duckdb.connect(str(db), read_only=True)
+    before = {t: table_rows(con, t, exclude=("run_id", "parsed_run_id")) for t in REPLAYED_TABLES}
+    con.close()
+
+    again = ingest(seed_archive, db, reparse=True)
+    assert (again.status, again.pages_parsed, again.pages_skipped, again.sightings_added) == ("ok", 5, 0, 103)
+
+    con = duckdb.connect(str(db), read_only=True)
+    after = {t: table_rows(con, t, exclude=("run_id", "parsed_run_id")) for t in REPLAYED_TABLES}
+    rewritten_by = con.execute("SELECT DISTINCT run_id FROM sightings").fetchall()
+    parsed_by = con.execute("SELECT DISTINCT parsed_run_id FROM raw_pages").fetchall()
+    con.close()
+    assert after == before
+    assert rewritten_by == [(again.run_id,)] and parsed_by == [(again.run_id,)]
+
+
+def test_run_killed_mid_way_is_marked_crashed_and_the_next_run_completes(tmp_path, seed_archive, ingest):
+    db = tmp_path / "w.duckdb"
+    con = connect(db)
+    migrate(con)
+    start_run(con, "ingest", {})  # the process dies here: the run row stays 'running'
+    con.close()
+    summary = ingest(seed_archive, db)
+    assert (summary.status, summary.sightings_added) == ("ok", 103)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall() == [(1, "crashed"), (2, "ok")]
+    con.close()
