@@ -75,6 +75,8 @@ class Archive:
         label: str | None = None,
     ) -> ArchiveEntry:
         """Store a body (once per content) and record this retrieval in the manifest."""
+        if format not in FORMATS + AUXILIARY_FORMATS:
+            raise ArchiveError(f"unknown page format {format!r}; known: {', '.join(FORMATS + AUXILIARY_FORMATS)}")
         sha = hashlib.sha256(body).hexdigest()
         self._write_object(sha, body)
         when = (retrieved_at or datetime.now(UTC)).astimezone(UTC)

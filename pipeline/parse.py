@@ -64,6 +64,9 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
                     "record": json.dumps(record, ensure_ascii=False, default=str),
                 }
             )
+    if parsed.records and not result.sightings and result.error is None:
+        # every record failed validation: the page yields nothing, like an unreadable page
+        _failed(result, f"no valid record on the page ({len(parsed.records)} rejected at validation)")
     return result
 
 

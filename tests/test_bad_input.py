@@ -337,3 +337,14 @@ def test_cli_warns_about_a_torn_manifest_line_and_goes_on(seed_archive, run_cli)
     assert result.returncode == 0, result.stderr
     assert "manifest.jsonl:6" in result.stderr and "skipping" in result.stderr
     assert f"{SEED_SIGHTINGS} sightings" in result.stdout
+
+
+def test_page_whose_every_record_fails_validation_counts_as_failed(tmp_path, empty_archive, ingest):
+    """A page that yields no valid record is not 'parsed': alone in the archive, the run fails."""
+    catalogue = (
+        "Catalogue\n\nA Title Too Old\n\n1800/40 pages English Available for PDF download\n\nAn abstract.\n"
+    ).encode()
+    Archive(empty_archive).put(catalogue, source="publications.iom.int", url=None, format="text-catalogue")
+    summary = ingest(empty_archive, tmp_path / "w.duckdb")
+    assert summary.status == "failed"
+    assert summary.pages_failed == 1 and summary.sightings_added == 0
