@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from parsers import text_catalogue, text_listing
+from parsers import html_detail, html_listing, text_catalogue, text_listing
 from parsers.base import ParsedPage, ParseError, Problem
 
 Parser = Callable[[bytes, str | None], ParsedPage]
@@ -16,6 +16,8 @@ Parser = Callable[[bytes, str | None], ParsedPage]
 PARSERS: dict[str, Parser] = {
     "text-listing": text_listing.parse,
     "text-catalogue": text_catalogue.parse,
+    "html-listing": html_listing.parse,
+    "html-detail": html_detail.parse,
 }
 
 __all__ = ["PARSERS", "ParseError", "ParsedPage", "Parser", "Problem"]

@@ -1,0 +1,238 @@
+"""What the HTML parsers share: decoding, visible text as lines, embedded metadata, URL rules.
+
+`visible_lines` reads a page the way the text dumps were made (markup dropped, one block per
+line, image alt text kept), so the fallback of the HTML parsers can reuse the rules written for
+those dumps when a site's markup changes under them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from parsers.base import ParseError, decode_text
+
+_DECLARED = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+_INTERFACE_PREFIX = re.compile(r"^/(?:en|es|fr)(?=/|$)")
+
+BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "caption",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "option",
+    ]
+)
+HEADING_TAGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+SKIP_TAGS = frozenset(
+    ["head", "script", "style", "noscript", "template", "svg", "iframe", "object", "select", "textarea"]
+)
+#: page chrome left out when reading a page's visible text (the dumps had none of it either)
+CHROME_TAGS = frozenset(["nav", "header", "footer", "aside", "form"])
+MAIN_SELECTORS = ("main", "[role=main]", "#main-content", "#content", ".region-content", ".main-content")
+
+
+def parse_html(body: bytes) -> LexborHTMLParser:
+    """Decode (UTF-8 first, whatever the page declares) and parse; ParseError for non-text bodies."""
+    declared = _DECLARED.search(body[:4096])
+    text = decode_text(body, declared.group(1).decode("ascii") if declared else None)
+    if "<" not in text:
+        raise ParseError("not an HTML page: no markup found")
+    return LexborHTMLParser(text)
+
+
+def clean(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def node_text(node: LexborNode | None) -> str:
+    return clean(node.text(separator=" ")) if node is not None else ""
+
+
+def classes(node: LexborNode) -> str:
+    return node.attributes.get("class") or ""
+
+
+def absolute(base: str | None, href: str | None) -> str | None:
+    if not href:
+        return None
+    href = href.strip()
+    return urljoin(base, href) if base else href
+
+
+def same_node_path(a: str, b: str) -> bool:
+    """Two paths of one node: equal once a leading /en, /es or /fr interface prefix is removed."""
+    strip = lambda p: (_INTERFACE_PREFIX.sub("", p) or "/").rstrip("/") or "/"  # noqa: E731
+    return strip(a) == strip(b)
+
+
+def main_scope(tree: LexborHTMLParser) -> LexborNode:
+    for selector in MAIN_SELECTORS:
+        node = tree.css_first(selector)
+        if node is not None:
+            return node
+    return tree.body or tree.root
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of visible text; `href` is set when the whole line is one link's text."""
+
+    text: str
+    href: str | None = None
+    heading: bool = False
+
+
+_BREAK = object()
+
+
+def visible_lines(root: LexborNode, *, skip: Iterable[str] = ()) -> list[Line]:
+    """The text a reader sees, one block element per line, image alt text as its own line."""
+    skipped = SKIP_TAGS | frozenset(skip)
+    tokens: list[Any] = []
+    stack: list[Any] = [(root, None, False)]
+    while stack:
+        entry = stack.pop()
+        if entry is _BREAK:
+            tokens.append(_BREAK)
+            continue
+        node, href, heading = entry
+        tag = node.tag
+        if tag == "-text":
+            tokens.append((node.text_content or "", href, heading))
+            continue
+        if not tag or tag.startswith("-") or tag in skipped:
+            continue
+        if tag == "br":
+            tokens.append(_BREAK)
+            continue
+        if tag == "img":
+            alt = clean(node.attributes.get("alt"))
+            if alt:
+                tokens += [_BREAK, (alt, None, False), _BREAK]
+            continue
+        child_href = (node.attributes.get("href") or None) if tag == "a" else href
+        child_heading = heading or tag in HEADING_TAGS
+        block = tag in BLOCK_TAGS
+        if block:
+            tokens.append(_BREAK)
+            stack.append(_BREAK)
+        stack.extend((child, child_href, child_heading) for child in reversed(list(node.iter(include_text=True))))
+    lines: list[Line] = []
+    pieces: list[tuple[str, str | None, bool]] = []
+    for token in [*tokens, _BREAK]:
+        if token is not _BREAK:
+            pieces.append(token)
+            continue
+        text = clean("".join(p[0] for p in pieces))
+        if text:
+            hrefs = {p[1] for p in pieces if p[0].strip()}
+            href = next(iter(hrefs)) if len(hrefs) == 1 else None
+            lines.append(Line(text, href, any(p[2] for p in pieces if p[0].strip())))
+        pieces = []
+    return lines
+
+
+def meta_tags(tree: LexborHTMLParser) -> dict[str, list[str]]:
+    """`<meta name|property=... content=...>` values by lower-cased key, in page order."""
+    found: dict[str, list[str]] = {}
+    for node in tree.css("meta[content]"):
+        key = node.attributes.get("name") or node.attributes.get("property") or node.attributes.get("itemprop")
+        value = clean(node.attributes.get("content"))
+        if key and value:
+            found.setdefault(key.strip().lower(), []).append(value)
+    return found
+
+
+def json_ld(tree: LexborHTMLParser) -> tuple[list[dict[str, Any]], bool]:
+    """Every JSON-LD object on the page (@graph flattened) and whether a block was unreadable."""
+    nodes: list[dict[str, Any]] = []
+    broken = False
+    for script in tree.css('script[type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text(deep=True) or "", strict=False)
+        except ValueError:
+            broken = True
+            continue
+        queue = data if isinstance(data, list) else [data]
+        while queue:
+            entry = queue.pop(0)
+            if not isinstance(entry, dict):
+                continue
+            if isinstance(entry.get("@graph"), list):
+                queue.extend(entry["@graph"])
+            if any(key != "@context" and key != "@graph" for key in entry):
+                nodes.append(entry)
+    return nodes, broken
+
+
+def ld_types(node: dict[str, Any]) -> set[str]:
+    value = node.get("@type")
+    values = value if isinstance(value, list) else [value]
+    return {str(v) for v in values if v}
+
+
+def ld_values(node: dict[str, Any], key: str) -> list[Any]:
+    value = node.get(key)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def ld_text(value: Any) -> str | None:
+    """A JSON-LD value as text: strings as is, objects by their name/@value/@id."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return clean(str(value)) or None
+    if isinstance(value, dict):
+        for key in ("name", "@value", "url", "@id"):
+            if value.get(key):
+                return clean(str(value[key]))
+    return None
+
+
+def url_path(url: str | None) -> str:
+    return urlsplit(url).path if url else ""

@@ -1,0 +1,548 @@
+"""Parse an HTML detail page of one publication into one record (position 1).
+
+Sources, most trusted first: embedded metadata (JSON-LD, `citation_*`, Dublin Core `DC.*` /
+`dcterms.*`, OpenGraph last because its description is often trimmed), then Drupal's field
+markup (`field--name-*` / `field-name-*`, labelled or not, labels in en/es/fr), then, when no
+field markup is left after a redesign, the visible text read like the text dumps: a label line
+followed by its value lines (a label may have no value), `ISSN 2223-5248` on one line, the MP
+image alt text `2021, IOM, <title>` as the only place the year shows.
+
+Edition links are other editions (hreflang alternates, "Also available in", language
+switchers, JSON-LD translations) minus re-renders of this very node under another interface
+prefix: `/es/books/x` is `/books/x` in a Spanish interface, not a Spanish edition.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from parsers.base import ParsedPage, Problem, split_truncation
+from parsers.html_common import (
+    CHROME_TAGS,
+    absolute,
+    classes,
+    clean,
+    json_ld,
+    ld_text,
+    ld_types,
+    ld_values,
+    main_scope,
+    meta_tags,
+    node_text,
+    parse_html,
+    same_node_path,
+    url_path,
+    visible_lines,
+)
+from parsers.text_listing import SKIP_LINKS, is_caption
+
+_FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
+LABEL_SELECTOR = ".field__label, .field-label"
+VALUE_SELECTOR = ".field__item, .field-item"
+
+#: printed labels (casefolded, without the colon) -> record key; en, es, fr interfaces
+LABELS = {
+    "year": "year", "year of publication": "year", "publication year": "year", "año": "year", "année": "year",
+    "number of pages": "page_count", "pages": "page_count", "número de páginas": "page_count",
+    "nombre de pages": "page_count",
+    "isbn": "isbn", "print isbn": "isbn", "isbn (print)": "isbn",
+    "e-isbn": "eisbn", "eisbn": "eisbn", "electronic isbn": "eisbn", "isbn (electronic)": "eisbn",
+    "original language": "text_language", "language": "text_language", "idioma original": "text_language",
+    "langue originale": "text_language",
+    "languages": "languages", "language(s)": "languages", "available languages": "languages", "idiomas": "languages",
+    "langues": "languages",
+    "type": "type", "resource type": "type", "publication type": "type", "tipo": "type",
+    "region": "region", "regions": "region", "región": "region", "région": "region",
+    "countries": "countries", "country": "countries", "países": "countries", "pays": "countries",
+    "organization": "organisation", "organisation": "organisation", "organización": "organisation",
+    "publication series": "series", "series": "series", "serie de publicaciones": "series",
+    "série de publications": "series",
+    "reference number": "reference_number", "issn": "issn", "date of upload": "date_of_upload",
+    "publisher": "publisher", "author": "authors", "authors": "authors", "topics": "topics",
+    "also available in": "editions", "también disponible en": "editions", "également disponible en": "editions",
+    "disponible en": "editions",
+    "last updated": "last_updated", "última actualización": "last_updated", "dernière mise à jour": "last_updated",
+}  # fmt: skip
+#: Drupal field machine names (after `field-`) -> record key
+FIELD_KEYS = {
+    "year": "year", "year_of_publication": "year", "publication_year": "year",
+    "number_of_pages": "page_count", "pages": "page_count", "page_count": "page_count",
+    "isbn": "isbn", "e_isbn": "eisbn", "eisbn": "eisbn",
+    "original_language": "text_language", "languages": "languages", "language": "text_language",
+    "resource_type": "type", "publication_type": "type", "type": "type",
+    "region": "region", "regions": "region", "countries": "countries", "country": "countries",
+    "organization": "organisation", "organisation": "organisation",
+    "publication_series": "series", "series": "series", "reference_number": "reference_number", "issn": "issn",
+    "date_of_upload": "date_of_upload", "also_available_in": "editions", "subtitle": "subtitle",
+    "attachments": "attachments", "files": "attachments", "image": "image", "table_of_contents": "toc",
+    "body": "body", "abstract": "body", "description": "body", "title": "title", "last_updated": "last_updated",
+}  # fmt: skip
+SINGLE_VALUED = frozenset({"year", "page_count", "text_language", "reference_number", "issn", "date_of_upload"})
+#: record keys that go to `extra` as text
+EXTRA_KEYS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn",
+              "date_of_upload", "subtitle", "publisher", "authors", "topics", "last_updated")  # fmt: skip
+CONTENT_TYPES = frozenset(
+    [
+        "Book",
+        "Report",
+        "CreativeWork",
+        "ScholarlyArticle",
+        "Article",
+        "NewsArticle",
+        "BlogPosting",
+        "PublicationIssue",
+        "Periodical",
+        "DigitalDocument",
+        "Thesis",
+        "Chapter",
+        "Guide",
+        "HowTo",
+    ]
+)
+NEWS_TYPES = frozenset({"NewsArticle", "BlogPosting", "ReportageNewsArticle"})
+NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
+LANGUAGE_SWITCHERS = ".language-switcher-language-url a[href], ul.language-switcher a[href], a.language-link[href]"
+#: attachment labels that name a language ("ENGLISH 787 KB", "Key Findings - English")
+LANGUAGE_WORDS = frozenset(
+    [
+        "english",
+        "french",
+        "spanish",
+        "arabic",
+        "russian",
+        "portuguese",
+        "chinese",
+        "german",
+        "italian",
+        "armenian",
+        "ukrainian",
+        "français",
+        "español",
+        "العربية",
+        "русский",
+        "português",
+        "deutsch",
+        "italiano",
+        "中文",
+        "anglais",
+        "espagnol",
+        "inglés",
+        "francés",
+    ]
+)
+_YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
+_ALT_YEAR = re.compile(r"^\s*(19[4-9]\d|20\d\d)\s*,")
+_ISBN_LINE = re.compile(r"^(e-?isbn|isbn|issn)\b\s*:?\s*([0-9][0-9Xx\- ]{6,20}[0-9Xx])$", re.IGNORECASE)
+_INLINE_LABEL = re.compile(r"^([^:]{2,40}):\s*(\S.*)$")
+_PDF_HREF = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
+_ISBN_VALUE = re.compile(r"[0-9][0-9Xx\- ]{8,17}[0-9Xx]")
+TEASER_MIN_WORDS = 12
+_SENTENCE = re.compile(r"[.!?…]\W*$")
+
+
+def parse(body: bytes, url: str | None = None) -> ParsedPage:
+    tree = parse_html(body)
+    page = ParsedPage()
+    canonical = _canonical(tree, url)
+    base = canonical or url
+    meta = meta_tags(tree)
+    ld_nodes, ld_broken = json_ld(tree)
+    ld = _main_ld(ld_nodes)
+    scope = main_scope(tree)
+    fields, body_node = _fields(scope)
+    layout = "structured" if fields or body_node is not None else "fallback-text"
+    flags: list[str] = ["jsonld_unreadable"] if ld_broken else []
+    text_fields: dict[str, list[str]] = {}
+    text_title: str | None = None
+    text_abstract: str | None = None
+    if layout == "fallback-text":
+        text_title, text_fields, text_abstract = _read_text(tree, scope)
+        flags.append("layout:fallback-text")
+    values: dict[str, list[str]] = {k: v for k, v in text_fields.items()}
+    for key, found in fields.items():
+        values.setdefault(key, found)
+
+    record: dict[str, Any] = {"position": 1, "kind": _kind(tree, ld), "url": canonical or url}
+    title = _first_text(
+        ld_text(ld.get("name")) if ld else None,
+        ld_text(ld.get("headline")) if ld else None,
+        _meta(meta, "citation_title"),
+        _meta(meta, "dc.title", "dcterms.title"),
+        node_text(tree.css_first("h1")),
+        text_title,
+        _meta(meta, "og:title"),
+        _page_title(tree),
+    )
+    record["title"] = title
+    abstract, truncated = _abstract(body_node, ld, meta, text_abstract)
+    if abstract:
+        record["abstract"] = abstract
+        record["abstract_truncated"] = truncated
+
+    year = _first_year(
+        *(ld_text(v) for key in ("datePublished", "dateCreated", "copyrightYear") for v in ld_values(ld, key)),
+        *_metas(meta, "citation_publication_date", "citation_date", "citation_year"),
+        *_metas(meta, "dc.date", "dcterms.date", "dcterms.issued", "dcterms.created"),
+        *values.get("year", []),
+        *_alt_years(scope),
+    )
+    if year:
+        record["year"] = year
+    pages = _first_int(*(ld_text(v) for v in ld_values(ld, "numberOfPages")), *values.get("page_count", []))
+    if pages:
+        record["page_count"] = pages
+    eisbn = _isbns(values.get("eisbn", []))
+    isbn = _isbns(
+        [ld_text(v) or "" for v in ld_values(ld, "isbn")]
+        + _metas(meta, "citation_isbn")
+        + [v for v in _metas(meta, "dc.identifier", "dcterms.identifier") if "isbn" in v.lower()]
+        + values.get("isbn", [])
+    )
+    isbn = [i for i in isbn if _digits(i) not in {_digits(e) for e in eisbn}]
+    if isbn:
+        record["isbn"] = isbn
+    if eisbn:
+        record["eisbn"] = eisbn
+    text_language = _first_text(
+        *values.get("text_language", []),
+        *(ld_text(v) for v in ld_values(ld, "inLanguage")),
+        _meta(meta, "dc.language", "dcterms.language"),
+        _meta(meta, "citation_language"),
+    )
+    if text_language:
+        record["text_language"] = text_language
+
+    pdf_urls, attachment_languages = _pdfs(scope, meta, ld, base)
+    if pdf_urls:
+        record["pdf_urls"] = pdf_urls
+        record["pdf_available"] = True
+    editions, edition_names = _editions(tree, scope, ld, base, canonical, url)
+    if editions:
+        record["edition_links"] = editions
+    languages = _split(values.get("languages", [])) or attachment_languages
+    if not languages and edition_names:
+        languages = ([text_language] if text_language and not _is_code(text_language) else []) + edition_names
+    if languages:
+        record["languages"] = list(dict.fromkeys(languages))
+
+    extra: dict[str, str] = {}
+    for key in EXTRA_KEYS:
+        if values.get(key):
+            extra[key] = ", ".join(dict.fromkeys(values[key]))
+    publisher = _first_text(
+        *(ld_text(v) for v in ld_values(ld, "publisher")),
+        _meta(meta, "citation_publisher"),
+        _meta(meta, "dc.publisher", "dcterms.publisher"),
+    )
+    if publisher:
+        extra.setdefault("publisher", publisher)
+        extra.setdefault("organisation", publisher)
+    if "type" not in extra and _metas(meta, "dc.type", "dcterms.type"):
+        extra["type"] = ", ".join(_metas(meta, "dc.type", "dcterms.type"))
+    series = _first_text(*(ld_text(v) for v in ld_values(ld, "isPartOf")))
+    if series:
+        extra.setdefault("series", series)
+    if extra:
+        record["extra"] = extra
+    if flags:
+        record["quality_flags"] = flags
+
+    page.page_info["layout"] = layout
+    page.page_info["metadata"] = [
+        name
+        for name, present in (
+            ("json-ld", bool(ld_nodes)),
+            ("citation", any(k.startswith("citation_") for k in meta)),
+            ("dublin-core", any(k.startswith(("dc.", "dcterms.")) for k in meta)),
+            ("opengraph", any(k.startswith("og:") for k in meta)),
+        )
+        if present
+    ]
+    if not (record.get("title") or record.get("abstract")):
+        page.problems.append(Problem(1, "detail page without title or abstract", node_text(scope)[:120]))
+        return page
+    page.records.append({k: v for k, v in record.items() if v is not None})
+    return page
+
+
+# --- structured sources ------------------------------------------------------------------------
+
+
+def _canonical(tree: LexborHTMLParser, url: str | None) -> str | None:
+    link = tree.css_first('link[rel="canonical"][href]')
+    return absolute(url, link.attributes.get("href")) if link is not None else None
+
+
+def _main_ld(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    for node in nodes:
+        if ld_types(node) & CONTENT_TYPES:
+            return node
+    return next((n for n in nodes if n.get("name") or n.get("headline")), {})
+
+
+def _meta(meta: dict[str, list[str]], *keys: str) -> str | None:
+    for key in keys:
+        if meta.get(key):
+            return meta[key][0]
+    return None
+
+
+def _metas(meta: dict[str, list[str]], *keys: str) -> list[str]:
+    return [v for key in keys for v in meta.get(key, [])]
+
+
+def _kind(tree: LexborHTMLParser, ld: dict[str, Any]) -> str:
+    if ld_types(ld) & NEWS_TYPES:
+        return "news"
+    markup = " ".join(classes(n) for n in tree.css("article, body, [class*='node']"))
+    return "news" if any(hint in markup for hint in NEWS_CLASS_HINTS) else "publication"
+
+
+def _fields(scope: LexborNode) -> tuple[dict[str, list[str]], LexborNode | None]:
+    """Drupal fields by record key; the body field is returned apart (its paragraphs matter)."""
+    found: dict[str, list[str]] = {}
+    body: LexborNode | None = None
+    for node in scope.css("[class]"):
+        match = _FIELD_CLASS.search(classes(node))
+        if not match:
+            continue
+        label_node = node.css_first(LABEL_SELECTOR)
+        label = clean(node_text(label_node)).rstrip(": \u00a0").casefold() if label_node is not None else ""
+        name = match.group(1).replace("-", "_")
+        key = LABELS.get(label) or FIELD_KEYS.get(name) or name
+        if key == "body":
+            body = body or node
+            continue
+        if key in ("title", "image", "attachments", "toc", "editions") or key in found:
+            continue
+        items = [node_text(v) for v in node.css(VALUE_SELECTOR) if v.mem_id != node.mem_id]
+        values = [v for v in items if v]
+        if not values and not items:
+            text = node_text(node)
+            if label_node is not None:
+                text = text.removeprefix(node_text(label_node)).strip(" :\u00a0")
+            values = [text] if text else []
+        found[key] = values if key not in SINGLE_VALUED else values[:1]
+    return {k: v for k, v in found.items() if v}, body
+
+
+def _abstract(
+    body: LexborNode | None, ld: dict[str, Any], meta: dict[str, list[str]], text_abstract: str | None
+) -> tuple[str | None, bool]:
+    """The visible body keeps its paragraphs; metadata descriptions come next, OpenGraph last."""
+    if body is not None:
+        text = _paragraphs(body)
+        if text:
+            return split_truncation(text)
+    candidates = [
+        ld_text(ld.get("description")) if ld else None,
+        _meta(meta, "citation_abstract"),
+        _meta(meta, "dc.description", "dcterms.description", "dcterms.abstract"),
+        text_abstract,
+        _meta(meta, "og:description", "description"),
+    ]
+    for candidate in candidates:
+        if candidate:
+            text, truncated = split_truncation(candidate)
+            if not truncated:
+                return text, False
+    for candidate in candidates:
+        if candidate:
+            return split_truncation(candidate)
+    return None, False
+
+
+def _paragraphs(body: LexborNode) -> str:
+    blocks: list[str] = []
+    for node in body.css("p, li"):
+        text = node_text(node)
+        if not text:
+            continue
+        if node.tag == "li":
+            line = f"- {text}"
+            if blocks and blocks[-1].startswith("- "):
+                blocks[-1] += "\n" + line
+            else:
+                blocks.append(line)
+        else:
+            blocks.append(text)
+    return "\n\n".join(blocks) if blocks else node_text(body)
+
+
+def _alt_years(scope: LexborNode) -> list[str]:
+    """MP prints the year only in the cover's alt text: "2021, IOM, <title>"."""
+    years = []
+    for img in scope.css("img[alt]"):
+        match = _ALT_YEAR.match(img.attributes.get("alt") or "")
+        if match:
+            years.append(match.group(1))
+    return years
+
+
+def _pdfs(
+    scope: LexborNode, meta: dict[str, list[str]], ld: dict[str, Any], base: str | None
+) -> tuple[list[str], list[str]]:
+    urls: list[str] = []
+    languages: list[str] = []
+    for value in _metas(meta, "citation_pdf_url"):
+        urls.append(absolute(base, value) or value)
+    for media in ld_values(ld, "encoding") + ld_values(ld, "associatedMedia"):
+        if isinstance(media, dict):
+            content = media.get("contentUrl") or media.get("url")
+            if content and ("pdf" in str(media.get("encodingFormat", "")).lower() or _PDF_HREF.search(content)):
+                urls.append(absolute(base, content) or content)
+    for link in scope.css("a[href]"):
+        href = link.attributes.get("href") or ""
+        if _PDF_HREF.search(href) or (link.attributes.get("type") or "").lower() == "application/pdf":
+            urls.append(absolute(base, href) or href)
+            label = node_text(link)
+            name = label.rsplit(" - ", 1)[-1].strip()
+            if name.casefold() in LANGUAGE_WORDS:
+                languages.append(name)
+    return list(dict.fromkeys(urls)), list(dict.fromkeys(languages))
+
+
+def _editions(
+    tree: LexborHTMLParser,
+    scope: LexborNode,
+    ld: dict[str, Any],
+    base: str | None,
+    canonical: str | None,
+    url: str | None,
+) -> tuple[list[str], list[str]]:
+    """Other editions' URLs, and the language names the "Also available in" links print."""
+    own_paths = [p for p in (url_path(canonical), url_path(url)) if p]
+    candidates: list[str] = []
+    names: list[str] = []
+    for link in tree.css('link[rel="alternate"][hreflang][href]'):
+        if (link.attributes.get("hreflang") or "").lower() != "x-default":
+            candidates.append(link.attributes.get("href") or "")
+    for node in scope.css("[class]"):
+        match = _FIELD_CLASS.search(classes(node))
+        label_node = node.css_first(LABEL_SELECTOR)
+        label = clean(node_text(label_node)).rstrip(": \u00a0").casefold() if label_node is not None else ""
+        if match and (
+            LABELS.get(label) == "editions" or FIELD_KEYS.get(match.group(1).replace("-", "_")) == "editions"
+        ):
+            for link in node.css("a[href]"):
+                candidates.append(link.attributes.get("href") or "")
+                if node_text(link):
+                    names.append(node_text(link))
+    for link in tree.css(LANGUAGE_SWITCHERS):
+        candidates.append(link.attributes.get("href") or "")
+    for key in ("workTranslation", "translationOfWork"):
+        for value in ld_values(ld, key):
+            target = value.get("@id") or value.get("url") if isinstance(value, dict) else value
+            if isinstance(target, str):
+                candidates.append(target)
+    editions: list[str] = []
+    for href in candidates:
+        target = absolute(base, href)
+        if not target or target.startswith(("#", "javascript:", "mailto:")):
+            continue
+        if any(same_node_path(url_path(target), own) for own in own_paths):
+            continue
+        if target not in editions:
+            editions.append(target)
+    return editions, list(dict.fromkeys(names))
+
+
+# --- the visible text, read like the text dumps --------------------------------------------------
+
+
+def _read_text(tree: LexborHTMLParser, scope: LexborNode) -> tuple[str | None, dict[str, list[str]], str | None]:
+    lines = visible_lines(scope, skip=CHROME_TAGS)
+    lines = [line for line in lines if line.text.casefold() not in SKIP_LINKS]
+    title = next((line.text for line in lines if line.heading), None)
+    fields: dict[str, list[str]] = {}
+    paragraphs: list[str] = []
+    label: str | None = None
+    for line in lines:
+        text = line.text
+        if text == title:
+            label = None
+            continue
+        one_line = _ISBN_LINE.match(text)
+        if one_line:
+            fields.setdefault(LABELS[one_line.group(1).casefold()], []).append(one_line.group(2).strip())
+            label = None
+            continue
+        key = LABELS.get(text.rstrip(": \u00a0").casefold())
+        if key:
+            label = key
+            continue
+        inline = _INLINE_LABEL.match(text)
+        if inline and LABELS.get(inline.group(1).strip().casefold()):
+            fields.setdefault(LABELS[inline.group(1).strip().casefold()], []).append(inline.group(2).strip())
+            label = None
+            continue
+        if label and not _looks_like_prose(text):
+            fields.setdefault(label, []).append(text)
+            if label in SINGLE_VALUED:
+                label = None
+            continue
+        label = None
+        if _looks_like_prose(text) and not is_caption(text) and not _ALT_YEAR.match(text):
+            paragraphs.append(text)
+    if title is None:
+        title = _page_title(tree)
+    return title, fields, "\n\n".join(paragraphs) or None
+
+
+def _looks_like_prose(text: str) -> bool:
+    words = len(text.split())
+    return words >= TEASER_MIN_WORDS or (words >= 4 and bool(_SENTENCE.search(text)))
+
+
+# --- small value readers -----------------------------------------------------------------------
+
+
+def _page_title(tree: LexborHTMLParser) -> str | None:
+    node = tree.css_first("title")
+    text = node_text(node)
+    return re.split(r"\s+[|–-]\s+", text)[0] if text else None
+
+
+def _first_text(*values: str | None) -> str | None:
+    return next((clean(v) for v in values if v and clean(v)), None)
+
+
+def _first_year(*values: str | None) -> int | None:
+    for value in values:
+        match = _YEAR.search(value or "")
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _first_int(*values: str | None) -> int | None:
+    for value in values:
+        match = re.search(r"\d+", value or "")
+        if match:
+            return int(match.group(0))
+    return None
+
+
+def _isbns(values: list[str]) -> list[str]:
+    found: list[str] = []
+    for value in values:
+        for match in _ISBN_VALUE.finditer(value):
+            isbn = clean(match.group(0))
+            if _digits(isbn) not in {_digits(f) for f in found}:
+                found.append(isbn)
+    return found
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"[^0-9Xx]", "", value).upper()
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part.strip() for value in values for part in re.split(r"\s*[,;/]\s*", value) if part.strip()]
+
+
+def _is_code(value: str) -> bool:
+    return len(value) <= 3 and value.isalpha()
