@@ -140,7 +140,7 @@ class _Server(ThreadingHTTPServer):
 class Replica:
     """The three sites, served from the dataset on 127.0.0.1 until `stop()`.
 
-    `port`: None for ephemeral ports, or the first site's port (the others take the next ones).
+    `port`: None or 0 for ephemeral ports, or the first site's port (the others take the next ones).
     `interface_listings`: also declare the Spanish-interface listing `/es/resources/directrices`
     (same items as `/en/resources/guideline`, cards linking `/es/` re-renders of the same nodes).
     """
@@ -187,7 +187,7 @@ class Replica:
         self._stopping.clear()
         try:
             for n, (name, site) in enumerate(self._sites.items()):
-                port = 0 if self.port is None else self.port + n
+                port = self.port + n if self.port else 0
                 site.server = _Server((self.host, port), self._handler_for(name))
                 site.view.base_url = f"http://{self.host}:{site.server.server_address[1]}"
                 site.thread = threading.Thread(
@@ -473,6 +473,7 @@ class Replica:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
             server_version = "ReplicaDrupal/1.0"
             timeout = 30  # an idle keep-alive connection is dropped after this many seconds
 
@@ -488,6 +489,7 @@ class Replica:
         return Handler
 
     def _serve(self, handler: BaseHTTPRequestHandler, site_name: str, *, head: bool) -> None:
+        """Decide the response, log it, then send it: a client that got its answer sees it logged."""
         arrival = time.monotonic()
         split = urlsplit(handler.path)
         path, query = unquote(split.path) or "/", split.query
@@ -496,51 +498,53 @@ class Replica:
             fault = next((f for f in self._faults if f.matches(site_name, target)), None)
             if fault is not None:
                 fault.fired += 1
-        status: int | None = None
-        try:
-            status = self._respond(handler, site_name, path, query, fault, head=head)
-        except OSError:
-            handler.close_connection = True  # the client went away mid-response
-        finally:
-            entry = LoggedRequest(
-                site=site_name,
-                method=handler.command,
-                path=path,
-                query=query,
-                status=status,
-                if_none_match=handler.headers.get("If-None-Match"),
-                if_modified_since=handler.headers.get("If-Modified-Since"),
-                user_agent=handler.headers.get("User-Agent"),
-                time=arrival,
-                fault=fault.kind if fault else None,
-            )
-            with self._lock:
-                self._log.append(entry)
-
-    def _respond(
-        self, handler: BaseHTTPRequestHandler, site_name: str, path: str, query: str, fault: Fault | None, *, head: bool
-    ) -> int | None:
-        kind = fault.kind if fault else None
-        if fault is not None and kind == "timeout":
+        response = self._respond(handler, site_name, path, query, fault)
+        entry = LoggedRequest(
+            site=site_name,
+            method=handler.command,
+            path=path,
+            query=query,
+            status=response.status if response is not None else None,
+            if_none_match=handler.headers.get("If-None-Match"),
+            if_modified_since=handler.headers.get("If-Modified-Since"),
+            user_agent=handler.headers.get("User-Agent"),
+            time=arrival,
+            fault=fault.kind if fault else None,
+        )
+        with self._lock:
+            self._log.append(entry)
+        if response is None:  # the timeout fault: hang, then hang up without a word
+            assert fault is not None
             self._stopping.wait(fault.delay)
             handler.close_connection = True
+            return
+        try:
+            self._send(handler, response, head=head, truncate=fault is not None and fault.kind == "truncate")
+        except OSError:
+            handler.close_connection = True  # the client went away mid-response
+
+    def _respond(
+        self, handler: BaseHTTPRequestHandler, site_name: str, path: str, query: str, fault: Fault | None
+    ) -> _Response | None:
+        kind = fault.kind if fault else None
+        if fault is None or kind in ("truncate", "markup_changed"):
+            pass
+        elif kind == "timeout":
             return None
-        if fault is not None and kind == "rate_limit":
+        elif kind == "rate_limit":
             retry = fault.retry_after if isinstance(fault.retry_after, str) else f"{fault.retry_after:g}"
-            return self._send(handler, _error_page(429, "Too Many Requests", {"Retry-After": retry}), head=head)
-        if fault is not None and kind == "error":
-            return self._send(handler, _error_page(fault.status, "Server error"), head=head)
-        if fault is not None and kind == "redirect":
-            location = fault.location or f"http://offsite.example.org{path}"
-            return self._send(handler, _error_page(302, "Found", {"Location": location}), head=head)
-        if fault is not None and kind == "slow":
+            return _error_page(429, "Too Many Requests", {"Retry-After": retry})
+        elif kind == "error":
+            return _error_page(fault.status, "Server error")
+        elif kind == "redirect":
+            return _error_page(302, "Found", {"Location": fault.location or f"http://offsite.example.org{path}"})
+        elif kind == "slow":
             self._stopping.wait(fault.delay)
         with self._lock:
             response = self._route(self._sites[site_name], path, query, changed=kind == "markup_changed")
         if fault is not None and kind == "wrong_charset" and response.content_type.startswith("text/html"):
-            response.body = response.body.replace(
-                b'<meta charset="utf-8">', f'<meta charset="{fault.charset}">'.encode()
-            )
+            declared = f'<meta charset="{fault.charset}">'.encode()
+            response.body = response.body.replace(b'<meta charset="utf-8">', declared)
             response.content_type = f"text/html; charset={fault.charset}"
         if fault is not None and kind == "oversize":
             padding = max(0, fault.size - len(response.body))
@@ -548,9 +552,7 @@ class Replica:
             response.body = response.body.replace(b"</body>", filler + b"</body>", 1)
         if response.modified is not None:
             response = self._conditional(site_name, path, query, handler, response)
-        if fault is not None and kind == "truncate" and response.status == 200:
-            return self._send(handler, response, head=head, truncate=True)
-        return self._send(handler, response, head=head)
+        return response
 
     def _route(self, site: _Site, path: str, query: str, *, changed: bool) -> _Response:
         view = site.view
@@ -623,7 +625,8 @@ class Replica:
             return _Response(304, b"", response.content_type, response.headers)
         return response
 
-    def _send(self, handler: BaseHTTPRequestHandler, response: _Response, *, head: bool, truncate: bool = False) -> int:
+    def _send(self, handler: BaseHTTPRequestHandler, response: _Response, *, head: bool, truncate: bool) -> None:
+        truncate = truncate and response.status == 200
         handler.send_response(response.status)
         if response.status != 304:
             handler.send_header("Content-Type", response.content_type)
@@ -638,8 +641,6 @@ class Replica:
             handler.wfile.write(body)
         if truncate:
             handler.close_connection = True
-            handler.wfile.flush()
-        return response.status
 
 
 def _error_page(status: int, title: str, headers: dict[str, str] | None = None) -> _Response:

@@ -1,0 +1,72 @@
+"""`python -m pipeline replica`: serve the local replica of the three sites until Ctrl-C.
+
+Registered by pipeline/cli.py with `main.add_command(replica)`; printing is allowed here
+because this is a command, not library code.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from pipeline.replica.faults import KINDS, Fault
+from pipeline.replica.server import Replica
+
+
+def _fault(value: str) -> Fault:
+    kind, _, rest = value.partition(":")
+    path, _, times = rest.rpartition(":") if rest.count(":") else (rest, "", "")
+    try:
+        return Fault(kind, path or ".*", times=int(times) if times else None)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from exc
+
+
+@click.command("replica")
+@click.option(
+    "--port",
+    type=int,
+    default=8100,
+    show_default=True,
+    help="First site's port; the others follow (0: any free).",
+)
+@click.option(
+    "--write-sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a sources file pointing at the replica (for `ingest --sources FILE`).",
+)
+@click.option("--page-size", type=int, default=10, show_default=True, help="Cards per listing page.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND[:REGEX[:TIMES]]",
+    help=f"Inject a fault on paths matching REGEX (for ever unless TIMES). Kinds: {', '.join(KINDS)}.",
+)
+def replica(port: int, sources_path: Path | None, page_size: int, faults: tuple[str, ...]) -> None:
+    """Serve a replica of publications.iom.int, migrantprotection.iom.int and
+    returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C."""
+    parsed = [_fault(f) for f in faults]
+    server = Replica(page_size=page_size, faults=parsed, port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on ports {port}-{port + 2}: {exc.strerror or exc}") from exc
+    try:
+        for name, url in server.sites.items():
+            click.echo(f"{name:32} {url}")
+        if sources_path is not None:
+            server.write_sources(sources_path)
+            click.echo(
+                f"sources file written: {sources_path}  (crawl it: python -m pipeline ingest --sources {sources_path})"
+            )
+        click.echo("serving; Ctrl-C to stop")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.stop()
