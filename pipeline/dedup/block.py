@@ -1,0 +1,192 @@
+"""Propose candidate pairs by blocking; never compares all pairs.
+
+Three blocks, each linear (or n log n) in the number of sightings:
+- exact keys, in DuckDB: the hash of the normalised text (same text) and its first 80
+  characters (a teaser and the full abstract it was cut from open identically);
+- MinHash LSH over the content words of each text's opening (close paraphrases, teasers
+  cut mid-word, reworded openings);
+- canonical URLs: sightings of one URL are one node, so they are joined outright (no pairs).
+
+The MinHash is datasketch's: its permutation family (`MinHash(num_perm, seed).permutations`,
+scheme "affine32": MurmurHash3 finaliser, then `a*h + b mod 2**32`) and its band/row choice for a
+Jaccard threshold (`MinHashLSH(threshold, num_perm).b/.r`). Only the bookkeeping is ours:
+datasketch's `MinHashLSH` keeps a Python dict of sets per band, which costs about 3 GB at a
+million sightings, so the signatures are computed for all documents at once with numpy and the
+bands are bucketed by sorting. A test checks that the signatures equal datasketch's own
+`MinHash.update_batch` and that the candidate set equals `MinHashLSH.query`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+#: Jaccard similarity of openings that LSH should surface (teaser vs. its full text is ~0.8,
+#: a close paraphrase 0.6-0.8, unrelated abstracts on one topic 0.1-0.3)
+LSH_THRESHOLD = 0.5
+NUM_PERM = 64
+SEED = 7
+#: a document needs this many content words to be sketched (shorter ones rely on exact keys)
+MIN_TOKENS = 5
+#: a bucket larger than this pairs each member with its next BUCKET_CAP neighbours only
+BUCKET_CAP = 32
+#: characters of normalised text forming the opening key of the exact block
+PREFIX_KEY_CHARS = 80
+#: exact-key groups larger than this are chained instead of fully paired
+GROUP_CAP = 64
+#: tokens hashed per numpy chunk (memory: TOKEN_CHUNK * NUM_PERM * 4 bytes)
+TOKEN_CHUNK = 400_000
+
+_U32 = np.uint32
+_U64 = np.uint64
+
+
+@dataclass(frozen=True)
+class LshConfig:
+    threshold: float = LSH_THRESHOLD
+    num_perm: int = NUM_PERM
+    seed: int = SEED
+
+
+def lsh_bands(config: LshConfig) -> tuple[int, int]:
+    """(bands, rows) that datasketch picks for this threshold and number of permutations."""
+    index = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    return index.b, index.r
+
+
+def permutations(config: LshConfig) -> tuple[np.ndarray, np.ndarray]:
+    a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
+    return np.asarray(a, dtype=_U32), np.asarray(b, dtype=_U32)
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3 finaliser on uint32 arrays (datasketch's pre-mix for scheme affine32)."""
+    h = h.astype(_U32, copy=True)
+    h ^= h >> _U32(16)
+    h *= _U32(0x85EBCA6B)
+    h ^= h >> _U32(13)
+    h *= _U32(0xC2B2AE35)
+    h ^= h >> _U32(16)
+    return h
+
+
+def signatures(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig) -> np.ndarray:
+    """MinHash signature of every document: (n_docs, num_perm) uint32, max value when empty.
+
+    `doc` must be sorted; each document's tokens are contiguous. Work is chunked so memory
+    stays at TOKEN_CHUNK x num_perm values whatever the corpus size.
+    """
+    a, b = permutations(config)
+    out = np.full((n_docs, config.num_perm), np.iinfo(_U32).max, dtype=_U32)
+    if len(doc) == 0:
+        return out
+    hv = fmix32(tok)
+    starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
+    bounds = np.r_[starts, len(doc)]
+    k = 0
+    with np.errstate(over="ignore"):
+        while k < len(starts):
+            # whole documents per chunk
+            stop = int(np.searchsorted(bounds, bounds[k] + TOKEN_CHUNK, side="right")) - 1
+            stop = max(stop, k + 1)
+            lo, hi = int(bounds[k]), int(bounds[stop])
+            phv = hv[lo:hi, None] * a[None, :] + b[None, :]
+            mins = np.minimum.reduceat(phv, starts[k:stop] - lo, axis=0)
+            out[doc[starts[k:stop]]] = mins
+            k = stop
+    return out
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per document and band; equal keys mean equal band slices."""
+    n = sig.shape[0]
+    keys = np.empty((n, bands), dtype=_U64)
+    mult = _U64(0x100000001B3)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            acc = np.full(n, _U64(0xCBF29CE484222325) ^ _U64(band), dtype=_U64)
+            for col in range(band * rows, (band + 1) * rows):
+                acc = (acc ^ sig[:, col].astype(_U64)) * mult
+            acc ^= acc >> _U64(33)
+            acc *= _U64(0xFF51AFD7ED558CCD)
+            acc ^= acc >> _U64(33)
+            keys[:, band] = acc
+    return keys
+
+
+def bucket_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Pairs (i < j) of eligible documents sharing a key in any band; (k, 2) int64."""
+    docs = np.flatnonzero(eligible)
+    found: list[np.ndarray] = []
+    for band in range(keys.shape[1]):
+        column = keys[docs, band]
+        order = np.argsort(column, kind="stable")
+        sorted_keys = column[order]
+        members = docs[order]
+        for d in range(1, BUCKET_CAP + 1):
+            if d >= len(members):
+                break
+            same = sorted_keys[d:] == sorted_keys[:-d]
+            if not same.any():
+                break
+            found.append(np.stack([members[:-d][same], members[d:][same]], axis=1))
+    return _unique_pairs(found)
+
+
+def lsh_pairs(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig | None = None) -> np.ndarray:
+    """Candidate pairs from MinHash LSH over token sets (doc sorted, tokens distinct per doc)."""
+    config = config or LshConfig()
+    counts = np.bincount(doc, minlength=n_docs) if len(doc) else np.zeros(n_docs, dtype=np.int64)
+    bands, rows = lsh_bands(config)
+    keys = band_keys(signatures(doc, tok, n_docs, config), bands, rows)
+    return bucket_pairs(keys, counts >= MIN_TOKENS)
+
+
+def exact_pairs(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """Pairs sharing the normalised text or its opening (table dd_s from features.build)."""
+    rows = con.execute(
+        f"""
+        WITH keys AS (
+            SELECT idx, 0 AS kind, text_hash AS key FROM dd_s WHERE norm_len > 0
+            UNION ALL
+            SELECT idx, 1 AS kind, hash(left(norm, {PREFIX_KEY_CHARS})) AS key
+            FROM dd_s WHERE norm_len >= {PREFIX_KEY_CHARS}
+        ), g AS (
+            SELECT idx, kind, key,
+                   count(*) OVER (PARTITION BY kind, key) AS n,
+                   row_number() OVER (PARTITION BY kind, key ORDER BY idx) AS r
+            FROM keys
+        )
+        SELECT DISTINCT a.idx AS i, b.idx AS j
+        FROM g AS a JOIN g AS b ON a.kind = b.kind AND a.key = b.key AND a.idx < b.idx
+        WHERE a.n > 1 AND (a.n <= {GROUP_CAP} OR b.r = a.r + 1)
+        """
+    ).fetchnumpy()
+    return _unique_pairs([np.stack([rows["i"], rows["j"]], axis=1).astype(np.int64)])
+
+
+def group_chains(ids: np.ndarray) -> np.ndarray:
+    """Consecutive pairs of members of each group (ids >= 0): enough to join a group."""
+    members = np.flatnonzero(ids >= 0)
+    order = members[np.argsort(ids[members], kind="stable")]
+    same = ids[order[1:]] == ids[order[:-1]]
+    return np.stack([order[:-1][same], order[1:][same]], axis=1).astype(np.int64)
+
+
+def _unique_pairs(chunks: list[np.ndarray]) -> np.ndarray:
+    chunks = [c for c in chunks if len(c)]
+    if not chunks:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(chunks).astype(np.int64)
+    lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    keep = lo != hi
+    code = np.unique(lo[keep] << np.int64(32) | hi[keep])
+    return np.stack([code >> np.int64(32), code & np.int64(0xFFFFFFFF)], axis=1)
+
+
+def merge_pairs(*arrays: np.ndarray) -> np.ndarray:
+    """Union of several candidate pair arrays, each pair once, i < j, sorted."""
+    return _unique_pairs(list(arrays))

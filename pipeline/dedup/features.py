@@ -1,0 +1,196 @@
+"""Read publication sightings into comparable features: one DuckDB pass, then numpy arrays.
+
+DuckDB does the per-sighting text work (normalising, hashing, splitting, language detection,
+signal extraction) because it is vectorised and uses both cores; Python keeps only small
+per-sighting arrays and the few strings the rules need (titles, URLs, ISBNs). The temp tables
+`dd_s` (one row a sighting, keyed by `idx`) and `dd_tok` (content words of the opening) stay on
+the connection for the later stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+
+from pipeline.dedup.normalise import (
+    ALL_STOPWORDS,
+    LANGUAGES,
+    NORMALISE_SQL,
+    SIGNAL_REGEX,
+    language_sql,
+    sql_string_list,
+    title_numbers,
+)
+from pipeline.urls import canonical_url
+
+#: words of a text's opening compared by MinHash and by the paraphrase rule: a listing teaser
+#: is cut at about 260 characters, i.e. 35-45 words, so 48 words of the full text cover it
+WINDOW_WORDS = 48
+#: normalised characters kept for prefix tests (teasers: 260 on MP/R&R, 400 on the old bookstore)
+HEAD_CHARS = 1000
+
+LANG_CODES: tuple[str, ...] = (*LANGUAGES, "ar", "ru", "zh")
+
+
+def _norm(column: str) -> str:
+    return NORMALISE_SQL.format(x=column)
+
+
+@dataclass
+class Features:
+    """Per-sighting arrays indexed by `idx` (sightings ordered by sighting_id)."""
+
+    sighting_id: list[str]
+    page_idx: np.ndarray
+    lang: np.ndarray  # index into LANG_CODES, -1 unknown
+    year: np.ndarray  # -1 unknown
+    pages: np.ndarray  # -1 unknown
+    truncated: np.ndarray
+    norm_len: np.ndarray
+    ntok: np.ndarray
+    url_id: np.ndarray  # -1 none
+    title_id: np.ndarray  # -1 none
+    urls: list[str]
+    titles: list[str]  # as printed (first seen spelling of each normalised title)
+    title_nums: list[frozenset[int]]
+    isbn: dict[int, frozenset[str]] = field(default_factory=dict)
+    eisbn: dict[int, frozenset[str]] = field(default_factory=dict)
+    links: dict[int, tuple[str, ...]] = field(default_factory=dict)  # canonical edition links
+
+    @property
+    def n(self) -> int:
+        return len(self.sighting_id)
+
+    def language(self, idx: int) -> str | None:
+        code = int(self.lang[idx])
+        return LANG_CODES[code] if code >= 0 else None
+
+
+def build(con: duckdb.DuckDBPyConnection) -> Features:
+    """Create the temp tables and return the arrays; publication sightings only."""
+    stop = sql_string_list(ALL_STOPWORDS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dd_s AS
+        WITH base AS (
+            SELECT s.sighting_id, s.page_id, s.title, s.year, s.page_count, s.isbn, s.eisbn,
+                   s.text_language, s.edition_links,
+                   coalesce(s.canonical_url, s.detail_url) AS url,
+                   coalesce(nullif(s.full_abstract, ''), s.abstract) AS text,
+                   coalesce(s.abstract_truncated AND nullif(s.full_abstract, '') IS NULL, false) AS truncated
+            FROM sightings AS s
+            WHERE s.kind = 'publication'
+        ), normed AS (
+            SELECT *, {_norm("text")} AS norm, {_norm("title")} AS norm_title FROM base
+        )
+        SELECT
+            (row_number() OVER (ORDER BY sighting_id) - 1)::INTEGER AS idx,
+            (dense_rank() OVER (ORDER BY page_id) - 1)::INTEGER AS page_idx,
+            sighting_id, title, norm_title, year, page_count, isbn, eisbn, text_language, url,
+            edition_links, truncated, norm,
+            length(norm)::INTEGER AS norm_len,
+            hash(norm) AS text_hash,
+            left(norm, {HEAD_CHARS}) AS head,
+            string_split(left(norm, 700), ' ')[1:{WINDOW_WORDS}] AS opening,
+            list_concat(string_split(left(norm, 700), ' ')[1:80], string_split(norm_title, ' ')) AS lang_words,
+            list_filter(
+                list_transform(
+                    list_concat(
+                        regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
+                        regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
+                    ),
+                    lambda x: {_norm("x")}
+                ),
+                lambda x: x IS NOT NULL AND x <> '' AND NOT list_contains({stop}, x)
+            ) AS signals
+        FROM normed
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dd_tok AS
+        SELECT DISTINCT idx, (hash(w) % 4294967296)::UINTEGER AS h
+        FROM (SELECT idx, unnest(opening) AS w FROM dd_s)
+        WHERE length(w) > 1 AND NOT list_contains({stop}, w)
+        """
+    )
+    lang_case = " ".join(f"WHEN '{code}' THEN {k}" for k, code in enumerate(LANG_CODES))
+    table = con.sql(
+        f"""
+        WITH t AS (SELECT idx, count(*)::INTEGER AS ntok FROM dd_tok GROUP BY idx),
+        l AS (SELECT idx, coalesce({language_sql("lang_words")}, text_language) AS lang FROM dd_s)
+        SELECT s.idx, s.sighting_id, s.page_idx,
+               coalesce(CASE l.lang {lang_case} END, -1)::TINYINT AS lang,
+               coalesce(s.year, -1)::INTEGER AS year, coalesce(s.page_count, -1)::INTEGER AS pages,
+               s.truncated, s.norm_len, coalesce(t.ntok, 0)::INTEGER AS ntok,
+               s.url, s.norm_title, s.title,
+               CASE WHEN len(s.isbn) > 0 THEN s.isbn END AS isbn,
+               CASE WHEN len(s.eisbn) > 0 THEN s.eisbn END AS eisbn,
+               CASE WHEN len(s.edition_links) > 0 THEN s.edition_links END AS edition_links
+        FROM dd_s AS s JOIN l USING (idx) LEFT JOIN t USING (idx)
+        ORDER BY s.idx
+        """
+    ).to_arrow_table()
+    cols = {name: table.column(name) for name in table.column_names}
+    feats = Features(
+        sighting_id=cols["sighting_id"].to_pylist(),
+        page_idx=cols["page_idx"].to_numpy().astype(np.int32),
+        lang=cols["lang"].to_numpy().astype(np.int8),
+        year=cols["year"].to_numpy().astype(np.int32),
+        pages=cols["pages"].to_numpy().astype(np.int32),
+        truncated=cols["truncated"].to_numpy(zero_copy_only=False).astype(bool),
+        norm_len=cols["norm_len"].to_numpy().astype(np.int32),
+        ntok=cols["ntok"].to_numpy().astype(np.int32),
+        url_id=np.full(len(table), -1, dtype=np.int32),
+        title_id=np.full(len(table), -1, dtype=np.int32),
+        urls=[],
+        titles=[],
+        title_nums=[],
+    )
+    _intern(cols["url"].to_pylist(), feats.url_id, feats.urls)
+    _intern_titles(cols["norm_title"].to_pylist(), cols["title"].to_pylist(), feats)
+    for name, target in (("isbn", feats.isbn), ("eisbn", feats.eisbn)):
+        column = cols[name]
+        if column.null_count < len(column):
+            for idx, values in enumerate(column.to_pylist()):
+                if values:
+                    target[idx] = frozenset(values)
+    links = cols["edition_links"]
+    if links.null_count < len(links):
+        for idx, values in enumerate(links.to_pylist()):
+            if values:
+                canon = tuple(sorted({c for c in (canonical_url(v) for v in values) if c}))
+                if canon:
+                    feats.links[idx] = canon
+    return feats
+
+
+def _intern(values: list[str | None], ids: np.ndarray, table: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for idx, value in enumerate(values):
+        if value:
+            key = seen.get(value)
+            if key is None:
+                key = seen[value] = len(table)
+                table.append(value)
+            ids[idx] = key
+
+
+def _intern_titles(normed: list[str | None], printed: list[str | None], feats: Features) -> None:
+    seen: dict[str, int] = {}
+    for idx, value in enumerate(normed):
+        if value:
+            key = seen.get(value)
+            if key is None:
+                key = seen[value] = len(feats.titles)
+                feats.titles.append(printed[idx] or value)
+                feats.title_nums.append(title_numbers(printed[idx] or value))
+            feats.title_id[idx] = key
+
+
+def token_arrays(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, token hash) of every content word in every opening, sorted by idx."""
+    arrays = con.execute("SELECT idx, h FROM dd_tok ORDER BY idx, h").fetchnumpy()
+    return np.asarray(arrays["idx"], dtype=np.int32), np.asarray(arrays["h"], dtype=np.uint32)

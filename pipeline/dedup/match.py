@@ -1,0 +1,279 @@
+"""Decide which candidate pairs are the same edition, by named rules with scores.
+
+Edition rules (a sighting joins an edition when one holds):
+- `same_url` (forced, 1.0): one canonical URL (pipeline.urls: scheme, host case, query order,
+  tracking parameters, trailing slash and the /en|/es|/fr interface prefix normalised with
+  w3lib). A URL is one Drupal node, so nothing but a forbid keeps two sightings of it apart.
+- `same_text` (1.0; 0.98 for two truncated teasers): the normalised texts are equal
+  (accents, case, punctuation and whitespace dropped).
+- `prefix` (0.95): a truncated teaser is a prefix of a longer text after normalising; a teaser
+  cut mid-word still matches because the comparison is by characters. An untruncated text that
+  is a whole-word prefix of a longer one also counts (a listing showing the first paragraph).
+  At least PREFIX_MIN_CHARS characters: a shorter shared opening is common phrasing.
+- `paraphrase` (0.9 x overlap): a close paraphrase. A teaser's content words (function words
+  removed) appear in the other text's opening at PARAPHRASE_MIN or more; two full texts must
+  also share FULL_JACCARD of all their content words and have similar lengths. "Agreeing
+  metadata" is enforced for every rule by the cluster summaries below (same language, titles
+  compatible, years within one, page counts close, ISBNs not disjoint).
+
+Cannot-link (checked on whole clusters before every union; see cluster.py):
+- same page: a page never shows one node twice (a listing lists a node once, a catalogue has
+  an entry once), so two sightings of one page are two items, however identical their text:
+  the seed's three identical Spanish Etimos teasers on R&R guideline?page=4 are three nodes
+  (three volumes of the toolkit, SOURCES.md 3.2). Only one canonical URL overrides this (a node
+  shown twice, e.g. in a "featured" block).
+- text language differs: an edition is one language.
+- titles conflict: both titled and the titles disagree (different words, or different numbers:
+  "Volume I" vs "Volume II", a "Module" one title names and the other lacks).
+- URL slugs carry different numbers (`knowledge-bite-1-...` vs `knowledge-bite-2-...`).
+- years more than one apart; page counts more than PAGES_TOLERANCE apart; print ISBNs (or
+  E-ISBNs) both present and disjoint.
+- a forbid from overrides.toml.
+
+Identical text on different pages with nothing telling the items apart is one edition; when the
+same text is on one page several times, a sighting elsewhere cannot tell which of them it is,
+and stays alone (cluster.py: ambiguity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.dedup.cluster import Edges
+from pipeline.dedup.features import HEAD_CHARS, Features
+from pipeline.dedup.normalise import ALL_STOPWORDS, titles_conflict, urls_conflict
+
+PREFIX_MIN_CHARS = 80
+#: an untruncated text counts as a prefix only when this long (and ending on a word)
+PREFIX_MIN_CHARS_FULL = 150
+PARAPHRASE_MIN = 0.8
+#: both texts need this many content words in their opening for the paraphrase rule
+PARAPHRASE_MIN_TOKENS = 10
+FULL_JACCARD = 0.6
+FULL_LENGTH_RATIO = 0.6
+YEAR_TOLERANCE = 1
+PAGES_TOLERANCE = 0.1
+PAGES_SLACK = 4
+
+RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "prefix": 3, "paraphrase": 4}
+FORCED_RULES = frozenset({"pin", "same_url"})
+
+
+def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Features) -> Edges:
+    """Apply the text rules to candidate pairs; pairs matching no rule are dropped."""
+    if not len(pairs):
+        return Edges.empty()
+    dd_pairs = pa.table({"i": pairs[:, 0].astype(np.int32), "j": pairs[:, 1].astype(np.int32)})
+    con.register("dd_pairs", dd_pairs)
+    try:
+        cols = con.execute(
+            f"""
+            WITH shared AS (
+                SELECT p.i, p.j, count(*)::INTEGER AS shared
+                FROM dd_pairs AS p
+                JOIN dd_tok AS ta ON ta.idx = p.i
+                JOIN dd_tok AS tb ON tb.idx = p.j AND tb.h = ta.h
+                GROUP BY p.i, p.j
+            )
+            SELECT p.i, p.j,
+                   (a.text_hash = b.text_hash AND a.norm_len = b.norm_len AND a.norm_len > 0) AS same_text,
+                   (a.norm_len <= {HEAD_CHARS} AND b.norm_len >= a.norm_len AND starts_with(b.head, a.head))
+                       AS a_in_b,
+                   (b.norm_len <= {HEAD_CHARS} AND a.norm_len >= b.norm_len AND starts_with(a.head, b.head))
+                       AS b_in_a,
+                   starts_with(b.head || ' ', a.head || ' ') AS a_in_b_word,
+                   starts_with(a.head || ' ', b.head || ' ') AS b_in_a_word,
+                   coalesce(s.shared, 0) AS shared
+            FROM dd_pairs AS p
+            JOIN dd_s AS a ON a.idx = p.i
+            JOIN dd_s AS b ON b.idx = p.j
+            LEFT JOIN shared AS s ON s.i = p.i AND s.j = p.j
+            ORDER BY p.i, p.j
+            """
+        ).fetchnumpy()
+    finally:
+        con.unregister("dd_pairs")
+    i = np.asarray(cols["i"], dtype=np.int64)
+    j = np.asarray(cols["j"], dtype=np.int64)
+    same_text = np.asarray(cols["same_text"], dtype=bool)
+    trunc_i, trunc_j = feats.truncated[i], feats.truncated[j]
+    len_i, len_j = feats.norm_len[i], feats.norm_len[j]
+    a_in_b = np.asarray(cols["a_in_b"], dtype=bool) & (
+        (trunc_i & (len_i >= PREFIX_MIN_CHARS))
+        | (np.asarray(cols["a_in_b_word"], dtype=bool) & (len_i >= PREFIX_MIN_CHARS_FULL))
+    )
+    b_in_a = np.asarray(cols["b_in_a"], dtype=bool) & (
+        (trunc_j & (len_j >= PREFIX_MIN_CHARS))
+        | (np.asarray(cols["b_in_a_word"], dtype=bool) & (len_j >= PREFIX_MIN_CHARS_FULL))
+    )
+    prefix = (a_in_b | b_in_a) & ~same_text
+    shared = np.asarray(cols["shared"], dtype=np.float64)
+    ntok_i, ntok_j = feats.ntok[i].astype(np.float64), feats.ntok[j].astype(np.float64)
+    # a teaser is compared with the other's opening: the share of the teaser's words found there
+    denominator = np.where(trunc_i & ~trunc_j, ntok_i, np.where(trunc_j & ~trunc_i, ntok_j, np.minimum(ntok_i, ntok_j)))
+    overlap = np.divide(shared, denominator, out=np.zeros_like(shared), where=denominator > 0)
+    enough = np.minimum(ntok_i, ntok_j) >= PARAPHRASE_MIN_TOKENS
+    paraphrase = ~same_text & ~prefix & enough & (overlap >= PARAPHRASE_MIN)
+    both_full = paraphrase & ~trunc_i & ~trunc_j
+    if both_full.any():
+        paraphrase &= ~both_full | _full_texts_close(con, i, j, both_full)
+
+    keep = same_text | prefix | paraphrase
+    rule = np.where(same_text, "same_text", np.where(prefix, "prefix", "paraphrase"))
+    score = np.where(
+        same_text,
+        np.where(trunc_i & trunc_j, 0.98, 1.0),
+        np.where(prefix, 0.95, 0.9 * np.minimum(overlap, 1.0)),
+    )
+    detail = [f"overlap {o:.2f}" if r == "paraphrase" else None for r, o in zip(rule[keep], overlap[keep], strict=True)]
+    return Edges(i[keep], j[keep], rule[keep].tolist(), score[keep].round(4), detail)
+
+
+def _full_texts_close(con: duckdb.DuckDBPyConnection, i: np.ndarray, j: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Whole-text check for two untruncated texts whose openings agree.
+
+    Two volumes of a series may share an opening paragraph and differ after it; comparing only
+    the openings would merge them.
+    """
+    wanted = np.unique(np.concatenate([i[mask], j[mask]]))
+    con.register("dd_wanted", pa.table({"idx": wanted.astype(np.int32)}))
+    try:
+        rows = con.execute("SELECT idx, norm FROM dd_s WHERE idx IN (SELECT idx FROM dd_wanted)").fetchall()
+    finally:
+        con.unregister("dd_wanted")
+    words = {idx: [w for w in norm.split() if w not in ALL_STOPWORDS and len(w) > 1] for idx, norm in rows}
+    result = np.zeros(len(i), dtype=bool)
+    for k in np.flatnonzero(mask).tolist():
+        wa, wb = words[int(i[k])], words[int(j[k])]
+        if not wa or not wb:
+            continue
+        ratio = min(len(wa), len(wb)) / max(len(wa), len(wb))
+        sa, sb = set(wa), set(wb)
+        result[k] = ratio >= FULL_LENGTH_RATIO and len(sa & sb) / len(sa | sb) >= FULL_JACCARD
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster summaries: what must agree for two clusters to be one edition
+
+
+@dataclass(frozen=True, eq=False)
+class EditionSummary:
+    pages: frozenset[int]
+    lang: int
+    titles: frozenset[int]
+    urls: frozenset[int]
+    year_min: int
+    year_max: int
+    pc_min: int
+    pc_max: int
+    isbn: frozenset[str]
+    eisbn: frozenset[str]
+    forbid: frozenset[tuple[int, int]]
+    context: EditionContext
+
+    def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
+        for key, side in self.forbid:
+            if (key, 1 - side) in other.forbid:
+                return f"forbidden by overrides.toml (forbid #{key + 1})"
+        if strict:
+            return None
+        if self.pages & other.pages:
+            return "same page: a page shows a node once, so these are distinct items"
+        if self.lang >= 0 and other.lang >= 0 and self.lang != other.lang:
+            return "different text languages"
+        ctx = self.context
+        for ta in self.titles:
+            for tb in other.titles:
+                if ta != tb:
+                    why = ctx.title_conflict(ta, tb)
+                    if why:
+                        return why
+        for ua in self.urls:
+            for ub in other.urls:
+                if ua != ub:
+                    why = ctx.url_conflict(ua, ub)
+                    if why:
+                        return why
+        if self.year_min >= 0 and other.year_min >= 0:
+            span = max(self.year_max, other.year_max) - min(self.year_min, other.year_min)
+            if span > YEAR_TOLERANCE:
+                return f"years differ by {span}"
+        if self.pc_min > 0 and other.pc_min > 0:
+            low, high = min(self.pc_min, other.pc_min), max(self.pc_max, other.pc_max)
+            if high - low > PAGES_SLACK and high > low * (1 + PAGES_TOLERANCE):
+                return f"page counts differ ({low} vs {high})"
+        if self.isbn and other.isbn and not self.isbn & other.isbn:
+            return "different ISBNs"
+        if self.eisbn and other.eisbn and not self.eisbn & other.eisbn:
+            return "different E-ISBNs"
+        return None
+
+    def merged(self, other: EditionSummary) -> EditionSummary:  # type: ignore[override]
+        return EditionSummary(
+            pages=self.pages | other.pages,
+            lang=self.lang if self.lang >= 0 else other.lang,
+            titles=self.titles | other.titles,
+            urls=self.urls | other.urls,
+            year_min=_min_known(self.year_min, other.year_min),
+            year_max=max(self.year_max, other.year_max),
+            pc_min=_min_known(self.pc_min, other.pc_min),
+            pc_max=max(self.pc_max, other.pc_max),
+            isbn=self.isbn | other.isbn,
+            eisbn=self.eisbn | other.eisbn,
+            forbid=self.forbid | other.forbid,
+            context=self.context,
+        )
+
+
+def _min_known(a: int, b: int) -> int:
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return min(a, b)
+
+
+class EditionContext:
+    """Shared lookups for summaries: interned titles and URLs with memoised comparisons."""
+
+    def __init__(self, feats: Features, forbid_tags: dict[int, frozenset[tuple[int, int]]]) -> None:
+        self.feats = feats
+        self.forbid_tags = forbid_tags
+        self._titles: dict[tuple[int, int], str | None] = {}
+        self._urls: dict[tuple[int, int], str | None] = {}
+
+    def title_conflict(self, a: int, b: int) -> str | None:
+        key = (a, b) if a < b else (b, a)
+        if key not in self._titles:
+            self._titles[key] = titles_conflict(self.feats.titles[key[0]], self.feats.titles[key[1]])
+        return self._titles[key]
+
+    def url_conflict(self, a: int, b: int) -> str | None:
+        key = (a, b) if a < b else (b, a)
+        if key not in self._urls:
+            self._urls[key] = urls_conflict(self.feats.urls[key[0]], self.feats.urls[key[1]])
+        return self._urls[key]
+
+    def summary(self, idx: int) -> EditionSummary:
+        f = self.feats
+        title, url = int(f.title_id[idx]), int(f.url_id[idx])
+        year, pages = int(f.year[idx]), int(f.pages[idx])
+        return EditionSummary(
+            pages=frozenset((int(f.page_idx[idx]),)),
+            lang=int(f.lang[idx]),
+            titles=frozenset((title,)) if title >= 0 else frozenset(),
+            urls=frozenset((url,)) if url >= 0 else frozenset(),
+            year_min=year,
+            year_max=year,
+            pc_min=pages,
+            pc_max=pages,
+            isbn=f.isbn.get(idx, frozenset()),
+            eisbn=f.eisbn.get(idx, frozenset()),
+            forbid=self.forbid_tags.get(idx, frozenset()),
+            context=self,
+        )

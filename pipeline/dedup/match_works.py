@@ -1,0 +1,346 @@
+"""Decide which editions are one work in several languages, by named rules with scores.
+
+Work rules (editions join a work when one holds):
+- `edition_link` (1.0, strict): a detail page links to another language edition ("Also
+  available in", hreflang alternates) and the link's canonical URL is a URL of that edition.
+  The site itself says so; only a forbid refuses it.
+- `shared_isbn` (0.9): two editions in different languages print the same ISBN or E-ISBN, AND
+  their language-independent signals corroborate it (at least one shared rare signal and a
+  weighted overlap of ISBN_SIGNALS_MIN). An ISBN alone is not trusted: seed 004 prints
+  978-9968-542-71-5 on an English guide to the 2030 Agenda and on a Spanish psychosocial guide
+  for Mesoamerica, which share no name, acronym or number.
+- `shared_signals` (overlap + metadata bonus): editions in different languages whose
+  language-independent signals agree: acronyms (MHPSS, ECOWAS), numbers of two or more digits
+  (2030, 69/149), proper names (capitalised words that do not open a sentence: Etimos,
+  Mesoamérica, Associazione), plus equal years and close page counts. Signals are weighted by
+  inverse document frequency over editions, and a signal found in more than COMMON_SHARE of
+  editions weighs nothing, so the organisation every abstract names (IOM/OIM, UNHCR) cannot
+  link anything. The pair needs MIN_RARE_SHARED shared rare signals (one shared name is a
+  coincidence), a weighted overlap of SIGNALS_MIN, and must be each other's unique best match in
+  the other's language (mutual best within a margin): three Spanish volumes that share every
+  signal with three French volumes are not paired at random.
+
+Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
+two editions in the same language (a work has one edition per language), title numbers that
+differ (Volume 1 vs Volume 2, 2022 vs 2023), years more than YEAR_SPAN apart, page counts more
+than PAGES_RATIO apart, and forbids.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.dedup.cluster import TIE_MARGIN, Edges
+from pipeline.dedup.features import Features
+
+#: a signal in more editions than this share (and than COMMON_MIN_DF) carries no weight
+COMMON_SHARE = 0.05
+COMMON_MIN_DF = 4
+#: signals in at most this many editions are "rare": they propose candidate pairs
+RARE_MAX_DF = 12
+MIN_RARE_SHARED = 2
+SIGNALS_MIN = 0.5
+ISBN_SIGNALS_MIN = 0.2
+YEAR_BONUS = 0.1
+PAGES_BONUS = 0.1
+YEAR_SPAN = 2
+PAGES_RATIO = 1.5
+ISBN_GROUP_CAP = 12
+
+RULE_RANK = {"pin": 0, "edition_link": 1, "shared_isbn": 2, "shared_signals": 3}
+STRICT_RULES = frozenset({"pin", "edition_link"})
+
+
+@dataclass
+class EditionTable:
+    """Per-edition attributes, indexed by edition node (0..E-1)."""
+
+    lang: np.ndarray
+    year_min: np.ndarray
+    year_max: np.ndarray
+    pc_min: np.ndarray
+    pc_max: np.ndarray
+    nums: list[frozenset[frozenset[int]]]
+    isbns: dict[int, frozenset[str]]
+    members: list[list[int]]  # sighting indices
+
+    @property
+    def n(self) -> int:
+        return len(self.lang)
+
+
+def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> EditionTable:
+    lang = np.full(n_editions, -1, dtype=np.int8)
+    known = feats.lang >= 0
+    lang[edition_of[known]] = feats.lang[known]
+    big = np.iinfo(np.int32).max
+    year_min = np.full(n_editions, big, dtype=np.int32)
+    year_max = np.full(n_editions, -1, dtype=np.int32)
+    has_year = feats.year >= 0
+    np.minimum.at(year_min, edition_of[has_year], feats.year[has_year])
+    np.maximum.at(year_max, edition_of[has_year], feats.year[has_year])
+    year_min[year_min == big] = -1
+    pc_min = np.full(n_editions, big, dtype=np.int32)
+    pc_max = np.full(n_editions, -1, dtype=np.int32)
+    has_pages = feats.pages > 0
+    np.minimum.at(pc_min, edition_of[has_pages], feats.pages[has_pages])
+    np.maximum.at(pc_max, edition_of[has_pages], feats.pages[has_pages])
+    pc_min[pc_min == big] = -1
+    nums: list[set[frozenset[int]]] = [set() for _ in range(n_editions)]
+    for idx in np.flatnonzero(feats.title_id >= 0).tolist():
+        numbers = feats.title_nums[int(feats.title_id[idx])]
+        if numbers:
+            nums[int(edition_of[idx])].add(numbers)
+    isbns: dict[int, set[str]] = defaultdict(set)
+    for source in (feats.isbn, feats.eisbn):
+        for idx, values in source.items():
+            isbns[int(edition_of[idx])].update(values)
+    members: list[list[int]] = [[] for _ in range(n_editions)]
+    for idx, ed in enumerate(edition_of.tolist()):
+        members[ed].append(idx)
+    return EditionTable(
+        lang=lang,
+        year_min=year_min,
+        year_max=year_max,
+        pc_min=pc_min,
+        pc_max=pc_max,
+        nums=[frozenset(s) for s in nums],
+        isbns={k: frozenset(v) for k, v in isbns.items()},
+        members=members,
+    )
+
+
+def link_edges(feats: Features, edition_of: np.ndarray) -> list[tuple[int, int, int, int, str]]:
+    """Edition links as (edition a, edition b, sighting with the link, sighting of b at the url, url)."""
+    by_url: dict[str, dict[int, int]] = defaultdict(dict)
+    for idx in np.flatnonzero(feats.url_id >= 0).tolist():
+        ed = int(edition_of[idx])
+        targets = by_url[feats.urls[int(feats.url_id[idx])]]
+        targets[ed] = min(targets.get(ed, idx), idx)
+    edges: list[tuple[int, int, int, int, str]] = []
+    for idx, links in sorted(feats.links.items()):
+        source = int(edition_of[idx])
+        for url in links:
+            for target, sighting in sorted(by_url.get(url, {}).items()):
+                if target != source:
+                    edges.append((source, target, idx, sighting, url))
+    return edges
+
+
+def signal_scores(
+    con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate edition pairs in different languages sharing rare signals, with their overlap.
+
+    Returns (a, b, overlap, rare shared count, shared signal count); blocking is the join on
+    signals whose document frequency is at most RARE_MAX_DF, so pairs grow with the corpus,
+    not with its square.
+    """
+    n = eds.n
+    common_cut = max(COMMON_MIN_DF, int(COMMON_SHARE * n))
+    con.register(
+        "dd_ed", pa.table({"idx": np.arange(len(edition_of), dtype=np.int32), "ed": edition_of.astype(np.int32)})
+    )
+    con.register("dd_edlang", pa.table({"ed": np.arange(n, dtype=np.int32), "lang": eds.lang.astype(np.int16)}))
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE dd_sig AS
+            SELECT DISTINCT e.ed, s.sig
+            FROM (SELECT idx, unnest(signals) AS sig FROM dd_s) AS s JOIN dd_ed AS e USING (idx)
+            """
+        )
+        cols = con.execute(
+            f"""
+            WITH df AS (SELECT sig, count(*)::INTEGER AS df FROM dd_sig GROUP BY sig),
+            w AS (SELECT sig, df, ln({n}::DOUBLE / df) AS w FROM df WHERE df <= {common_cut}),
+            total AS (SELECT ed, sum(w) AS total FROM dd_sig JOIN w USING (sig) GROUP BY ed),
+            rare AS (SELECT s.ed, s.sig FROM dd_sig AS s JOIN df USING (sig) WHERE df.df BETWEEN 2 AND {RARE_MAX_DF}),
+            cand AS (
+                SELECT DISTINCT a.ed AS ea, b.ed AS eb
+                FROM rare AS a JOIN rare AS b ON a.sig = b.sig AND a.ed < b.ed
+                JOIN dd_edlang AS la ON la.ed = a.ed
+                JOIN dd_edlang AS lb ON lb.ed = b.ed
+                WHERE la.lang >= 0 AND lb.lang >= 0 AND la.lang <> lb.lang
+            ),
+            shared AS (
+                SELECT c.ea, c.eb, sum(w.w) AS sw, count(*)::INTEGER AS n_shared,
+                       count(*) FILTER (WHERE w.df <= {RARE_MAX_DF})::INTEGER AS n_rare
+                FROM cand AS c
+                JOIN dd_sig AS a ON a.ed = c.ea
+                JOIN dd_sig AS b ON b.ed = c.eb AND b.sig = a.sig
+                JOIN w ON w.sig = a.sig
+                GROUP BY c.ea, c.eb
+            )
+            SELECT s.ea, s.eb, s.sw / least(ta.total, tb.total) AS overlap, s.n_rare, s.n_shared
+            FROM shared AS s JOIN total AS ta ON ta.ed = s.ea JOIN total AS tb ON tb.ed = s.eb
+            ORDER BY s.ea, s.eb
+            """
+        ).fetchnumpy()
+    finally:
+        con.unregister("dd_ed")
+        con.unregister("dd_edlang")
+    return (
+        np.asarray(cols["ea"], dtype=np.int64),
+        np.asarray(cols["eb"], dtype=np.int64),
+        np.asarray(cols["overlap"], dtype=np.float64),
+        np.asarray(cols["n_rare"], dtype=np.int64),
+        np.asarray(cols["n_shared"], dtype=np.int64),
+    )
+
+
+def _metadata_bonus(eds: EditionTable, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    same_year = (eds.year_min[a] >= 0) & (eds.year_min[a] == eds.year_min[b])
+    pa_, pb = eds.pc_min[a].astype(float), eds.pc_min[b].astype(float)
+    close_pages = (pa_ > 0) & (pb > 0) & (np.maximum(pa_, pb) <= 1.1 * np.minimum(pa_, pb))
+    return YEAR_BONUS * same_year + PAGES_BONUS * close_pages
+
+
+def work_edges(con: duckdb.DuckDBPyConnection, feats: Features, edition_of: np.ndarray, eds: EditionTable) -> Edges:
+    """All scored work edges between editions: links, corroborated ISBNs, mutual-best signals."""
+    ia: list[int] = []
+    ib: list[int] = []
+    rules: list[str] = []
+    scores: list[float] = []
+    details: list[str | None] = []
+
+    for a, b, _, _, url in link_edges(feats, edition_of):
+        ia.append(a)
+        ib.append(b)
+        rules.append("edition_link")
+        scores.append(1.0)
+        details.append(url)
+
+    a, b, overlap, n_rare, n_shared = signal_scores(con, edition_of, eds)
+    signal = {(int(x), int(y)): (float(o), int(r)) for x, y, o, r in zip(a, b, overlap, n_rare, strict=True)}
+
+    # shared ISBN, corroborated by at least one rare signal and some weighted overlap
+    by_isbn: dict[str, list[int]] = defaultdict(list)
+    for ed, values in eds.isbns.items():
+        for value in values:
+            by_isbn[value].append(ed)
+    seen: set[tuple[int, int]] = set()
+    for value, group in sorted(by_isbn.items()):
+        if len(group) < 2 or len(group) > ISBN_GROUP_CAP:
+            continue
+        group = sorted(group)
+        for x in range(len(group)):
+            for y in range(x + 1, len(group)):
+                key = (group[x], group[y])
+                if key in seen:
+                    continue
+                seen.add(key)
+                la, lb = int(eds.lang[key[0]]), int(eds.lang[key[1]])
+                if la >= 0 and la == lb:
+                    continue  # one language: an edition question, already answered
+                o, r = signal.get(key, (0.0, 0))
+                if r >= 1 and o >= ISBN_SIGNALS_MIN:
+                    ia.append(key[0])
+                    ib.append(key[1])
+                    rules.append("shared_isbn")
+                    scores.append(0.9)
+                    details.append(f"ISBN {value}; signal overlap {o:.2f}")
+
+    # language-independent signals, mutual unique best per language
+    if len(a):
+        total = np.minimum(overlap + _metadata_bonus(eds, a, b), 1.0)
+        ok = (n_rare >= MIN_RARE_SHARED) & (total >= SIGNALS_MIN)
+        a, b, total, n_shared = a[ok], b[ok], total[ok], n_shared[ok]
+        best: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
+        for x, y, s in zip(a.tolist(), b.tolist(), total.tolist(), strict=True):
+            best[(x, int(eds.lang[y]))].append((s, y))
+            best[(y, int(eds.lang[x]))].append((s, x))
+
+        def unique_best(node: int, lang: int) -> int | None:
+            cands = sorted(best[(node, lang)], key=lambda t: (-t[0], t[1]))
+            if len(cands) > 1 and cands[1][0] >= cands[0][0] - TIE_MARGIN:
+                return None
+            return cands[0][1]
+
+        for x, y, s, ns in zip(a.tolist(), b.tolist(), total.tolist(), n_shared.tolist(), strict=True):
+            if unique_best(x, int(eds.lang[y])) == y and unique_best(y, int(eds.lang[x])) == x:
+                ia.append(x)
+                ib.append(y)
+                rules.append("shared_signals")
+                scores.append(round(s * 0.85, 4))
+                details.append(f"{ns} shared signals, weighted overlap {s:.2f}")
+    return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
+
+
+@dataclass(frozen=True, eq=False)
+class WorkSummary:
+    langs: frozenset[int]
+    nums: frozenset[frozenset[int]]
+    year_min: int
+    year_max: int
+    pc_min: int
+    pc_max: int
+    forbid: frozenset[tuple[int, int]]
+
+    def compatible(self, other: WorkSummary, strict: bool) -> str | None:  # type: ignore[override]
+        for key, side in self.forbid:
+            if (key, 1 - side) in other.forbid:
+                return f"forbidden by overrides.toml (forbid #{key + 1})"
+        if strict:
+            return None
+        if self.langs & other.langs:
+            return "both have an edition in the same language"
+        for na in self.nums:
+            for nb in other.nums:
+                if na != nb:
+                    return "title numbers differ (" + _fmt(na) + " vs " + _fmt(nb) + ")"
+        if self.year_min >= 0 and other.year_min >= 0:
+            span = max(self.year_max, other.year_max) - min(self.year_min, other.year_min)
+            if span > YEAR_SPAN:
+                return f"years differ by {span}"
+        if self.pc_min > 0 and other.pc_min > 0:
+            low, high = min(self.pc_min, other.pc_min), max(self.pc_max, other.pc_max)
+            if high > PAGES_RATIO * low:
+                return f"page counts differ ({low} vs {high})"
+        return None
+
+    def merged(self, other: WorkSummary) -> WorkSummary:  # type: ignore[override]
+        return WorkSummary(
+            langs=self.langs | other.langs,
+            nums=self.nums | other.nums,
+            year_min=_min_known(self.year_min, other.year_min),
+            year_max=max(self.year_max, other.year_max),
+            pc_min=_min_known(self.pc_min, other.pc_min),
+            pc_max=max(self.pc_max, other.pc_max),
+            forbid=self.forbid | other.forbid,
+        )
+
+
+def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tuple[int, int]]]):  # type: ignore[no-untyped-def]
+    """Summary of one edition node for the work-level clusterer."""
+
+    def summary(ed: int) -> WorkSummary:
+        lang = int(eds.lang[ed])
+        return WorkSummary(
+            langs=frozenset((lang,)) if lang >= 0 else frozenset(),
+            nums=eds.nums[ed],
+            year_min=int(eds.year_min[ed]),
+            year_max=int(eds.year_max[ed]),
+            pc_min=int(eds.pc_min[ed]),
+            pc_max=int(eds.pc_max[ed]),
+            forbid=forbid_tags.get(ed, frozenset()),
+        )
+
+    return summary
+
+
+def _min_known(a: int, b: int) -> int:
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return min(a, b)
+
+
+def _fmt(nums: frozenset[int]) -> str:
+    return ",".join(str(n) for n in sorted(nums))
