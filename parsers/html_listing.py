@@ -62,6 +62,7 @@ FIELD_KEYS = {
     "organization": "organisation", "organisation": "organisation", "organizations": "organisation",
     "region": "region", "regions": "region", "country": "countries", "countries": "countries",
 }  # fmt: skip
+READ_MORE = frozenset({"read more", "leer más", "lire la suite", "en savoir plus"})
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 NEWS_PATH_HINTS = ("/spotlight/", "/news/")
 _YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
@@ -109,7 +110,7 @@ def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedP
     caption = card.css_first("figcaption, [class*='caption']")
     if caption is not None and node_text(caption):
         extra["caption"] = node_text(caption)
-    teaser = _teaser_text(teaser_node) if teaser_node is not None else _longest_paragraph(card, title, extra)
+    teaser = _teaser(teaser_node) if teaser_node is not None else _longest_paragraph(card, title, extra)
     if not title and not teaser:
         page.problems.append(Problem(position, "listing card without title or teaser", node_text(card)[:120]))
         return None
@@ -134,9 +135,14 @@ def _first(node: LexborNode, selectors: tuple[str, ...]) -> LexborNode | None:
     return None
 
 
-def _teaser_text(node: LexborNode) -> str:
-    """The teaser without a trailing "Read more" link's own text doubling the ellipsis."""
-    return node_text(node)
+def _teaser(node: LexborNode) -> str:
+    """The teaser's text without a trailing "Read more" link, which is not part of the abstract."""
+    text = node_text(node)
+    links = node.css("a")
+    more = node_text(links[-1]) if links else ""
+    if more and more.casefold() in READ_MORE and text.endswith(more):
+        return text[: -len(more)].rstrip()
+    return text
 
 
 def _longest_paragraph(card: LexborNode, title: str | None, extra: dict[str, str]) -> str | None:
@@ -209,7 +215,7 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str,
 
     for line in lines:
         text = line.text
-        if text.casefold() in SKIP_LINKS or text.casefold() in ("read more", "leer más", "lire la suite"):
+        if text.casefold() in SKIP_LINKS or text.casefold() in READ_MORE:
             continue
         if line.href and not _is_pager_href(line.href) and not split_truncation(text)[1]:
             if pending is not None:

@@ -333,14 +333,18 @@ def test_drupal7_pager_on_the_last_page_and_a_mini_pager() -> None:
     <span class="views-label">Year of Publication: </span>
     <span class="field-content">2019</span></div>
     <div class="views-field views-field-body"><div class="field-content">The glossary aims to promote a common
-    understanding of terms... <a href="/books/glossary">Read more</a></div></div></div></div>
+    understanding of terms... <a href="/books/glossary">Read more</a></div></div></div>
+    <div class="views-row"><div class="views-field views-field-title"><span class="field-content">
+    <a href="/books/short">Short</a></span></div><div class="views-field views-field-body"><div class="field-content">
+    A whole abstract. <a href="/books/short">Read more</a></div></div></div></div>
     <div class="item-list"><ul class="pager"><li class="pager-first first"><a href="/search-books">« first</a></li>
     <li class="pager-previous"><a href="/search-books?page=2">‹ previous</a></li>
     <li class="pager-item"><a href="/search-books">1</a></li><li class="pager-current last">4</li></ul></div>
     </div></body></html>"""
     page = html_listing.parse(last.encode(), "https://publications.iom.int/search-books?page=3")
     assert page.page_info["pager"] == {"next": None, "last_page": 3}
-    [record] = page.records
+    record, short = page.records
+    assert (short["abstract"], short["abstract_truncated"]) == ("A whole abstract.", False)
     assert record["year"] == 2019 and record["extra"]["year"] == "2019"
     assert record["abstract"] == "The glossary aims to promote a common understanding of terms"
     assert record["abstract_truncated"] is True

@@ -298,6 +298,10 @@ def test_oversize_fault_pads_the_body(rep: Replica, client: httpx.Client) -> Non
     response = client.get(rep.sites[MP] + "/en/resources/study")
     assert int(response.headers["content-length"]) == len(response.content) >= 400_000
     assert cards(response.text)  # still the page
+    rep.add_fault(Fault.oversized("/robots.txt", size=50_000))
+    robots = client.get(rep.sites[MP] + "/robots.txt")
+    assert len(robots.content) >= 50_000
+    assert not Protego.parse(robots.text).can_fetch(rep.sites[MP] + "/search/node", "bot")  # still robots.txt
 
 
 def test_markup_changed_fault_keeps_content_and_drops_the_classes(rep: Replica, client: httpx.Client) -> None:

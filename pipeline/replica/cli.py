@@ -17,7 +17,9 @@ from pipeline.replica.server import Replica
 
 def _fault(value: str) -> Fault:
     kind, _, rest = value.partition(":")
-    path, _, times = rest.rpartition(":") if rest.count(":") else (rest, "", "")
+    path, _, times = rest.rpartition(":")
+    if not times.isdigit():
+        path, times = rest, ""
     try:
         return Fault(kind, path or ".*", times=int(times) if times else None)
     except ValueError as exc:

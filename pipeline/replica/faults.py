@@ -44,7 +44,7 @@ class Fault:
     times: int | None = 1
     status: int = 503
     retry_after: float | str = 1
-    delay: float = 30.0
+    delay: float | None = None  # default: 1 s when slow, 30 s when timing out
     location: str | None = None
     charset: str = "iso-8859-1"
     size: int = 6_000_000
@@ -59,6 +59,8 @@ class Fault:
         if self.kind == "error" and not 500 <= self.status <= 599:
             raise ValueError(f"an error fault needs a 5xx status, not {self.status}")
         re.compile(self.path)
+        if self.delay is None:
+            self.delay = 30.0 if self.kind == "timeout" else 1.0
 
     def matches(self, site: str, target: str) -> bool:
         if self.site is not None and self.site != site:

@@ -515,7 +515,7 @@ class Replica:
             self._log.append(entry)
         if response is None:  # the timeout fault: hang, then hang up without a word
             assert fault is not None
-            self._stopping.wait(fault.delay)
+            self._stopping.wait(fault.delay or 0)
             handler.close_connection = True
             return
         try:
@@ -539,7 +539,7 @@ class Replica:
         elif kind == "redirect":
             return _error_page(302, "Found", {"Location": fault.location or f"http://offsite.example.org{path}"})
         elif kind == "slow":
-            self._stopping.wait(fault.delay)
+            self._stopping.wait(fault.delay or 0)
         with self._lock:
             response = self._route(self._sites[site_name], path, query, changed=kind == "markup_changed")
         if fault is not None and kind == "wrong_charset" and response.content_type.startswith("text/html"):
@@ -547,9 +547,7 @@ class Replica:
             response.body = response.body.replace(b'<meta charset="utf-8">', declared)
             response.content_type = f"text/html; charset={fault.charset}"
         if fault is not None and kind == "oversize":
-            padding = max(0, fault.size - len(response.body))
-            filler = b"<!-- " + b"x" * max(0, padding - 9) + b" -->"
-            response.body = response.body.replace(b"</body>", filler + b"</body>", 1)
+            response.body = _padded(response.body, response.content_type, fault.size)
         if response.modified is not None:
             response = self._conditional(site_name, path, query, handler, response)
         return response
@@ -646,6 +644,19 @@ class Replica:
 def _error_page(status: int, title: str, headers: dict[str, str] | None = None) -> _Response:
     body = f"<!DOCTYPE html><html><head><title>{status} {title}</title></head><body><h1>{title}</h1></body></html>"
     return _Response(status, body.encode(), headers=dict(headers or {}))
+
+
+def _padded(body: bytes, content_type: str, size: int) -> bytes:
+    """The same document, made `size` bytes long with a comment (HTML, XML) or trailing `#` lines."""
+    missing = size - len(body)
+    if missing <= 0:
+        return body
+    if content_type.startswith("text/plain"):
+        return body + b"\n" + (b"#" * 79 + b"\n") * (missing // 80 + 1)
+    filler = b"<!-- " + b"x" * max(0, missing - 9) + b" -->"
+    if b"</body>" in body:
+        return body.replace(b"</body>", filler + b"</body>", 1)
+    return body + filler
 
 
 def _page_number(query: str) -> int:
