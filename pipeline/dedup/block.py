@@ -1,8 +1,9 @@
 """Propose candidate pairs by blocking; never compares all pairs.
 
 Three blocks, each linear (or n log n) in the number of sightings:
-- exact keys, in DuckDB: the hash of the normalised text (same text) and its first 80
-  characters (a teaser and the full abstract it was cut from open identically);
+- exact keys, in DuckDB: the hash of the normalised text (same text), its first 80
+  characters (a teaser and the full abstract it was cut from open identically), and the first
+  four words of the title (one item's pages on two sites);
 - MinHash LSH over the content words of each text's opening (close paraphrases, teasers
   cut mid-word, reworded openings);
 - canonical URLs: sightings of one URL are one node, so they are joined outright (no pairs).
@@ -35,6 +36,9 @@ MIN_TOKENS = 5
 BUCKET_CAP = 32
 #: characters of normalised text forming the opening key of the exact block
 PREFIX_KEY_CHARS = 80
+#: words of the normalised title forming the title key (a title and the same title with its
+#: subtitle, or printed with different punctuation, share their first words)
+TITLE_KEY_WORDS = 4
 #: exact-key groups larger than this are chained instead of fully paired
 GROUP_CAP = 64
 #: tokens hashed per numpy chunk (memory: TOKEN_CHUNK * NUM_PERM * 4 bytes)
@@ -154,6 +158,9 @@ def exact_pairs(con: duckdb.DuckDBPyConnection) -> np.ndarray:
             UNION ALL
             SELECT idx, 1 AS kind, hash(left(norm, {PREFIX_KEY_CHARS})) AS key
             FROM dd_s WHERE norm_len >= {PREFIX_KEY_CHARS}
+            UNION ALL
+            SELECT idx, 2 AS kind, hash(array_to_string(string_split(norm_title, ' ')[1:{TITLE_KEY_WORDS}], ' ')) AS key
+            FROM dd_s WHERE len(string_split(norm_title, ' ')) >= 2
         ), g AS (
             SELECT idx, kind, key,
                    count(*) OVER (PARTITION BY kind, key) AS n,

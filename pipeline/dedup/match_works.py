@@ -29,6 +29,7 @@ than PAGES_RATIO apart, and forbids.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -201,8 +202,19 @@ def _metadata_bonus(eds: EditionTable, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return YEAR_BONUS * same_year + PAGES_BONUS * close_pages
 
 
-def work_edges(con: duckdb.DuckDBPyConnection, feats: Features, edition_of: np.ndarray, eds: EditionTable) -> Edges:
-    """All scored work edges between editions: links, corroborated ISBNs, mutual-best signals."""
+def work_edges(
+    con: duckdb.DuckDBPyConnection,
+    feats: Features,
+    edition_of: np.ndarray,
+    eds: EditionTable,
+    summary_of: Callable[[int], WorkSummary],
+) -> Edges:
+    """All scored work edges between editions: links, corroborated ISBNs, mutual-best signals.
+
+    Signal candidates that could never be one work (title numbers, years, page counts) are
+    dropped before the mutual-best test: Spanish volume 1 is then compared with French volume 1
+    only, not tied with volumes 2 and 3.
+    """
     ia: list[int] = []
     ib: list[int] = []
     rules: list[str] = []
@@ -250,6 +262,9 @@ def work_edges(con: duckdb.DuckDBPyConnection, feats: Features, edition_of: np.n
     if len(a):
         total = np.minimum(overlap + _metadata_bonus(eds, a, b), 1.0)
         ok = (n_rare >= MIN_RARE_SHARED) & (total >= SIGNALS_MIN)
+        for k in np.flatnonzero(ok).tolist():
+            if summary_of(int(a[k])).compatible(summary_of(int(b[k])), False) is not None:
+                ok[k] = False
         a, b, total, n_shared = a[ok], b[ok], total[ok], n_shared[ok]
         best: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
         for x, y, s in zip(a.tolist(), b.tolist(), total.tolist(), strict=True):

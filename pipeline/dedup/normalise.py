@@ -212,6 +212,28 @@ def titles_conflict(a: str | None, b: str | None) -> str | None:
     return f"titles differ (word overlap {jaccard:.2f})"
 
 
+#: word overlap above which two titles are the same title printed differently
+TITLE_SAME_JACCARD = 0.8
+
+
+def titles_same(a: str | None, b: str | None) -> bool:
+    """Two titles name the same publication: no conflict, and equal, extending, or 80% alike.
+
+    Stricter than "not conflicting": this is positive evidence, used when the texts alone are
+    not conclusive.
+    """
+    if not a or not b or titles_conflict(a, b):
+        return False
+    wa, wb = normalise(a).split(), normalise(b).split()
+    if wa == wb:
+        return True
+    short, long_ = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    if len(short) >= 2 and long_[: len(short)] == short:
+        return True
+    sa, sb = set(wa), set(wb)
+    return len(sa & sb) / len(sa | sb) >= TITLE_SAME_JACCARD
+
+
 def title_numbers_conflict(a: frozenset[int], b: frozenset[int]) -> str | None:
     """Language-independent part of the title test, for editions in different languages."""
     if a and b and a != b:
