@@ -68,6 +68,8 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one line per request is the fetch log's job (raw/fetchlog.jsonl, table fetches), not stderr's
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.command()
@@ -248,3 +250,14 @@ class ProgressUI:
         if done == total or done - self._last.get(label, 0) >= step:
             self._last[label] = done
             click.echo(f"{label}: {done}" + (f"/{total}" if total else "") + " pages", err=True)
+
+
+def _register_subcommands() -> None:
+    """Commands that live beside their subsystem, registered here so `--help` lists them."""
+    from pipeline.replica.cli import replica
+
+    main.add_command(replica)
+
+
+_register_subcommands()
+
