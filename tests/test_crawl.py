@@ -115,10 +115,11 @@ def test_robots_txt_and_rate_limits_are_respected(tmp_path: Path) -> None:
 
 
 def test_crawl_delay_in_robots_txt_slows_the_crawl(tmp_path: Path) -> None:
-    with Replica(page_size=10, rate_per_second=100.0, crawl_delay=0.25) as rep:
+    with Replica(page_size=10, rate_per_second=100.0, crawl_delay=0.1) as rep:
         crawl_ingest(tmp_path, rep.write_sources(tmp_path / "s.toml"))
         for site in rep.sites:
-            assert rep.max_requests_per_second(site) <= 5, site
+            # the configured 100/s would allow far more; Crawl-delay 0.1 s allows 11 in a second
+            assert rep.max_requests_per_second(site) <= 11, site
 
 
 def test_no_request_leaves_the_allowed_hosts(tmp_path: Path) -> None:
@@ -295,8 +296,8 @@ def test_wrong_charset_declaration_does_not_garble_text(tmp_path: Path) -> None:
         path = urlsplit(rep.item_url(item["id"], "publications.iom.int")).path
         rep.add_fault(Fault.wrong_charset(path + "$", times=None))
         crawl_ingest(tmp_path, rep.write_sources(tmp_path / "s.toml"))
-    titles = [t for (t,) in read(tmp_path, "SELECT s.title FROM sightings s JOIN raw_pages p USING (page_id) "
-                                           "WHERE p.url LIKE ? AND p.format = 'html-detail'", [f"%{path}"])]  # fmt: skip
+    sql = "SELECT s.title FROM sightings s JOIN raw_pages p USING (page_id) WHERE p.url LIKE ? AND p.format = ?"
+    titles = [t for (t,) in read(tmp_path, sql, [f"%{path}", "html-detail"])]
     assert titles == [item["title"]]
 
 
