@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 #: progress callback: (source, stage, done, total)
 CrawlProgress = Callable[[str, str, int, int], None]
 MAX_SITEMAPS = 20
+_LANG_PREFIX = re.compile(r"^/([a-z]{2})(?:/|$)")
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,17 @@ class SourceCrawler:
         parsed = self._parse(self.source.detail_format, body, url)
         if parsed is None:
             return []
-        return [link for r in parsed.records for link in r.get("edition_links", [])]
+        return [link for r in parsed.records for link in r.get("edition_links", []) if self._follows_edition(link)]
+
+    def _follows_edition(self, url: str) -> bool:
+        """Language editions are followed for the languages the source declares.
+
+        An edition whose path starts with a language prefix (`/ar/...`) outside `languages` is
+        left alone; one with no prefix (publications.iom.int gives editions their own slugs) is
+        followed.
+        """
+        match = _LANG_PREFIX.match(urlsplit(url).path)
+        return match is None or match.group(1) in self.source.languages
 
     # -- helpers --------------------------------------------------------------------------
     def _load_known(self) -> None:

@@ -52,6 +52,7 @@ class Source(BaseModel):
     base_url: str
     start_urls: list[str] = Field(min_length=1)
     allowed_hosts: list[str] = Field(default_factory=list)
+    #: language editions to follow (edition links under another /xx/ prefix are left alone)
     languages: list[str] = Field(default_factory=lambda: ["en"])
     pager: Pager = Field(default_factory=Pager)
     rate_per_second: float = Field(default=1.0, gt=0)
