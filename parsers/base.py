@@ -34,6 +34,9 @@ class ParsedPage:
     page_info: dict[str, Any] = field(default_factory=dict)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
 def decode_text(body: bytes, declared: str | None = None) -> str:
     """Bytes to text, refusing what is not text instead of producing mojibake records.
 
@@ -53,7 +56,7 @@ def decode_text(body: bytes, declared: str | None = None) -> str:
                 raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
         else:
             raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    controls = sum(1 for ch in text[:4096] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    controls = len(_CONTROL.findall(text, 0, 4096))
     if controls > 8:
         raise ParseError(f"binary content: {controls} control characters in the first 4 KiB")
     return unicodedata.normalize("NFC", text)

@@ -155,8 +155,8 @@ class SourceCrawler:
             if await self._robots():
                 self._load_known()
                 sitemap_urls = await self._sitemap()
-                for section in self.source.start_urls:
-                    await self._walk_section(section)
+                # sections are independent; the host gate keeps the pace polite however many walk
+                await asyncio.gather(*(self._walk_section(section) for section in self.source.start_urls))
                 if self.source.follow_details:
                     for url in sitemap_urls:
                         if self._enqueue(url):
