@@ -106,7 +106,12 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
             lines = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
     except OSError as exc:
         raise ConfigError(f"cannot read label file {path}: {exc}") from exc
-    return [{k.strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(lines)]
+    rows = []
+    for row in csv.DictReader(lines):
+        if None in row:
+            raise ConfigError(f"{path}: a row has more fields than the header (quote notes with commas): {row}")
+        rows.append({k.strip(): (v or "").strip() for k, v in row.items()})
+    return rows
 
 
 def resolve_sighting(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:

@@ -68,7 +68,7 @@ YEAR_TOLERANCE = 1
 PAGES_TOLERANCE = 0.1
 PAGES_SLACK = 4
 
-RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "prefix": 3, "paraphrase": 4}
+RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "listing_order": 3, "prefix": 4, "paraphrase": 5}
 FORCED_RULES = frozenset({"pin", "same_url"})
 
 
@@ -96,11 +96,17 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
                        AS b_in_a,
                    starts_with(b.head || ' ', a.head || ' ') AS a_in_b_word,
                    starts_with(a.head || ' ', b.head || ' ') AS b_in_a_word,
-                   coalesce(s.shared, 0) AS shared
+                   coalesce(s.shared, 0) AS shared,
+                   coalesce(oa.section_id = ob.section_id AND oa.snapshot_id <> ob.snapshot_id
+                            AND oa.gkey = ob.gkey AND oa.order_count = ob.order_count
+                            AND oa.order_count > 1, false) AS ordered_group,
+                   coalesce(oa.order_rank = ob.order_rank, false) AS same_rank
             FROM dd_pairs AS p
             JOIN dd_s AS a ON a.idx = p.i
             JOIN dd_s AS b ON b.idx = p.j
             LEFT JOIN shared AS s ON s.i = p.i AND s.j = p.j
+            LEFT JOIN dd_order AS oa ON oa.idx = p.i
+            LEFT JOIN dd_order AS ob ON ob.idx = p.j
             ORDER BY p.i, p.j
             """
         ).fetchnumpy()
@@ -140,12 +146,23 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
         titled &= _titles_same(feats, i, j, titled)
     paraphrase = by_text | titled
 
-    keep = same_text | prefix | paraphrase
-    rule = np.where(same_text, "same_text", np.where(prefix, "prefix", "paraphrase"))
+    # identical cards repeated in one listing, seen in two snapshots of that listing: the k-th
+    # goes with the k-th; the other pairings are not evidence of anything
+    ordered = np.asarray(cols["ordered_group"], dtype=bool) & (same_text | prefix)
+    same_rank = np.asarray(cols["same_rank"], dtype=bool)
+    keep = (same_text | prefix | paraphrase) & ~(ordered & ~same_rank)
+    by_order = ordered & same_rank
+    rule = np.where(
+        by_order, "listing_order", np.where(same_text, "same_text", np.where(prefix, "prefix", "paraphrase"))
+    )
     score = np.where(
-        same_text,
-        np.where(trunc_i & trunc_j, 0.98, 1.0),
-        np.where(prefix, 0.95, 0.9 * np.minimum(overlap, 1.0)),
+        by_order,
+        0.99,
+        np.where(
+            same_text,
+            np.where(trunc_i & trunc_j, 0.98, 1.0),
+            np.where(prefix, 0.95, 0.9 * np.minimum(overlap, 1.0)),
+        ),
     )
     detail = [
         (f"opening overlap {o:.2f}" + (", same title" if t else "")) if r == "paraphrase" else None

@@ -13,12 +13,13 @@ Work rules (editions join a work when one holds):
   language-independent signals agree: acronyms (MHPSS, ECOWAS), numbers of two or more digits
   (2030, 69/149), proper names (capitalised words that do not open a sentence: Etimos,
   Mesoamérica, Associazione), plus equal years and close page counts. Signals are weighted by
-  inverse document frequency over editions, and a signal found in more than COMMON_SHARE of
-  editions weighs nothing, so the organisation every abstract names (IOM/OIM, UNHCR) cannot
-  link anything. The pair needs MIN_RARE_SHARED shared rare signals (one shared name is a
-  coincidence), a weighted overlap of SIGNALS_MIN, and must be each other's unique best match in
-  the other's language (mutual best within a margin): three Spanish volumes that share every
-  signal with three French volumes are not paired at random.
+  inverse document frequency over editions (ln(1 + N/df)), and a signal found in more than
+  COMMON_SHARE of editions (and more than RARE_MAX_DF) weighs nothing, so the organisation
+  every abstract names (IOM/OIM, UNHCR) cannot link anything. The pair needs MIN_RARE_SHARED
+  shared rare signals (one shared name is a coincidence), a weighted overlap of SIGNALS_MIN,
+  and must be each other's unique best match in the other's language among the candidates it
+  could form a work with (mutual best within a margin): three Spanish volumes that share every
+  signal with three French volumes pair by volume number, or not at all.
 
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
 two editions in the same language (a work has one edition per language), title numbers that
@@ -39,11 +40,12 @@ import pyarrow as pa
 from pipeline.dedup.cluster import TIE_MARGIN, Edges
 from pipeline.dedup.features import Features
 
-#: a signal in more editions than this share (and than COMMON_MIN_DF) carries no weight
-COMMON_SHARE = 0.05
-COMMON_MIN_DF = 4
-#: signals in at most this many editions are "rare": they propose candidate pairs
+#: signals in at most this many editions are "rare": they propose candidate pairs and count as
+#: identifying. A work has one edition per language and a series a few volumes, so a name found
+#: in more editions than a dozen is shared by different works.
 RARE_MAX_DF = 12
+#: a signal in more editions than this share of all editions (and than RARE_MAX_DF) weighs nothing
+COMMON_SHARE = 0.05
 MIN_RARE_SHARED = 2
 SIGNALS_MIN = 0.5
 ISBN_SIGNALS_MIN = 0.2
@@ -143,7 +145,7 @@ def signal_scores(
     not with its square.
     """
     n = eds.n
-    common_cut = max(COMMON_MIN_DF, int(COMMON_SHARE * n))
+    common_cut = max(RARE_MAX_DF, int(COMMON_SHARE * n))
     con.register(
         "dd_ed", pa.table({"idx": np.arange(len(edition_of), dtype=np.int32), "ed": edition_of.astype(np.int32)})
     )
@@ -159,7 +161,7 @@ def signal_scores(
         cols = con.execute(
             f"""
             WITH df AS (SELECT sig, count(*)::INTEGER AS df FROM dd_sig GROUP BY sig),
-            w AS (SELECT sig, df, ln({n}::DOUBLE / df) AS w FROM df WHERE df <= {common_cut}),
+            w AS (SELECT sig, df, ln(1 + {n}::DOUBLE / df) AS w FROM df WHERE df <= {common_cut}),
             total AS (SELECT ed, sum(w) AS total FROM dd_sig JOIN w USING (sig) GROUP BY ed),
             rare AS (SELECT s.ed, s.sig FROM dd_sig AS s JOIN df USING (sig) WHERE df.df BETWEEN 2 AND {RARE_MAX_DF}),
             cand AS (

@@ -202,8 +202,8 @@ def titles_conflict(a: str | None, b: str | None) -> str | None:
     wa, wb = na.split(), nb.split()
     short, long_ = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
     if len(short) >= 2 and long_[: len(short)] == short:
-        if nums_a != nums_b and _has_volume_marker(long_[len(short) :]):
-            return "one title names a volume or part the other lacks"
+        if _has_volume_marker(long_[len(short) :]):
+            return "one title names a volume, part or year the other lacks"
         return None
     sa, sb = set(wa), set(wb)
     jaccard = len(sa & sb) / len(sa | sb)
@@ -242,7 +242,7 @@ def title_numbers_conflict(a: frozenset[int], b: frozenset[int]) -> str | None:
 
 
 def _has_volume_marker(words: list[str]) -> bool:
-    return any(w in _VOLUME_WORDS or w.isdigit() or _roman(w) for w in words)
+    return any(w in _VOLUME_WORDS or w.isdigit() for w in words)
 
 
 def _fmt(nums: frozenset[int]) -> str:

@@ -96,6 +96,7 @@ class Computed:
 def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) -> Computed:
     """All decisions of a pass (needs the dedup tables only to resolve ed_/wk_ references)."""
     feats = features.build(con)
+    features.build_listing_order(con)
     n = feats.n
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
 

@@ -1,0 +1,124 @@
+"""The `dedup` command: run a pass, measure it against labels, explain a decision.
+
+Only this module prints; the library raises PipelineError subclasses, turned here into one
+line on stderr and the exit codes of pipeline/cli.py (4 locked warehouse, 5 configuration).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.dedup import overrides as overrides_mod
+from pipeline.dedup.evaluate import evaluate
+from pipeline.dedup.explain import explain
+from pipeline.dedup.run import run_dedup
+from pipeline.errors import PipelineError, WarehouseLockedError
+from pipeline.settings import load_settings
+from pipeline.warehouse import connect, migrate
+
+EXIT_NO_PASS = 1
+EXIT_LOCKED = 4
+EXIT_CONFIG = 5
+
+
+@click.command()
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
+)
+@click.option(
+    "--overrides",
+    "overrides_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pin/forbid decisions (TOML). Default: overrides.toml, or $IOM_OVERRIDES.",
+)
+@click.option(
+    "--evaluate",
+    "labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Label file (tests/labels/*.csv, or the replica's dataset.json): print pairwise precision "
+    "and recall of the warehouse's editions and works. Read-only.",
+)
+@click.option(
+    "--explain",
+    "explaining",
+    is_flag=True,
+    help="Explain SIGHTINGS (one or two: sighting ids, or <page label or URL>#<position>): why they "
+    "were joined, or kept apart, and what was refused between them. Read-only.",
+)
+@click.argument("sightings", nargs=-1, metavar="[SIGHTING_ID [SIGHTING_ID]]")
+def dedup(
+    db: Path | None,
+    overrides_path: Path | None,
+    labels: Path | None,
+    explaining: bool,
+    sightings: tuple[str, ...],
+) -> None:
+    """Group publication sightings into editions and works (a pass also runs after every ingest).
+
+    Without options, run a pass now and print its counts. Ids of editions and works are kept
+    across passes. Rules: pipeline/dedup/match.py (editions) and match_works.py (works).
+    """
+    settings = load_settings().with_overrides(db_path=db, overrides_file=overrides_path)
+    try:
+        if labels is not None:
+            con = connect(settings.db_path, read_only=True)
+            try:
+                _require_pass(con)
+                result = evaluate(con, labels)
+            finally:
+                con.close()
+            for line in result.lines():
+                click.echo(line)
+            for line in result.errors:
+                click.echo(f"  {line}")
+            return
+        if explaining:
+            if not 1 <= len(sightings) <= 2:
+                raise click.UsageError("--explain takes one or two sighting references")
+            con = connect(settings.db_path, read_only=True)
+            try:
+                _require_pass(con)
+                lines = explain(con, list(sightings), overrides_mod.load(settings.overrides_file))
+            finally:
+                con.close()
+            for line in lines:
+                click.echo(line)
+            return
+        if sightings:
+            raise click.UsageError("sighting ids are only taken with --explain")
+        con = connect(settings.db_path)
+        try:
+            migrate(con)
+            summary = run_dedup(con, settings.overrides_file)
+        finally:
+            con.close()
+        click.echo(summary.message)
+        for ref in summary.unresolved_overrides:
+            click.echo(f"warning: override reference matched nothing: {ref}", err=True)
+    except _NoPass as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_NO_PASS)
+    except PipelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_LOCKED if isinstance(exc, WarehouseLockedError) else EXIT_CONFIG)
+
+
+class _NoPass(Exception):
+    pass
+
+
+def _require_pass(con) -> None:  # type: ignore[no-untyped-def]
+    try:
+        found = con.execute("SELECT count(*) FROM dedup_runs").fetchall()[0][0]
+    except Exception as exc:  # the table is missing: the schema was never migrated
+        raise _NoPass("no deduplication pass in this warehouse yet: run `python -m pipeline dedup`") from exc
+    if not found:
+        raise _NoPass("no deduplication pass in this warehouse yet: run `python -m pipeline dedup`")
