@@ -175,6 +175,8 @@ class FetchLog:
             if rec.get("kind") == "section":
                 if rec.get("complete"):
                     state.complete_sections.add(rec["url"])
+                    if rec.get("cards_median"):
+                        state.section_cards[rec["url"]] = float(rec["cards_median"])
                 continue
             if rec.get("outcome") == "fetched" and rec.get("sha256"):
                 state.validators[rec["url"]] = {
@@ -190,6 +192,8 @@ class FetchState:
     #: url -> {"etag", "last-modified", "sha256"} of its last successful fetch
     validators: dict[str, dict[str, str]] = field(default_factory=dict)
     complete_sections: set[str] = field(default_factory=set)
+    #: section URL -> median cards per page on its last complete walk ("what it usually shows")
+    section_cards: dict[str, float] = field(default_factory=dict)
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -236,7 +236,7 @@ class SourceCrawler:
                 break
             cards = [r["url"] for r in parsed.records if r.get("url")]
             if outcome.outcome == "fetched":
-                self._check_layout(url, parsed, counts)
+                self._check_layout(url, parsed, counts, self.state.section_cards.get(section))
             counts.append(len(parsed.records))
             new = [c for c in cards if canonical_url(c) not in self.known]
             for card in cards:
@@ -260,7 +260,12 @@ class SourceCrawler:
              "cards_median": statistics.median(counts) if counts else 0, "run_id": self.options.run_id}
         )  # fmt: skip
 
-    def _check_layout(self, url: str, parsed: ParsedPage, counts: list[int]) -> None:
+    def _check_layout(self, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> None:
+        """Flag a page that yields no cards, or far fewer than the section usually shows.
+
+        "Usually" is the median of this walk's earlier pages, else of the last complete walk.
+        The last page of a section is exempt from the drop rule: it is often short.
+        """
         info = parsed.page_info
         has_next = bool((info.get("pager") or {}).get("next"))
         n = len(parsed.records)
@@ -268,8 +273,8 @@ class SourceCrawler:
             self.report.layout_alerts.append(f"{url}: markup changed, cards read from the page text")
         if n == 0:
             self.report.layout_alerts.append(f"{url}: listing page yields no cards")
-        elif has_next and counts:
-            usual = statistics.median(counts)
+        elif has_next and (counts or usual):
+            usual = statistics.median(counts) if counts else usual
             if n < usual * self.config.layout_drop_ratio:
                 self.report.layout_alerts.append(f"{url}: {n} cards where the section usually has {usual:g}")
 
