@@ -170,10 +170,13 @@ class SourceCrawler:
     async def _robots(self) -> bool:
         url = urljoin(self.source.base_url + "/", "/robots.txt")
         outcome = await self.fetcher.probe(url, "robots", self._validators(url))
-        self._record(outcome, "robots-txt")
         if outcome.outcome == "unreachable":
+            # recorded on the run (runs.sources_unreachable), not as a fetch: an offline re-run
+            # of an unchanged archive adds a runs row and nothing else
+            self.report.count(outcome)
             self.report.status, self.report.reason = "unreachable", outcome.reason
             return False
+        self._record(outcome, "robots-txt")
         if not self.source.robots:
             return True
         body = self._body(outcome)

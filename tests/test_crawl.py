@@ -376,3 +376,16 @@ def test_a_killed_crawl_restarted_ends_like_an_uninterrupted_one(tmp_path: Path)
     assert len(details_refetched) <= 12, details_refetched
     statuses = [s for (s,) in read(killed, "SELECT status FROM runs ORDER BY run_id")]
     assert statuses == ["crashed", "ok"]
+
+
+def test_offline_rerun_adds_a_runs_row_and_nothing_else(tmp_path: Path) -> None:
+    sources = tmp_path / "dead.toml"
+    sources.write_text('[[sources]]\nname = "site"\nbase_url = "http://127.0.0.1:9"\nstart_urls = ["/list"]\n')
+    __import__("shutil").copytree(REPO_ROOT / "raw", tmp_path / "raw")
+    crawl_ingest(tmp_path, sources)
+    counts = "SELECT (SELECT count(*) FROM raw_pages), (SELECT count(*) FROM sightings), (SELECT count(*) FROM fetches)"
+    before = read(tmp_path, counts)
+    second = crawl_ingest(tmp_path, sources)
+    assert second.status == "offline"
+    assert read(tmp_path, counts) == before
+    assert read(tmp_path, "SELECT count(*) FROM runs")[0][0] == 2
