@@ -43,7 +43,13 @@ def build_warehouse(path: Path, pages: list[Page]) -> duckdb.DuckDBPyConnection:
     """A migrated warehouse holding exactly these pages and sightings (run 1)."""
     con = connect(path)
     migrate(con)
-    con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'ok')")
+    add_pages(con, pages, run_id=1)
+    return con
+
+
+def add_pages(con: duckdb.DuckDBPyConnection, pages: list[Page], run_id: int) -> None:
+    """Record a run that archived these pages and loaded their sightings."""
+    con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (?, now(), 'ok')", [run_id])
     page_rows, sighting_rows = [], []
     for p in pages:
         page_id = hashlib.sha256(p["name"].encode()).hexdigest()[:16]
@@ -60,21 +66,20 @@ def build_warehouse(path: Path, pages: list[Page]) -> duckdb.DuckDBPyConnection:
                     **card,
                 }
             ).model_dump()
-            record["run_id"] = 1
+            record["run_id"] = run_id
             record["source"] = p["source"]
             record["extra"] = json.dumps(record["extra"]) if record["extra"] else None
             sighting_rows.append(record)
     pages_table = pa.Table.from_pylist(page_rows)  # noqa: F841 (scanned by DuckDB)
     con.execute(
         "INSERT INTO raw_pages BY NAME SELECT *, sha256(page_id) AS sha256, now() AS retrieved_at, 0 AS size_bytes, "
-        "1 AS first_run_id, 'parsed' AS parse_status FROM pages_table"
+        f"{int(run_id)} AS first_run_id, 'parsed' AS parse_status FROM pages_table"
     )
     if sighting_rows:
         sightings_table = pa.Table.from_pylist(sighting_rows)  # noqa: F841
         con.execute(
             "INSERT INTO sightings BY NAME SELECT * REPLACE (CAST(extra AS JSON) AS extra) FROM sightings_table"
         )
-    return con
 
 
 def sid(name: str, position: int) -> str:

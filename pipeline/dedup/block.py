@@ -25,10 +25,12 @@ import duckdb
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
-#: Jaccard similarity of openings that LSH should surface (teaser vs. its full text is ~0.8,
-#: a close paraphrase 0.6-0.8, unrelated abstracts on one topic 0.1-0.3)
-LSH_THRESHOLD = 0.5
-NUM_PERM = 64
+#: Jaccard similarity of openings (distinctive content words) that LSH should surface: a teaser
+#: vs. its full text ~0.8, a close paraphrase 0.5-0.8, one item's two abstracts sharing an opening
+#: ~0.55, unrelated abstracts < 0.1. datasketch picks 32 bands of 4 rows for this: a pair at 0.54
+#: is proposed with probability 0.94, at 0.3 with 0.23, at 0.1 with 0.003.
+LSH_THRESHOLD = 0.4
+NUM_PERM = 128
 SEED = 7
 #: a document needs this many content words to be sketched (shorter ones rely on exact keys)
 MIN_TOKENS = 5
@@ -156,7 +158,7 @@ def exact_pairs(con: duckdb.DuckDBPyConnection) -> np.ndarray:
         WITH keys AS (
             SELECT idx, 0 AS kind, text_hash AS key FROM dd_s WHERE norm_len > 0
             UNION ALL
-            SELECT idx, 1 AS kind, hash(left(norm, {PREFIX_KEY_CHARS})) AS key
+            SELECT idx, 1 AS kind, hash(left(head, {PREFIX_KEY_CHARS})) AS key
             FROM dd_s WHERE norm_len >= {PREFIX_KEY_CHARS}
             UNION ALL
             SELECT idx, 2 AS kind, hash(array_to_string(string_split(norm_title, ' ')[1:{TITLE_KEY_WORDS}], ' ')) AS key

@@ -18,10 +18,13 @@ import pyarrow as pa
 
 from pipeline.dedup.normalise import (
     ALL_STOPWORDS,
+    LANGUAGE_LEAD,
+    LANGUAGE_WINDOW,
     LANGUAGES,
+    MIN_LANGUAGE_HITS,
     NORMALISE_SQL,
     SIGNAL_REGEX,
-    language_sql,
+    STOPWORDS,
     sql_string_list,
     title_numbers,
 )
@@ -31,7 +34,7 @@ from pipeline.urls import canonical_url
 #: is cut at about 260 characters, i.e. 35-45 words, so 48 words of the full text cover it
 WINDOW_WORDS = 48
 #: normalised characters kept for prefix tests (teasers: 260 on MP/R&R, 400 on the old bookstore)
-HEAD_CHARS = 1000
+HEAD_CHARS = 450
 
 LANG_CODES: tuple[str, ...] = (*LANGUAGES, "ar", "ru", "zh")
 
@@ -55,7 +58,7 @@ class Features:
     url_id: np.ndarray  # -1 none
     title_id: np.ndarray  # -1 none
     urls: list[str]
-    titles: list[str]  # as printed (first seen spelling of each normalised title)
+    titles: list[str]  # normalised titles
     title_nums: list[frozenset[int]]
     isbn: dict[int, frozenset[str]] = field(default_factory=dict)
     eisbn: dict[int, frozenset[str]] = field(default_factory=dict)
@@ -71,7 +74,12 @@ class Features:
 
 
 def build(con: duckdb.DuckDBPyConnection) -> Features:
-    """Create the temp tables and return the arrays; publication sightings only."""
+    """Create the temp tables and return the arrays; publication sightings only.
+
+    dd_s keeps only what later stages join on: hashes, lengths, the normalised opening (`head`,
+    enough for any teaser) and the signals, never whole texts, so its size per sighting is
+    bounded whatever the length of the abstracts.
+    """
     stop = sql_string_list(ALL_STOPWORDS)
     con.execute(
         f"""
@@ -90,13 +98,11 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
         SELECT
             (row_number() OVER (ORDER BY sighting_id) - 1)::INTEGER AS idx,
             (dense_rank() OVER (ORDER BY page_id) - 1)::INTEGER AS page_idx,
-            sighting_id, title, norm_title, year, page_count, isbn, eisbn, text_language, url,
-            edition_links, truncated, norm,
+            sighting_id, norm_title, year, page_count, isbn, eisbn, text_language, url,
+            edition_links, truncated,
             length(norm)::INTEGER AS norm_len,
             hash(norm) AS text_hash,
             left(norm, {HEAD_CHARS}) AS head,
-            string_split(left(norm, 700), ' ')[1:{WINDOW_WORDS}] AS opening,
-            list_concat(string_split(left(norm, 700), ' ')[1:80], string_split(norm_title, ' ')) AS lang_words,
             list_filter(
                 list_transform(
                     list_concat(
@@ -114,24 +120,28 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
         f"""
         CREATE OR REPLACE TEMP TABLE dd_tok AS
         SELECT DISTINCT idx, (hash(w) % 4294967296)::UINTEGER AS h
-        FROM (SELECT idx, unnest(opening) AS w FROM dd_s)
+        FROM (SELECT idx, unnest(string_split(head, ' ')[1:{WINDOW_WORDS}]) AS w FROM dd_s)
         WHERE length(w) > 1 AND NOT list_contains({stop}, w)
         """
     )
+    con.register("dd_stop", stopword_table())
+    try:
+        _detect_languages(con)
+    finally:
+        con.unregister("dd_stop")
     lang_case = " ".join(f"WHEN '{code}' THEN {k}" for k, code in enumerate(LANG_CODES))
     table = con.sql(
         f"""
-        WITH t AS (SELECT idx, count(*)::INTEGER AS ntok FROM dd_tok GROUP BY idx),
-        l AS (SELECT idx, coalesce({language_sql("lang_words")}, text_language) AS lang FROM dd_s)
+        WITH t AS (SELECT idx, count(*)::INTEGER AS ntok FROM dd_tok GROUP BY idx)
         SELECT s.idx, s.sighting_id, s.page_idx,
-               coalesce(CASE l.lang {lang_case} END, -1)::TINYINT AS lang,
+               coalesce(CASE coalesce(l.lang, s.text_language) {lang_case} END, -1)::TINYINT AS lang,
                coalesce(s.year, -1)::INTEGER AS year, coalesce(s.page_count, -1)::INTEGER AS pages,
                s.truncated, s.norm_len, coalesce(t.ntok, 0)::INTEGER AS ntok,
-               s.url, s.norm_title, s.title,
+               s.url, s.norm_title,
                CASE WHEN len(s.isbn) > 0 THEN s.isbn END AS isbn,
                CASE WHEN len(s.eisbn) > 0 THEN s.eisbn END AS eisbn,
                CASE WHEN len(s.edition_links) > 0 THEN s.edition_links END AS edition_links
-        FROM dd_s AS s JOIN l USING (idx) LEFT JOIN t USING (idx)
+        FROM dd_s AS s LEFT JOIN dd_lang AS l USING (idx) LEFT JOIN t USING (idx)
         ORDER BY s.idx
         """
     ).to_arrow_table()
@@ -152,7 +162,7 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
         title_nums=[],
     )
     _intern(cols["url"].to_pylist(), feats.url_id, feats.urls)
-    _intern_titles(cols["norm_title"].to_pylist(), cols["title"].to_pylist(), feats)
+    _intern_titles(cols["norm_title"].to_pylist(), feats)
     for name, target in (("isbn", feats.isbn), ("eisbn", feats.eisbn)):
         column = cols[name]
         if column.null_count < len(column):
@@ -180,16 +190,44 @@ def _intern(values: list[str | None], ids: np.ndarray, table: list[str]) -> None
             ids[idx] = key
 
 
-def _intern_titles(normed: list[str | None], printed: list[str | None], feats: Features) -> None:
+def _intern_titles(normed: list[str | None], feats: Features) -> None:
     seen: dict[str, int] = {}
     for idx, value in enumerate(normed):
         if value:
             key = seen.get(value)
             if key is None:
                 key = seen[value] = len(feats.titles)
-                feats.titles.append(printed[idx] or value)
-                feats.title_nums.append(title_numbers(printed[idx] or value))
+                feats.titles.append(value)
+                feats.title_nums.append(title_numbers(value))
             feats.title_id[idx] = key
+
+
+def stopword_table() -> pa.Table:
+    words = [(w, lang) for lang in LANGUAGES for w in sorted(STOPWORDS[lang])]
+    return pa.table({"w": [w for w, _ in words], "lang": [lang for _, lang in words]})
+
+
+def _detect_languages(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table dd_lang(idx, lang): detect_language() over the opening and the title, in SQL.
+
+    Counts distinct function words of each language among the first LANGUAGE_WINDOW words; the
+    best language needs MIN_LANGUAGE_HITS of them and LANGUAGE_LEAD times the runner-up.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dd_lang AS
+        WITH w AS (
+            SELECT idx, unnest(list_concat(string_split(head, ' ')[1:{LANGUAGE_WINDOW}],
+                                           string_split(coalesce(norm_title, ''), ' '))) AS w
+            FROM dd_s
+        ),
+        c AS (SELECT idx, lang, count(DISTINCT w) AS n FROM w JOIN dd_stop USING (w) GROUP BY idx, lang),
+        r AS (SELECT idx, lang, n, row_number() OVER (PARTITION BY idx ORDER BY n DESC, lang DESC) AS rk FROM c)
+        SELECT a.idx, a.lang
+        FROM r AS a LEFT JOIN r AS b ON b.idx = a.idx AND b.rk = 2
+        WHERE a.rk = 1 AND a.n >= {MIN_LANGUAGE_HITS} AND a.n >= {LANGUAGE_LEAD} * coalesce(b.n, 0)
+        """
+    )
 
 
 #: page formats that are listings (cards in the site's sort order)
@@ -268,7 +306,20 @@ def listing_section(source: str, url: str) -> tuple[str, int]:
     return f"{source}{path}", page_no
 
 
-def token_arrays(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
-    """(idx, token hash) of every content word in every opening, sorted by idx."""
-    arrays = con.execute("SELECT idx, h FROM dd_tok ORDER BY idx, h").fetchnumpy()
+#: words in more than this share of openings (and more than LSH_MIN_CUT) are left out of the
+#: MinHash sets: frequent words ("migrants", "protection") make unrelated abstracts collide in
+#: LSH buckets and multiply candidate pairs without helping to find any duplicate
+LSH_MAX_DF_SHARE = 0.005
+LSH_MIN_CUT = 20
+
+
+def token_arrays(con: duckdb.DuckDBPyConnection, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, token hash) of the distinctive content words of every opening, sorted by idx."""
+    cut = max(LSH_MIN_CUT, int(LSH_MAX_DF_SHARE * n_docs))
+    arrays = con.execute(
+        f"""
+        WITH df AS (SELECT h, count(*) AS df FROM dd_tok GROUP BY h)
+        SELECT t.idx, t.h FROM dd_tok AS t JOIN df USING (h) WHERE df.df <= {cut} ORDER BY t.idx, t.h
+        """
+    ).fetchnumpy()
     return np.asarray(arrays["idx"], dtype=np.int32), np.asarray(arrays["h"], dtype=np.uint32)

@@ -52,7 +52,7 @@ import pyarrow as pa
 
 from pipeline.dedup.cluster import Edges
 from pipeline.dedup.features import HEAD_CHARS, Features
-from pipeline.dedup.normalise import ALL_STOPWORDS, titles_conflict, titles_same, urls_conflict
+from pipeline.dedup.normalise import ALL_STOPWORDS, NORMALISE_SQL, titles_conflict, titles_same, urls_conflict
 
 PREFIX_MIN_CHARS = 80
 #: an untruncated text counts as a prefix only when this long (and ending on a word)
@@ -188,7 +188,13 @@ def _full_texts_close(con: duckdb.DuckDBPyConnection, i: np.ndarray, j: np.ndarr
     wanted = np.unique(np.concatenate([i[mask], j[mask]]))
     con.register("dd_wanted", pa.table({"idx": wanted.astype(np.int32)}))
     try:
-        rows = con.execute("SELECT idx, norm FROM dd_s WHERE idx IN (SELECT idx FROM dd_wanted)").fetchall()
+        rows = con.execute(
+            f"""
+            SELECT d.idx, {NORMALISE_SQL.format(x="coalesce(nullif(s.full_abstract, ''), s.abstract)")}
+            FROM dd_s AS d JOIN sightings AS s USING (sighting_id)
+            WHERE d.idx IN (SELECT idx FROM dd_wanted)
+            """
+        ).fetchall()
     finally:
         con.unregister("dd_wanted")
     words = {idx: [w for w in norm.split() if w not in ALL_STOPWORDS and len(w) > 1] for idx, norm in rows}

@@ -2,9 +2,8 @@
 
 Everything that decides whether two sightings say the same thing goes through here, so the
 rules in `match` compare like with like. The bulk work runs inside DuckDB (`NORMALISE_SQL`,
-`language_sql`), which is vectorised and multi-threaded; the Python twins (`normalise`,
-`detect_language`) exist for single pairs (`--explain`, tests) and are tested to agree with the
-SQL on the seed texts.
+features.py's language query), which is vectorised and multi-threaded; the Python twins
+(`normalise`, `detect_language`) exist for single pairs and tests, which check they agree.
 
 Why these choices:
 - accents, case and punctuation are dropped because the same teaser is printed with curly or
@@ -99,18 +98,6 @@ def detect_language(normalised_text: str) -> str | None:
     if best >= MIN_LANGUAGE_HITS and best >= LANGUAGE_LEAD * second:
         return lang
     return None
-
-
-def language_sql(tokens_column: str) -> str:
-    """DuckDB expression computing detect_language() over a list column of normalised words."""
-    counts = [f"len(list_intersect({tokens_column}, {_sql_list(sorted(STOPWORDS[lang]))}))" for lang in LANGUAGES]
-    # struct of counts -> pick the language in Python-equal way inside SQL
-    pairs = ", ".join(f"{{'n': {expr}, 'lang': '{lang}'}}" for expr, lang in zip(counts, LANGUAGES, strict=True))
-    ranked = f"list_reverse(list_sort([{pairs}]))"
-    return (
-        f"(SELECT CASE WHEN r[1].n >= {MIN_LANGUAGE_HITS} AND r[1].n >= {LANGUAGE_LEAD} * r[2].n "
-        f"THEN r[1].lang END FROM (SELECT {ranked} AS r))"
-    )
 
 
 def _sql_list(words: list[str]) -> str:

@@ -105,7 +105,7 @@ def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) 
     editions = Clusterer(n, ctx.summary, match.RULE_RANK)
     editions.force(pins_ed)
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
-    doc, tok = features.token_arrays(con)
+    doc, tok = features.token_arrays(con, n)
     pairs = block.merge_pairs(block.exact_pairs(con), block.lsh_pairs(doc, tok, n))
     del doc, tok
     edges = match.score_pairs(con, pairs, feats)

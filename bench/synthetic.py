@@ -1,0 +1,317 @@
+"""Generate a synthetic warehouse of sightings with known editions and works, at any size.
+
+The corpus imitates the three sites at scale, with every difficulty planted at a known rate:
+
+| what | rate |
+|---|---|
+| an edition's detail page (title, URL, full abstract, year, pages, ISBN 30%) | every edition |
+| listing cards of it (title, URL, teaser cut at 260 characters) | 1.0 per edition (Poisson) |
+| the same node on the other site (another URL, same title and text) | 15% of editions |
+| a bare teaser on a text listing (no title, no URL) | 30% of editions |
+| ... of which reworded (15% of content words replaced) before trimming | 30% of those |
+| a catalogue entry (title, full abstract, metadata, no URL) | 10% of editions |
+| translations: a work with 2 or 3 language editions (en, fr, es) | 20% of works |
+| ... whose detail pages link the other editions ("Also available in") | 50% of those |
+| volumes: three works sharing one abstract, titles "... Volume k" | 3% of works |
+| two works whose abstracts open with the same ten words | 2% of works |
+| one ISBN printed on an unrelated edition | 0.5% of editions |
+| an organisation named in unrelated abstracts (IOM/OIM, UNHCR) | 50% of abstracts |
+
+Text is made of pseudo-words (a Zipf-distributed vocabulary per language, plus the real function
+words, so language detection works), and each work carries its own language-independent
+signals (two names, an acronym, a number) in every language edition. Ground truth goes to the
+table `bench_truth(sighting_id, edition_key, work_key)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.dedup.normalise import STOPWORDS
+
+LANGS = ("en", "fr", "es")
+ORGS = {
+    "en": "the International Organization for Migration (IOM) and UNHCR",
+    "fr": "l’Organisation internationale pour les migrations (OIM) et le UNHCR",
+    "es": "la Organización Internacional para las Migraciones (OIM) y el UNHCR",
+}
+SITES = ("migrantprotection.iom.int", "returnandreintegration.iom.int", "publications.iom.int")
+VOLUME_WORD = {"en": "Volume", "fr": "Volume", "es": "Volumen"}
+SYLLABLES = [c + v for c in "bcdfgklmnprstvz" for v in "aeiou"] + ["tion", "ment", "ar", "er", "os", "ia"]
+
+
+@dataclass(frozen=True)
+class Rates:
+    cards: float = 1.0
+    other_site: float = 0.15
+    bare_teaser: float = 0.30
+    reworded: float = 0.30
+    catalogue: float = 0.10
+    translated: float = 0.20
+    linked: float = 0.50
+    volumes: float = 0.03
+    same_opening: float = 0.02
+    isbn: float = 0.30
+    wrong_isbn: float = 0.005
+    organisation: float = 0.50
+
+
+def _vocabulary(rng: np.random.Generator, size: int, capital: bool = False) -> np.ndarray:
+    lengths = rng.integers(2, 5, size=size)
+    picks = rng.integers(0, len(SYLLABLES), size=(size, 4))
+    words = ["".join(SYLLABLES[p] for p in row[:n]) for row, n in zip(picks, lengths, strict=True)]
+    words = list(dict.fromkeys(words))
+    if capital:
+        words = [w.capitalize() for w in words]
+    return np.array(words, dtype=object)
+
+
+class Corpus:
+    """Builds texts and rows; all randomness from one seeded generator."""
+
+    def __init__(self, seed: int, vocab_size: int = 30_000) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.vocab = {lang: _vocabulary(self.rng, vocab_size) for lang in LANGS}
+        self.names = _vocabulary(self.rng, 60_000, capital=True)
+        self.stop = {lang: np.array(sorted(STOPWORDS[lang]), dtype=object) for lang in LANGS}
+        ranks = np.arange(1, vocab_size + 1, dtype=np.float64)
+        weights = 1.0 / ranks**1.05
+        self.cdf = np.cumsum(weights / weights.sum())
+
+    def words(self, lang: str, n: int) -> list[str]:
+        vocab = self.vocab[lang]
+        content = vocab[np.minimum(np.searchsorted(self.cdf, self.rng.random(n)), len(vocab) - 1)]
+        function = self.stop[lang][self.rng.integers(0, len(self.stop[lang]), n)]
+        return np.where(self.rng.random(n) < 0.4, function, content).tolist()
+
+    def abstract(self, lang: str, signals: list[str], organisation: bool) -> str:
+        words = self.words(lang, int(self.rng.integers(60, 160)))
+        for signal in signals:
+            words.insert(int(self.rng.integers(3, len(words))), signal)
+        if organisation:
+            words.insert(int(self.rng.integers(3, len(words))), ORGS[lang])
+        sentences, k = [], 0
+        while k < len(words):
+            step = int(self.rng.integers(10, 20))
+            chunk = words[k : k + step]
+            chunk[0] = chunk[0][:1].upper() + chunk[0][1:]
+            sentences.append(" ".join(chunk) + ".")
+            k += step
+        return " ".join(sentences)
+
+    def title(self, lang: str) -> str:
+        words = [w for w in self.words(lang, 14) if w not in STOPWORDS[lang]][:6] or ["report"]
+        return " ".join(w.capitalize() for w in words)
+
+    def reword(self, text: str, lang: str, share: float = 0.15) -> str:
+        words = text.split()
+        for k in range(len(words)):
+            if self.rng.random() < share and words[k].lower() not in STOPWORDS[lang]:
+                words[k] = self.words(lang, 1)[0]
+        return " ".join(words)
+
+
+def trim(text: str, limit: int = 260) -> str:
+    """Drupal's teaser trim: at a word boundary, trailing punctuation removed."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.")
+
+
+def isbn13(rng: np.random.Generator) -> str:
+    digits = [9, 7, 8, *rng.integers(0, 10, 9).tolist()]
+    check = (10 - sum(d * (1 if k % 2 == 0 else 3) for k, d in enumerate(digits)) % 10) % 10
+    return "".join(map(str, [*digits, check]))
+
+
+def generate(n_sightings: int, seed: int = 1, rates: Rates | None = None) -> dict[str, pa.Table]:
+    """Tables raw_pages, sightings, bench_truth for about n_sightings publication sightings."""
+    rates = rates or Rates()
+    c = Corpus(seed)
+    rng = c.rng
+    per_edition = 1 + rates.cards + rates.other_site + rates.bare_teaser + rates.catalogue
+    n_editions = max(int(n_sightings / per_edition), 10)
+
+    # works and their editions
+    editions: list[dict[str, object]] = []
+    work = 0
+    while len(editions) < n_editions:
+        roll = rng.random()
+        signals = [
+            str(c.names[rng.integers(0, len(c.names))]),
+            str(c.names[rng.integers(0, len(c.names))]),
+            "".join(rng.choice(list("ABCDEFGHIKLMNPRSTU"), int(rng.integers(3, 6)))),
+            str(int(rng.integers(10, 9999))),
+        ]
+        year = int(rng.integers(2005, 2025))
+        pages = int(rng.integers(20, 400))
+        organisation = bool(rng.random() < rates.organisation)
+        if roll < rates.volumes:
+            lang = str(rng.choice(LANGS))
+            text, base = c.abstract(lang, signals, organisation), c.title(lang)
+            for k in (1, 2, 3):
+                editions.append(_edition(work, lang, f"{base} – {VOLUME_WORD[lang]} {k}", text, year, pages, []))
+                work += 1
+            continue
+        langs = [str(rng.choice(LANGS))]
+        if roll < rates.volumes + rates.translated:
+            langs = list(rng.permutation(LANGS)[: int(rng.integers(2, 4))])
+        linked = bool(rng.random() < rates.linked) and len(langs) > 1
+        group = []
+        for lang in langs:
+            text = c.abstract(lang, signals, organisation)
+            if editions and rng.random() < rates.same_opening:
+                other = str(editions[int(rng.integers(0, len(editions)))]["text"]).split()[:10]
+                text = " ".join(other + text.split()[10:])
+            ed = _edition(work, lang, c.title(lang), text, year + int(rng.random() < 0.3) * (lang != langs[0]),
+                          int(pages * rng.uniform(0.95, 1.2)), [])  # fmt: skip
+            group.append(ed)
+        if linked:
+            for ed in group:
+                ed["links"] = [f"https://publications.iom.int/books/{o['slug']}" for o in group if o is not ed]
+        editions.extend(group)
+        work += 1
+
+    isbns = [isbn13(rng) if rng.random() < rates.isbn else None for _ in editions]
+    for k in range(len(editions)):
+        if rng.random() < rates.wrong_isbn:
+            isbns[k] = isbns[int(rng.integers(0, len(editions)))] or isbn13(rng)
+
+    pages_rows: dict[str, list[object]] = {"page_id": [], "source": [], "url": [], "format": [], "label": []}
+    s: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "sighting_id", "page_id", "position", "title", "abstract", "abstract_truncated", "year", "page_count",
+            "isbn", "url", "canonical_url", "edition_links", "source", "edition_key", "work_key",
+        )
+    }  # fmt: skip
+
+    def add_page(fmt: str, source: str, url: str | None, label: str) -> str:
+        page_id = hashlib.sha256(label.encode()).hexdigest()[:16]
+        pages_rows["page_id"].append(page_id)
+        pages_rows["source"].append(source)
+        pages_rows["url"].append(url)
+        pages_rows["format"].append(fmt)
+        pages_rows["label"].append(label)
+        return page_id
+
+    def add(page_id: str, position: int, source: str, ed: dict[str, object], k: int, **fields: object) -> None:
+        s["sighting_id"].append(f"{page_id}:{position}")
+        s["page_id"].append(page_id)
+        s["position"].append(position)
+        s["source"].append(source)
+        s["edition_key"].append(k)
+        s["work_key"].append(ed["work"])
+        for name in ("title", "abstract", "abstract_truncated", "year", "page_count", "isbn", "url", "edition_links"):
+            s[name].append(fields.get(name))
+        s["canonical_url"].append(fields.get("url"))
+
+    cards: list[tuple[int, dict[str, object]]] = []
+    bare: list[tuple[int, str]] = []
+    catalogue: list[int] = []
+    for k, ed in enumerate(editions):
+        site = "publications.iom.int" if ed["links"] else SITES[k % 2]
+        url = (
+            f"https://publications.iom.int/books/{ed['slug']}"
+            if ed["links"]
+            else f"https://{site}/resources/manual/{ed['slug']}"
+        )
+        page_id = add_page("html-detail", site, url, f"detail-{k}")
+        meta = {"year": ed["year"], "page_count": ed["pages"], "isbn": [isbns[k]] if isbns[k] else []}
+        add(page_id, 1, site, ed, k, title=ed["title"], abstract=ed["text"], abstract_truncated=False, url=url,
+            edition_links=ed["links"] or [], **meta)  # fmt: skip
+        for _ in range(int(rng.poisson(rates.cards))):
+            cards.append((k, {"title": ed["title"], "abstract": trim(str(ed["text"])), "url": url, "site": site}))
+        if rng.random() < rates.other_site and not ed["links"]:
+            other = SITES[1 - k % 2]
+            url2 = f"https://{other}/resources/guideline/{ed['slug']}"
+            page2 = add_page("html-detail", other, url2, f"detail2-{k}")
+            add(page2, 1, other, ed, k, title=ed["title"], abstract=ed["text"], abstract_truncated=False, url=url2,
+                year=ed["year"])  # fmt: skip
+        if rng.random() < rates.bare_teaser:
+            text = str(ed["text"])
+            if rng.random() < rates.reworded:
+                text = c.reword(text, str(ed["lang"]))
+            bare.append((k, trim(text)))
+        if rng.random() < rates.catalogue:
+            catalogue.append(k)
+
+    order = rng.permutation(len(cards))
+    for start in range(0, len(order), 20):
+        chunk = [cards[int(i)] for i in order[start : start + 20]]
+        site = str(chunk[0][1]["site"])
+        page_id = add_page("html-listing", site, f"https://{site}/resources/list-{start // 20}", f"list-{start}")
+        for position, (k, card) in enumerate(chunk, start=1):
+            add(page_id, position, site, editions[k], k, title=card["title"], abstract=card["abstract"],
+                abstract_truncated=True, url=card["url"])  # fmt: skip
+    order = rng.permutation(len(bare))
+    for start in range(0, len(order), 20):
+        page_id = add_page("text-listing", SITES[1], f"https://{SITES[1]}/dump-{start // 20}", f"dump-{start}")
+        for position, i in enumerate(order[start : start + 20], start=1):
+            k, text = bare[int(i)]
+            add(page_id, position, SITES[1], editions[k], k, abstract=text, abstract_truncated=True)
+    for start in range(0, len(catalogue), 20):
+        page_id = add_page("text-catalogue", SITES[2], None, f"catalogue-{start}")
+        for position, k in enumerate(catalogue[start : start + 20], start=1):
+            ed = editions[k]
+            add(page_id, position, SITES[2], ed, k, title=ed["title"], abstract=ed["text"], abstract_truncated=False,
+                year=ed["year"], page_count=ed["pages"], isbn=[isbns[k]] if isbns[k] else [])  # fmt: skip
+
+    n = len(s["sighting_id"])
+    sightings = pa.table(
+        {
+            "sighting_id": s["sighting_id"],
+            "page_id": s["page_id"],
+            "run_id": [1] * n,
+            "source": s["source"],
+            "position": s["position"],
+            "kind": ["publication"] * n,
+            "title": s["title"],
+            "abstract": s["abstract"],
+            "abstract_truncated": s["abstract_truncated"],
+            "year": s["year"],
+            "page_count": s["page_count"],
+            "isbn": pa.array([v or [] for v in s["isbn"]], pa.list_(pa.string())),
+            "url": s["url"],
+            "canonical_url": s["canonical_url"],
+            "edition_links": pa.array([v or [] for v in s["edition_links"]], pa.list_(pa.string())),
+        }
+    )
+    truth = pa.table(
+        {
+            "sighting_id": s["sighting_id"],
+            "edition_key": pa.array(s["edition_key"], pa.int64()),
+            "work_key": pa.array(s["work_key"], pa.int64()),
+        }
+    )
+    return {"raw_pages": pa.table(pages_rows), "sightings": sightings, "bench_truth": truth}
+
+
+def _edition(work: int, lang: str, title: str, text: str, year: int, pages: int, links: list[str]) -> dict[str, object]:
+    slug = "-".join(title.lower().replace("–", " ").split())[:90] + f"-{work}-{lang}"
+    return {"work": work, "lang": lang, "title": title, "text": text, "year": year, "pages": pages,
+            "links": links, "slug": slug}  # fmt: skip
+
+
+def write(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Insert the generated tables into a migrated warehouse (bulk, through Arrow)."""
+    con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'ok')")
+    con.register("gen_pages", tables["raw_pages"])
+    con.register("gen_sightings", tables["sightings"])
+    con.register("gen_truth", tables["bench_truth"])
+    try:
+        con.execute(
+            "INSERT INTO raw_pages BY NAME SELECT *, sha256(page_id) AS sha256, now() AS retrieved_at, "
+            "0 AS size_bytes, 1 AS first_run_id, 'parsed' AS parse_status FROM gen_pages"
+        )
+        con.execute("INSERT INTO sightings BY NAME SELECT * FROM gen_sightings")
+        con.execute("CREATE OR REPLACE TABLE bench_truth AS SELECT * FROM gen_truth")
+    finally:
+        for name in ("gen_pages", "gen_sightings", "gen_truth"):
+            con.unregister(name)
