@@ -13,6 +13,7 @@ import sys
 #: name -> module whose main(argv) runs the benchmark
 BENCHMARKS = {
     "dedup": "bench.dedup_scale",
+    "crawl": "bench.crawl",
 }
 DEFAULT = "dedup"
 

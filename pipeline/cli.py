@@ -106,7 +106,9 @@ def ingest(
     try:
         settings = load_settings().with_overrides(db_path=db, raw_dir=raw, sources_file=sources_path)
         archive = Archive(settings.raw_dir)
-        options = IngestOptions(reparse=reparse, full=full, batch_pages=settings.load_batch_pages)
+        options = IngestOptions(
+            reparse=reparse, full=full, batch_pages=settings.load_batch_pages, overrides_path=settings.overrides_file
+        )
         sources = None if offline else load_sources(settings.sources_file)
         con = connect(settings.db_path)
     except PipelineError as exc:
@@ -254,9 +256,11 @@ class ProgressUI:
 
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem, registered here so `--help` lists them."""
+    from pipeline.dedup.cli import dedup
     from pipeline.replica.cli import replica
 
     main.add_command(replica)
+    main.add_command(dedup)
 
 
 _register_subcommands()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.crawl import CrawlOptions, CrawlProgress, crawl
+from pipeline.dedup import run_dedup
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch
 from pipeline.parse import parse_entry
 from pipeline.runs import RunSummary, finish_run, start_run
@@ -30,6 +33,9 @@ class IngestOptions:
     reparse: bool = False
     full: bool = False
     batch_pages: int = 200
+    #: run the deduplication pass after the load (when its inputs changed)
+    dedup: bool = True
+    overrides_path: Path | None = None
 
 
 def parse_and_load(
@@ -73,9 +79,40 @@ def parse_and_load(
             progress("parse", done, len(todo))
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
+    if options.dedup:
+        dedup_step(con, summary, options.overrides_path)
     if summary.status == "running":
         summary.status = _status(summary, bool(todo))
     return summary
+
+
+def dedup_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, overrides_path: Path | None) -> None:
+    """Re-cluster editions and works, unless nothing it reads changed since the last pass.
+
+    Its inputs are the publication sightings and the overrides file; when neither changed, a
+    pass would rewrite the same clusters, so it is skipped and the run adds nothing else.
+    """
+    fingerprint = _dedup_fingerprint(con, overrides_path)
+    last = con.execute(
+        "SELECT dedup->>'fingerprint' FROM runs WHERE dedup IS NOT NULL AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+        [summary.run_id],
+    ).fetchone()
+    if last and last[0] == fingerprint:
+        summary.dedup = {"fingerprint": fingerprint, "skipped": True}
+        return
+    result = run_dedup(con, overrides_path)
+    summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
+    summary.notes.append(f"{result.editions} editions, {result.works} works")
+
+
+def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> str:
+    count, last_run, ids = con.execute(
+        "SELECT count(*), max(run_id), bit_xor(hash(sighting_id)) FROM sightings WHERE kind = 'publication'"
+    ).fetchone()
+    overrides = ""
+    if overrides_path is not None and overrides_path.exists():
+        overrides = hashlib.sha256(overrides_path.read_bytes()).hexdigest()[:16]
+    return f"{count}:{last_run}:{ids}:{overrides}"
 
 
 def _status(summary: RunSummary, had_work: bool) -> str:

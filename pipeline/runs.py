@@ -25,6 +25,7 @@ class RunSummary:
     crawl: dict[str, Any] | None = None
     layout_alerts: list[str] = field(default_factory=list)
     sources_unreachable: list[str] = field(default_factory=list)
+    dedup: dict[str, Any] | None = None
 
     @property
     def message(self) -> str:
@@ -53,13 +54,14 @@ def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     assignments = ", ".join(f"{k} = ?" for k in counts)
     con.execute(
         f"""UPDATE runs SET finished_at = now(), status = ?, message = ?, crawl = ?, layout_alerts = ?,
-               sources_unreachable = ?, {assignments} WHERE run_id = ?""",
+               sources_unreachable = ?, dedup = ?, {assignments} WHERE run_id = ?""",
         [
             summary.status,
             summary.message,
             json.dumps(summary.crawl) if summary.crawl is not None else None,
             summary.layout_alerts,
             summary.sources_unreachable,
+            json.dumps(summary.dedup, default=str) if summary.dedup is not None else None,
             *counts.values(),
             summary.run_id,
         ],

@@ -44,3 +44,6 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS sources_unreachable VARCHAR[];
 COMMENT ON COLUMN runs.crawl IS 'Per source: requests, outcomes, listing and detail pages, problems (JSON). NULL for runs that did not crawl.';
 COMMENT ON COLUMN runs.layout_alerts IS 'Listing pages that yielded no cards, far fewer than usual, or needed the text fallback: a sign the site changed its markup.';
 COMMENT ON COLUMN runs.sources_unreachable IS 'Sources that could not be crawled in this run (unreachable host, robots.txt unavailable).';
+
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS dedup JSON;
+COMMENT ON COLUMN runs.dedup IS 'What the deduplication pass did (editions, works, joins, vetoes, ids kept/created/merged), or skipped=true when its inputs had not changed since the last pass (JSON).';
