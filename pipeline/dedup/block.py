@@ -19,6 +19,7 @@ bands are bucketed by sorting. A test checks that the signatures equal datasketc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -44,7 +45,7 @@ TITLE_KEY_WORDS = 4
 #: exact-key groups larger than this are chained instead of fully paired
 GROUP_CAP = 64
 #: tokens hashed per numpy chunk (memory: TOKEN_CHUNK * NUM_PERM * 4 bytes)
-TOKEN_CHUNK = 400_000
+TOKEN_CHUNK = 200_000
 
 _U32 = np.uint32
 _U64 = np.uint64
@@ -79,30 +80,38 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def signatures(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig) -> np.ndarray:
-    """MinHash signature of every document: (n_docs, num_perm) uint32, max value when empty.
+def signature_chunks(
+    doc: np.ndarray, tok: np.ndarray, config: LshConfig
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(documents, their MinHash signatures) a chunk of whole documents at a time.
 
-    `doc` must be sorted; each document's tokens are contiguous. Work is chunked so memory
-    stays at TOKEN_CHUNK x num_perm values whatever the corpus size.
+    `doc` must be sorted (each document's tokens contiguous). A chunk holds about TOKEN_CHUNK
+    tokens, so memory stays at TOKEN_CHUNK x num_perm values whatever the corpus size.
     """
-    a, b = permutations(config)
-    out = np.full((n_docs, config.num_perm), np.iinfo(_U32).max, dtype=_U32)
     if len(doc) == 0:
-        return out
+        return
+    a, b = permutations(config)
     hv = fmix32(tok)
     starts = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]])
     bounds = np.r_[starts, len(doc)]
     k = 0
     with np.errstate(over="ignore"):
         while k < len(starts):
-            # whole documents per chunk
             stop = int(np.searchsorted(bounds, bounds[k] + TOKEN_CHUNK, side="right")) - 1
             stop = max(stop, k + 1)
             lo, hi = int(bounds[k]), int(bounds[stop])
-            phv = hv[lo:hi, None] * a[None, :] + b[None, :]
-            mins = np.minimum.reduceat(phv, starts[k:stop] - lo, axis=0)
-            out[doc[starts[k:stop]]] = mins
+            phv = np.multiply.outer(hv[lo:hi], a)
+            phv += b
+            yield doc[starts[k:stop]], np.minimum.reduceat(phv, starts[k:stop] - lo, axis=0)
+            del phv
             k = stop
+
+
+def signatures(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig) -> np.ndarray:
+    """Every document's MinHash signature: (n_docs, num_perm) uint32, max value when empty."""
+    out = np.full((n_docs, config.num_perm), np.iinfo(_U32).max, dtype=_U32)
+    for docs, mins in signature_chunks(doc, tok, config):
+        out[docs] = mins
     return out
 
 
@@ -124,22 +133,30 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 
 def bucket_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Pairs (i < j) of eligible documents sharing a key in any band; (k, 2) int64."""
+    """Pairs (i < j) of eligible documents sharing a key in any band; (k, 2) int64.
+
+    Pairs are kept as one int64 code each and de-duplicated band by band: a true duplicate
+    collides in every band, so collecting all bands first would hold each pair 32 times.
+    """
     docs = np.flatnonzero(eligible)
-    found: list[np.ndarray] = []
+    codes = np.empty(0, dtype=np.int64)
     for band in range(keys.shape[1]):
         column = keys[docs, band]
         order = np.argsort(column, kind="stable")
         sorted_keys = column[order]
-        members = docs[order]
+        members = docs[order].astype(np.int64)
+        found: list[np.ndarray] = []
         for d in range(1, BUCKET_CAP + 1):
             if d >= len(members):
                 break
             same = sorted_keys[d:] == sorted_keys[:-d]
             if not same.any():
                 break
-            found.append(np.stack([members[:-d][same], members[d:][same]], axis=1))
-    return _unique_pairs(found)
+            a, b = members[:-d][same], members[d:][same]
+            found.append(np.minimum(a, b) << np.int64(32) | np.maximum(a, b))
+        if found:
+            codes = np.unique(np.concatenate([codes, *found]))
+    return np.stack([codes >> np.int64(32), codes & np.int64(0xFFFFFFFF)], axis=1)
 
 
 def lsh_pairs(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig | None = None) -> np.ndarray:
@@ -147,7 +164,9 @@ def lsh_pairs(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig |
     config = config or LshConfig()
     counts = np.bincount(doc, minlength=n_docs) if len(doc) else np.zeros(n_docs, dtype=np.int64)
     bands, rows = lsh_bands(config)
-    keys = band_keys(signatures(doc, tok, n_docs, config), bands, rows)
+    keys = np.zeros((n_docs, bands), dtype=_U64)
+    for docs, mins in signature_chunks(doc, tok, config):
+        keys[docs] = band_keys(mins, bands, rows)
     return bucket_pairs(keys, counts >= MIN_TOKENS)
 
 

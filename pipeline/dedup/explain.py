@@ -185,7 +185,8 @@ def _replay(con: duckdb.DuckDBPyConnection, a: str, b: str, overrides: Overrides
     signals = [
         r[0]
         for r in con.execute(
-            "SELECT a.sig FROM dd_sig AS a JOIN dd_sig AS b ON a.sig = b.sig WHERE a.ed = ? AND b.ed = ? ORDER BY 1",
+            "SELECT a.sig FROM dd_sigw AS a JOIN dd_sigw AS b ON a.sig = b.sig "
+            "WHERE a.ed = ? AND b.ed = ? AND a.w > 0 ORDER BY 1",
             [ed_i, ed_j],
         ).fetchall()
     ]

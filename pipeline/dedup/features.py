@@ -84,8 +84,14 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE dd_s AS
-        WITH base AS (
-            SELECT s.sighting_id, s.page_id, s.title, s.year, s.page_count, s.isbn, s.eisbn,
+        WITH keys AS (
+            -- numbered apart from the texts: a window over wide rows would sort the texts too
+            SELECT sighting_id,
+                   (row_number() OVER (ORDER BY sighting_id) - 1)::INTEGER AS idx,
+                   (dense_rank() OVER (ORDER BY page_id) - 1)::INTEGER AS page_idx
+            FROM sightings WHERE kind = 'publication'
+        ), base AS (
+            SELECT s.sighting_id, s.title, s.year, s.page_count, s.isbn, s.eisbn,
                    s.text_language, s.edition_links,
                    coalesce(s.canonical_url, s.detail_url) AS url,
                    coalesce(nullif(s.full_abstract, ''), s.abstract) AS text,
@@ -94,26 +100,27 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
             WHERE s.kind = 'publication'
         ), normed AS (
             SELECT *, {_norm("text")} AS norm, {_norm("title")} AS norm_title FROM base
-        )
-        SELECT
-            (row_number() OVER (ORDER BY sighting_id) - 1)::INTEGER AS idx,
-            (dense_rank() OVER (ORDER BY page_id) - 1)::INTEGER AS page_idx,
-            sighting_id, norm_title, year, page_count, isbn, eisbn, text_language, url,
-            edition_links, truncated,
-            length(norm)::INTEGER AS norm_len,
-            hash(norm) AS text_hash,
-            left(norm, {HEAD_CHARS}) AS head,
-            list_filter(
-                list_transform(
-                    list_concat(
-                        regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
-                        regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
+        ), narrow AS (
+            SELECT
+                sighting_id, norm_title, year, page_count, isbn, eisbn, text_language, url,
+                edition_links, truncated,
+                length(norm)::INTEGER AS norm_len,
+                hash(norm) AS text_hash,
+                left(norm, {HEAD_CHARS}) AS head,
+                list_filter(
+                    list_transform(
+                        list_concat(
+                            regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
+                            regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
+                        ),
+                        lambda x: {_norm("x")}
                     ),
-                    lambda x: {_norm("x")}
-                ),
-                lambda x: x IS NOT NULL AND x <> '' AND NOT list_contains({stop}, x)
-            ) AS signals
-        FROM normed
+                    lambda x: x IS NOT NULL AND x <> '' AND NOT list_contains({stop}, x)
+                ) AS signals
+            FROM normed
+        )
+        SELECT k.idx, k.page_idx, n.*
+        FROM narrow AS n JOIN keys AS k USING (sighting_id)
         """
     )
     con.execute(

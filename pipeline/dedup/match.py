@@ -213,19 +213,21 @@ def _full_texts_close(con: duckdb.DuckDBPyConnection, i: np.ndarray, j: np.ndarr
 # Cluster summaries: what must agree for two clusters to be one edition
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class EditionSummary:
-    pages: frozenset[int]
+    """What a cluster of sightings says about its item; mutable, owned by the cluster's root."""
+
+    pages: set[int]
     lang: int
-    titles: frozenset[int]
-    urls: frozenset[int]
+    titles: set[int]
+    urls: set[int]
     year_min: int
     year_max: int
     pc_min: int
     pc_max: int
-    isbn: frozenset[str]
-    eisbn: frozenset[str]
-    forbid: frozenset[tuple[int, int]]
+    isbn: set[str]
+    eisbn: set[str]
+    forbid: set[tuple[int, int]]
     context: EditionContext
 
     def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
@@ -266,20 +268,25 @@ class EditionSummary:
         return None
 
     def merged(self, other: EditionSummary) -> EditionSummary:  # type: ignore[override]
-        return EditionSummary(
-            pages=self.pages | other.pages,
-            lang=self.lang if self.lang >= 0 else other.lang,
-            titles=self.titles | other.titles,
-            urls=self.urls | other.urls,
-            year_min=_min_known(self.year_min, other.year_min),
-            year_max=max(self.year_max, other.year_max),
-            pc_min=_min_known(self.pc_min, other.pc_min),
-            pc_max=max(self.pc_max, other.pc_max),
-            isbn=self.isbn | other.isbn,
-            eisbn=self.eisbn | other.eisbn,
-            forbid=self.forbid | other.forbid,
-            context=self.context,
-        )
+        """The union; the larger summary's sets are extended in place (the smaller is dropped).
+
+        Copying both sets on every union would make a cluster grown one sighting at a time cost
+        the square of its size.
+        """
+        big, small = (self, other) if len(self.pages) >= len(other.pages) else (other, self)
+        big.pages |= small.pages
+        big.titles |= small.titles
+        big.urls |= small.urls
+        big.isbn |= small.isbn
+        big.eisbn |= small.eisbn
+        big.forbid |= small.forbid
+        if big.lang < 0:
+            big.lang = small.lang
+        big.year_min = _min_known(big.year_min, small.year_min)
+        big.year_max = max(big.year_max, small.year_max)
+        big.pc_min = _min_known(big.pc_min, small.pc_min)
+        big.pc_max = max(big.pc_max, small.pc_max)
+        return big
 
 
 def _min_known(a: int, b: int) -> int:
@@ -316,16 +323,16 @@ class EditionContext:
         title, url = int(f.title_id[idx]), int(f.url_id[idx])
         year, pages = int(f.year[idx]), int(f.pages[idx])
         return EditionSummary(
-            pages=frozenset((int(f.page_idx[idx]),)),
+            pages={int(f.page_idx[idx])},
             lang=int(f.lang[idx]),
-            titles=frozenset((title,)) if title >= 0 else frozenset(),
-            urls=frozenset((url,)) if url >= 0 else frozenset(),
+            titles={title} if title >= 0 else set(),
+            urls={url} if url >= 0 else set(),
             year_min=year,
             year_max=year,
             pc_min=pages,
             pc_max=pages,
-            isbn=f.isbn.get(idx, frozenset()),
-            eisbn=f.eisbn.get(idx, frozenset()),
-            forbid=self.forbid_tags.get(idx, frozenset()),
+            isbn=set(f.isbn.get(idx, ())),
+            eisbn=set(f.eisbn.get(idx, ())),
+            forbid=set(self.forbid_tags.get(idx, ())),
             context=self,
         )

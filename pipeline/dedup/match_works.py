@@ -5,8 +5,8 @@ Work rules (editions join a work when one holds):
   available in", hreflang alternates) and the link's canonical URL is a URL of that edition.
   The site itself says so; only a forbid refuses it.
 - `shared_isbn` (0.9): two editions in different languages print the same ISBN or E-ISBN, AND
-  their language-independent signals corroborate it (at least one shared rare signal and a
-  weighted overlap of ISBN_SIGNALS_MIN). An ISBN alone is not trusted: seed 004 prints
+  their language-independent signals corroborate it (a shared weighted signal and a weighted
+  overlap of ISBN_SIGNALS_MIN). An ISBN alone is not trusted: seed 004 prints
   978-9968-542-71-5 on an English guide to the 2030 Agenda and on a Spanish psychosocial guide
   for Mesoamerica, which share no name, acronym or number.
 - `shared_signals` (overlap + metadata bonus): editions in different languages whose
@@ -15,8 +15,9 @@ Work rules (editions join a work when one holds):
   Mesoamérica, Associazione), plus equal years and close page counts. Signals are weighted by
   inverse document frequency over editions (ln(1 + N/df)), and a signal found in more than
   COMMON_SHARE of editions (and more than RARE_MAX_DF) weighs nothing, so the organisation
-  every abstract names (IOM/OIM, UNHCR) cannot link anything. The pair needs MIN_RARE_SHARED
-  shared rare signals (one shared name is a coincidence), a weighted overlap of SIGNALS_MIN,
+  every abstract names (IOM/OIM, UNHCR) cannot link anything. The pair must share a rare
+  combination of two signals (found in at most RARE_MAX_DF editions; one shared name is a
+  coincidence), MIN_SHARED_SIGNALS weighted signals and a weighted overlap of SIGNALS_MIN,
   and must be each other's unique best match in the other's language among the candidates it
   could form a work with (mutual best within a margin): three Spanish volumes that share every
   signal with three French volumes pair by volume number, or not at all.
@@ -46,7 +47,9 @@ from pipeline.dedup.features import Features
 RARE_MAX_DF = 12
 #: a signal in more editions than this share of all editions (and than RARE_MAX_DF) weighs nothing
 COMMON_SHARE = 0.05
-MIN_RARE_SHARED = 2
+MIN_SHARED_SIGNALS = 2
+#: an edition's rarest signals paired into blocking keys
+BLOCK_SIGNALS = 6
 SIGNALS_MIN = 0.5
 ISBN_SIGNALS_MIN = 0.2
 YEAR_BONUS = 0.1
@@ -70,7 +73,6 @@ class EditionTable:
     pc_max: np.ndarray
     nums: list[frozenset[frozenset[int]]]
     isbns: dict[int, frozenset[str]]
-    members: list[list[int]]  # sighting indices
 
     @property
     def n(self) -> int:
@@ -103,9 +105,6 @@ def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> E
     for source in (feats.isbn, feats.eisbn):
         for idx, values in source.items():
             isbns[int(edition_of[idx])].update(values)
-    members: list[list[int]] = [[] for _ in range(n_editions)]
-    for idx, ed in enumerate(edition_of.tolist()):
-        members[ed].append(idx)
     return EditionTable(
         lang=lang,
         year_min=year_min,
@@ -114,7 +113,6 @@ def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> E
         pc_max=pc_max,
         nums=[frozenset(s) for s in nums],
         isbns={k: frozenset(v) for k, v in isbns.items()},
-        members=members,
     )
 
 
@@ -135,21 +133,19 @@ def link_edges(feats: Features, edition_of: np.ndarray) -> list[tuple[int, int, 
     return edges
 
 
-def signal_scores(
-    con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate edition pairs in different languages sharing rare signals, with their overlap.
+def prepare_signals(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable) -> None:
+    """Temp table dd_sigw(ed, sig, df, langs, w): each edition's signals with their IDF weight.
 
-    Returns (a, b, overlap, rare shared count, shared signal count); blocking is the join on
-    signals whose document frequency is at most RARE_MAX_DF, so pairs grow with the corpus,
-    not with its square.
+    w = ln(1 + N/df), and 0 for a signal in more than COMMON_SHARE of the editions (and more
+    than RARE_MAX_DF): names every abstract carries weigh nothing. `langs` counts the text
+    languages the signal is found in: a capitalised word seen in one language only (Fondation,
+    Organización) is that language's vocabulary, not a name that crosses languages.
     """
-    n = eds.n
-    common_cut = max(RARE_MAX_DF, int(COMMON_SHARE * n))
+    n_editions = eds.n
+    common_cut = max(RARE_MAX_DF, int(COMMON_SHARE * n_editions))
     con.register(
         "dd_ed", pa.table({"idx": np.arange(len(edition_of), dtype=np.int32), "ed": edition_of.astype(np.int32)})
     )
-    con.register("dd_edlang", pa.table({"ed": np.arange(n, dtype=np.int32), "lang": eds.lang.astype(np.int16)}))
     try:
         con.execute(
             """
@@ -158,43 +154,98 @@ def signal_scores(
             FROM (SELECT idx, unnest(signals) AS sig FROM dd_s) AS s JOIN dd_ed AS e USING (idx)
             """
         )
-        cols = con.execute(
+    finally:
+        con.unregister("dd_ed")
+    con.register("dd_edlang", pa.table({"ed": np.arange(eds.n, dtype=np.int32), "lang": eds.lang.astype(np.int16)}))
+    try:
+        con.execute(
             f"""
-            WITH df AS (SELECT sig, count(*)::INTEGER AS df FROM dd_sig GROUP BY sig),
-            w AS (SELECT sig, df, ln(1 + {n}::DOUBLE / df) AS w FROM df WHERE df <= {common_cut}),
-            total AS (SELECT ed, sum(w) AS total FROM dd_sig JOIN w USING (sig) GROUP BY ed),
-            rare AS (SELECT s.ed, s.sig FROM dd_sig AS s JOIN df USING (sig) WHERE df.df BETWEEN 2 AND {RARE_MAX_DF}),
-            cand AS (
-                SELECT DISTINCT a.ed AS ea, b.ed AS eb
-                FROM rare AS a JOIN rare AS b ON a.sig = b.sig AND a.ed < b.ed
-                JOIN dd_edlang AS la ON la.ed = a.ed
-                JOIN dd_edlang AS lb ON lb.ed = b.ed
-                WHERE la.lang >= 0 AND lb.lang >= 0 AND la.lang <> lb.lang
-            ),
-            shared AS (
-                SELECT c.ea, c.eb, sum(w.w) AS sw, count(*)::INTEGER AS n_shared,
-                       count(*) FILTER (WHERE w.df <= {RARE_MAX_DF})::INTEGER AS n_rare
-                FROM cand AS c
-                JOIN dd_sig AS a ON a.ed = c.ea
-                JOIN dd_sig AS b ON b.ed = c.eb AND b.sig = a.sig
-                JOIN w ON w.sig = a.sig
-                GROUP BY c.ea, c.eb
+            CREATE OR REPLACE TEMP TABLE dd_sigw AS
+            WITH df AS (
+                SELECT s.sig, count(*)::INTEGER AS df,
+                       count(DISTINCT l.lang) FILTER (WHERE l.lang >= 0)::INTEGER AS langs
+                FROM dd_sig AS s JOIN dd_edlang AS l USING (ed)
+                GROUP BY s.sig
             )
-            SELECT s.ea, s.eb, s.sw / least(ta.total, tb.total) AS overlap, s.n_rare, s.n_shared
-            FROM shared AS s JOIN total AS ta ON ta.ed = s.ea JOIN total AS tb ON tb.ed = s.eb
-            ORDER BY s.ea, s.eb
+            SELECT s.ed, s.sig, df.df, df.langs,
+                   CASE WHEN df.df <= {common_cut} THEN ln(1 + {n_editions}::DOUBLE / df.df) ELSE 0 END AS w
+            FROM dd_sig AS s JOIN df USING (sig)
+            """
+        )
+    finally:
+        con.unregister("dd_edlang")
+
+
+def signal_candidates(con: duckdb.DuckDBPyConnection, eds: EditionTable) -> np.ndarray:
+    """Edition pairs in different languages that share a rare combination of two signals.
+
+    Blocking key: a pair of signals among an edition's BLOCK_SIGNALS rarest ones that are found in
+    more than one language in the corpus. One name or
+    number is shared by many works in a large corpus; two of them together rarely are, so keys
+    found in at most RARE_MAX_DF editions propose candidates, and the number of candidates
+    grows with the corpus, not with its square.
+    """
+    common_cut = max(RARE_MAX_DF, int(COMMON_SHARE * eds.n))
+    con.register("dd_edlang", pa.table({"ed": np.arange(eds.n, dtype=np.int32), "lang": eds.lang.astype(np.int16)}))
+    try:
+        rows = con.execute(
+            f"""
+            WITH top AS (
+                SELECT ed, sig FROM (
+                    SELECT ed, sig, row_number() OVER (PARTITION BY ed ORDER BY df, sig) AS rk
+                    FROM dd_sigw WHERE df BETWEEN 2 AND {common_cut} AND langs >= 2
+                ) WHERE rk <= {BLOCK_SIGNALS}
+            ),
+            keys AS (
+                SELECT a.ed, hash(a.sig || chr(31) || b.sig) AS key
+                FROM top AS a JOIN top AS b ON a.ed = b.ed AND a.sig < b.sig
+            ),
+            rare AS (
+                SELECT key FROM keys GROUP BY key HAVING count(*) BETWEEN 2 AND {RARE_MAX_DF}
+            ),
+            hits AS (SELECT k.ed, k.key FROM keys AS k SEMI JOIN rare USING (key))
+            SELECT DISTINCT a.ed AS ea, b.ed AS eb
+            FROM hits AS a JOIN hits AS b ON a.key = b.key AND a.ed < b.ed
+            JOIN dd_edlang AS la ON la.ed = a.ed
+            JOIN dd_edlang AS lb ON lb.ed = b.ed
+            WHERE la.lang >= 0 AND lb.lang >= 0 AND la.lang <> lb.lang
+            ORDER BY ea, eb
             """
         ).fetchnumpy()
     finally:
-        con.unregister("dd_ed")
         con.unregister("dd_edlang")
-    return (
-        np.asarray(cols["ea"], dtype=np.int64),
-        np.asarray(cols["eb"], dtype=np.int64),
-        np.asarray(cols["overlap"], dtype=np.float64),
-        np.asarray(cols["n_rare"], dtype=np.int64),
-        np.asarray(cols["n_shared"], dtype=np.int64),
-    )
+    return np.stack([np.asarray(rows["ea"], dtype=np.int64), np.asarray(rows["eb"], dtype=np.int64)], axis=1)
+
+
+def signal_overlap(con: duckdb.DuckDBPyConnection, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted overlap (shared weight / the smaller total) and shared count for edition pairs."""
+    if not len(pairs):
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    con.register("dd_edpairs", pa.table({"ea": pairs[:, 0].astype(np.int32), "eb": pairs[:, 1].astype(np.int32)}))
+    try:
+        cols = con.execute(
+            """
+            WITH total AS (SELECT ed, sum(w) AS total FROM dd_sigw GROUP BY ed),
+            shared AS (
+                SELECT p.ea, p.eb, sum(a.w) AS sw, count(*) FILTER (WHERE a.w > 0)::INTEGER AS n_shared
+                FROM dd_edpairs AS p
+                JOIN dd_sigw AS a ON a.ed = p.ea
+                JOIN dd_sigw AS b ON b.ed = p.eb AND b.sig = a.sig
+                GROUP BY p.ea, p.eb
+            )
+            SELECT p.ea, p.eb,
+                   coalesce(s.sw / nullif(least(ta.total, tb.total), 0), 0) AS overlap,
+                   coalesce(s.n_shared, 0) AS n_shared
+            FROM dd_edpairs AS p
+            LEFT JOIN shared AS s ON s.ea = p.ea AND s.eb = p.eb
+            LEFT JOIN total AS ta ON ta.ed = p.ea
+            LEFT JOIN total AS tb ON tb.ed = p.eb
+            ORDER BY p.ea, p.eb
+            """
+        ).fetchnumpy()
+    finally:
+        con.unregister("dd_edpairs")
+    return np.asarray(cols["overlap"], dtype=np.float64), np.asarray(cols["n_shared"], dtype=np.int64)
 
 
 def _metadata_bonus(eds: EditionTable, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -230,40 +281,43 @@ def work_edges(
         scores.append(1.0)
         details.append(url)
 
-    a, b, overlap, n_rare, n_shared = signal_scores(con, edition_of, eds)
-    signal = {(int(x), int(y)): (float(o), int(r)) for x, y, o, r in zip(a, b, overlap, n_rare, strict=True)}
+    prepare_signals(con, edition_of, eds)
 
-    # shared ISBN, corroborated by at least one rare signal and some weighted overlap
+    # shared ISBN, corroborated by language-independent signals
     by_isbn: dict[str, list[int]] = defaultdict(list)
     for ed, values in eds.isbns.items():
         for value in values:
             by_isbn[value].append(ed)
-    seen: set[tuple[int, int]] = set()
+    isbn_pairs: dict[tuple[int, int], str] = {}
     for value, group in sorted(by_isbn.items()):
         if len(group) < 2 or len(group) > ISBN_GROUP_CAP:
             continue
         group = sorted(group)
         for x in range(len(group)):
             for y in range(x + 1, len(group)):
-                key = (group[x], group[y])
-                if key in seen:
-                    continue
-                seen.add(key)
-                la, lb = int(eds.lang[key[0]]), int(eds.lang[key[1]])
+                la, lb = int(eds.lang[group[x]]), int(eds.lang[group[y]])
                 if la >= 0 and la == lb:
                     continue  # one language: an edition question, already answered
-                o, r = signal.get(key, (0.0, 0))
-                if r >= 1 and o >= ISBN_SIGNALS_MIN:
-                    ia.append(key[0])
-                    ib.append(key[1])
-                    rules.append("shared_isbn")
-                    scores.append(0.9)
-                    details.append(f"ISBN {value}; signal overlap {o:.2f}")
+                isbn_pairs.setdefault((group[x], group[y]), value)
+    if isbn_pairs:
+        keys = np.array(sorted(isbn_pairs), dtype=np.int64)
+        overlap, n_shared = signal_overlap(con, keys)
+        for (x, y), o, ns in zip(keys.tolist(), overlap.tolist(), n_shared.tolist(), strict=True):
+            if ns >= 1 and o >= ISBN_SIGNALS_MIN:
+                ia.append(x)
+                ib.append(y)
+                rules.append("shared_isbn")
+                scores.append(0.9)
+                details.append(f"ISBN {isbn_pairs[(x, y)]}; {ns} shared signals, weighted overlap {o:.2f}")
+
+    candidates = signal_candidates(con, eds)
+    overlap, n_shared = signal_overlap(con, candidates)
+    a, b = candidates[:, 0], candidates[:, 1]
 
     # language-independent signals, mutual unique best per language
     if len(a):
         total = np.minimum(overlap + _metadata_bonus(eds, a, b), 1.0)
-        ok = (n_rare >= MIN_RARE_SHARED) & (total >= SIGNALS_MIN)
+        ok = (n_shared >= MIN_SHARED_SIGNALS) & (total >= SIGNALS_MIN)
         for k in np.flatnonzero(ok).tolist():
             if summary_of(int(a[k])).compatible(summary_of(int(b[k])), False) is not None:
                 ok[k] = False
@@ -289,15 +343,17 @@ def work_edges(
     return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class WorkSummary:
-    langs: frozenset[int]
-    nums: frozenset[frozenset[int]]
+    """What a cluster of editions says about its work; mutable, owned by the cluster's root."""
+
+    langs: set[int]
+    nums: set[frozenset[int]]
     year_min: int
     year_max: int
     pc_min: int
     pc_max: int
-    forbid: frozenset[tuple[int, int]]
+    forbid: set[tuple[int, int]]
 
     def compatible(self, other: WorkSummary, strict: bool) -> str | None:  # type: ignore[override]
         for key, side in self.forbid:
@@ -322,15 +378,18 @@ class WorkSummary:
         return None
 
     def merged(self, other: WorkSummary) -> WorkSummary:  # type: ignore[override]
-        return WorkSummary(
-            langs=self.langs | other.langs,
-            nums=self.nums | other.nums,
-            year_min=_min_known(self.year_min, other.year_min),
-            year_max=max(self.year_max, other.year_max),
-            pc_min=_min_known(self.pc_min, other.pc_min),
-            pc_max=max(self.pc_max, other.pc_max),
-            forbid=self.forbid | other.forbid,
+        """The union, built in the larger summary (see EditionSummary.merged)."""
+        big, small = (
+            (self, other) if len(self.nums) + len(self.langs) >= len(other.nums) + len(other.langs) else (other, self)
         )
+        big.langs |= small.langs
+        big.nums |= small.nums
+        big.forbid |= small.forbid
+        big.year_min = _min_known(big.year_min, small.year_min)
+        big.year_max = max(big.year_max, small.year_max)
+        big.pc_min = _min_known(big.pc_min, small.pc_min)
+        big.pc_max = max(big.pc_max, small.pc_max)
+        return big
 
 
 def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tuple[int, int]]]):  # type: ignore[no-untyped-def]
@@ -339,13 +398,13 @@ def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tup
     def summary(ed: int) -> WorkSummary:
         lang = int(eds.lang[ed])
         return WorkSummary(
-            langs=frozenset((lang,)) if lang >= 0 else frozenset(),
-            nums=eds.nums[ed],
+            langs={lang} if lang >= 0 else set(),
+            nums=set(eds.nums[ed]),
             year_min=int(eds.year_min[ed]),
             year_max=int(eds.year_max[ed]),
             pc_min=int(eds.pc_min[ed]),
             pc_max=int(eds.pc_max[ed]),
-            forbid=forbid_tags.get(ed, frozenset()),
+            forbid=set(forbid_tags.get(ed, ())),
         )
 
     return summary
