@@ -341,9 +341,7 @@ def test_cli_warns_about_a_torn_manifest_line_and_goes_on(seed_archive, run_cli)
 
 def test_page_whose_every_record_fails_validation_counts_as_failed(tmp_path, empty_archive, ingest):
     """A page that yields no valid record is not 'parsed': alone in the archive, the run fails."""
-    catalogue = (
-        "Catalogue\n\nA Title Too Old\n\n1800/40 pages English Available for PDF download\n\nAn abstract.\n"
-    ).encode()
+    catalogue = b"Catalogue\n\nA Title Too Old\n\n1800/40 pages English Available for PDF download\n\nAn abstract.\n"
     Archive(empty_archive).put(catalogue, source="publications.iom.int", url=None, format="text-catalogue")
     summary = ingest(empty_archive, tmp_path / "w.duckdb")
     assert summary.status == "failed"
