@@ -80,9 +80,7 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def signature_chunks(
-    doc: np.ndarray, tok: np.ndarray, config: LshConfig
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def signature_chunks(doc: np.ndarray, tok: np.ndarray, config: LshConfig) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(documents, their MinHash signatures) a chunk of whole documents at a time.
 
     `doc` must be sorted (each document's tokens contiguous). A chunk holds about TOKEN_CHUNK

@@ -9,8 +9,11 @@ canonical URL) are applied first and are refused only by a forbid: a forbid beat
 
 Ambiguity: a sighting whose best matches are several clusters that cannot be one item (three
 volumes sharing one abstract; a teaser whose text is repeated on one page) cannot be placed by
-its text, so it is left alone rather than joined to an arbitrary one of them. This costs recall
-on such sightings and keeps precision, which is the right trade for a warehouse of record.
+its text, so it is left alone rather than joined to an arbitrary one of them. Matches are
+compared by the class of their evidence (a card's place among identical cards of one listing,
+then the same text or a prefix of it, then a paraphrase), and a match with one of several
+identical texts counts as a match with each of them. This costs recall on such sightings and
+keeps precision, which is the right trade for a warehouse of record.
 
 The order of edges is total (score, rule rank, then the smaller sighting index), so the result
 does not depend on the order rows were read in.
@@ -24,8 +27,13 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-#: candidates whose scores are within this of the best count as tied for the ambiguity test
+#: candidates whose scores are within this of the best count as tied (mutual-best tests)
 TIE_MARGIN = 0.02
+#: evidence classes whose scores grade similarity (paraphrase); within them candidates within
+#: GRADED_MARGIN of the best are tied. In other classes (the same text, a prefix of it) every
+#: candidate is as good as the best: the same words are the same evidence.
+GRADED_CLASSES = frozenset({2})
+GRADED_MARGIN = 0.02
 #: at most this many tied candidates are compared with each other for the ambiguity test
 MAX_TIED = 12
 
@@ -107,8 +115,17 @@ class UnionFind:
 class Clusterer(Generic[S]):
     """Greedy constrained agglomeration over a fixed set of nodes."""
 
-    def __init__(self, n: int, summary_of: Callable[[int], S], rule_rank: dict[str, int]) -> None:
+    def __init__(
+        self,
+        n: int,
+        summary_of: Callable[[int], S],
+        rule_rank: dict[str, int],
+        evidence_class: dict[str, int] | None = None,
+        twin_rule: str | None = None,
+    ) -> None:
         self.uf = UnionFind(n)
+        self.evidence_class = evidence_class or {}
+        self.twin_rule = twin_rule
         self._summary_of = summary_of
         self._summaries: dict[int, S] = {}
         self.rule_rank = rule_rank
@@ -142,33 +159,52 @@ class Clusterer(Generic[S]):
         for a, b, rule in pairs:
             self._join(int(a), int(b), rule, 1.0, strict=True)
 
-    def ambiguous_roots(self, edges: Edges) -> set[int]:
-        """Roots whose best candidates are tied and cannot be one item with each other."""
-        best: dict[tuple[int, int], float] = {}
+    def ambiguous_roots(self, edges: Edges, evidence_class: dict[str, int], twin_rule: str | None) -> set[int]:
+        """Roots whose best candidates cannot be one item with each other.
+
+        Candidates are compared by the class of their evidence (`evidence_class`: lower is
+        stronger) and, within the class of graded evidence, by score. A match with one of
+        several identical texts (`twin_rule` edges, e.g. same_text) is a match with all of them,
+        even when blocking proposed only one: the twins are added as candidates.
+        """
         find = self.uf.find
-        for a, b, score in zip(edges.i.tolist(), edges.j.tolist(), edges.score.tolist(), strict=True):
-            ra, rb = find(a), find(b)
-            if ra == rb:
-                continue
-            key = (ra, rb) if ra < rb else (rb, ra)
-            if score > best.get(key, -1.0):
-                best[key] = score
-        neighbours: dict[int, list[tuple[float, int]]] = {}
-        for (ra, rb), score in best.items():
-            neighbours.setdefault(ra, []).append((score, rb))
-            neighbours.setdefault(rb, []).append((score, ra))
+        twins: dict[int, list[int]] = {}
+        if twin_rule is not None:
+            for a, b, rule in zip(edges.i.tolist(), edges.j.tolist(), edges.rule, strict=True):
+                if rule == twin_rule:
+                    twins.setdefault(a, []).append(b)
+                    twins.setdefault(b, []).append(a)
+        best: dict[int, dict[int, tuple[int, float]]] = {}
+
+        def offer(root: int, other: int, rank: tuple[int, float]) -> None:
+            if root == other:
+                return
+            mine = best.setdefault(root, {})
+            if other not in mine or rank < mine[other]:
+                mine[other] = rank
+
+        for a, b, rule, score in zip(edges.i.tolist(), edges.j.tolist(), edges.rule, edges.score.tolist(), strict=True):
+            klass = evidence_class.get(rule, 9)
+            rank = (klass, -score)
+            for x, y in ((a, b), (b, a)):
+                rx = find(x)
+                offer(rx, find(y), rank)
+                if klass > 0:  # text evidence holds for every identical text; position does not
+                    for twin in twins.get(y, ()):
+                        offer(rx, find(twin), rank)
         ambiguous: set[int] = set()
-        for root, cands in neighbours.items():
-            if len(cands) < 2:
+        for root, found in best.items():
+            if len(found) < 2:
                 continue
             mine = self.summary(root)
             usable = sorted(
-                ((s, c) for s, c in cands if mine.compatible(self.summary(c), False) is None),
-                key=lambda t: (-t[0], t[1]),
+                ((rank, c) for c, rank in found.items() if mine.compatible(self.summary(c), False) is None),
             )
             if len(usable) < 2:
                 continue
-            top = [c for s, c in usable if s >= usable[0][0] - TIE_MARGIN][:MAX_TIED]
+            (klass, top_score), _ = usable[0]
+            margin = GRADED_MARGIN if klass in GRADED_CLASSES else 1.0
+            top = [c for (k, s), c in usable if k == klass and -s >= -top_score - margin][:MAX_TIED]
             if len(top) < 2:
                 continue
             summaries = [self.summary(c) for c in top]
@@ -184,7 +220,7 @@ class Clusterer(Generic[S]):
         """Apply scored edges best first; record every join, veto and ambiguity."""
         if not len(edges):
             return
-        ambiguous = self.ambiguous_roots(edges) if check_ambiguity else set()
+        ambiguous = self.ambiguous_roots(edges, self.evidence_class, self.twin_rule) if check_ambiguity else set()
         ranks = np.array([self.rule_rank.get(r, 99) for r in edges.rule])
         lo = np.minimum(edges.i, edges.j)
         hi = np.maximum(edges.i, edges.j)

@@ -70,6 +70,9 @@ PAGES_SLACK = 4
 
 RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "listing_order": 3, "prefix": 4, "paraphrase": 5}
 FORCED_RULES = frozenset({"pin", "same_url"})
+#: strength classes for the ambiguity test (cluster.py): position among identical cards, then
+#: the same words (equal text, a prefix), then a paraphrase (graded by its overlap)
+EVIDENCE_CLASS = {"listing_order": 0, "same_text": 1, "prefix": 1, "paraphrase": 2}
 
 
 def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Features) -> Edges:

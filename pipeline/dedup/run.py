@@ -102,7 +102,7 @@ def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) 
 
     # editions
     ctx = match.EditionContext(feats, forbid_ed)
-    editions = Clusterer(n, ctx.summary, match.RULE_RANK)
+    editions = Clusterer(n, ctx.summary, match.RULE_RANK, match.EVIDENCE_CLASS, twin_rule="same_text")
     editions.force(pins_ed)
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
     doc, tok = features.token_arrays(con, n)
