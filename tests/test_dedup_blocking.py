@@ -7,6 +7,7 @@ these tests hold it to the library's own answers on random sets.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.dedup import block
@@ -46,7 +47,7 @@ def test_signatures_equal_datasketch_minhash() -> None:
         assert np.array_equal(library_minhash(docs[k], config).hashvalues, signatures[k])
 
 
-def test_chunked_signatures_equal_one_pass(monkeypatch) -> None:  # noqa: ANN001 (pytest fixture)
+def test_chunked_signatures_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     config = block.LshConfig()
     docs = corpus()
     doc, tok = flatten(docs)

@@ -78,8 +78,10 @@ def test_when_clusters_merge_the_older_id_survives_and_the_other_is_recorded(tmp
 def test_a_forbid_splits_a_cluster_and_the_id_stays_with_one_part(tmp_path: Path) -> None:
     con = build_warehouse(
         tmp_path / "w.duckdb",
-        handbook_pages()
-        + [page("detail", "html-detail", MP, DETAIL, {"title": "IDP Handbook", "abstract": HANDBOOK, "url": DETAIL})],
+        [
+            *handbook_pages(),
+            page("detail", "html-detail", MP, DETAIL, {"title": "IDP Handbook", "abstract": HANDBOOK, "url": DETAIL}),
+        ],
     )
     run_dedup(con, None)
     old = ids_of(con)[sid("detail", 1)][0]
@@ -103,8 +105,8 @@ def test_a_forbid_splits_a_cluster_and_the_id_stays_with_one_part(tmp_path: Path
 def test_a_pin_joins_and_a_forbid_beats_a_pin_and_one_url(tmp_path: Path) -> None:
     con = build_warehouse(
         tmp_path / "w.duckdb",
-        handbook_pages()
-        + [
+        [
+            *handbook_pages(),
             page("d1", "html-detail", MP, DETAIL, {"title": "IDP Handbook", "abstract": HANDBOOK, "url": DETAIL}),
             page(
                 "d2",
@@ -117,7 +119,7 @@ def test_a_pin_joins_and_a_forbid_beats_a_pin_and_one_url(tmp_path: Path) -> Non
     )
     overrides = tmp_path / "overrides.toml"
     overrides.write_text(
-        f'[[pin]]\na = "dump#1"\nb = "dump#2"\n\n[[forbid]]\na = "d1#1"\nb = "d2#1"\n', encoding="utf-8"
+        '[[pin]]\na = "dump#1"\nb = "dump#2"\n\n[[forbid]]\na = "d1#1"\nb = "d2#1"\n', encoding="utf-8"
     )
     summary = run_dedup(con, overrides)
     found = ids_of(con)

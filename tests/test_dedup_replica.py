@@ -66,7 +66,8 @@ def test_editions_linked_by_the_sites_form_works(crawled: Path) -> None:
     con = duckdb.connect(str(crawled), read_only=True)
     try:
         rows = con.execute(
-            "SELECT languages FROM works WHERE title LIKE 'World Migration Report 2022%' OR title LIKE 'Migration and the 2030%'"
+            "SELECT languages FROM works "
+            "WHERE title LIKE 'World Migration Report 2022%' OR title LIKE 'Migration and the 2030%'"
         ).fetchall()
         rules = con.execute(
             "SELECT DISTINCT rule FROM match_links WHERE level = 'work' AND decision = 'joined'"
