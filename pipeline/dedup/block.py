@@ -44,6 +44,8 @@ PREFIX_KEY_CHARS = 80
 TITLE_KEY_WORDS = 4
 #: exact-key groups larger than this are chained instead of fully paired
 GROUP_CAP = 64
+#: bands whose pairs are gathered before merging them into the de-duplicated set
+MERGE_EVERY = 8
 #: tokens hashed per numpy chunk (memory: TOKEN_CHUNK * NUM_PERM * 4 bytes)
 TOKEN_CHUNK = 200_000
 
@@ -137,24 +139,47 @@ def bucket_pairs(keys: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     collides in every band, so collecting all bands first would hold each pair 32 times.
     """
     docs = np.flatnonzero(eligible)
-    codes = np.empty(0, dtype=np.int64)
+    merged = np.empty(0, dtype=np.int64)
+    pending: list[np.ndarray] = []
     for band in range(keys.shape[1]):
         column = keys[docs, band]
         order = np.argsort(column, kind="stable")
-        sorted_keys = column[order]
-        members = docs[order].astype(np.int64)
-        found: list[np.ndarray] = []
-        for d in range(1, BUCKET_CAP + 1):
-            if d >= len(members):
-                break
-            same = sorted_keys[d:] == sorted_keys[:-d]
-            if not same.any():
-                break
-            a, b = members[:-d][same], members[d:][same]
+        pending.append(_run_pairs(column[order], docs[order].astype(np.int64)))
+        if len(pending) >= MERGE_EVERY or band == keys.shape[1] - 1:
+            merged = _sorted_unique(np.concatenate([merged, *pending]))
+            pending = []
+    return np.stack([merged >> np.int64(32), merged & np.int64(0xFFFFFFFF)], axis=1)
+
+
+def _run_pairs(sorted_keys: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Codes (i << 32 | j, i < j) of members sharing a key: each with its next BUCKET_CAP.
+
+    Runs of equal keys are handled by length: every run of length L <= BUCKET_CAP + 1 yields its
+    L(L-1)/2 pairs in one vectorised step per distinct L; longer runs (rare) pair each member
+    with its next BUCKET_CAP neighbours.
+    """
+    n = len(sorted_keys)
+    if n < 2:
+        return np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    found: list[np.ndarray] = []
+    for length in np.unique(lengths[lengths >= 2]).tolist():
+        run_starts = starts[lengths == length]
+        if length <= BUCKET_CAP + 1:
+            first, second = np.triu_indices(length, k=1)
+            a = members[run_starts[:, None] + first[None, :]].ravel()
+            b = members[run_starts[:, None] + second[None, :]].ravel()
             found.append(np.minimum(a, b) << np.int64(32) | np.maximum(a, b))
-        if found:
-            codes = np.unique(np.concatenate([codes, *found]))
-    return np.stack([codes >> np.int64(32), codes & np.int64(0xFFFFFFFF)], axis=1)
+            continue
+        for start in run_starts.tolist():
+            run = members[start : start + length]
+            for d in range(1, BUCKET_CAP + 1):
+                a, b = run[:-d], run[d:]
+                found.append(np.minimum(a, b) << np.int64(32) | np.maximum(a, b))
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return _sorted_unique(np.concatenate(found))
 
 
 def lsh_pairs(doc: np.ndarray, tok: np.ndarray, n_docs: int, config: LshConfig | None = None) -> np.ndarray:
@@ -209,8 +234,16 @@ def _unique_pairs(chunks: list[np.ndarray]) -> np.ndarray:
     pairs = np.concatenate(chunks).astype(np.int64)
     lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
     keep = lo != hi
-    code = np.unique(lo[keep] << np.int64(32) | hi[keep])
+    code = _sorted_unique(lo[keep] << np.int64(32) | hi[keep])
     return np.stack([code >> np.int64(32), code & np.int64(0xFFFFFFFF)], axis=1)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for int64 codes by sort and compare (numpy 2's hash-based unique is slower here)."""
+    if len(values) == 0:
+        return values
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]]
 
 
 def merge_pairs(*arrays: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ class Summary(Protocol):
 S = TypeVar("S", bound=Summary)
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     """One decision about a pair: joined, vetoed (with the reason), or left as ambiguous."""
 

@@ -15,7 +15,7 @@ from collections import deque
 import duckdb
 import numpy as np
 
-from pipeline.dedup import match
+from pipeline.dedup import features, match
 from pipeline.dedup.evaluate import resolve_sighting
 from pipeline.dedup.overrides import Overrides
 from pipeline.dedup.run import compute
@@ -153,10 +153,10 @@ def _work_path(con: duckdb.DuckDBPyConnection, a: str, b: str, ed_a: str, ed_b: 
 def _replay(con: duckdb.DuckDBPyConnection, a: str, b: str, overrides: Overrides) -> list[str]:
     result = compute(con, overrides)
     feats = result.feats
-    index = {sid: k for k, sid in enumerate(feats.sighting_id)}
-    if a not in index or b not in index:
+    found_a, found_b = features.index_of(con, a), features.index_of(con, b)
+    if found_a is None or found_b is None:
         return ["  one of them is not a publication sighting (news and captions are not deduplicated)"]
-    i, j = index[a], index[b]
+    i, j = found_a, found_b
     lines: list[str] = []
     edges = match.score_pairs(con, np.array([[min(i, j), max(i, j)]]), feats)
     if len(edges):

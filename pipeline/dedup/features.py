@@ -45,9 +45,12 @@ def _norm(column: str) -> str:
 
 @dataclass
 class Features:
-    """Per-sighting arrays indexed by `idx` (sightings ordered by sighting_id)."""
+    """Per-sighting arrays indexed by `idx` (sightings ordered by sighting_id).
 
-    sighting_id: list[str]
+    Only numbers per sighting: strings (ids, URLs, titles) stay in DuckDB, URLs and titles come
+    over once per distinct value, so a million sightings cost tens of megabytes here.
+    """
+
     page_idx: np.ndarray
     lang: np.ndarray  # index into LANG_CODES, -1 unknown
     year: np.ndarray  # -1 unknown
@@ -66,7 +69,7 @@ class Features:
 
     @property
     def n(self) -> int:
-        return len(self.sighting_id)
+        return len(self.page_idx)
 
     def language(self, idx: int) -> str | None:
         code = int(self.lang[idx])
@@ -137,76 +140,70 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
     finally:
         con.unregister("dd_stop")
     lang_case = " ".join(f"WHEN '{code}' THEN {k}" for k, code in enumerate(LANG_CODES))
-    table = con.sql(
+    # URLs and titles are numbered in SQL; Python receives each distinct string once
+    cols = con.execute(
         f"""
-        WITH t AS (SELECT idx, count(*)::INTEGER AS ntok FROM dd_tok GROUP BY idx)
-        SELECT s.idx, s.sighting_id, s.page_idx,
+        WITH t AS (SELECT idx, count(*)::INTEGER AS ntok FROM dd_tok GROUP BY idx),
+        u AS (SELECT url, (row_number() OVER (ORDER BY url) - 1)::INTEGER AS url_id
+              FROM (SELECT DISTINCT url FROM dd_s WHERE url IS NOT NULL)),
+        ti AS (SELECT norm_title, (row_number() OVER (ORDER BY norm_title) - 1)::INTEGER AS title_id
+               FROM (SELECT DISTINCT norm_title FROM dd_s WHERE norm_title <> ''))
+        SELECT s.idx, s.page_idx,
                coalesce(CASE coalesce(l.lang, s.text_language) {lang_case} END, -1)::TINYINT AS lang,
                coalesce(s.year, -1)::INTEGER AS year, coalesce(s.page_count, -1)::INTEGER AS pages,
                s.truncated, s.norm_len, coalesce(t.ntok, 0)::INTEGER AS ntok,
-               s.url, s.norm_title,
-               CASE WHEN len(s.isbn) > 0 THEN s.isbn END AS isbn,
-               CASE WHEN len(s.eisbn) > 0 THEN s.eisbn END AS eisbn,
-               CASE WHEN len(s.edition_links) > 0 THEN s.edition_links END AS edition_links
+               coalesce(u.url_id, -1)::INTEGER AS url_id, coalesce(ti.title_id, -1)::INTEGER AS title_id
         FROM dd_s AS s LEFT JOIN dd_lang AS l USING (idx) LEFT JOIN t USING (idx)
+        LEFT JOIN u USING (url) LEFT JOIN ti USING (norm_title)
         ORDER BY s.idx
         """
-    ).to_arrow_table()
-    cols = {name: table.column(name) for name in table.column_names}
+    ).fetchnumpy()
+    urls = [r[0] for r in con.execute("SELECT DISTINCT url FROM dd_s WHERE url IS NOT NULL ORDER BY url").fetchall()]
+    titles = [
+        r[0] for r in con.execute("SELECT DISTINCT norm_title FROM dd_s WHERE norm_title <> '' ORDER BY 1").fetchall()
+    ]
     feats = Features(
-        sighting_id=cols["sighting_id"].to_pylist(),
-        page_idx=cols["page_idx"].to_numpy().astype(np.int32),
-        lang=cols["lang"].to_numpy().astype(np.int8),
-        year=cols["year"].to_numpy().astype(np.int32),
-        pages=cols["pages"].to_numpy().astype(np.int32),
-        truncated=cols["truncated"].to_numpy(zero_copy_only=False).astype(bool),
-        norm_len=cols["norm_len"].to_numpy().astype(np.int32),
-        ntok=cols["ntok"].to_numpy().astype(np.int32),
-        url_id=np.full(len(table), -1, dtype=np.int32),
-        title_id=np.full(len(table), -1, dtype=np.int32),
-        urls=[],
-        titles=[],
-        title_nums=[],
+        page_idx=np.asarray(cols["page_idx"], dtype=np.int32),
+        lang=np.asarray(cols["lang"], dtype=np.int8),
+        year=np.asarray(cols["year"], dtype=np.int32),
+        pages=np.asarray(cols["pages"], dtype=np.int32),
+        truncated=np.asarray(cols["truncated"], dtype=bool),
+        norm_len=np.asarray(cols["norm_len"], dtype=np.int32),
+        ntok=np.asarray(cols["ntok"], dtype=np.int32),
+        url_id=np.asarray(cols["url_id"], dtype=np.int32),
+        title_id=np.asarray(cols["title_id"], dtype=np.int32),
+        urls=urls,
+        titles=titles,
+        title_nums=[title_numbers(t) for t in titles],
     )
-    _intern(cols["url"].to_pylist(), feats.url_id, feats.urls)
-    _intern_titles(cols["norm_title"].to_pylist(), feats)
+    del cols
     for name, target in (("isbn", feats.isbn), ("eisbn", feats.eisbn)):
-        column = cols[name]
-        if column.null_count < len(column):
-            for idx, values in enumerate(column.to_pylist()):
-                if values:
-                    target[idx] = frozenset(values)
-    links = cols["edition_links"]
-    if links.null_count < len(links):
-        for idx, values in enumerate(links.to_pylist()):
-            if values:
-                canon = tuple(sorted({c for c in (canonical_url(v) for v in values) if c}))
-                if canon:
-                    feats.links[idx] = canon
+        for idx, values in con.execute(f"SELECT idx, {name} FROM dd_s WHERE len({name}) > 0").fetchall():
+            target[int(idx)] = frozenset(values)
+    for idx, values in con.execute("SELECT idx, edition_links FROM dd_s WHERE len(edition_links) > 0").fetchall():
+        canon = tuple(sorted({c for c in (canonical_url(v) for v in values) if c}))
+        if canon:
+            feats.links[int(idx)] = canon
     return feats
 
 
-def _intern(values: list[str | None], ids: np.ndarray, table: list[str]) -> None:
-    seen: dict[str, int] = {}
-    for idx, value in enumerate(values):
-        if value:
-            key = seen.get(value)
-            if key is None:
-                key = seen[value] = len(table)
-                table.append(value)
-            ids[idx] = key
+def sighting_ids(con: duckdb.DuckDBPyConnection, idxs: np.ndarray | list[int]) -> list[str]:
+    """Sighting ids of these indices, in the same order (read from dd_s, not kept in Python)."""
+    wanted = np.asarray(idxs, dtype=np.int32)
+    con.register("dd_wanted_ids", pa.table({"k": np.arange(len(wanted), dtype=np.int32), "idx": wanted}))
+    try:
+        rows = con.execute(
+            "SELECT s.sighting_id FROM dd_wanted_ids AS w JOIN dd_s AS s USING (idx) ORDER BY w.k"
+        ).fetchall()
+    finally:
+        con.unregister("dd_wanted_ids")
+    return [r[0] for r in rows]
 
 
-def _intern_titles(normed: list[str | None], feats: Features) -> None:
-    seen: dict[str, int] = {}
-    for idx, value in enumerate(normed):
-        if value:
-            key = seen.get(value)
-            if key is None:
-                key = seen[value] = len(feats.titles)
-                feats.titles.append(value)
-                feats.title_nums.append(title_numbers(value))
-            feats.title_id[idx] = key
+def index_of(con: duckdb.DuckDBPyConnection, sighting_id: str) -> int | None:
+    """The idx of one sighting id (None when it is not a publication sighting)."""
+    rows = con.execute("SELECT idx FROM dd_s WHERE sighting_id = ?", [sighting_id]).fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def stopword_table() -> pa.Table:

@@ -216,21 +216,24 @@ def _full_texts_close(con: duckdb.DuckDBPyConnection, i: np.ndarray, j: np.ndarr
 # Cluster summaries: what must agree for two clusters to be one edition
 
 
-@dataclass(eq=False)
+_EMPTY: frozenset = frozenset()
+
+
+@dataclass(eq=False, slots=True)
 class EditionSummary:
     """What a cluster of sightings says about its item; mutable, owned by the cluster's root."""
 
     pages: set[int]
     lang: int
-    titles: set[int]
-    urls: set[int]
+    titles: set[int] | frozenset[int]
+    urls: set[int] | frozenset[int]
     year_min: int
     year_max: int
     pc_min: int
     pc_max: int
-    isbn: set[str]
-    eisbn: set[str]
-    forbid: set[tuple[int, int]]
+    isbn: set[str] | frozenset[str]  # mostly empty: the shared empty frozenset until merged
+    eisbn: set[str] | frozenset[str]
+    forbid: set[tuple[int, int]] | frozenset[tuple[int, int]]
     context: EditionContext
 
     def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
@@ -278,11 +281,17 @@ class EditionSummary:
         """
         big, small = (self, other) if len(self.pages) >= len(other.pages) else (other, self)
         big.pages |= small.pages
-        big.titles |= small.titles
-        big.urls |= small.urls
-        big.isbn |= small.isbn
-        big.eisbn |= small.eisbn
-        big.forbid |= small.forbid
+        # a frozenset `|=` builds a new set and leaves the shared one alone; a set grows in place
+        if small.titles:
+            big.titles |= small.titles
+        if small.urls:
+            big.urls |= small.urls
+        if small.isbn:
+            big.isbn |= small.isbn
+        if small.eisbn:
+            big.eisbn |= small.eisbn
+        if small.forbid:
+            big.forbid |= small.forbid
         if big.lang < 0:
             big.lang = small.lang
         big.year_min = _min_known(big.year_min, small.year_min)
@@ -328,14 +337,14 @@ class EditionContext:
         return EditionSummary(
             pages={int(f.page_idx[idx])},
             lang=int(f.lang[idx]),
-            titles={title} if title >= 0 else set(),
-            urls={url} if url >= 0 else set(),
+            titles={title} if title >= 0 else _EMPTY,
+            urls={url} if url >= 0 else _EMPTY,
             year_min=year,
             year_max=year,
             pc_min=pages,
             pc_max=pages,
-            isbn=set(f.isbn.get(idx, ())),
-            eisbn=set(f.eisbn.get(idx, ())),
-            forbid=set(self.forbid_tags.get(idx, ())),
+            isbn=f.isbn.get(idx, _EMPTY),
+            eisbn=f.eisbn.get(idx, _EMPTY),
+            forbid=self.forbid_tags.get(idx, _EMPTY),
             context=self,
         )

@@ -343,7 +343,7 @@ def work_edges(
     return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class WorkSummary:
     """What a cluster of editions says about its work; mutable, owned by the cluster's root."""
 

@@ -86,27 +86,34 @@ def load(path: Path | None) -> Overrides:
     return Overrides(decisions, path)
 
 
-def resolve(
-    con: duckdb.DuckDBPyConnection, ref: str, index_of: dict[str, int], url_members: dict[str, list[int]]
-) -> list[int]:
-    """Sighting indices a reference names (empty when it names nothing known)."""
+def resolve(con: duckdb.DuckDBPyConnection, ref: str, url_members: dict[str, list[int]]) -> list[int]:
+    """Sighting indices (features.dd_s.idx) a reference names; empty when it names nothing."""
     if _SIGHTING.match(ref):
-        found = index_of.get(ref)
-        return [found] if found is not None else []
+        return _indices(con, "SELECT idx FROM dd_s WHERE sighting_id = ?", [ref])
     if ref.startswith(("ed_", "wk_")):
         column = "edition_id" if ref.startswith("ed_") else "work_id"
-        rows = con.execute(f"SELECT sighting_id FROM edition_members WHERE {column} = ?", [ref]).fetchall()
-        return sorted(index_of[r[0]] for r in rows if r[0] in index_of)
+        return _indices(
+            con,
+            f"SELECT d.idx FROM edition_members AS m JOIN dd_s AS d USING (sighting_id) WHERE m.{column} = ?",
+            [ref],
+        )
     is_url = ref.startswith(("http://", "https://"))
     match = _PAGE_POSITION.match(ref)
     if match and (not is_url or _is_page(con, match.group("page"))):
         page, position = match.group("page"), match.group("position")
-        rows = con.execute("SELECT page_id FROM raw_pages WHERE label = ? OR url = ?", [page, page]).fetchall()
-        found = [index_of.get(f"{r[0]}:{position}") for r in rows]
-        return sorted(f for f in found if f is not None)
+        return _indices(
+            con,
+            "SELECT d.idx FROM raw_pages AS p JOIN dd_s AS d ON d.sighting_id = p.page_id || ':' || ? "
+            "WHERE p.label = ? OR p.url = ?",
+            [position, page, page],
+        )
     if is_url:
         return sorted(url_members.get(canonical_url(ref) or "", []))
     return []
+
+
+def _indices(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> list[int]:
+    return sorted({int(r[0]) for r in con.execute(sql, params).fetchall()})
 
 
 def _is_page(con: duckdb.DuckDBPyConnection, page: str) -> bool:

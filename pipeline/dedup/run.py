@@ -155,9 +155,9 @@ def run_dedup(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> De
     dedup_run_id = int(con.execute("SELECT nextval('dedup_run_seq')").fetchall()[0][0])
     ingest_run = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
     feats = result.feats
-    seeds_ed = [feats.sighting_id[int(r)] for r in result.edition_roots]
+    seeds_ed = features.sighting_ids(con, result.edition_roots)
     ed_assign = reconcile(con, "edition", result.edition_of, seeds_ed, dedup_run_id)
-    seeds_wk = [feats.sighting_id[int(result.edition_roots[int(r)])] for r in result.work_roots]
+    seeds_wk = [seeds_ed[int(r)] for r in result.work_roots]
     wk_assign = reconcile(con, "work", result.work_of, seeds_wk, dedup_run_id)
     links = link_rows(result)
     summary = DedupSummary(
@@ -217,8 +217,12 @@ def link_rows(result: Computed) -> LinkRows:
 
 def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Root labels -> dense cluster numbers ordered by root (the smallest member)."""
-    roots, dense = np.unique(labels, return_inverse=True)
-    return dense.astype(np.int64), roots.astype(np.int64)
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    dense = np.empty(len(labels), dtype=np.int64)
+    dense[order] = np.cumsum(first) - 1
+    return dense, ordered[first].astype(np.int64)
 
 
 def _attach_evidence(links: list[Link], edges: Edges) -> None:
@@ -263,13 +267,12 @@ def _resolve_overrides(
     counts = {"pins": 0, "forbids": 0}
     if not loaded.decisions:
         return pins_ed, pins_wk, {}, {}, unresolved, counts
-    index_of = {sid: k for k, sid in enumerate(feats.sighting_id)}
     url_members: dict[str, list[int]] = {}
     for idx in np.flatnonzero(feats.url_id >= 0).tolist():
         url_members.setdefault(feats.urls[int(feats.url_id[idx])], []).append(idx)
     for decision in loaded.decisions:
-        side_a = overrides_mod.resolve(con, decision.a, index_of, url_members)
-        side_b = overrides_mod.resolve(con, decision.b, index_of, url_members)
+        side_a = overrides_mod.resolve(con, decision.a, url_members)
+        side_b = overrides_mod.resolve(con, decision.b, url_members)
         missing = [ref for ref, side in ((decision.a, side_a), (decision.b, side_b)) if not side]
         if missing:
             unresolved.extend(f"{decision.kind} #{decision.number + 1}: {ref}" for ref in missing)
