@@ -180,3 +180,14 @@ def test_the_committed_overrides_file_is_valid_and_changes_nothing(tmp_path: Pat
     con = build_warehouse(tmp_path / "w.duckdb", handbook_pages())
     summary = run_dedup(con, REPO_ROOT / "overrides.toml")
     assert summary.pins == summary.forbids == 0 and not summary.unresolved_overrides
+
+
+def test_an_empty_warehouse_gives_an_empty_pass(tmp_path: Path) -> None:
+    from pipeline.warehouse import connect, migrate
+
+    con = connect(tmp_path / "w.duckdb")
+    migrate(con)
+    for _ in range(2):
+        summary = run_dedup(con, None)
+        assert (summary.sightings, summary.editions, summary.works) == (0, 0, 0)
+    assert con.execute("SELECT count(*) FROM publications").fetchall()[0][0] == 0

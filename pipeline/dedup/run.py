@@ -217,6 +217,8 @@ def link_rows(result: Computed) -> LinkRows:
 
 def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Root labels -> dense cluster numbers ordered by root (the smallest member)."""
+    if len(labels) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     ordered = labels[order]
     first = np.r_[True, ordered[1:] != ordered[:-1]]
