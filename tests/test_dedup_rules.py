@@ -489,24 +489,27 @@ def test_volumes_in_two_languages_pair_by_volume_number(tmp_path: Path) -> None:
     assert len({found[sid(f"es{k}", 1)][1] for k in (1, 2, 3)}) == 3
 
 
-def test_identical_teasers_in_two_languages_are_not_paired_at_random(tmp_path: Path) -> None:
-    con = build_warehouse(
-        tmp_path / "w.duckdb",
-        [
-            page(
-                "dump",
-                "text-listing",
-                RR,
-                f"https://{RR}/en/resources/guideline?page=4",
-                *({"abstract": ETIMOS_ES[:250] + "...", "abstract_truncated": True} for _ in range(3)),
-                *({"abstract": ETIMOS_FR[:250] + "...", "abstract_truncated": True} for _ in range(3)),
-            ),
-        ],
-    )
+def test_identical_teasers_in_two_languages_pair_by_rank_or_not_at_all(tmp_path: Path) -> None:
+    def dump(name: str, spanish: int, french: int) -> Page:
+        return page(
+            name,
+            "text-listing",
+            RR,
+            f"https://{RR}/en/resources/{name}?page=4",
+            *({"abstract": ETIMOS_ES[:250] + "...", "abstract_truncated": True} for _ in range(spanish)),
+            *({"abstract": ETIMOS_FR[:250] + "...", "abstract_truncated": True} for _ in range(french)),
+        )
+
+    con = build_warehouse(tmp_path / "w.duckdb", [dump("guideline", 3, 3), dump("manual", 3, 2)])
     run_dedup(con, None)
     found = assignment(con)
-    assert len({e for e, _ in found.values()}) == 6
-    assert len({w for _, w in found.values()}) == 6
+    # three volumes in two languages: six editions, the k-th Spanish with the k-th French
+    assert len({found[sid("guideline", k)][0] for k in range(1, 7)}) == 6
+    for k in (1, 2, 3):
+        assert found[sid("guideline", k)][1] == found[sid("guideline", k + 3)][1]
+    assert len({found[sid("guideline", k)][1] for k in (1, 2, 3)}) == 3
+    # groups of different sizes say nothing about which goes with which
+    assert len({found[sid("manual", k)][1] for k in range(1, 6)}) == 5
 
 
 def test_a_shared_isbn_needs_corroboration(tmp_path: Path) -> None:

@@ -110,10 +110,18 @@ def test_a_programme_named_in_several_abstracts_links_nothing(con: duckdb.DuckDB
     # Bali Process (003#11, #19, #20) and IOM/OIM everywhere: no work link across them
     works = {where(con, f"{SEED_003}#{p}")[1] for p in (11, 19, 20)}
     assert len(works) == 3
-    assert (
-        con.execute("SELECT count(*) FROM match_links WHERE level = 'work' AND decision = 'joined'").fetchall()[0][0]
-        == 0
-    )
+    links = con.execute(
+        "SELECT rule, sighting_a, sighting_b FROM match_links WHERE level = 'work' AND decision = 'joined'"
+    ).fetchall()
+    etimos = {resolve_sighting(con, f"{SEED_000}#{p}") for p in range(6, 12)}
+    assert all(rule == "listing_order" and {a, b} <= etimos for rule, a, b in links), links
+
+
+def test_etimos_volumes_pair_across_languages_by_listing_order(con: duckdb.DuckDBPyConnection) -> None:
+    # three Spanish and three French identical teasers on one page: volume k with volume k
+    for spanish, french in ((6, 9), (7, 10), (8, 11)):
+        assert where(con, f"{SEED_000}#{spanish}")[1] == where(con, f"{SEED_000}#{french}")[1]
+    assert len({where(con, f"{SEED_000}#{p}")[1] for p in (6, 7, 8)}) == 3
 
 
 def test_sighting_editions_covers_every_publication_sighting(con: duckdb.DuckDBPyConnection) -> None:

@@ -22,6 +22,12 @@ Work rules (editions join a work when one holds):
   could form a work with (mutual best within a margin): three Spanish volumes that share every
   signal with three French volumes pair by volume number, or not at all.
 
+- `listing_order` (0.6): two equal groups of identical teasers in two languages on one listing
+  (three Spanish and three French Etimos lines in seed 000), whose signals agree: the k-th of
+  one group goes with the k-th of the other. One sort order puts a publication's volumes in
+  the same order in both languages; this is the only evidence that pairs them, so it is the
+  weakest rule, and it still has to pass every cannot-link below.
+
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
 two editions in the same language (a work has one edition per language), title numbers that
 differ (Volume 1 vs Volume 2, 2022 vs 2023), years more than YEAR_SPAN apart, page counts more
@@ -58,7 +64,7 @@ YEAR_SPAN = 2
 PAGES_RATIO = 1.5
 ISBN_GROUP_CAP = 12
 
-RULE_RANK = {"pin": 0, "edition_link": 1, "shared_isbn": 2, "shared_signals": 3}
+RULE_RANK = {"pin": 0, "edition_link": 1, "shared_isbn": 2, "shared_signals": 3, "listing_order": 4}
 STRICT_RULES = frozenset({"pin", "edition_link"})
 
 
@@ -340,7 +346,45 @@ def work_edges(
                 rules.append("shared_signals")
                 scores.append(round(s * 0.85, 4))
                 details.append(f"{ns} shared signals, weighted overlap {s:.2f}")
+
+    # identical teasers repeated in two languages on one listing: the k-th goes with the k-th
+    ordered = listing_order_pairs(con, edition_of, eds)
+    if len(ordered):
+        overlap, n_shared = signal_overlap(con, ordered)
+        for (x, y), o, ns in zip(ordered.tolist(), overlap.tolist(), n_shared.tolist(), strict=True):
+            if ns >= MIN_SHARED_SIGNALS and o >= SIGNALS_MIN:
+                ia.append(x)
+                ib.append(y)
+                rules.append("listing_order")
+                scores.append(0.6)
+                details.append(f"same rank among identical teasers of one listing; {ns} shared signals")
     return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
+
+
+def listing_order_pairs(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable) -> np.ndarray:
+    """Edition pairs (k-th with k-th) from two equal groups of identical teasers of one listing.
+
+    A listing that shows three identical Spanish teasers and three identical French ones (the
+    Etimos toolkit, seed 000) lists volumes of one publication in both languages; one sort order
+    (date, or numbered titles) puts them in the same order in both groups. Needs dd_order.
+    """
+    rows = con.execute(
+        """
+        SELECT a.idx AS ia, b.idx AS ib
+        FROM dd_order AS a JOIN dd_order AS b
+          ON a.snapshot_id = b.snapshot_id AND a.gkey < b.gkey
+         AND a.order_count = b.order_count AND a.order_rank = b.order_rank
+        WHERE a.order_count > 1
+        """
+    ).fetchnumpy()
+    if not len(rows["ia"]):
+        return np.empty((0, 2), dtype=np.int64)
+    a = edition_of[np.asarray(rows["ia"], dtype=np.int64)]
+    b = edition_of[np.asarray(rows["ib"], dtype=np.int64)]
+    la, lb = eds.lang[a], eds.lang[b]
+    keep = (la >= 0) & (lb >= 0) & (la != lb) & (a != b)
+    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)[keep]
+    return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
 @dataclass(eq=False, slots=True)
