@@ -177,6 +177,8 @@ class FetchLog:
                     state.complete_sections.add(rec["url"])
                     if rec.get("cards_median"):
                         state.section_cards[rec["url"]] = float(rec["cards_median"])
+                else:  # the latest walk decides: an unfinished one means walk it all again
+                    state.complete_sections.discard(rec["url"])
                 continue
             if rec.get("outcome") == "fetched" and rec.get("sha256"):
                 state.validators[rec["url"]] = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 
 from pipeline.archive import FORMATS, Archive
 from pipeline.errors import (
@@ -121,6 +122,9 @@ def ingest(
             summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
+    except Exception as exc:  # the run is already recorded as failed; say why in one line
+        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+        _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
     finally:
         con.close()
     for name in summary.sources_unreachable:
@@ -140,8 +144,8 @@ def ingest(
 @_db_option
 def stats(db: Path | None) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
-    settings = load_settings().with_overrides(db_path=db)
     try:
+        settings = load_settings().with_overrides(db_path=db)
         con = connect(settings.db_path, read_only=True)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
@@ -176,6 +180,9 @@ def stats(db: Path | None) -> None:
             FROM runs ORDER BY run_id DESC LIMIT 5
             """,
         )
+    except duckdb.Error as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        _fail(f"{settings.db_path} is not a readable warehouse ({reason}); run `make ingest`", EXIT_CONFIG)
     finally:
         con.close()
 
@@ -196,11 +203,16 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
     """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte."""
     from datetime import datetime
 
-    settings = load_settings().with_overrides(raw_dir=raw)
-    when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
-    entry = Archive(settings.raw_dir).put(
-        file.read_bytes(), source=source, url=url, format=fmt, retrieved_at=when, label=file.name
-    )
+    try:
+        settings = load_settings().with_overrides(raw_dir=raw)
+        when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
+        entry = Archive(settings.raw_dir).put(
+            file.read_bytes(), source=source, url=url, format=fmt, retrieved_at=when, label=file.name
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--retrieved-at") from exc
+    except (PipelineError, OSError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
     click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}")
 
 

@@ -118,8 +118,18 @@ async def crawl(
             SourceCrawler(client, sources, source, archive, fetch_log, state, options, progress)
             for source in sources.sources
         ]
-        reports = await asyncio.gather(*(c.run() for c in crawlers))
-    return CrawlReport(list(reports))
+        results = await asyncio.gather(*(c.run() for c in crawlers), return_exceptions=True)
+    reports = []
+    for crawler, result in zip(crawlers, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result
+            log.error("crawl of %s stopped: %s: %s", crawler.source.name, type(result).__name__, result)
+            crawler.report.status = "failed"
+            crawler.report.reason = f"crawl stopped: {type(result).__name__}: {result}"
+            result = crawler.report
+        reports.append(result)
+    return CrawlReport(reports)
 
 
 class SourceCrawler:
@@ -148,6 +158,8 @@ class SourceCrawler:
         self.known: set[str] = set()
         self.queued: set[str] = set()
         self.detail_queue: list[str] = []
+        #: (section, walked to its end, cards per page, card URLs) of this run's walks
+        self._walks: list[tuple[str, bool, list[int], list[str]]] = []
 
     async def run(self) -> SourceReport:
         started = time.monotonic()
@@ -162,6 +174,7 @@ class SourceCrawler:
                         if self._enqueue(url):
                             self.report.sitemap_only += 1
                     await self._fetch_details()
+                self._log_sections()
         finally:
             self.report.elapsed_s = time.monotonic() - started
         return self.report
@@ -226,6 +239,7 @@ class SourceCrawler:
         url: str | None = section
         page = pager.first
         complete = False
+        section_cards: list[str] = []
         while url and page < pager.first + pager.max_pages:
             outcome = await self.fetcher.get(url, "listing", self._validators(url))
             self._record(outcome, self.source.listing_format)
@@ -242,6 +256,7 @@ class SourceCrawler:
                 self._check_layout(url, parsed, counts, self.state.section_cards.get(section))
             counts.append(len(parsed.records))
             new = [c for c in cards if canonical_url(c) not in self.known]
+            section_cards.extend(c for c in cards if self.source.allows(c))
             for card in cards:
                 self._enqueue(card)
             if self.progress:
@@ -255,13 +270,28 @@ class SourceCrawler:
                 complete = True
                 break
             if not self.options.full and not new and section in self.state.complete_sections:
-                break  # incremental: everything from here on was seen by an earlier walk
+                complete = True  # incremental: everything from here on was seen by an earlier walk
+                break
             url = next_url if self.source.allows(next_url) else None
             page += 1
-        self.fetch_log.append(
-            {"kind": "section", "url": section, "complete": complete, "pages": len(counts),
-             "cards_median": statistics.median(counts) if counts else 0, "run_id": self.options.run_id}
-        )  # fmt: skip
+        self._walks.append((section, complete, counts, section_cards))
+
+    def _log_sections(self) -> None:
+        """Record each section's walk once its details are in.
+
+        A section counts as complete (allowing later runs to stop paging early) only when it
+        was walked to its end *and* every card it showed has its detail page archived: a run
+        killed before the details, or a detail that failed, leaves the section incomplete, so
+        the next run walks it again and picks up what is missing.
+        """
+        for section, walked, counts, cards in self._walks:
+            details_in = not self.source.follow_details or all(
+                (canonical_url(c) or c) in self.known for c in cards
+            )
+            self.fetch_log.append(
+                {"kind": "section", "url": section, "complete": walked and details_in, "pages": len(counts),
+                 "cards_median": statistics.median(counts) if counts else 0, "run_id": self.options.run_id}
+            )  # fmt: skip
 
     def _check_layout(self, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> None:
         """Flag a page that yields no cards, or far fewer than the section usually shows.
@@ -309,7 +339,7 @@ class SourceCrawler:
     async def _fetch_detail(self, url: str) -> list[str]:
         outcome = await self.fetcher.get(url, "detail", self._validators(url))
         self._record(outcome, self.source.detail_format)
-        body = self._body(outcome) if outcome.outcome == "fetched" else None
+        body = self._body(outcome)
         if outcome.outcome in ("fetched", "not_modified"):
             self.report.detail_pages += 1
             self.known.add(canonical_url(outcome.final_url or url) or url)
@@ -369,7 +399,10 @@ class SourceCrawler:
             return parser(body, url)
         except ParseError as exc:
             self.report.problems.append(f"{url}: {exc}")
-            return None
+        except Exception as exc:  # a parser bug must cost one page, not the crawl
+            log.exception("parser %s crashed on %s", fmt, url)
+            self.report.problems.append(f"{url}: parser crashed: {type(exc).__name__}: {exc}")
+        return None
 
     def _record(self, outcome: FetchOutcome, fmt: str) -> None:
         """Archive the body (if any) and log the outcome; the log line is written last."""

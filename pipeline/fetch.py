@@ -217,6 +217,8 @@ class Fetcher:
             raise RetryableFetchError(url, f"timeout ({type(exc).__name__})") from exc
         except http.TransportError as exc:
             raise RetryableFetchError(url, f"{type(exc).__name__}: {exc}") from exc
+        except http.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+            raise RetryableFetchError(url, f"{type(exc).__name__}: {exc}") from exc
 
     async def probe(self, url: str, kind: str, validators: dict[str, str] | None = None) -> FetchOutcome:
         """First request to a host: one quick try that tells an unreachable host from a slow one.
@@ -241,6 +243,8 @@ class Fetcher:
                 outcome.outcome = "failed" if outcome.outcome == "pending" else outcome.outcome
                 outcome.reason = exc.reason
         except TimeoutError:
+            if outcome.status is not None:  # it answered, slowly: a slow host, not a missing one
+                return await self.get(url, kind, validators)
             outcome.outcome = "unreachable"
             outcome.reason = f"host unreachable: no answer within {self.config.probe_timeout:g}s"
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)

@@ -40,6 +40,8 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
         parsed = parser(body, entry.url)
     except (ParseError, ArchiveError) as exc:
         return _failed(result, str(exc))
+    except Exception as exc:  # a parser bug costs this page, recorded, not the run
+        return _failed(result, f"parser crashed: {type(exc).__name__}: {exc}")
     result.page_info = parsed.page_info
     if parsed.problems and not parsed.records:
         # records were there but none could be read (e.g. one truncated catalogue entry): the

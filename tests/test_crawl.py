@@ -389,3 +389,20 @@ def test_offline_rerun_adds_a_runs_row_and_nothing_else(tmp_path: Path) -> None:
     assert second.status == "offline"
     assert read(tmp_path, counts) == before
     assert read(tmp_path, "SELECT count(*) FROM runs")[0][0] == 2
+
+
+def test_cards_of_a_walk_whose_details_failed_are_fetched_by_the_next_run(tmp_path: Path) -> None:
+    """A section is only 'complete' once its details are in: a later run picks up what failed."""
+    with Replica(page_size=10) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", max_retries=0)
+        site = "returnandreintegration.iom.int"
+        deep = [c for c in rep.expected_cards(site) if "?page=" in c["listing_url"]]
+        assert deep, "the section needs a second page for this test"
+        url = deep[-1]["url"]
+        path = urlsplit(url).path
+        rep.add_fault(Fault.server_error(path + "$", status=503, times=1, site=site))
+        crawl_ingest(tmp_path, sources)
+        assert fetch_rows(tmp_path, url)[-1][2] == "failed"
+        crawl_ingest(tmp_path, sources)
+    assert fetch_rows(tmp_path, url)[-1][2] == "fetched"
+    assert read(tmp_path, "SELECT count(*) FROM raw_pages WHERE url = ?", [url])[0][0] == 1
