@@ -4,16 +4,18 @@ Three blocks, each linear (or n log n) in the number of sightings:
 - exact keys, in DuckDB: the hash of the normalised text (same text), its first 80
   characters (a teaser and the full abstract it was cut from open identically), and the first
   four words of the title (one item's pages on two sites);
-- MinHash LSH over the content words of each text's opening (close paraphrases, teasers
-  cut mid-word, reworded openings);
+- MinHash LSH over the distinctive content words of each text's opening (close paraphrases,
+  teasers cut mid-word, reworded openings); words found in more than 0.5% of openings are left
+  out of the sets (features.token_arrays), or every abstract mentioning "migrants" and
+  "protection" would share buckets with every other;
 - canonical URLs: sightings of one URL are one node, so they are joined outright (no pairs).
 
 The MinHash is datasketch's: its permutation family (`MinHash(num_perm, seed).permutations`,
 scheme "affine32": MurmurHash3 finaliser, then `a*h + b mod 2**32`) and its band/row choice for a
 Jaccard threshold (`MinHashLSH(threshold, num_perm).b/.r`). Only the bookkeeping is ours:
 datasketch's `MinHashLSH` keeps a Python dict of sets per band, which costs about 3 GB at a
-million sightings, so the signatures are computed for all documents at once with numpy and the
-bands are bucketed by sorting. A test checks that the signatures equal datasketch's own
+million sightings, so the signatures are computed in chunks with numpy and the bands are
+bucketed by sorting. A test checks that the signatures equal datasketch's own
 `MinHash.update_batch` and that the candidate set equals `MinHashLSH.query`.
 """
 
