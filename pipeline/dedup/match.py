@@ -32,7 +32,7 @@ Edition rules (a sighting joins an edition when one holds):
 Cannot-link (checked on whole clusters before every union; see cluster.py):
 - same page: a page never shows one node twice (a listing lists a node once, a catalogue has
   an entry once), so two sightings of one page are two items, however identical their text:
-  the seed's three identical Spanish Etimos teasers on R&R guideline?page=4 are three nodes
+  the seed's three identical Spanish toolkit teasers on R&R guideline?page=4 are three nodes
   (three volumes of the toolkit, SOURCES.md 3.2). Only one canonical URL overrides this (a node
   shown twice, e.g. in a "featured" block).
 - text language differs: an edition is one language.

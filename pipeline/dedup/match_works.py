@@ -7,11 +7,11 @@ Work rules (editions join a work when one holds):
 - `shared_isbn` (0.9): two editions in different languages print the same ISBN or E-ISBN, AND
   their language-independent signals corroborate it (a shared weighted signal and a weighted
   overlap of ISBN_SIGNALS_MIN). An ISBN alone is not trusted: seed 004 prints
-  978-9968-542-71-5 on an English guide to the 2030 Agenda and on a Spanish psychosocial guide
+  one ISBN on an English guide to the 2030 Agenda and on a Spanish psychosocial guide
   for Mesoamerica, which share no name, acronym or number.
 - `shared_signals` (overlap + metadata bonus): editions in different languages whose
   language-independent signals agree: acronyms (MHPSS, ECOWAS), numbers of two or more digits
-  (2030, 69/149), proper names (capitalised words that do not open a sentence: Etimos,
+  (2030, 69/149), proper names (capitalised words that do not open a sentence, e.g. a foundation's name,
   Mesoamérica, Associazione), plus equal years and close page counts. Signals are weighted by
   inverse document frequency over editions (ln(1 + N/df)), and a signal found in more than
   COMMON_SHARE of editions (and more than RARE_MAX_DF) weighs nothing, so the organisation
@@ -23,7 +23,7 @@ Work rules (editions join a work when one holds):
   signal with three French volumes pair by volume number, or not at all.
 
 - `listing_order` (0.6): two equal groups of identical teasers in two languages on one listing
-  (three Spanish and three French Etimos lines in seed 000), whose signals agree: the k-th of
+  (three Spanish and three French lines of one toolkit in seed 000), whose signals agree: the k-th of
   one group goes with the k-th of the other. One sort order puts a publication's volumes in
   the same order in both languages; this is the only evidence that pairs them, so it is the
   weakest rule, and it still has to pass every cannot-link below.
@@ -365,7 +365,7 @@ def listing_order_pairs(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, 
     """Edition pairs (k-th with k-th) from two equal groups of identical teasers of one listing.
 
     A listing that shows three identical Spanish teasers and three identical French ones (the
-    Etimos toolkit, seed 000) lists volumes of one publication in both languages; one sort order
+    toolkit of seed 000) lists volumes of one publication in both languages; one sort order
     (date, or numbered titles) puts them in the same order in both groups. Needs dd_order.
     """
     rows = con.execute(
