@@ -27,7 +27,9 @@ def manifest_lines(archive: Archive) -> list[dict]:
 
 def test_put_stores_the_body_gzipped_under_the_sha256_of_the_uncompressed_bytes(empty_archive):
     archive = Archive(empty_archive)
-    entry = archive.put(BODY, source="site.test", url="https://site.test/en/resources?page=1", format="text-listing")
+    entry = archive.put(
+        BODY, source="site.example.org", url="https://site.example.org/en/resources?page=1", format="text-listing"
+    )
     sha = hashlib.sha256(BODY).hexdigest()
     assert entry.sha256 == sha
     assert entry.size == len(BODY)
@@ -40,8 +42,8 @@ def test_put_stores_the_body_gzipped_under_the_sha256_of_the_uncompressed_bytes(
     assert line["sha256"] == sha
     assert line["size"] == len(BODY)
     assert (line["source"], line["url"], line["format"]) == (
-        "site.test",
-        "https://site.test/en/resources?page=1",
+        "site.example.org",
+        "https://site.example.org/en/resources?page=1",
         "text-listing",
     )
     assert archive.read(sha) == BODY
@@ -49,9 +51,11 @@ def test_put_stores_the_body_gzipped_under_the_sha256_of_the_uncompressed_bytes(
 
 def test_identical_bodies_are_stored_once_and_every_retrieval_is_recorded(empty_archive):
     archive = Archive(empty_archive)
-    first = archive.put(BODY, source="a.test", url="https://a.test/1", format="text-listing")
-    second = archive.put(BODY, source="b.test", url="https://b.test/1", format="text-listing")
-    other = archive.put(BODY + b"Another card...\n", source="a.test", url="https://a.test/2", format="text-listing")
+    first = archive.put(BODY, source="a.example.org", url="https://a.example.org/1", format="text-listing")
+    second = archive.put(BODY, source="b.example.org", url="https://b.example.org/1", format="text-listing")
+    other = archive.put(
+        BODY + b"Another card...\n", source="a.example.org", url="https://a.example.org/2", format="text-listing"
+    )
     assert first.sha256 == second.sha256 != other.sha256
     assert len(object_files(archive)) == 2
     assert len(manifest_lines(archive)) == 3
@@ -62,8 +66,14 @@ def test_identical_bodies_are_stored_once_and_every_retrieval_is_recorded(empty_
 def test_the_same_page_retrieved_again_is_one_page_the_first_retrieval_kept(empty_archive):
     archive = Archive(empty_archive)
     day1 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    archive.put(BODY, source="a.test", url="https://a.test/1", format="text-listing", retrieved_at=day1)
-    archive.put(BODY, source="a.test", url="https://a.test/1", format="text-listing", retrieved_at=day1 + timedelta(1))
+    archive.put(BODY, source="a.example.org", url="https://a.example.org/1", format="text-listing", retrieved_at=day1)
+    archive.put(
+        BODY,
+        source="a.example.org",
+        url="https://a.example.org/1",
+        format="text-listing",
+        retrieved_at=day1 + timedelta(1),
+    )
     assert len(manifest_lines(archive)) == 2
     (entry,) = archive.entries()
     assert entry.retrieved_at == "2025-03-01T12:00:00+00:00"
@@ -72,21 +82,21 @@ def test_the_same_page_retrieved_again_is_one_page_the_first_retrieval_kept(empt
 def test_retrieval_time_is_recorded_in_utc(empty_archive):
     archive = Archive(empty_archive)
     local = datetime(2025, 3, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
-    entry = archive.put(BODY, source="a.test", url=None, format="text-listing", retrieved_at=local)
+    entry = archive.put(BODY, source="a.example.org", url=None, format="text-listing", retrieved_at=local)
     assert entry.retrieved_at == "2025-03-01T12:30:00+00:00"
 
 
 def test_compressed_objects_are_reproducible(tmp_path):
     one, two = Archive(tmp_path / "one"), Archive(tmp_path / "two")
-    one.put(BODY, source="a.test", url=None, format="text-listing")
-    two.put(BODY, source="a.test", url=None, format="text-listing")
+    one.put(BODY, source="a.example.org", url=None, format="text-listing")
+    two.put(BODY, source="a.example.org", url=None, format="text-listing")
     assert object_files(one)[0].read_bytes() == object_files(two)[0].read_bytes()
     assert not [p for p in one.objects.rglob(".tmp-*")], "temporary files left behind"
 
 
 def test_read_refuses_an_object_whose_bytes_do_not_match_its_hash(empty_archive):
     archive = Archive(empty_archive)
-    entry = archive.put(BODY, source="a.test", url=None, format="text-listing")
+    entry = archive.put(BODY, source="a.example.org", url=None, format="text-listing")
     (path,) = object_files(archive)
     path.write_bytes(gzip.compress(BODY.replace(b"migration", b"emigration")))
     with pytest.raises(ArchiveError, match=f"{entry.sha256} does not match its hash"):
@@ -95,7 +105,7 @@ def test_read_refuses_an_object_whose_bytes_do_not_match_its_hash(empty_archive)
 
 def test_read_refuses_an_object_that_is_not_gzip(empty_archive):
     archive = Archive(empty_archive)
-    entry = archive.put(BODY, source="a.test", url=None, format="text-listing")
+    entry = archive.put(BODY, source="a.example.org", url=None, format="text-listing")
     object_files(archive)[0].write_bytes(b"not gzip at all")
     with pytest.raises(ArchiveError, match=f"{entry.sha256} is unreadable"):
         archive.read(entry.sha256)
@@ -103,7 +113,7 @@ def test_read_refuses_an_object_that_is_not_gzip(empty_archive):
 
 def test_read_of_a_missing_object_names_it(empty_archive):
     archive = Archive(empty_archive)
-    entry = archive.put(BODY, source="a.test", url=None, format="text-listing")
+    entry = archive.put(BODY, source="a.example.org", url=None, format="text-listing")
     object_files(archive)[0].unlink()
     with pytest.raises(ArchiveError, match=f"{entry.sha256} is missing"):
         archive.read(entry.sha256)
@@ -111,14 +121,16 @@ def test_read_of_a_missing_object_names_it(empty_archive):
 
 def test_torn_last_manifest_line_is_skipped_with_a_warning_and_repaired_by_the_next_put(empty_archive, caplog):
     archive = Archive(empty_archive)
-    first = archive.put(BODY, source="a.test", url="https://a.test/1", format="text-listing")
+    first = archive.put(BODY, source="a.example.org", url="https://a.example.org/1", format="text-listing")
     with open(archive.manifest, "ab") as fh:  # a writer killed half-way through its line
         fh.write(b'{"format": "text-listing", "headers": {}, "label": null, "retrieved_at": "2025-')
     with caplog.at_level(logging.WARNING, logger="pipeline.archive"):
         assert [e.page_id for e in archive.entries()] == [first.page_id]
     assert any("manifest.jsonl:2" in r.getMessage() and "skipping" in r.getMessage() for r in caplog.records)
 
-    second = archive.put(b"Another page...\n", source="a.test", url="https://a.test/2", format="text-listing")
+    second = archive.put(
+        b"Another page...\n", source="a.example.org", url="https://a.example.org/2", format="text-listing"
+    )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="pipeline.archive"):
         assert [e.page_id for e in archive.entries()] == [first.page_id, second.page_id]
@@ -173,7 +185,7 @@ def test_cli_archive_add_stores_a_file_byte_for_byte(tmp_path, empty_archive, ru
 def test_cli_archive_add_refuses_an_unknown_format(tmp_path, empty_archive, run_cli):
     dump = tmp_path / "thing.pdf"
     dump.write_bytes(b"%PDF-1.4")
-    result = run_cli("archive", "add", str(dump), "--source", "a.test", "--format", "pdf-thing")
+    result = run_cli("archive", "add", str(dump), "--source", "a.example.org", "--format", "pdf-thing")
     assert result.returncode == 2
     assert "pdf-thing" in result.stderr
     assert not (empty_archive / "manifest.jsonl").exists()

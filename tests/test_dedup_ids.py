@@ -158,11 +158,11 @@ def test_a_work_level_forbid_separates_linked_editions(tmp_path: Path) -> None:
 def test_unresolved_references_are_reported_and_bad_files_refused(tmp_path: Path) -> None:
     con = build_warehouse(tmp_path / "w.duckdb", handbook_pages())
     overrides = tmp_path / "overrides.toml"
-    overrides.write_text('[[pin]]\na = "dump#1"\nb = "https://nowhere.example/x"\n', encoding="utf-8")
+    overrides.write_text('[[pin]]\na = "dump#1"\nb = "https://nowhere.example.org/x"\n', encoding="utf-8")
     summary = run_dedup(con, overrides)
-    assert summary.pins == 0 and summary.unresolved_overrides == ["pin #1: https://nowhere.example/x"]
+    assert summary.pins == 0 and summary.unresolved_overrides == ["pin #1: https://nowhere.example.org/x"]
     stored = con.execute("SELECT unresolved_overrides FROM dedup_runs ORDER BY dedup_run_id DESC LIMIT 1").fetchall()
-    assert stored[0][0] == ["pin #1: https://nowhere.example/x"]
+    assert stored[0][0] == ["pin #1: https://nowhere.example.org/x"]
     for bad in (
         "[[pin]]\na = 'x'\n",
         "[[merge]]\na = 'x'\nb = 'y'\n",

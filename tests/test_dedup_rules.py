@@ -163,8 +163,8 @@ def test_title_agreement() -> None:
     )
     assert titles_same("Reintegration Handbook - Practical guidance", "Reintegration Handbook – Practical Guidance")
     assert not titles_same("Return Counselling Toolkit", "Return Counselling Toolkit – Volume 2")
-    assert urls_conflict("https://x.org/r/knowledge-bite-1-intro", "https://x.org/r/knowledge-bite-2-outcomes")
-    assert not urls_conflict("https://x.org/node/773", "https://x.org/r/knowledge-bite-1-intro")
+    assert urls_conflict("https://x.example.org/r/knowledge-bite-1-intro", "https://x.example.org/r/knowledge-bite-2-outcomes")
+    assert not urls_conflict("https://x.example.org/node/773", "https://x.example.org/r/knowledge-bite-1-intro")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def test_sources_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"bad\.toml.*not an http"):
         load_sources(bad)
     offsite = tmp_path / "offsite.toml"
-    offsite.write_text('[[sources]]\nname = "x"\nbase_url = "https://a.org"\nstart_urls = ["https://b.org/list"]\n')
+    offsite.write_text('[[sources]]\nname = "x"\nbase_url = "https://a.example.org"\nstart_urls = ["https://b.example.org/list"]\n')
     with pytest.raises(ConfigError, match="outside allowed_hosts"):
         load_sources(offsite)
     with pytest.raises(ConfigError, match="not found"):
@@ -67,7 +67,7 @@ def test_canonical_url_keeps_different_pages_apart() -> None:
     en = canonical_url("https://publications.iom.int/books/migration-and-2030-agenda-guide-practitioners")
     fr = canonical_url("https://publications.iom.int/books/la-migration-et-le-programme-2030-un-guide")
     assert en != fr
-    assert canonical_url("https://x.org/resources/a?page=1") != canonical_url("https://x.org/resources/a?page=2")
+    assert canonical_url("https://x.example.org/resources/a?page=1") != canonical_url("https://x.example.org/resources/a?page=2")
 
 
 def test_pager_is_zero_based_and_bare_url_is_first_page() -> None:

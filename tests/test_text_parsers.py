@@ -88,7 +88,7 @@ def test_listing_skips_chrome_and_keeps_one_sighting_a_line():
         b"First card teaser, cut by the site at about two hundred and fifty characters and then...\n"
         b"Second card, short and whole.\n"
     )
-    page = parse_listing(body, "https://example.test/en/resources/guideline")
+    page = parse_listing(body, "https://example.org/en/resources/guideline")
     assert [(r["position"], r["kind"], r["abstract"], r["abstract_truncated"]) for r in page.records] == [
         (
             1,
@@ -277,4 +277,4 @@ def test_parsers_are_pure_functions_of_the_bytes():
     body = seed_bytes("004")
     assert parse_catalogue(body, None) == parse_catalogue(body, None)
     listing = seed_bytes("000")
-    assert parse_listing(listing, None) == parse_listing(listing, "https://elsewhere.test/")
+    assert parse_listing(listing, None) == parse_listing(listing, "https://elsewhere.example.org/")
