@@ -304,14 +304,15 @@ class EditionSummary:
             big.forbid |= small.forbid
         if big.lang < 0:
             big.lang = small.lang
-        big.year_min = _min_known(big.year_min, small.year_min)
+        big.year_min = min_known(big.year_min, small.year_min)
         big.year_max = max(big.year_max, small.year_max)
-        big.pc_min = _min_known(big.pc_min, small.pc_min)
+        big.pc_min = min_known(big.pc_min, small.pc_min)
         big.pc_max = max(big.pc_max, small.pc_max)
         return big
 
 
-def _min_known(a: int, b: int) -> int:
+def min_known(a: int, b: int) -> int:
+    """The smaller of two values where -1 means unknown (so an unknown never wins)."""
     if a < 0:
         return b
     if b < 0:

@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from pipeline.dedup.cluster import TIE_MARGIN, Edges
 from pipeline.dedup.features import Features
+from pipeline.dedup.match import min_known
 
 #: signals in at most this many editions are "rare": they propose candidate pairs and count as
 #: identifying. A work has one edition per language and a series a few volumes, so a name found
@@ -429,9 +430,9 @@ class WorkSummary:
         big.langs |= small.langs
         big.nums |= small.nums
         big.forbid |= small.forbid
-        big.year_min = _min_known(big.year_min, small.year_min)
+        big.year_min = min_known(big.year_min, small.year_min)
         big.year_max = max(big.year_max, small.year_max)
-        big.pc_min = _min_known(big.pc_min, small.pc_min)
+        big.pc_min = min_known(big.pc_min, small.pc_min)
         big.pc_max = max(big.pc_max, small.pc_max)
         return big
 
@@ -452,14 +453,6 @@ def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tup
         )
 
     return summary
-
-
-def _min_known(a: int, b: int) -> int:
-    if a < 0:
-        return b
-    if b < 0:
-        return a
-    return min(a, b)
 
 
 def _fmt(nums: frozenset[int]) -> str:
