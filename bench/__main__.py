@@ -13,6 +13,7 @@ import sys
 #: name -> module whose main(argv) runs the benchmark
 BENCHMARKS = {
     "dedup": "bench.dedup_scale",
+    "dedup_quality": "bench.dedup_quality",
     "crawl": "bench.crawl",
 }
 DEFAULT = "dedup"

@@ -26,6 +26,28 @@ class Problem:
     excerpt: str = ""
 
 
+@dataclass(frozen=True)
+class Line:
+    """One line of visible text; `href` is set when the whole line is one link's text.
+
+    Text dumps give plain lines; HTML gives lines with their link and heading flags. Both go
+    through the same readers (`text_detail.extract`, `text_listing`), so unknown markup still
+    gives the fields the text rules find.
+    """
+
+    text: str
+    href: str | None = None
+    heading: bool = False
+
+
+class ShapeError(ParseError):
+    """The page is not of the shape this format expects (a detail page fed as a listing...).
+
+    It costs the page like any ParseError, and it is also a layout alert: either the format was
+    chosen wrongly or the site changed what it prints.
+    """
+
+
 @dataclass
 class ParsedPage:
     records: list[dict[str, Any]] = field(default_factory=list)

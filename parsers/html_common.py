@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.base import ParseError, decode_text
+from parsers.base import Line, ParseError, decode_text
 
 _DECLARED = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
 _INTERFACE_PREFIX = re.compile(r"^/(?:en|es|fr)(?=/|$)")
@@ -116,15 +115,6 @@ def main_scope(tree: LexborHTMLParser) -> LexborNode:
         if node is not None:
             return node
     return tree.body or tree.root
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of visible text; `href` is set when the whole line is one link's text."""
-
-    text: str
-    href: str | None = None
-    heading: bool = False
 
 
 _BREAK = object()

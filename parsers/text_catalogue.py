@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from parsers.base import ParsedPage, ParseError, Problem, clean_markup, decode_text
+from parsers.base import ParsedPage, Problem, ShapeError, clean_markup, decode_text
 
 _META_START = re.compile(r"^\s*\d{4}\s*/")
 _META = re.compile(r"^\s*(?P<year>\d{4})\s*/\s*(?P<pages>\d+)\s*pages?\b(?P<rest>.*)$", re.I | re.S)
@@ -28,7 +28,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     blocks = _blocks(text)
     meta_idx = [i for i, block in enumerate(blocks) if _META_START.match(block[0])]
     if not meta_idx:
-        raise ParseError("no catalogue entries found: no 'YEAR/NN pages' line on the page")
+        raise ShapeError("no catalogue entries found: no 'YEAR/NN pages' line on the page")
     page = ParsedPage()
     page.page_info["heading"] = " / ".join(blocks[0]) if meta_idx[0] > 1 else None
     for n, i in enumerate(meta_idx):

@@ -1,23 +1,27 @@
 """Parse a text rendering of a Drupal resource listing: one card teaser per line.
 
 The rendering keeps no markup, so a line is classified by what it looks like:
-- page chrome: the skip link, in any of the interface languages, and a lone section heading
-  (a few capitalised words with no sentence punctuation, e.g. a resource-type name);
+- page chrome: the skip link, navigation and pager lines (`parsers.vocab`, en/es/fr), and a
+  lone section heading (a few capitalised words with no sentence punctuation, e.g. a
+  resource-type name);
 - a photo caption: a line carrying a photo credit (`| ©`); it belongs to a news card;
 - a news teaser: the line right after a caption (the article's untrimmed lead sentence);
 - everything else: one publication card's teaser, trimmed with `...` when it was cut.
+
+A text that is not a listing (a detail page, a catalogue, a page of chrome) is refused with
+`ShapeError` and the shape it has (`parsers.detect`), never split into a record per line.
 """
 
 from __future__ import annotations
 
 import re
 
-from parsers.base import ParsedPage, ParseError, decode_text, split_truncation
+from parsers.base import ParsedPage, ShapeError, decode_text, split_truncation
+from parsers.detect import shape
+from parsers.text_detail import is_chrome
+from parsers.vocab import SKIP_LINKS
 
-#: Drupal's skip link as printed by the themes of the three sites (interface en/es/fr).
-SKIP_LINKS = frozenset(
-    {"skip to main content", "pasar al contenido principal", "aller au contenu principal"}
-)
+__all__ = ["SKIP_LINKS", "is_caption", "is_heading", "parse"]
 
 _CAPTION = re.compile(r"\|\s*(?:©|\(c\)|photo:)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…:;,]\s*$")
@@ -43,6 +47,9 @@ def is_caption(line: str) -> bool:
 
 def parse(body: bytes, url: str | None = None) -> ParsedPage:
     text = decode_text(body)
+    found, why = shape(text, url)
+    if found != "listing":
+        raise ShapeError(f"not a listing: {'looks like a ' + found + ' page' if found else 'unknown shape'} ({why})")
     page = ParsedPage()
     previous_kind: str | None = None
     headings: list[str] = []
@@ -50,7 +57,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         line = " ".join(raw_line.split())
         if not line:
             continue
-        if line.casefold() in SKIP_LINKS:
+        if is_chrome(line):
             continue
         if is_heading(line):
             headings.append(line)
@@ -74,6 +81,6 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         )
         previous_kind = kind
     if not page.records:
-        raise ParseError("no listing lines found: the page holds only chrome")
+        raise ShapeError("no listing lines found: the page holds only chrome")
     page.page_info["headings"] = headings
     return page

@@ -31,7 +31,7 @@ from pipeline.errors import ArchiveError
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("text-listing", "text-catalogue", "html-listing", "html-detail")
+FORMATS = ("text-listing", "text-catalogue", "text-detail", "html-listing", "html-detail")
 #: bodies archived for the record but not parsed into sightings
 AUXILIARY_FORMATS = ("robots-txt", "sitemap-xml")
 

@@ -197,23 +197,42 @@ def archive() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", required=True, help="Site the page came from, e.g. migrantprotection.iom.int.")
 @click.option("--url", default=None, help="URL the page was retrieved from, if known.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Page format (picks the parser).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("auto", *FORMATS)),
+    required=True,
+    help="Page format (picks the parser); auto recognises listing, catalogue, detail and news pages by their shape.",
+)
 @click.option("--retrieved-at", default=None, help="When it was retrieved (ISO 8601); default now.")
 def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt: str, retrieved_at: str | None) -> None:
     """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte."""
     from datetime import datetime
 
+    from parsers import ParseError
+    from parsers.detect import detect_format
+
+    body = file.read_bytes()
+    if fmt == "auto":
+        try:
+            found, why = detect_format(body, url)
+        except ParseError as exc:
+            _fail(f"{file.name}: not archived: {exc}", EXIT_CONFIG)
+        if found is None:
+            _fail(f"{file.name}: not archived: {why}; give --format if you know what it is", EXIT_CONFIG)
+        fmt = found
+        click.echo(f"{file.name}: {fmt} ({why})", err=True)
     try:
         settings = load_settings().with_overrides(raw_dir=raw)
         when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
         entry = Archive(settings.raw_dir).put(
-            file.read_bytes(), source=source, url=url, format=fmt, retrieved_at=when, label=file.name
+            body, source=source, url=url, format=fmt, retrieved_at=when, label=file.name
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--retrieved-at") from exc
     except (PipelineError, OSError) as exc:
         _fail(str(exc), EXIT_CONFIG)
-    click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}")
+    click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}  {fmt}")
 
 
 def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-def]

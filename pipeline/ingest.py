@@ -69,6 +69,8 @@ def parse_and_load(
             else:
                 summary.pages_failed += 1
                 summary.failures.append(_describe(result.entry, result.error or ""))
+                if result.shape_mismatch:
+                    summary.layout_alerts.append(_describe(result.entry, result.error or ""))
                 continue
             # a record given up on inside a good page is named too, with its position
             for reject in result.rejects:

@@ -57,6 +57,8 @@ _SIGHTING_SCHEMA = pa.schema(
         ("edition_links", _LIST),
         ("extra", pa.string()),
         ("quality_flags", _LIST),
+        ("toc", _LIST),
+        ("attachments", _LIST),
     ]
 )
 

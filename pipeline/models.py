@@ -104,6 +104,8 @@ class SightingRecord(BaseModel):
     detail_url: str | None = None
     edition_links: list[str] = Field(default_factory=list)
     extra: dict[str, str] = Field(default_factory=dict)
+    toc: list[str] = Field(default_factory=list)
+    attachments: list[str] = Field(default_factory=list)
     quality_flags: list[str] = Field(default_factory=list)
 
     @field_validator("title")

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from parsers import PARSERS, ParseError
+from parsers import PARSERS, ParseError, ShapeError
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import ArchiveError
 from pipeline.models import SightingRecord
@@ -23,6 +23,8 @@ class PageResult:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     page_info: dict[str, Any] = field(default_factory=dict)
+    #: the page is not of its format's shape (a detail page archived as a listing, a redesign)
+    shape_mismatch: bool = False
 
     @property
     def ok(self) -> bool:
@@ -39,6 +41,7 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
         body = archive.read(entry.sha256)
         parsed = parser(body, entry.url)
     except (ParseError, ArchiveError) as exc:
+        result.shape_mismatch = isinstance(exc, ShapeError)
         return _failed(result, str(exc))
     except Exception as exc:  # a parser bug costs this page, recorded, not the run
         return _failed(result, f"parser crashed: {type(exc).__name__}: {exc}")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import ConfigError
 
-PAGE_FORMATS = ("html-listing", "html-detail", "text-listing", "text-catalogue")
+PAGE_FORMATS = ("html-listing", "html-detail", "text-listing", "text-catalogue", "text-detail")
 
 
 class Pager(BaseModel):

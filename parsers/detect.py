@@ -1,0 +1,91 @@
+"""Recognise what a text rendering is (listing, catalogue, detail, news) from its shape alone.
+
+`archive add --format auto` stores a page under the format this returns, and each text parser
+asks it before reading, so a detail page fed as a listing is refused with the reason instead of
+being split into a record per line. The tests are on structure, stated for any page of the three
+sites (SOURCES.md 2-4), not on any page's words:
+
+- catalogue: entries anchored on a `YEAR/NN pages` metadata line;
+- detail: a field label line (`Number of Pages`, `Type`, `Año`...), an attachment table header,
+  the cover's alt text (`2021, IOM, <title>`), or the title printed twice at the top;
+- listing: card teasers (lines of prose, or cut with `...`), most of the content
+  lines, at least one of them cut, and no label;
+- news or detail: a title-like first line followed by prose (the URL's path tells news apart);
+- anything else is `None`, with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from parsers.base import decode_text, split_truncation
+from parsers.text_detail import _ALT_YEAR, is_caption, is_chrome, label_key, looks_like_prose
+from parsers.vocab import ATTACHMENT_HEADERS, NEWS_PATH
+
+_CATALOGUE_META = re.compile(r"^\s*\d{4}\s*/\s*\d+\s*pages?\b", re.IGNORECASE)
+#: lines looked at; the shape shows at the top of a page
+HEAD_LINES = 400
+HEADING_MAX_WORDS = 4
+#: share of content lines that must be card teasers for a listing
+LISTING_SHARE = 0.6
+
+FORMAT_OF = {"listing": "text-listing", "catalogue": "text-catalogue", "detail": "text-detail", "news": "text-detail"}
+
+
+def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
+    """(shape, reason): shape is listing, catalogue, detail, news or None (unknown)."""
+    raw = [" ".join(line.split()) for line in text.splitlines()[: HEAD_LINES * 4]]
+    lines = [line for line in raw if line][:HEAD_LINES]
+    if sum(1 for line in lines if _CATALOGUE_META.match(line)) >= 1:
+        return "catalogue", "has 'YEAR/NN pages' entry lines"
+    content = [line for line in lines if not is_chrome(line)]
+    if not content or all(_is_heading(line) for line in content):
+        return None, "only chrome on the page (skip link, navigation, headings), no content"
+    news = bool(url and NEWS_PATH.search(urlsplit(url).path))
+    labels = [line for line in content if label_key(line) is not None]
+    if labels:
+        return ("news" if news else "detail"), f"field labels ({', '.join(dict.fromkeys(labels[:3]))})"
+    if any(line.rstrip(" :").casefold() in ATTACHMENT_HEADERS for line in content):
+        return ("news" if news else "detail"), "an attachment table"
+    if any(_ALT_YEAR.match(line) for line in content[:8]):
+        return ("news" if news else "detail"), "a cover alt text 'YEAR, ORG, title'"
+    if len(content) >= 2 and content[0] == content[1] and not looks_like_prose(content[0]):
+        return ("news" if news else "detail"), "the title printed twice"
+    cards = [line for line in content if _is_teaser(line)]
+    cut = [line for line in cards if split_truncation(line)[1]]
+    not_headings = [line for line in content if not _is_heading(line)]
+    if cards and cut and len(cards) >= LISTING_SHARE * len(not_headings):
+        return "listing", f"{len(cards)} card teasers, {len(cut)} cut with '...'"
+    first = next((n for n, line in enumerate(content) if not looks_like_prose(line)), None)
+    if first is not None and any(looks_like_prose(line) for line in content[first + 1 :]):
+        head = content[first + 1 : first + 3]
+        if news or any(is_caption(line) for line in head):
+            return "news", "a title, an image caption and paragraphs"
+        return "detail", "a title followed by paragraphs"
+    return None, "no known shape: not a listing (card teasers), a catalogue, a detail or a news page"
+
+
+def _is_teaser(line: str) -> bool:
+    return split_truncation(line)[1] or looks_like_prose(line) or is_caption(line)
+
+
+def _is_heading(line: str) -> bool:
+    return len(line.split()) <= HEADING_MAX_WORDS and not split_truncation(line)[1]
+
+
+def detect_format(body: bytes, url: str | None = None) -> tuple[str | None, str]:
+    """(archive format, reason) for a supplied page: text dumps by their shape, HTML by the shape of
+    its visible text. Raises ParseError for what is not text at all (empty, binary, undecodable)."""
+    head = body[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<body" in body[:65536].lower():
+        from parsers.html_common import main_scope, parse_html, visible_lines  # lazy: selectolax
+
+        tree = parse_html(body)
+        text = "\n".join(line.text for line in visible_lines(main_scope(tree)))
+        found, why = shape(text, url)
+        if found is None:
+            return None, why
+        return ("html-listing" if found == "listing" else "html-detail"), f"HTML; {why}"
+    found, why = shape(decode_text(body), url)
+    return (FORMAT_OF[found] if found else None), why

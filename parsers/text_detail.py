@@ -1,0 +1,554 @@
+"""Parse the text of one publication's detail page, news article or bookstore page into one record.
+
+The same reader (`extract`) serves the text dumps and the HTML parsers' fallback (their visible
+text as lines), so what the rules below find does not depend on markup. What the three sites
+print (SOURCES.md 2.3, 3.3, 4.3):
+
+- publications.iom.int: a label block first (`Original Language`, `Number of Pages`, `Reference
+  Number`, `Date of upload`...; a label may have no value, `ISSN 2223-5248` sits on one line, the
+  upload date follows a blank line and is localised: `29 juil 2021`), then the title, an optional
+  subtitle, the abstract in paragraphs, a bulleted table of contents, `Also available in:`.
+- MP: the title (sometimes twice), the cover's alt text (`2021, IOM, <title>`: the only place the
+  year shows), then unlabelled taxonomy values (type term, countries, regions, organisation),
+  `Publication Series`, the abstract, an attachment table (`Attachment Size` / `Pièce jointe
+  Taille`, rows `<label> <size> KB|MB|Ko`).
+- R&R: the same with labels (`Type`, `Region`, `Organization`, `Year`, `Publication Series`).
+- News ("Spotlight"): the title, an image caption, the article's paragraphs.
+
+Rules, each stated for any page of this kind, not for one page:
+- a label is a whole line from `vocab.LABELS` (or `Label: value`); its values are the following
+  lines that read as that field's values (a year, a page count, a date, language names, short
+  names), so an empty label never swallows the title;
+- the title is the first line that is none of: chrome, a label or its value, a date, an alt
+  text, a caption; a following identical line is the same title printed twice;
+- unlabelled lines between the title and the abstract are classified by vocabulary (organisation
+  names, world regions, type terms, comma lists of names); the first unclassified short line right
+  after the title is a subtitle (not on news pages, where it is the image's caption);
+- the abstract is every paragraph of prose after the title; a prose line that is followed by
+  metadata and does not end a sentence is an image's description, not the abstract;
+- bullet lines are the table of contents, `<label> <size> <unit>` lines are attachments: fields,
+  never records.
+
+A page that yields neither a title nor an abstract is refused (`ShapeError`): a record is never
+invented from page chrome.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from parsers.base import Line, ParsedPage, ShapeError, clean_markup, decode_text, split_truncation
+from parsers.vocab import (
+    ATTACHMENT_HEADERS,
+    CAPTION_OPENERS,
+    CHROME_LINES,
+    DATE_KEYS,
+    LABELS,
+    LANGUAGE_NAMES,
+    NEWS_PATH,
+    ORGANISATION,
+    PAGER_LINE,
+    REGION_WORDS,
+    SINGLE_VALUED,
+    SKIP_LINKS,
+    TOC_HEADERS,
+    TYPE_TERMS,
+)
+
+#: a line of prose: this many words, or a sentence of PROSE_MIN_SENTENCE_WORDS words or more
+PROSE_MIN_WORDS = 12
+PROSE_MIN_SENTENCE_WORDS = 5
+#: a title longer than this is a paragraph, not a title
+TITLE_MAX_WORDS = 40
+#: a short value (type, region, organisation, series) is at most this many words
+VALUE_MAX_WORDS = 20
+#: lines read per page; a hostile page with millions of lines costs a bounded time
+MAX_LINES = 20_000
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”»)]*\s*$")
+_BULLET = re.compile(r"^(?:[•·▪◦‣●○■□➢►\-–—*]|\\bullet|o(?=\s))\s+")
+_ALT_YEAR = re.compile(r"^(19[4-9]\d|20\d\d)\s*,\s*\S")
+_YEAR_LINE = re.compile(r"^\D{0,4}(19[4-9]\d|20\d\d)\D{0,4}$")
+_YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
+_PAGES = re.compile(r"^(\d{1,5})(?:\s*(?:pages?|páginas?|pp?\.?))?$", re.IGNORECASE)
+_IDENTIFIER_LINE = re.compile(r"^(e-?isbn|isbn|e-?issn|issn)\b(?:-1[03])?\s*:?\s*([0-9][0-9Xx\- ]{6,20}[0-9Xx])$", re.I)
+_IDENTIFIER = re.compile(r"[0-9][0-9Xx\- ]{6,20}[0-9Xx]")
+_INLINE_LABEL = re.compile(r"^([^:|]{2,40}?)\s*:\s*(\S.*)$")
+_ATTACHMENT = re.compile(
+    r"^(?P<label>.*?)[\s(]*(?P<size>\d{1,4}(?:[.,]\d{1,3})?)\s*(?P<unit>[KMG]B|[KMG]o|bytes|octets)\)?$", re.I
+)
+_DATE_SHAPE = re.compile(r"^(?=.*\b(?:19|20)\d\d\b)(?=.*\d)[\w .,/\-]{6,40}$")
+_REFERENCE = re.compile(r"^(?=.*\d)\S+(?:\s\S+){0,2}$")
+
+
+def parse(body: bytes, url: str | None = None) -> ParsedPage:
+    """Parse a text dump of a detail, news or bookstore page (format `text-detail`)."""
+    return extract(text_lines(decode_text(body)), url)
+
+
+def text_lines(text: str) -> list[Line | None]:
+    """A text dump as lines, whitespace collapsed; None marks a blank line (a paragraph break)."""
+    lines: list[Line | None] = []
+    for raw in text.splitlines()[:MAX_LINES]:
+        line = " ".join(raw.split())
+        lines.append(Line(line) if line else None)
+    return lines
+
+
+def extract(lines: Sequence[Line | None], url: str | None, *, base_url: str | None = None) -> ParsedPage:
+    """One record from a detail page's lines (text dump or HTML visible text).
+
+    Raises ShapeError when the lines hold no title and no abstract.
+    """
+    reader = _Reader(list(lines[:MAX_LINES]), base_url or url)
+    reader.read()
+    return reader.page(url)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def label_key(text: str) -> str | None:
+    """The record key of a whole-line label, or None."""
+    return LABELS.get(text.rstrip(" :\u00a0").casefold())
+
+
+def is_chrome(text: str) -> bool:
+    folded = text.casefold().strip(" :")
+    return folded in SKIP_LINKS or folded in CHROME_LINES or bool(PAGER_LINE.match(text))
+
+
+def looks_like_prose(text: str) -> bool:
+    words = len(text.split())
+    return words >= PROSE_MIN_WORDS or (words >= PROSE_MIN_SENTENCE_WORDS and bool(_SENTENCE_END.search(text)))
+
+
+def is_caption(text: str) -> bool:
+    folded = text.casefold()
+    return "©" in text or " | " in text or folded.startswith(CAPTION_OPENERS) and len(text.split()) <= 25
+
+
+@lru_cache(maxsize=4096)
+def parse_date(text: str) -> date | None:
+    """A printed date in English, Spanish or French ("16 déc 2022", "1 de junio de 2020").
+
+    A cheap shape test first, so dateparser only sees lines that could be dates.
+    """
+    if not _DATE_SHAPE.match(text):
+        return None
+    from dateparser.date import DateDataParser  # lazy: only pages with dates pay its import
+
+    found = _date_parser(DateDataParser).get_date_data(text)
+    return found.date_obj.date() if found and found.date_obj else None
+
+
+@lru_cache(maxsize=1)
+def _date_parser(cls: Any) -> Any:
+    return cls(
+        languages=["en", "es", "fr"],
+        settings={"STRICT_PARSING": True, "REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY"},
+    )
+
+
+def _language_names(text: str) -> list[str] | None:
+    """Language names of a line ("English, Français"), or None when a part is not one."""
+    parts = [p.strip(" .*") for p in re.split(r"\s*(?:,|;|/|\||\band\b|\by\b|\bet\b)\s*", text) if p.strip(" .*")]
+    if parts and all(p.casefold() in LANGUAGE_NAMES for p in parts):
+        return parts
+    return None
+
+
+def _valid_value(key: str, text: str) -> bool:
+    if key == "year":
+        return bool(_YEAR_LINE.match(text))
+    if key == "page_count":
+        return bool(_PAGES.match(text))
+    if key in DATE_KEYS:
+        return parse_date(text) is not None
+    if key in ("isbn", "eisbn", "issn"):
+        return bool(_IDENTIFIER.fullmatch(text.strip()))
+    if key == "reference_number":
+        return bool(_REFERENCE.match(text)) and len(text) <= 40
+    if key in ("editions", "languages"):
+        return _language_names(text) is not None
+    if key == "text_language":
+        return _language_names(text) is not None or (
+            len(text.split()) <= 3 and not any(ch.isdigit() for ch in text) and text[:1].isupper()
+        )
+    words = len(text.split())
+    return (
+        0 < words <= VALUE_MAX_WORDS
+        and not (words >= PROSE_MIN_WORDS and _SENTENCE_END.search(text))
+        and not split_truncation(text)[1]
+    )
+
+
+def _classify_unlabelled(text: str) -> str | None:
+    """Which field an unlabelled taxonomy line is (MP prints values without their labels)."""
+    folded = text.casefold()
+    if folded in TYPE_TERMS or all(p.strip() in TYPE_TERMS for p in folded.split(",")):
+        return "type"
+    parts = [p.strip() for p in folded.split(",") if p.strip()]
+    if parts and all(any(word in part for word in REGION_WORDS) for part in parts):
+        return "region"
+    if ORGANISATION.search(text) and len(text.split()) <= 15 and not _SENTENCE_END.search(text.rstrip(")")):
+        return "organisation"
+    originals = [p.strip() for p in text.split(",") if p.strip()]
+    if len(originals) >= 2 and all(
+        len(p.split()) <= 4 and p[:1].isupper() and not any(ch.isdigit() for ch in p) for p in originals
+    ):
+        return "countries"
+    return None
+
+
+class _Reader:
+    """One pass over the lines, then the assembly of one record."""
+
+    def __init__(self, lines: list[Line | None], base: str | None) -> None:
+        self.lines = lines
+        self.base = base
+        self.fields: dict[str, list[str]] = {}
+        self.paths: dict[str, str] = {}
+        self.content: list[tuple[int, Line]] = []
+        self.toc: list[str] = []
+        self.attachments: list[str] = []
+        self.attachment_languages: list[str] = []
+        self.edition_hrefs: list[str] = []
+        self.markup = False
+
+    def add(self, key: str, values: list[str], path: str) -> None:
+        if not values:
+            return
+        self.fields.setdefault(key, []).extend(values)
+        self.paths.setdefault(key, path)
+
+    # -- pass 1: labels, sections, bullets, attachments, chrome ---------------------------------
+
+    def read(self) -> None:
+        lines = self.lines
+        section: str | None = None
+        k = 0
+        while k < len(lines):
+            line = lines[k]
+            if line is None:
+                k += 1
+                continue
+            text, marked = clean_markup(line.text)
+            self.markup = self.markup or marked
+            folded = text.rstrip(" :\u00a0").casefold()
+            key = label_key(text)
+            if key is not None:
+                k = self._values(k + 1, key)
+                section = None
+                continue
+            if self._inline(text):
+                k += 1
+                continue
+            if folded in ATTACHMENT_HEADERS:
+                section = "attachments"
+                k += 1
+                continue
+            if folded in TOC_HEADERS:
+                section = "toc"
+                k += 1
+                continue
+            row = _ATTACHMENT.match(text)
+            if row and len(text) <= 160 and not looks_like_prose(row.group("label") or ""):
+                self._attachment(row, line)
+                k += 1
+                continue
+            if _BULLET.match(text):
+                item = _BULLET.sub("", text).strip()
+                if item:
+                    self.toc.append(item)
+                k += 1
+                continue
+            if section == "toc" and not looks_like_prose(text):
+                self.toc.append(text)
+                k += 1
+                continue
+            if is_chrome(text):
+                k += 1
+                continue
+            section = None
+            self.content.append((k, Line(text, line.href, line.heading)))
+            k += 1
+
+    def _values(self, k: int, key: str) -> int:
+        values: list[str] = []
+        lines = self.lines
+        while k < len(lines):
+            line = lines[k]
+            if line is None:
+                if key in DATE_KEYS and not values:
+                    k += 1
+                    continue
+                if key == "editions" and not values:
+                    k += 1
+                    continue
+                break
+            text = clean_markup(line.text)[0]
+            if label_key(text) is not None or text.rstrip(" :").casefold() in ATTACHMENT_HEADERS:
+                break
+            if key == "editions" and line.href:
+                self.edition_hrefs.append(line.href)
+                values.extend(_language_names(text) or [text])
+                k += 1
+                continue
+            if not _valid_value(key, text):
+                break
+            values.append(text)
+            k += 1
+            if key in SINGLE_VALUED:
+                break
+        self.add(key, values, "label")
+        return k
+
+    def _inline(self, text: str) -> bool:
+        """`ISSN 2223-5248`, `Year: 2018`, `Number of Pages: 42 | ISSN: 2223-5248 | Year: 2018`.
+
+        Every part of the line must be a known label with a valid value, or nothing is taken:
+        a sentence with a colon in it stays prose.
+        """
+        found: list[tuple[str, list[str]]] = []
+        for part in (p.strip() for p in text.split(" | ")):
+            ident = _IDENTIFIER_LINE.match(part)
+            if ident:
+                name = ident.group(1).casefold().replace("-", "")
+                found.append(({"isbn": "isbn", "eisbn": "eisbn", "issn": "issn", "eissn": "issn"}[name],
+                              [ident.group(2).strip()]))  # fmt: skip
+                continue
+            inline = _INLINE_LABEL.match(part)
+            key = label_key(inline.group(1)) if inline else None
+            if inline is None or key is None:
+                return False
+            value = inline.group(2).strip()
+            if key in ("editions", "languages"):
+                names = _language_names(value)
+                if names is None:
+                    return False
+                found.append((key, names))
+            elif _valid_value(key, value):
+                found.append((key, [value]))
+            else:
+                return False
+        for key, values in found:
+            self.add(key, values, "inline-label")
+        return bool(found)
+
+    def _attachment(self, row: re.Match[str], line: Line) -> None:
+        label = row.group("label").strip(" -–:(")
+        self.attachments.append(f"{label} {row.group('size')} {row.group('unit')}".strip())
+        name = label.rsplit(" - ", 1)[-1].strip().casefold()
+        if name in LANGUAGE_NAMES:
+            self.attachment_languages.append(label.rsplit(" - ", 1)[-1].strip().title())
+        if line.href:  # attachments are files, not editions: their URLs go to pdf_urls
+            self.fields.setdefault("_files", []).append(line.href)
+
+    # -- pass 2: title, header values, body ----------------------------------------------------
+
+    def page(self, url: str | None) -> ParsedPage:
+        content = self.content
+        title_at = self._title_index()
+        title = content[title_at][1].text if title_at is not None else None
+        news = bool(url and NEWS_PATH.search(urlsplit(url).path))
+        header: list[tuple[int, Line]] = []
+        body: list[tuple[int, Line]] = []
+        captions: list[str] = []
+        subtitle: str | None = None
+        unlabelled: list[str] = []
+        start = (title_at + 1) if title_at is not None else 0
+        for position, (k, line) in enumerate(content[start:], start=start):
+            text = line.text
+            if title and text == title and not body:
+                continue  # the title printed twice
+            if _ALT_YEAR.match(text) and not body:
+                self.add("year", [_ALT_YEAR.match(text).group(1)], "alt-text")  # type: ignore[union-attr]
+                captions.append(text)
+                header.append((k, line))
+                continue
+            if is_caption(text) and not looks_like_prose(text) or "©" in text:
+                captions.append(text)
+                continue
+            if looks_like_prose(text) and not split_truncation(text)[1]:
+                body.append((k, line))
+                continue
+            kind = _classify_unlabelled(text) if not body else None
+            if kind:
+                # prose read so far that does not end a sentence, followed by metadata: image text
+                if body and not any(_SENTENCE_END.search(b.text) for _, b in body) and len(body) <= 2:
+                    captions.extend(b.text for _, b in body)
+                    body = []
+                self.add(kind, [p.strip() for p in text.split(",")] if kind != "organisation" else [text],
+                         "unlabelled-vocabulary")  # fmt: skip
+                header.append((k, line))
+                continue
+            if not body and subtitle is None and not header and not captions and position == start + _dup(content, start, title):
+                if news:
+                    captions.append(text)
+                else:
+                    subtitle = text
+                continue
+            if not body:
+                unlabelled.append(text)
+        if title is None and not body:
+            raise ShapeError("no title and no abstract found: not a detail, news or bookstore page")
+        return self._record(url, news, title, subtitle, body, captions, unlabelled)
+
+    def _title_index(self) -> int | None:
+        content = self.content
+        headed = [n for n, (_, line) in enumerate(content) if line.heading and self._title_like(line.text)]
+        if headed:
+            return headed[0]
+        for n, (_, line) in enumerate(content):
+            if self._title_like(line.text):
+                return n
+        return None
+
+    @staticmethod
+    def _title_like(text: str) -> bool:
+        return (
+            len(text.split()) <= TITLE_MAX_WORDS
+            and not split_truncation(text)[1]
+            and not _ALT_YEAR.match(text)
+            and not is_caption(text)
+            and parse_date(text) is None
+            and not _YEAR_LINE.match(text)
+            and any(ch.isalpha() for ch in text)
+        )
+
+    def _record(
+        self,
+        url: str | None,
+        news: bool,
+        title: str | None,
+        subtitle: str | None,
+        body: list[tuple[int, Line]],
+        captions: list[str],
+        unlabelled: list[str],
+    ) -> ParsedPage:
+        fields = self.fields
+        page = ParsedPage()
+        paragraphs = _paragraphs(self.lines, body)
+        has_metadata = any(k in fields for k in LABEL_FIELDS) or bool(self.attachments or self.toc)
+        if url is None:
+            news = bool(captions) and not has_metadata
+        record: dict[str, Any] = {"position": 1, "kind": "news" if news else "publication", "url": url}
+        if title:
+            record["title"] = title
+            self.paths["title"] = "first title-like line"
+        if paragraphs:
+            abstract, truncated = split_truncation(paragraphs)
+            record["abstract"] = abstract
+            record["abstract_truncated"] = truncated
+            self.paths["abstract"] = "prose paragraphs after the title"
+        year = _first_year(fields.get("year", []) + fields.get("published", []))
+        if year:
+            record["year"] = year
+        pages = next((int(m.group(1)) for v in fields.get("page_count", []) if (m := _PAGES.match(v))), None)
+        if pages:
+            record["page_count"] = pages
+        for key in ("isbn", "eisbn"):
+            if fields.get(key):
+                record[key] = list(dict.fromkeys(fields[key]))
+        if fields.get("text_language"):
+            record["text_language"] = fields["text_language"][0]
+        languages = [
+            *(fields.get("text_language", [])[:1]),
+            *(name for v in fields.get("languages", []) for name in (_language_names(v) or [v])),
+            *fields.get("editions", []),
+            *self.attachment_languages,
+        ]
+        if languages:
+            record["languages"] = list(dict.fromkeys(languages))
+        if self.edition_hrefs:
+            record["edition_links"] = list(dict.fromkeys(_absolute(self.base, h) for h in self.edition_hrefs))
+        if fields.get("_files"):
+            record["pdf_urls"] = list(dict.fromkeys(_absolute(self.base, h) for h in fields["_files"]))
+            record["pdf_available"] = True
+        if self.toc:
+            record["toc"] = self.toc
+            self.paths["toc"] = "bullet lines"
+        if self.attachments:
+            record["attachments"] = self.attachments
+            self.paths["attachments"] = "attachment rows"
+        extra: dict[str, str] = {}
+        for key in EXTRA_FIELDS:
+            if fields.get(key):
+                extra[key] = ", ".join(dict.fromkeys(fields[key]))
+        for key in DATE_KEYS:
+            when = next((d for v in fields.get(key, []) if (d := parse_date(v))), None)
+            if when:
+                extra[key] = when.isoformat()
+        if fields.get("editions"):
+            extra["also_available_in"] = ", ".join(dict.fromkeys(fields["editions"]))
+        if subtitle:
+            extra["subtitle"] = subtitle
+            self.paths["subtitle"] = "short line after the title"
+        if captions:
+            extra["caption"] = " / ".join(dict.fromkeys(captions))
+        if unlabelled:
+            extra["unlabelled"] = " / ".join(dict.fromkeys(unlabelled))
+        if extra:
+            record["extra"] = extra
+        flags = ["markup_residue_removed"] if self.markup else []
+        if flags:
+            record["quality_flags"] = flags
+        page.records.append(record)
+        page.page_info["shape"] = "news" if news else "detail"
+        page.page_info["fields"] = {k: v for k, v in self.paths.items() if not k.startswith("_")}
+        return page
+
+
+#: label keys that say a page describes a publication (not a news article)
+LABEL_FIELDS = frozenset({"page_count", "year", "reference_number", "isbn", "eisbn", "issn", "series", "type"})
+#: keys copied into `extra` as text
+EXTRA_FIELDS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn", "topics",
+                "authors", "publisher")  # fmt: skip
+
+
+def _dup(content: list[tuple[int, Line]], start: int, title: str | None) -> int:
+    """How many copies of the title follow it (the title printed twice)."""
+    n = 0
+    while start + n < len(content) and title is not None and content[start + n][1].text == title:
+        n += 1
+    return n
+
+
+def _paragraphs(lines: list[Line | None], body: list[tuple[int, Line]]) -> str:
+    """Body lines as paragraphs: consecutive lines of one block are one paragraph in text dumps
+    only when no blank line separates them and the first does not end a sentence (a wrapped line)."""
+    paragraphs: list[str] = []
+    previous: int | None = None
+    for k, line in body:
+        joined = (
+            previous is not None
+            and k == previous + 1
+            and lines[previous] is not None
+            and not _SENTENCE_END.search(paragraphs[-1])
+        )
+        if joined:
+            paragraphs[-1] = f"{paragraphs[-1]} {line.text}"
+        else:
+            paragraphs.append(line.text)
+        previous = k
+    return "\n\n".join(paragraphs)
+
+
+def _first_year(values: list[str]) -> int | None:
+    for value in values:
+        found = _YEAR.search(value)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _absolute(base: str | None, href: str) -> str:
+    from urllib.parse import urljoin
+
+    return urljoin(base, href) if base else href
