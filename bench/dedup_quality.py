@@ -247,6 +247,7 @@ def report(results: list[tuple[str, Result]]) -> list[str]:
             joins, good = r.rules.get(c, (0, 0))
             cells.append(f"{joins:>5} {good / joins:.3f}" if joins else f"{'0':>5}   -  ")
         out.append(f"{label:<{width}}" + "".join(f"{x:>{w}}" for x, w in zip(cells, widths, strict=True)))
+    out.append("(a chrome sighting is its own item in bench_truth: joining two identical chrome texts counts as wrong)")
     out.append("")
     out.append("checks")
     for label, (_, r) in zip(labels, results, strict=True):

@@ -21,6 +21,13 @@ Text is made of pseudo-words (a Zipf-distributed vocabulary per language, plus t
 words, so language detection works), and each work carries its own language-independent
 signals (two names, an acronym, a number) in every language edition. Ground truth goes to the
 table `bench_truth(sighting_id, edition_key, work_key)`.
+
+Those rates plant what the matcher looks for. `Noise` (off by default; `generate(..., noise=)`)
+varies the same corpus the way real pages vary, whatever the matcher's rules: signals missing
+from some editions, reworded copies, site chrome, country editions in one language. A noisy
+corpus also has `bench_noise(sighting_id, noise)` (what was done to which sighting; chrome
+sightings have negative edition and work keys, each its own) and `bench_signals(edition_key,
+work_key, kind, value, kept)`. `python -m bench dedup_quality` measures the pass under it.
 """
 
 from __future__ import annotations

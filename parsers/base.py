@@ -99,7 +99,7 @@ def clean_markup(text: str) -> tuple[str, bool]:
     return cleaned, cleaned != text
 
 
-_TRUNCATION = re.compile(r"\s*(?:\.\.\.|…)(?:\s*Read more)?\s*$")
+_TRUNCATION = re.compile(r"\s*(?:\.\.\.|…)(?:\s*(?:Read more|Leer más|Lire la suite|En savoir plus))?\s*$", re.I)
 
 
 def split_truncation(text: str) -> tuple[str, bool]:

@@ -8,8 +8,8 @@ sites (SOURCES.md 2-4), not on any page's words:
 - catalogue: entries anchored on a `YEAR/NN pages` metadata line;
 - detail: a field label line (`Number of Pages`, `Type`, `Año`...), an attachment table header,
   the cover's alt text (`2021, IOM, <title>`), or the title printed twice at the top;
-- listing: card teasers (lines of prose, or cut with `...`), most of the content
-  lines, at least one of them cut, and no label;
+- listing: card teasers (whole sentences, or cut with `...`) and nothing else but a heading at
+  the top, and no label;
 - news or detail: a title-like first line followed by prose (the URL's path tells news apart);
 - anything else is `None`, with the reason.
 """
@@ -20,15 +20,22 @@ import re
 from urllib.parse import urlsplit
 
 from parsers.base import decode_text, split_truncation
-from parsers.text_detail import _ALT_YEAR, is_caption, is_chrome, label_key, looks_like_prose
+from parsers.text_detail import (
+    _ALT_YEAR,
+    PROSE_MIN_SENTENCE_WORDS,
+    ends_sentence,
+    is_caption,
+    is_chrome,
+    is_title_like,
+    label_key,
+    looks_like_prose,
+)
 from parsers.vocab import ATTACHMENT_HEADERS, NEWS_PATH
 
 _CATALOGUE_META = re.compile(r"^\s*\d{4}\s*/\s*\d+\s*pages?\b", re.IGNORECASE)
 #: lines looked at; the shape shows at the top of a page
 HEAD_LINES = 400
 HEADING_MAX_WORDS = 4
-#: share of content lines that must be card teasers for a listing
-LISTING_SHARE = 0.6
 
 FORMAT_OF = {"listing": "text-listing", "catalogue": "text-catalogue", "detail": "text-detail", "news": "text-detail"}
 
@@ -52,22 +59,29 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
         return ("news" if news else "detail"), "a cover alt text 'YEAR, ORG, title'"
     if len(content) >= 2 and content[0] == content[1] and not looks_like_prose(content[0]):
         return ("news" if news else "detail"), "the title printed twice"
-    cards = [line for line in content if _is_teaser(line)]
-    cut = [line for line in cards if split_truncation(line)[1]]
-    not_headings = [line for line in content if not _is_heading(line)]
-    if cards and cut and len(cards) >= LISTING_SHARE * len(not_headings):
-        return "listing", f"{len(cards)} card teasers, {len(cut)} cut with '...'"
-    first = next((n for n, line in enumerate(content) if not looks_like_prose(line)), None)
-    if first is not None and any(looks_like_prose(line) for line in content[first + 1 :]):
-        head = content[first + 1 : first + 3]
-        if news or any(is_caption(line) for line in head):
+    first = content[0]
+    teasers = [n for n, line in enumerate(content) if _is_teaser(line)]
+    others = [n for n, line in enumerate(content) if n not in set(teasers)]
+    cut = [n for n in teasers if split_truncation(content[n])[1]]
+    # a listing is its cards: any other line is a heading at the top (before or after the
+    # first card); a detail page opens with its title instead
+    if teasers and all(n < 2 and _is_heading(content[n]) for n in others) and (cut or _is_teaser(first)):
+        return "listing", f"{len(teasers)} card teasers, {len(cut)} cut with '...'"
+    if is_title_like(first) and any(looks_like_prose(line) for line in content[1:]):
+        if news or any(is_caption(line) for line in content[1:3]):
             return "news", "a title, an image caption and paragraphs"
         return "detail", "a title followed by paragraphs"
     return None, "no known shape: not a listing (card teasers), a catalogue, a detail or a news page"
 
 
 def _is_teaser(line: str) -> bool:
-    return split_truncation(line)[1] or looks_like_prose(line) or is_caption(line)
+    """A card's teaser is cut with '...' or is a whole sentence; a photo caption belongs to a card."""
+    words = len(line.split())
+    return (
+        split_truncation(line)[1]
+        or (words >= PROSE_MIN_SENTENCE_WORDS and ends_sentence(line))
+        or is_caption(line)
+    )
 
 
 def _is_heading(line: str) -> bool:

@@ -19,7 +19,8 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.base import ParsedPage, Problem, split_truncation
+from parsers import text_detail
+from parsers.base import ParsedPage, ParseError, Problem, split_truncation
 from parsers.html_common import (
     CHROME_TAGS,
     absolute,
@@ -37,7 +38,7 @@ from parsers.html_common import (
     url_path,
     visible_lines,
 )
-from parsers.text_listing import SKIP_LINKS, is_caption
+from parsers.text_listing import SKIP_LINKS
 
 _FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
 LABEL_SELECTOR = ".field__label, .field-label"
@@ -83,7 +84,7 @@ FIELD_KEYS = {
 SINGLE_VALUED = frozenset({"year", "page_count", "text_language", "reference_number", "issn", "date_of_upload"})
 #: record keys that go to `extra` as text
 EXTRA_KEYS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn",
-              "date_of_upload", "subtitle", "publisher", "authors", "topics", "last_updated")  # fmt: skip
+              "date_of_upload", "published", "subtitle", "publisher", "authors", "topics", "last_updated")  # fmt: skip
 CONTENT_TYPES = frozenset(
     [
         "Book",
@@ -158,14 +159,19 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     text_fields: dict[str, list[str]] = {}
     text_title: str | None = None
     text_abstract: str | None = None
+    text_lists: dict[str, Any] = {}
+    text_paths: dict[str, str] = {}
     if layout == "fallback-text":
-        text_title, text_fields, text_abstract = _read_text(tree, scope)
+        text_title, text_fields, text_abstract, text_lists, text_paths = _read_text(tree, scope, canonical or url)
         flags.append("layout:fallback-text")
     values: dict[str, list[str]] = {k: v for k, v in text_fields.items()}
     for key, found in fields.items():
         values.setdefault(key, found)
 
-    record: dict[str, Any] = {"position": 1, "kind": _kind(tree, ld), "url": canonical or url}
+    kind = _kind(tree, ld)
+    if kind == "publication" and text_lists.get("kind") == "news":
+        kind = "news"
+    record: dict[str, Any] = {"position": 1, "kind": kind, "url": canonical or url}
     title = _first_text(
         ld_text(ld.get("name")) if ld else None,
         ld_text(ld.get("headline")) if ld else None,
@@ -247,10 +253,19 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         extra.setdefault("series", series)
     if extra:
         record["extra"] = extra
+    for key in ("toc", "attachments"):
+        if text_lists.get(key):
+            record[key] = text_lists[key]
+    if text_lists.get("edition_links") and not record.get("edition_links"):
+        record["edition_links"] = text_lists["edition_links"]
+    if text_lists.get("pdf_urls") and not record.get("pdf_urls"):
+        record["pdf_urls"] = text_lists["pdf_urls"]
+        record["pdf_available"] = True
     if flags:
         record["quality_flags"] = flags
 
     page.page_info["layout"] = layout
+    page.page_info["fields"] = _field_paths(record, layout, fields, text_paths)
     page.page_info["metadata"] = [
         name
         for name, present in (
@@ -453,48 +468,62 @@ def _editions(
 # --- the visible text, read like the text dumps --------------------------------------------------
 
 
-def _read_text(tree: LexborHTMLParser, scope: LexborNode) -> tuple[str | None, dict[str, list[str]], str | None]:
-    lines = visible_lines(scope, skip=CHROME_TAGS)
-    lines = [line for line in lines if line.text.casefold() not in SKIP_LINKS]
-    title = next((line.text for line in lines if line.heading), None)
+def _read_text(
+    tree: LexborHTMLParser, scope: LexborNode, url: str | None
+) -> tuple[str | None, dict[str, list[str]], str | None, dict[str, Any], dict[str, str]]:
+    """The visible text through the text-detail reader: title, field values, abstract, the
+    record's list fields (toc, attachments, edition links) and which rule found each field."""
+    lines = [line for line in visible_lines(scope, skip=CHROME_TAGS) if line.text.casefold() not in SKIP_LINKS]
+    try:
+        found = text_detail.extract(lines, url)
+    except ParseError:
+        return _page_title(tree), {}, None, {}, {}
+    record = found.records[0]
     fields: dict[str, list[str]] = {}
-    paragraphs: list[str] = []
-    label: str | None = None
-    for line in lines:
-        text = line.text
-        if text == title:
-            label = None
-            continue
-        one_line = _ISBN_LINE.match(text)
-        if one_line:
-            fields.setdefault(LABELS[one_line.group(1).casefold()], []).append(one_line.group(2).strip())
-            label = None
-            continue
-        key = LABELS.get(text.rstrip(": \u00a0").casefold())
-        if key:
-            label = key
-            continue
-        inline = _INLINE_LABEL.match(text)
-        if inline and LABELS.get(inline.group(1).strip().casefold()):
-            fields.setdefault(LABELS[inline.group(1).strip().casefold()], []).append(inline.group(2).strip())
-            label = None
-            continue
-        if label and not _looks_like_prose(text):
-            fields.setdefault(label, []).append(text)
-            if label in SINGLE_VALUED:
-                label = None
-            continue
-        label = None
-        if _looks_like_prose(text) and not is_caption(text) and not _ALT_YEAR.match(text):
-            paragraphs.append(text)
-    if title is None:
-        title = _page_title(tree)
-    return title, fields, "\n\n".join(paragraphs) or None
+    for key in ("year", "page_count"):
+        if record.get(key):
+            fields[key] = [str(record[key])]
+    for key in ("isbn", "eisbn", "languages"):
+        if record.get(key):
+            fields[key] = list(record[key])
+    if record.get("text_language"):
+        fields["text_language"] = [record["text_language"]]
+    for key, value in (record.get("extra") or {}).items():
+        if key in EXTRA_KEYS or key in ("date_of_upload", "published"):
+            fields[key] = [value]
+    lists = {k: record[k] for k in ("toc", "attachments", "edition_links", "pdf_urls") if record.get(k)}
+    if record.get("kind") == "news":
+        lists["kind"] = "news"
+    title = record.get("title") or _page_title(tree)
+    return title, fields, record.get("abstract"), lists, found.page_info.get("fields", {})
 
 
 def _looks_like_prose(text: str) -> bool:
     words = len(text.split())
     return words >= TEASER_MIN_WORDS or (words >= 4 and bool(_SENTENCE.search(text)))
+
+
+def _field_paths(
+    record: dict[str, Any], layout: str, fields: dict[str, list[str]], text_paths: dict[str, str]
+) -> dict[str, str]:
+    """Which path each field of the record took: Drupal field markup, embedded metadata, or the
+    visible text read by the text-detail rules (and which of its rules)."""
+    paths: dict[str, str] = {}
+    for key in ("title", "abstract", "year", "page_count", "isbn", "eisbn", "text_language", "languages", "toc",
+                "attachments", "edition_links", "pdf_urls"):  # fmt: skip
+        if not record.get(key):
+            continue
+        if key in text_paths:
+            paths[key] = f"text: {text_paths[key]}"
+        elif key in fields:
+            paths[key] = "field markup"
+        elif key in ("title", "abstract") and layout == "fallback-text":
+            paths[key] = "metadata or page title"
+        else:
+            paths[key] = "metadata or selectors"
+    for key in record.get("extra") or {}:
+        paths[f"extra.{key}"] = f"text: {text_paths[key]}" if key in text_paths else "field markup or metadata"
+    return paths
 
 
 # --- small value readers -----------------------------------------------------------------------

@@ -51,6 +51,7 @@ from parsers.vocab import (
     LABELS,
     LANGUAGE_NAMES,
     NEWS_PATH,
+    NOTICE_LINE,
     ORGANISATION,
     PAGER_LINE,
     REGION_WORDS,
@@ -120,7 +121,26 @@ def label_key(text: str) -> str | None:
 
 def is_chrome(text: str) -> bool:
     folded = text.casefold().strip(" :")
-    return folded in SKIP_LINKS or folded in CHROME_LINES or bool(PAGER_LINE.match(text))
+    return folded in SKIP_LINKS or folded in CHROME_LINES or bool(PAGER_LINE.match(text) or NOTICE_LINE.match(text))
+
+
+def ends_sentence(text: str) -> bool:
+    return bool(_SENTENCE_END.search(text))
+
+
+def is_title_like(text: str) -> bool:
+    """A title: a short line that is not a sentence (titles do not end with a full stop), not a
+    cut teaser, not a caption, a date or a bare year."""
+    return (
+        0 < len(text.split()) <= TITLE_MAX_WORDS
+        and not text.rstrip().endswith((".", "…", ":", ";", ","))
+        and not split_truncation(text)[1]
+        and not _ALT_YEAR.match(text)
+        and not is_caption(text)
+        and not _YEAR_LINE.match(text)
+        and any(ch.isalpha() for ch in text)
+        and parse_date(text) is None
+    )
 
 
 def looks_like_prose(text: str) -> bool:
@@ -130,7 +150,7 @@ def looks_like_prose(text: str) -> bool:
 
 def is_caption(text: str) -> bool:
     folded = text.casefold()
-    return "©" in text or " | " in text or folded.startswith(CAPTION_OPENERS) and len(text.split()) <= 25
+    return "©" in text or " | " in text or (folded.startswith(CAPTION_OPENERS) and len(text.split()) <= 25)
 
 
 @lru_cache(maxsize=4096)
@@ -216,6 +236,7 @@ class _Reader:
         self.paths: dict[str, str] = {}
         self.content: list[tuple[int, Line]] = []
         self.toc: list[str] = []
+        self.toc_at: list[int] = []
         self.attachments: list[str] = []
         self.attachment_languages: list[str] = []
         self.edition_hrefs: list[str] = []
@@ -266,10 +287,12 @@ class _Reader:
                 item = _BULLET.sub("", text).strip()
                 if item:
                     self.toc.append(item)
+                    self.toc_at.append(k)
                 k += 1
                 continue
             if section == "toc" and not looks_like_prose(text):
                 self.toc.append(text)
+                self.toc_at.append(k)
                 k += 1
                 continue
             if is_chrome(text):
@@ -365,30 +388,32 @@ class _Reader:
         start = (title_at + 1) if title_at is not None else 0
         for position, (k, line) in enumerate(content[start:], start=start):
             text = line.text
-            if title and text == title and not body:
-                continue  # the title printed twice
+            if title and text.casefold() == title.casefold() and not body:
+                continue  # the title printed twice (once in sentence case, on some pages)
             if _ALT_YEAR.match(text) and not body:
                 self.add("year", [_ALT_YEAR.match(text).group(1)], "alt-text")  # type: ignore[union-attr]
                 captions.append(text)
                 header.append((k, line))
                 continue
-            if is_caption(text) and not looks_like_prose(text) or "©" in text:
+            if (is_caption(text) and not looks_like_prose(text)) or "©" in text:
                 captions.append(text)
                 continue
             if looks_like_prose(text) and not split_truncation(text)[1]:
                 body.append((k, line))
                 continue
-            kind = _classify_unlabelled(text) if not body else None
+            image_text = bool(body) and len(body) <= 2 and not any(ends_sentence(b.text) for _, b in body)
+            kind = _classify_unlabelled(text) if not body or image_text else None
             if kind:
                 # prose read so far that does not end a sentence, followed by metadata: image text
-                if body and not any(_SENTENCE_END.search(b.text) for _, b in body) and len(body) <= 2:
+                if image_text:
                     captions.extend(b.text for _, b in body)
                     body = []
                 self.add(kind, [p.strip() for p in text.split(",")] if kind != "organisation" else [text],
                          "unlabelled-vocabulary")  # fmt: skip
                 header.append((k, line))
                 continue
-            if not body and subtitle is None and not header and not captions and position == start + _dup(content, start, title):
+            right_after_title = position == start + _dup(content, start, title)
+            if not body and subtitle is None and not header and not captions and right_after_title:
                 if news:
                     captions.append(text)
                 else:
@@ -402,25 +427,13 @@ class _Reader:
 
     def _title_index(self) -> int | None:
         content = self.content
-        headed = [n for n, (_, line) in enumerate(content) if line.heading and self._title_like(line.text)]
+        headed = [n for n, (_, line) in enumerate(content) if line.heading and is_title_like(line.text)]
         if headed:
             return headed[0]
         for n, (_, line) in enumerate(content):
-            if self._title_like(line.text):
+            if is_title_like(line.text):
                 return n
         return None
-
-    @staticmethod
-    def _title_like(text: str) -> bool:
-        return (
-            len(text.split()) <= TITLE_MAX_WORDS
-            and not split_truncation(text)[1]
-            and not _ALT_YEAR.match(text)
-            and not is_caption(text)
-            and parse_date(text) is None
-            and not _YEAR_LINE.match(text)
-            and any(ch.isalpha() for ch in text)
-        )
 
     def _record(
         self,
@@ -434,6 +447,12 @@ class _Reader:
     ) -> ParsedPage:
         fields = self.fields
         page = ParsedPage()
+        if news and self.toc:
+            # an article has no table of contents: its bullets are a list inside the text
+            body = sorted(body + [(k, Line(f"- {item}")) for k, item in zip(self.toc_at, self.toc, strict=True)])
+            self.toc, self.toc_at = [], []
+        while body and body[-1][1].text.rstrip().endswith(":"):
+            body = body[:-1]  # a lead-in to something the text lost (a video, a form)
         paragraphs = _paragraphs(self.lines, body)
         has_metadata = any(k in fields for k in LABEL_FIELDS) or bool(self.attachments or self.toc)
         if url is None:

@@ -36,6 +36,8 @@ LABELS: dict[str, str] = {
     "numéro de référence": "reference_number", "référence": "reference_number",
     "isbn": "isbn", "print isbn": "isbn", "isbn (print)": "isbn",
     "e-isbn": "eisbn", "eisbn": "eisbn", "electronic isbn": "eisbn", "isbn (electronic)": "eisbn",
+    "isbn (pdf)": "eisbn", "isbn (epub)": "eisbn", "isbn pdf": "eisbn", "isbn (en ligne)": "eisbn",
+    "isbn (digital)": "eisbn", "isbn (impreso)": "isbn", "isbn (imprimé)": "isbn",
     "issn": "issn", "e-issn": "issn",
     # taxonomy
     "type": "type", "types": "type", "resource type": "type", "publication type": "type", "tipo": "type",
@@ -48,6 +50,7 @@ LABELS: dict[str, str] = {
     "organisations": "organisation", "organización": "organisation", "organizaciones": "organisation",
     "publication series": "series", "series": "series", "serie de publicaciones": "series", "serie": "series",
     "série de publications": "series", "série": "series", "collection": "series",
+    "serie de la publicación": "series", "série de la publication": "series",
     "topics": "topics", "themes": "topics", "thematic areas": "topics", "temas": "topics",
     "áreas temáticas": "topics", "thèmes": "topics", "domaines thématiques": "topics",
     "author": "authors", "authors": "authors", "autor": "authors", "autores": "authors", "auteur": "authors",
@@ -88,6 +91,12 @@ CHROME_LINES = frozenset(
         "dernière »",
     }
 )  # fmt: skip
+#: a notice about the interface itself, not content ("This page is undergoing translation.")
+NOTICE_LINE = re.compile(
+    r"^(?:this page is (?:under ?going|being) translat|esta página (?:está )?en (?:proceso de )?traducci"
+    r"|cette page est en (?:cours de )?traduction)",
+    re.IGNORECASE,
+)
 #: a pager or results-count line: "1 2 3 … 9", "Page 2 of 9", "Showing 1 - 10 of 120"
 PAGER_LINE = re.compile(
     r"^(?:[‹›«»<>…\s\d|]+|(?:page|página|pagina)\s+\d+(?:\s+(?:of|de|sur)\s+\d+)?"
@@ -107,7 +116,7 @@ TYPE_TERMS = frozenset(
         "strategy", "case study", "assessment", "evaluation", "research", "knowledge bite", "kmh knowledge bite series",
         "informe", "directrices", "directriz", "estudio", "guía", "herramienta", "caja de herramientas",
         "folleto", "documento de posición", "rapport", "étude", "lignes directrices", "boîte à outils",
-        "manuel", "note d'orientation", "dépliant", "brochure", "document de position",
+        "manuel", "note d'orientation", "dépliant", "document de position",
     }
 )  # fmt: skip
 #: words that make a line a list of world regions (en, es, fr)

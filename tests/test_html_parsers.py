@@ -548,7 +548,8 @@ def test_text_dump_style_detail_reads_labels_and_empty_values() -> None:
     [record] = page.records
     assert record["title"] == "Migration Policy Practice (Vol. IX, Number 1, January 2019–March 2019)"
     assert (record["text_language"], record["year"]) == ("English", 2019)
-    assert record["extra"]["issn"] == "2223-5248" and record["extra"]["date_of_upload"] == "15 Feb 2018"
+    # the page prints "15 Feb 2018"; the record keeps the ISO date
+    assert record["extra"]["issn"] == "2223-5248" and record["extra"]["date_of_upload"] == "2018-02-15"
     assert "page_count" not in record  # "Number of Pages" printed without a value
     assert record["abstract"].startswith("This special issue brings together")
     assert record["abstract"].endswith("partner organizations around the world.")
