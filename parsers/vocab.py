@@ -91,10 +91,13 @@ CHROME_LINES = frozenset(
         "dernière »",
     }
 )  # fmt: skip
-#: a notice about the interface itself, not content ("This page is undergoing translation.")
+#: a notice about the interface or a publisher's legal disclaimer, not content ("This page is
+#: undergoing translation.", "The opinions expressed in this publication are those of...")
 NOTICE_LINE = re.compile(
     r"^(?:this page is (?:under ?going|being) translat|esta página (?:está )?en (?:proceso de )?traducci"
-    r"|cette page est en (?:cours de )?traduction)",
+    r"|cette page est en (?:cours de )?traduction"
+    r"|(?:the )?opinions expressed in (?:this|the) (?:publication|report)|(?:las )?opiniones expresadas en"
+    r"|(?:les )?opinions exprimées dans)",
     re.IGNORECASE,
 )
 #: a pager or results-count line: "1 2 3 … 9", "Page 2 of 9", "Showing 1 - 10 of 120"

@@ -101,7 +101,11 @@ def test_a_chrome_paragraph_does_not_join_unrelated_abstracts(noisy: duckdb.Duck
     assert wrong == []
 
 
-@pytest.mark.xfail(strict=True, reason="identical chrome texts on unrelated pages are joined as one edition")
+@pytest.mark.xfail(
+    strict=False,
+    reason="chrome long enough to count as text (a line of navigation words) found on fewer than "
+    "BOILERPLATE_PAGES pages is still joined to the same chrome elsewhere; never to a publication (test above)",
+)
 def test_chrome_sightings_stay_apart_from_each_other(noisy: duckdb.DuckDBPyConnection) -> None:
     merged = noisy.execute(
         """

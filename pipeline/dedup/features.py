@@ -10,7 +10,6 @@ the connection for the later stages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import numpy as np
@@ -236,78 +235,6 @@ def _detect_languages(con: duckdb.DuckDBPyConnection) -> None:
 
 #: page formats that are listings (cards in the site's sort order)
 LISTING_FORMATS = ("text-listing", "html-listing")
-
-
-def build_listing_order(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table dd_order: where each listing card sits among identical cards of its section.
-
-    A section is one listing (site, path without interface prefix, query without `page`); a
-    snapshot is that section as archived by one run in one format. Cards whose teasers open
-    identically (first 80 normalised characters) form a group; `order_rank` is the card's rank
-    in its group in the listing's order (page number, then position) and `order_count` the
-    group's size. See match.py, rule `listing_order`.
-    """
-    pages = con.execute(
-        "SELECT page_id, source, url, format, first_run_id FROM raw_pages "
-        f"WHERE format IN {LISTING_FORMATS} AND url IS NOT NULL"
-    ).fetchall()
-    sections: dict[str, int] = {}
-    snapshots: dict[tuple[int, str, int], int] = {}
-    rows: dict[str, list[object]] = {"page_id": [], "section_id": [], "snapshot_id": [], "page_no": []}
-    for page_id, source, url, fmt, run in pages:
-        section, page_no = listing_section(source, url)
-        section_id = sections.setdefault(section, len(sections))
-        snapshot_id = snapshots.setdefault((section_id, fmt, int(run)), len(snapshots))
-        rows["page_id"].append(page_id)
-        rows["section_id"].append(section_id)
-        rows["snapshot_id"].append(snapshot_id)
-        rows["page_no"].append(page_no)
-    con.register(
-        "dd_pages",
-        pa.table(
-            rows,
-            schema=pa.schema(
-                [
-                    ("page_id", pa.string()),
-                    ("section_id", pa.int32()),
-                    ("snapshot_id", pa.int32()),
-                    ("page_no", pa.int32()),
-                ]
-            ),
-        ),
-    )
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE dd_order AS
-            WITH x AS (
-                SELECT d.idx, p.section_id, p.snapshot_id, p.page_no, s.position,
-                       hash(left({_norm("s.abstract")}, 80)) AS gkey
-                FROM dd_s AS d
-                JOIN sightings AS s USING (sighting_id)
-                JOIN dd_pages AS p ON p.page_id = s.page_id
-            )
-            SELECT idx, section_id, snapshot_id, gkey,
-                   row_number() OVER (PARTITION BY snapshot_id, gkey ORDER BY page_no, position)::INTEGER AS order_rank,
-                   count(*) OVER (PARTITION BY snapshot_id, gkey)::INTEGER AS order_count
-            FROM x
-            """
-        )
-    finally:
-        con.unregister("dd_pages")
-
-
-def listing_section(source: str, url: str) -> tuple[str, int]:
-    """(section key, 0-based page number) of a listing URL; the host is the source's name."""
-    canonical = canonical_url(url, drop_params=("page",)) or url
-    parts = urlsplit(canonical)
-    query = parse_qs(urlsplit(url).query)
-    try:
-        page_no = int(query.get("page", ["0"])[0])
-    except ValueError:
-        page_no = 0
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    return f"{source}{path}", page_no
 
 
 #: words in more than this share of openings (and more than LSH_MIN_CUT) are left out of the

@@ -6,12 +6,6 @@ Edition rules (a sighting joins an edition when one holds):
   w3lib). A URL is one Drupal node, so nothing but a forbid keeps two sightings of it apart.
 - `same_text` (1.0; 0.98 for two truncated teasers): the normalised texts are equal
   (accents, case, punctuation and whitespace dropped).
-- `listing_order` (0.99): the same listing (site, path, query without the pager) archived
-  twice (an old text dump and a fresh crawl) shows a group of identical teasers the same
-  number of times: the k-th card of one snapshot is the k-th of the other. A listing's sort
-  order does not change between snapshots for the cards it keeps (new items go on top), so the
-  rank inside the group survives; it is the only evidence that tells identical volumes apart
-  in a text dump, so it outranks the text rules in the ambiguity test.
 - `prefix` (0.95): a truncated teaser is a prefix of a longer text after normalising; a teaser
   cut mid-word still matches because the comparison is by characters. An untruncated text that
   is a whole-word prefix of a longer one also counts (a listing showing the first paragraph).
@@ -45,7 +39,13 @@ Cannot-link (checked on whole clusters before every union; see cluster.py):
 
 Identical text on different pages with nothing telling the items apart is one edition; when the
 same text is on one page several times, a sighting elsewhere cannot tell which of them it is,
-and stays alone (cluster.py: ambiguity), unless `listing_order` places it.
+and stays alone (cluster.py: ambiguity); they are distinct editions of one work (match_works.py,
+`same_teaser`).
+
+Evidence, not boilerplate: equal texts and prefixes count only when the text has
+MIN_EVIDENCE_TOKENS content words and is not found on BOILERPLATE_PAGES pages or more. Chrome
+lines (an organisation's name, "Introduction", a download label, a disclaimer) recur across
+unrelated pages and sites; they say nothing about which item a sighting is.
 
 Thresholds come from the distributions on the seeds, the replica and the synthetic corpus
 (bench/synthetic.py), never from one record: rules are stated as kinds of evidence, and the
@@ -78,11 +78,32 @@ YEAR_TOLERANCE = 1
 PAGES_TOLERANCE = 0.1
 PAGES_SLACK = 4
 
-RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "listing_order": 3, "prefix": 4, "paraphrase": 5}
+RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "prefix": 4, "paraphrase": 5}
 FORCED_RULES = frozenset({"pin", "same_url"})
-#: strength classes for the ambiguity test (cluster.py): position among identical cards, then
-#: the same words (equal text, a prefix), then a paraphrase (graded by its overlap)
-EVIDENCE_CLASS = {"listing_order": 0, "same_text": 1, "prefix": 1, "paraphrase": 2}
+#: strength classes for the ambiguity test (cluster.py): the same words (equal text, a prefix),
+#: then a paraphrase (graded by its overlap)
+EVIDENCE_CLASS = {"same_text": 1, "prefix": 1, "paraphrase": 2}
+#: a text with fewer content words than this identifies nothing ("Executive Summary", an
+#: organisation's name, "Download 1.55 MB"): equal or prefix texts need at least this many
+MIN_EVIDENCE_TOKENS = 5
+#: a text found on this many pages or more is boilerplate (a disclaimer, a site-wide notice);
+#: one publication's teaser is shown on a few listing pages, not on dozens
+BOILERPLATE_PAGES = 10
+#: a publisher's legal disclaimer (en/es/fr, normalised text: no accents, lower case) is printed in
+#: every report: boilerplate wherever it shows, however few pages the warehouse holds yet
+DISCLAIMER_SQL = r"^(the )?opinions expressed in|^(las )?opiniones expresadas en|^(les )?opinions exprimees dans"
+
+
+def build_boilerplate(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table dd_boilerplate(text_hash): texts that recur on BOILERPLATE_PAGES pages or more."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE dd_boilerplate AS
+        SELECT text_hash FROM dd_s WHERE norm_len > 0
+        GROUP BY text_hash
+        HAVING count(DISTINCT page_idx) >= {BOILERPLATE_PAGES} OR bool_or(regexp_matches(head, '{DISCLAIMER_SQL}'))
+        """
+    )
 
 
 def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Features) -> Edges:
@@ -110,16 +131,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
                    starts_with(b.head || ' ', a.head || ' ') AS a_in_b_word,
                    starts_with(a.head || ' ', b.head || ' ') AS b_in_a_word,
                    coalesce(s.shared, 0) AS shared,
-                   coalesce(oa.section_id = ob.section_id AND oa.snapshot_id <> ob.snapshot_id
-                            AND oa.gkey = ob.gkey AND oa.order_count = ob.order_count
-                            AND oa.order_count > 1, false) AS ordered_group,
-                   coalesce(oa.order_rank = ob.order_rank, false) AS same_rank
+                   (a.text_hash IN (SELECT text_hash FROM dd_boilerplate)
+                    OR b.text_hash IN (SELECT text_hash FROM dd_boilerplate)) AS boilerplate
             FROM dd_pairs AS p
             JOIN dd_s AS a ON a.idx = p.i
             JOIN dd_s AS b ON b.idx = p.j
             LEFT JOIN shared AS s ON s.i = p.i AND s.j = p.j
-            LEFT JOIN dd_order AS oa ON oa.idx = p.i
-            LEFT JOIN dd_order AS ob ON ob.idx = p.j
             ORDER BY p.i, p.j
             """
         ).fetchnumpy()
@@ -127,8 +144,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
         con.unregister("dd_pairs")
     i = np.asarray(cols["i"], dtype=np.int64)
     j = np.asarray(cols["j"], dtype=np.int64)
-    same_text = np.asarray(cols["same_text"], dtype=bool)
     trunc_i, trunc_j = feats.truncated[i], feats.truncated[j]
+    # text that is too short to identify anything, or recurs on many pages, is chrome: never evidence
+    evidence = (np.minimum(feats.ntok[i], feats.ntok[j]) >= MIN_EVIDENCE_TOKENS) & ~np.asarray(
+        cols["boilerplate"], dtype=bool
+    )
+    same_text = np.asarray(cols["same_text"], dtype=bool) & evidence
     len_i, len_j = feats.norm_len[i], feats.norm_len[j]
     a_in_b = np.asarray(cols["a_in_b"], dtype=bool) & (
         (trunc_i & (len_i >= PREFIX_MIN_CHARS))
@@ -138,7 +159,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
         (trunc_j & (len_j >= PREFIX_MIN_CHARS))
         | (np.asarray(cols["b_in_a_word"], dtype=bool) & (len_j >= PREFIX_MIN_CHARS_FULL))
     )
-    prefix = (a_in_b | b_in_a) & ~same_text
+    prefix = (a_in_b | b_in_a) & ~same_text & evidence
     shared = np.asarray(cols["shared"], dtype=np.float64)
     ntok_i, ntok_j = feats.ntok[i].astype(np.float64), feats.ntok[j].astype(np.float64)
     # a teaser is compared with the other's opening: the share of the teaser's words found there
@@ -159,23 +180,12 @@ def score_pairs(con: duckdb.DuckDBPyConnection, pairs: np.ndarray, feats: Featur
         titled &= _titles_same(feats, i, j, titled)
     paraphrase = by_text | titled
 
-    # identical cards repeated in one listing, seen in two snapshots of that listing: the k-th
-    # goes with the k-th; the other pairings are not evidence of anything
-    ordered = np.asarray(cols["ordered_group"], dtype=bool) & (same_text | prefix)
-    same_rank = np.asarray(cols["same_rank"], dtype=bool)
-    keep = (same_text | prefix | paraphrase) & ~(ordered & ~same_rank)
-    by_order = ordered & same_rank
-    rule = np.where(
-        by_order, "listing_order", np.where(same_text, "same_text", np.where(prefix, "prefix", "paraphrase"))
-    )
+    keep = same_text | prefix | paraphrase
+    rule = np.where(same_text, "same_text", np.where(prefix, "prefix", "paraphrase"))
     score = np.where(
-        by_order,
-        0.99,
-        np.where(
-            same_text,
-            np.where(trunc_i & trunc_j, 0.98, 1.0),
-            np.where(prefix, 0.95, 0.9 * np.minimum(overlap, 1.0)),
-        ),
+        same_text,
+        np.where(trunc_i & trunc_j, 0.98, 1.0),
+        np.where(prefix, 0.95, 0.9 * np.minimum(overlap, 1.0)),
     )
     detail = [
         (f"opening overlap {o:.2f}" + (", same title" if t else "")) if r == "paraphrase" else None

@@ -22,23 +22,27 @@ Work rules (editions join a work when one holds):
   could form a work with (mutual best within a margin): three Spanish volumes that share every
   signal with three French volumes pair by volume number, or not at all.
 
-- `listing_order` (0.6): two equal groups of identical teasers in two languages on one listing
-  (three Spanish and three French lines of one toolkit in seed 000), whose signals agree: the k-th of
-  one group goes with the k-th of the other. One sort order puts a publication's volumes in
-  the same order in both languages; this is the only evidence that pairs them, so it is the
-  weakest rule, and it still has to pass every cannot-link below.
+- `same_teaser` (0.95): distinct editions that show the same text (identical teasers of
+  distinct nodes: volumes, country editions, the three Spanish and three French cards of one
+  toolkit) are editions of one work, unless their titles say they are different works (less
+  than half of their title words shared, numbers aside). The text must be evidence (match.py:
+  long enough, not boilerplate) and shared by at most TEASER_GROUP_CAP editions.
 
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
-two editions in the same language (a work has one edition per language), title numbers that
-differ (Volume 1 vs Volume 2, 2022 vs 2023), years more than YEAR_SPAN apart, page counts more
-than PAGES_RATIO apart, and forbids.
+two editions in the same language with different texts (a work may hold several editions in one
+language, but only ones its own pages tie together: identical teasers, or an explicit link),
+title numbers that differ (Volume 1 vs Volume 2, 2022 vs 2023) unless the editions share their
+text, years more than YEAR_SPAN apart, page counts more than PAGES_RATIO apart, and forbids.
+
+Mutual best is taken over text groups (editions tied by `same_teaser`): three identical Spanish
+teasers and three identical French ones are one candidate on each side, not a three-way tie.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -65,7 +69,11 @@ YEAR_SPAN = 2
 PAGES_RATIO = 1.5
 ISBN_GROUP_CAP = 12
 
-RULE_RANK = {"pin": 0, "edition_link": 1, "shared_isbn": 2, "shared_signals": 3, "listing_order": 4}
+RULE_RANK = {"pin": 0, "edition_link": 1, "same_teaser": 2, "shared_isbn": 3, "shared_signals": 4}
+#: a text shown by more editions than this is not one work's teaser
+TEASER_GROUP_CAP = 12
+#: titles sharing less than this share of their words (numbers aside) name different works
+TITLE_WORDS_MIN = 0.5
 STRICT_RULES = frozenset({"pin", "edition_link"})
 
 
@@ -80,6 +88,9 @@ class EditionTable:
     pc_max: np.ndarray
     nums: list[frozenset[frozenset[int]]]
     isbns: dict[int, frozenset[str]]
+    titles: list[frozenset[int]] = field(default_factory=list)  # title ids of each edition
+    group: np.ndarray | None = None  # text group of each edition (same_teaser components)
+    teaser_pairs: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -112,7 +123,11 @@ def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> E
     for source in (feats.isbn, feats.eisbn):
         for idx, values in source.items():
             isbns[int(edition_of[idx])].update(values)
+    titles: list[set[int]] = [set() for _ in range(n_editions)]
+    for idx in np.flatnonzero(feats.title_id >= 0).tolist():
+        titles[int(edition_of[idx])].add(int(feats.title_id[idx]))
     return EditionTable(
+        titles=[frozenset(t) for t in titles],
         lang=lang,
         year_min=year_min,
         year_max=year_max,
@@ -138,6 +153,60 @@ def link_edges(feats: Features, edition_of: np.ndarray) -> list[tuple[int, int, 
                 if target != source:
                     edges.append((source, target, idx, sighting, url))
     return edges
+
+
+def same_teaser_pairs(
+    con: duckdb.DuckDBPyConnection, feats: Features, edition_of: np.ndarray, eds: EditionTable
+) -> list[tuple[int, int, str]]:
+    """Edition pairs that show one identical text and whose titles do not say they differ.
+
+    Also sets `eds.group`, the text group of every edition (components of these pairs), and
+    `eds.teaser_pairs`; call it before any work summary is made.
+    """
+    from pipeline.dedup.match import MIN_EVIDENCE_TOKENS
+
+    cols = con.execute(
+        "SELECT idx, text_hash, text_hash IN (SELECT text_hash FROM dd_boilerplate) AS boiler FROM dd_s ORDER BY idx"
+    ).fetchnumpy()
+    idx = np.asarray(cols["idx"], dtype=np.int64)
+    hashes = np.asarray(cols["text_hash"], dtype=np.uint64)
+    usable = (feats.ntok[idx] >= MIN_EVIDENCE_TOKENS) & ~np.asarray(cols["boiler"], dtype=bool)
+    by_hash: dict[int, set[int]] = defaultdict(set)
+    for i, h in zip(idx[usable].tolist(), hashes[usable].tolist(), strict=True):
+        by_hash[h].add(int(edition_of[i]))
+    parent = list(range(eds.n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    pairs: list[tuple[int, int, str]] = []
+    for group in by_hash.values():
+        if len(group) < 2 or len(group) > TEASER_GROUP_CAP:
+            continue
+        members = sorted(group)
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                a, b = members[x], members[y]
+                why = _titles_differ(feats, eds, a, b)
+                if why is None:
+                    pairs.append((a, b, f"{len(members)} editions show this text"))
+                    parent[find(a)] = find(b)
+    eds.group = np.array([find(x) for x in range(eds.n)], dtype=np.int64)
+    eds.teaser_pairs = pairs
+    return pairs
+
+
+def _titles_differ(feats: Features, eds: EditionTable, a: int, b: int) -> str | None:
+    for ta in eds.titles[a]:
+        for tb in eds.titles[b]:
+            wa = {w for w in feats.titles[ta].split() if not w.isdigit()}
+            wb = {w for w in feats.titles[tb].split() if not w.isdigit()}
+            if wa and wb and len(wa & wb) / min(len(wa), len(wb)) < TITLE_WORDS_MIN:
+                return "titles name different works"
+    return None
 
 
 def prepare_signals(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable) -> None:
@@ -288,6 +357,14 @@ def work_edges(
         scores.append(1.0)
         details.append(url)
 
+    for a, b, why in eds.teaser_pairs:
+        ia.append(a)
+        ib.append(b)
+        rules.append("same_teaser")
+        scores.append(0.95)
+        details.append(why)
+    text_group = eds.group if eds.group is not None else np.arange(eds.n)
+
     prepare_signals(con, edition_of, eds)
 
     # shared ISBN, corroborated by language-independent signals
@@ -335,64 +412,29 @@ def work_edges(
             best[(y, int(eds.lang[x]))].append((s, x))
 
         def unique_best(node: int, lang: int) -> int | None:
+            """The text group of the best candidate; candidates of one group are not a tie."""
             cands = sorted(best[(node, lang)], key=lambda t: (-t[0], t[1]))
-            if len(cands) > 1 and cands[1][0] >= cands[0][0] - TIE_MARGIN:
+            top = int(text_group[cands[0][1]])
+            rivals = [c for c in cands[1:] if int(text_group[c[1]]) != top]
+            if rivals and rivals[0][0] >= cands[0][0] - TIE_MARGIN:
                 return None
-            return cands[0][1]
+            return top
 
         for x, y, s, ns in zip(a.tolist(), b.tolist(), total.tolist(), n_shared.tolist(), strict=True):
-            if unique_best(x, int(eds.lang[y])) == y and unique_best(y, int(eds.lang[x])) == x:
+            if unique_best(x, int(eds.lang[y])) == text_group[y] and unique_best(y, int(eds.lang[x])) == text_group[x]:
                 ia.append(x)
                 ib.append(y)
                 rules.append("shared_signals")
                 scores.append(round(s * 0.85, 4))
                 details.append(f"{ns} shared signals, weighted overlap {s:.2f}")
-
-    # identical teasers repeated in two languages on one listing: the k-th goes with the k-th
-    ordered = listing_order_pairs(con, edition_of, eds)
-    if len(ordered):
-        overlap, n_shared = signal_overlap(con, ordered)
-        for (x, y), o, ns in zip(ordered.tolist(), overlap.tolist(), n_shared.tolist(), strict=True):
-            if ns >= MIN_SHARED_SIGNALS and o >= SIGNALS_MIN:
-                ia.append(x)
-                ib.append(y)
-                rules.append("listing_order")
-                scores.append(0.6)
-                details.append(f"same rank among identical teasers of one listing; {ns} shared signals")
     return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
-
-
-def listing_order_pairs(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable) -> np.ndarray:
-    """Edition pairs (k-th with k-th) from two equal groups of identical teasers of one listing.
-
-    A listing that shows three identical Spanish teasers and three identical French ones (the
-    toolkit of seed 000) lists volumes of one publication in both languages; one sort order
-    (date, or numbered titles) puts them in the same order in both groups. Needs dd_order.
-    """
-    rows = con.execute(
-        """
-        SELECT a.idx AS ia, b.idx AS ib
-        FROM dd_order AS a JOIN dd_order AS b
-          ON a.snapshot_id = b.snapshot_id AND a.gkey < b.gkey
-         AND a.order_count = b.order_count AND a.order_rank = b.order_rank
-        WHERE a.order_count > 1
-        """
-    ).fetchnumpy()
-    if not len(rows["ia"]):
-        return np.empty((0, 2), dtype=np.int64)
-    a = edition_of[np.asarray(rows["ia"], dtype=np.int64)]
-    b = edition_of[np.asarray(rows["ib"], dtype=np.int64)]
-    la, lb = eds.lang[a], eds.lang[b]
-    keep = (la >= 0) & (lb >= 0) & (la != lb) & (a != b)
-    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)[keep]
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
 @dataclass(eq=False, slots=True)
 class WorkSummary:
     """What a cluster of editions says about its work; mutable, owned by the cluster's root."""
 
-    langs: set[int]
+    langs: dict[int, set[int]]  # text language -> text groups of its editions
     nums: set[frozenset[int]]
     year_min: int
     year_max: int
@@ -406,12 +448,17 @@ class WorkSummary:
                 return f"forbidden by overrides.toml (forbid #{key + 1})"
         if strict:
             return None
-        if self.langs & other.langs:
-            return "both have an edition in the same language"
-        for na in self.nums:
-            for nb in other.nums:
-                if na != nb:
-                    return "title numbers differ (" + _fmt(na) + " vs " + _fmt(nb) + ")"
+        shared_text = False
+        for lang, groups in self.langs.items():
+            if lang in other.langs:
+                if not groups & other.langs[lang]:
+                    return "both have an edition in the same language, with different texts"
+                shared_text = True
+        if not shared_text:
+            for na in self.nums:
+                for nb in other.nums:
+                    if na != nb:
+                        return "title numbers differ (" + _fmt(na) + " vs " + _fmt(nb) + ")"
         if self.year_min >= 0 and other.year_min >= 0:
             span = max(self.year_max, other.year_max) - min(self.year_min, other.year_min)
             if span > YEAR_SPAN:
@@ -427,7 +474,8 @@ class WorkSummary:
         big, small = (
             (self, other) if len(self.nums) + len(self.langs) >= len(other.nums) + len(other.langs) else (other, self)
         )
-        big.langs |= small.langs
+        for lang, groups in small.langs.items():
+            big.langs.setdefault(lang, set()).update(groups)
         big.nums |= small.nums
         big.forbid |= small.forbid
         big.year_min = min_known(big.year_min, small.year_min)
@@ -442,8 +490,9 @@ def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tup
 
     def summary(ed: int) -> WorkSummary:
         lang = int(eds.lang[ed])
+        group = int(eds.group[ed]) if eds.group is not None else ed
         return WorkSummary(
-            langs={lang} if lang >= 0 else set(),
+            langs={lang: {group}} if lang >= 0 else {},
             nums=set(eds.nums[ed]),
             year_min=int(eds.year_min[ed]),
             year_max=int(eds.year_max[ed]),

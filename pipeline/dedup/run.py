@@ -96,7 +96,7 @@ class Computed:
 def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) -> Computed:
     """All decisions of a pass (needs the dedup tables only to resolve ed_/wk_ references)."""
     feats = features.build(con)
-    features.build_listing_order(con)
+    match.build_boilerplate(con)
     n = feats.n
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
 
@@ -115,6 +115,7 @@ def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) 
 
     # works
     eds = match_works.edition_table(feats, edition_of, len(edition_roots))
+    match_works.same_teaser_pairs(con, feats, edition_of, eds)
     wk_forbid = _node_tags(forbid_wk, edition_of)
     work_summary = match_works.work_summary_factory(eds, wk_forbid)
     works = Clusterer(len(edition_roots), work_summary, match_works.RULE_RANK)
