@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin
 
 
 class ParseError(Exception):
@@ -54,6 +55,14 @@ class ParsedPage:
     problems: list[Problem] = field(default_factory=list)
     #: facts about the page itself (pager, detected layout, heading), for the run summary
     page_info: dict[str, Any] = field(default_factory=dict)
+
+
+def absolute(base: str | None, href: str | None) -> str | None:
+    """A link made absolute against the page's URL (as is when the page's URL is unknown)."""
+    if not href:
+        return None
+    href = href.strip()
+    return urljoin(base, href) if base else href
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")

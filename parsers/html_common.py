@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -94,13 +94,6 @@ def node_text(node: LexborNode | None) -> str:
 
 def classes(node: LexborNode) -> str:
     return node.attributes.get("class") or ""
-
-
-def absolute(base: str | None, href: str | None) -> str | None:
-    if not href:
-        return None
-    href = href.strip()
-    return urljoin(base, href) if base else href
 
 
 def same_node_path(a: str, b: str) -> bool:

@@ -20,10 +20,9 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from parsers import text_detail
-from parsers.base import ParsedPage, ParseError, Problem, split_truncation
+from parsers.base import ParsedPage, ParseError, Problem, absolute, split_truncation
 from parsers.html_common import (
     CHROME_TAGS,
-    absolute,
     classes,
     clean,
     json_ld,
@@ -38,7 +37,6 @@ from parsers.html_common import (
     url_path,
     visible_lines,
 )
-from parsers.text_listing import SKIP_LINKS
 
 _FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
 LABEL_SELECTOR = ".field__label, .field-label"
@@ -473,9 +471,8 @@ def _read_text(
 ) -> tuple[str | None, dict[str, list[str]], str | None, dict[str, Any], dict[str, str]]:
     """The visible text through the text-detail reader: title, field values, abstract, the
     record's list fields (toc, attachments, edition links) and which rule found each field."""
-    lines = [line for line in visible_lines(scope, skip=CHROME_TAGS) if line.text.casefold() not in SKIP_LINKS]
-    try:
-        found = text_detail.extract(lines, url)
+    try:  # the reader drops skip links and other chrome itself
+        found = text_detail.extract(visible_lines(scope, skip=CHROME_TAGS), url)
     except ParseError:
         return _page_title(tree), {}, None, {}, {}
     record = found.records[0]

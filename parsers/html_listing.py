@@ -16,11 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.base import ParsedPage, Problem, split_truncation
+from parsers.base import ParsedPage, Problem, absolute, split_truncation
 from parsers.html_common import (
     CHROME_TAGS,
     Line,
-    absolute,
     classes,
     main_scope,
     node_text,

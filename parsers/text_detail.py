@@ -42,7 +42,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from parsers.base import Line, ParsedPage, ShapeError, clean_markup, decode_text, split_truncation
+from parsers.base import Line, ParsedPage, ShapeError, absolute, clean_markup, decode_text, split_truncation
 from parsers.vocab import (
     ATTACHMENT_HEADERS,
     CAPTION_OPENERS,
@@ -240,6 +240,7 @@ class _Reader:
         self.attachments: list[str] = []
         self.attachment_languages: list[str] = []
         self.edition_hrefs: list[str] = []
+        self.file_hrefs: list[str] = []
         self.markup = False
 
     def add(self, key: str, values: list[str], path: str) -> None:
@@ -371,7 +372,7 @@ class _Reader:
         if name in LANGUAGE_NAMES:
             self.attachment_languages.append(label.rsplit(" - ", 1)[-1].strip().title())
         if line.href:  # attachments are files, not editions: their URLs go to pdf_urls
-            self.fields.setdefault("_files", []).append(line.href)
+            self.file_hrefs.append(line.href)
 
     # -- pass 2: title, header values, body ----------------------------------------------------
 
@@ -486,9 +487,9 @@ class _Reader:
         if languages:
             record["languages"] = list(dict.fromkeys(languages))
         if self.edition_hrefs:
-            record["edition_links"] = list(dict.fromkeys(_absolute(self.base, h) for h in self.edition_hrefs))
-        if fields.get("_files"):
-            record["pdf_urls"] = list(dict.fromkeys(_absolute(self.base, h) for h in fields["_files"]))
+            record["edition_links"] = list(dict.fromkeys(absolute(self.base, h) for h in self.edition_hrefs))
+        if self.file_hrefs:
+            record["pdf_urls"] = list(dict.fromkeys(absolute(self.base, h) for h in self.file_hrefs))
             record["pdf_available"] = True
         if self.toc:
             record["toc"] = self.toc
@@ -520,7 +521,7 @@ class _Reader:
             record["quality_flags"] = flags
         page.records.append(record)
         page.page_info["shape"] = "news" if news else "detail"
-        page.page_info["fields"] = {k: v for k, v in self.paths.items() if not k.startswith("_")}
+        page.page_info["fields"] = dict(self.paths)
         return page
 
 
@@ -565,9 +566,3 @@ def _first_year(values: list[str]) -> int | None:
         if found:
             return int(found.group(1))
     return None
-
-
-def _absolute(base: str | None, href: str) -> str:
-    from urllib.parse import urljoin
-
-    return urljoin(base, href) if base else href
