@@ -14,6 +14,7 @@ import sys
 BENCHMARKS = {
     "dedup": "bench.dedup_scale",
     "dedup_quality": "bench.dedup_quality",
+    "xling_quality": "bench.xling_quality",
     "crawl": "bench.crawl",
 }
 DEFAULT = "dedup"

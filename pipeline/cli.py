@@ -108,7 +108,11 @@ def ingest(
         settings = load_settings().with_overrides(db_path=db, raw_dir=raw, sources_file=sources_path)
         archive = Archive(settings.raw_dir)
         options = IngestOptions(
-            reparse=reparse, full=full, batch_pages=settings.load_batch_pages, overrides_path=settings.overrides_file
+            reparse=reparse,
+            full=full,
+            batch_pages=settings.load_batch_pages,
+            overrides_path=settings.overrides_file,
+            embed_budget=settings.embed_budget,
         )
         sources = None if offline else load_sources(settings.sources_file)
         con = connect(settings.db_path)
@@ -295,4 +299,3 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
-

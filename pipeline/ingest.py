@@ -36,6 +36,8 @@ class IngestOptions:
     #: run the deduplication pass after the load (when its inputs changed)
     dedup: bool = True
     overrides_path: Path | None = None
+    #: new texts the dedup pass embeds for cross-language matching (see Settings.embed_budget)
+    embed_budget: int = 20_000
 
 
 def parse_and_load(
@@ -82,13 +84,15 @@ def parse_and_load(
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
     if options.dedup:
-        dedup_step(con, summary, options.overrides_path)
+        dedup_step(con, summary, options.overrides_path, options.embed_budget)
     if summary.status == "running":
         summary.status = _status(summary, bool(todo))
     return summary
 
 
-def dedup_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, overrides_path: Path | None) -> None:
+def dedup_step(
+    con: duckdb.DuckDBPyConnection, summary: RunSummary, overrides_path: Path | None, embed_budget: int = 20_000
+) -> None:
     """Re-cluster editions and works, unless nothing it reads changed since the last pass.
 
     Its inputs are the publication sightings and the overrides file; when neither changed, a
@@ -96,13 +100,15 @@ def dedup_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, overrides_pa
     """
     fingerprint = _dedup_fingerprint(con, overrides_path)
     last = con.execute(
-        "SELECT dedup->>'fingerprint' FROM runs WHERE dedup IS NOT NULL AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+        "SELECT dedup->>'fingerprint', coalesce(TRY_CAST(dedup->>'texts_pending' AS INTEGER), 0) FROM runs "
+        "WHERE dedup IS NOT NULL AND run_id < ? ORDER BY run_id DESC LIMIT 1",
         [summary.run_id],
     ).fetchone()
-    if last and last[0] == fingerprint:
+    # a pass that left texts without vectors (embed budget) is not finished: run it again
+    if last and last[0] == fingerprint and last[1] == 0:
         summary.dedup = {"fingerprint": fingerprint, "skipped": True}
         return
-    result = run_dedup(con, overrides_path)
+    result = run_dedup(con, overrides_path, embed_budget)
     summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
     summary.notes.append(f"{result.editions} editions, {result.works} works")
 

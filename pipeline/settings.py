@@ -19,6 +19,7 @@ ENV_OVERRIDES = {
     "IOM_OVERRIDES": "overrides_file",
     "IOM_USER_AGENT": "user_agent",
     "IOM_CONTACT": "contact",
+    "IOM_EMBED_BUDGET": "embed_budget",
 }
 
 
@@ -31,6 +32,8 @@ class Settings:
     user_agent: str
     contact: str
     load_batch_pages: int = 200
+    #: new texts a dedup pass embeds for cross-language matching (0: stored vectors only, <0: off)
+    embed_budget: int = 20_000
 
     def with_overrides(self, **changes: object) -> Settings:
         """Apply command-line values; None means 'not given' so defaults survive."""
@@ -61,6 +64,7 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
             user_agent=str(data["user_agent"]),
             contact=str(data["contact"]),
             load_batch_pages=int(data.get("load_batch_pages", 200)),
+            embed_budget=int(data.get("embed_budget", 20_000)),
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"bad setting in {DEFAULTS_FILE}: {exc}") from exc

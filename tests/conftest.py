@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -70,12 +71,15 @@ def empty_archive(tmp_path: Path) -> Path:
     return root
 
 
-def ingest_archive(raw: Path, db: Path, *, reparse: bool = False) -> RunSummary:
-    """One real ingest run of the archive at `raw` into the DuckDB file `db`, offline, in-process."""
+def ingest_archive(raw: Path, db: Path, *, reparse: bool = False, **options: Any) -> RunSummary:
+    """One real ingest run of the archive at `raw` into the DuckDB file `db`, offline, in-process.
+
+    `options` are further IngestOptions fields (embed_budget=...).
+    """
     con = connect(db)
     try:
         migrate(con)
-        return run_ingest(con, Archive(raw), IngestOptions(reparse=reparse))
+        return run_ingest(con, Archive(raw), IngestOptions(reparse=reparse, **options))
     finally:
         con.close()
 

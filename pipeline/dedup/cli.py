@@ -97,7 +97,7 @@ def dedup(
         con = connect(settings.db_path)
         try:
             migrate(con)
-            summary = run_dedup(con, settings.overrides_file)
+            summary = run_dedup(con, settings.overrides_file, settings.embed_budget)
         finally:
             con.close()
         click.echo(summary.message)

@@ -28,6 +28,13 @@ Work rules (editions join a work when one holds):
   than half of their title words shared, numbers aside). The text must be evidence (match.py:
   long enough, not boilerplate) and shared by at most TEASER_GROUP_CAP editions.
 
+- `similar_text` (0.85 x cosine): editions in different languages whose text openings are
+  translations of each other by a multilingual sentence encoder (cosine of at least
+  xling.SIM_MIN), do not print different years or numbers, and are each other's unique best match
+  in the other's language (xling.py). For translations whose pages share no name or number.
+  `embed_budget` caps the texts embedded per pass; 0 uses stored vectors only, below 0 turns
+  the rule off.
+
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
 two editions in the same language with different texts (a work may hold several editions in one
 language, but only ones its own pages tie together: identical teasers, or an explicit link),
@@ -40,6 +47,7 @@ teasers and three identical French ones are one candidate on each side, not a th
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +56,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.dedup import xling
 from pipeline.dedup.cluster import TIE_MARGIN, Edges
 from pipeline.dedup.features import Features
 from pipeline.dedup.match import min_known
@@ -69,12 +78,21 @@ YEAR_SPAN = 2
 PAGES_RATIO = 1.5
 ISBN_GROUP_CAP = 12
 
-RULE_RANK = {"pin": 0, "edition_link": 1, "same_teaser": 2, "shared_isbn": 3, "shared_signals": 4}
+RULE_RANK = {
+    "pin": 0,
+    "edition_link": 1,
+    "same_teaser": 2,
+    "shared_isbn": 3,
+    "shared_signals": 4,
+    "similar_text": 5,
+}
 #: a text shown by more editions than this is not one work's teaser
 TEASER_GROUP_CAP = 12
 #: titles sharing less than this share of their words (numbers aside) name different works
 TITLE_WORDS_MIN = 0.5
 STRICT_RULES = frozenset({"pin", "edition_link"})
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -163,17 +181,10 @@ def same_teaser_pairs(
     Also sets `eds.group`, the text group of every edition (components of these pairs), and
     `eds.teaser_pairs`; call it before any work summary is made.
     """
-    from pipeline.dedup.match import MIN_EVIDENCE_TOKENS
-
-    cols = con.execute(
-        "SELECT idx, text_hash, text_hash IN (SELECT text_hash FROM dd_boilerplate) AS boiler FROM dd_s ORDER BY idx"
-    ).fetchnumpy()
-    idx = np.asarray(cols["idx"], dtype=np.int64)
-    hashes = np.asarray(cols["text_hash"], dtype=np.uint64)
-    usable = (feats.ntok[idx] >= MIN_EVIDENCE_TOKENS) & ~np.asarray(cols["boiler"], dtype=bool)
+    hashes, usable = evidence_texts(con, feats)
     by_hash: dict[int, set[int]] = defaultdict(set)
-    for i, h in zip(idx[usable].tolist(), hashes[usable].tolist(), strict=True):
-        by_hash[h].add(int(edition_of[i]))
+    for i in np.flatnonzero(usable).tolist():
+        by_hash[int(hashes[i])].add(int(edition_of[i]))
     parent = list(range(eds.n))
 
     def find(x: int) -> int:
@@ -197,6 +208,25 @@ def same_teaser_pairs(
     eds.group = np.array([find(x) for x in range(eds.n)], dtype=np.int64)
     eds.teaser_pairs = pairs
     return pairs
+
+
+def evidence_texts(con: duckdb.DuckDBPyConnection, feats: Features) -> tuple[np.ndarray, np.ndarray]:
+    """Text hash of every sighting (by idx) and whether its text may be evidence at all.
+
+    Short texts and boilerplate (match.build_boilerplate) are never evidence: a heading or a
+    disclaimer shown by unrelated pages says nothing about which work a page is.
+    """
+    from pipeline.dedup.match import MIN_EVIDENCE_TOKENS
+
+    cols = con.execute(
+        "SELECT idx, text_hash, text_hash IN (SELECT text_hash FROM dd_boilerplate) AS boiler FROM dd_s ORDER BY idx"
+    ).fetchnumpy()
+    idx = np.asarray(cols["idx"], dtype=np.int64)
+    hashes = np.zeros(feats.n, dtype=np.uint64)
+    hashes[idx] = np.asarray(cols["text_hash"], dtype=np.uint64)
+    usable = np.zeros(feats.n, dtype=bool)
+    usable[idx] = (feats.ntok[idx] >= MIN_EVIDENCE_TOKENS) & ~np.asarray(cols["boiler"], dtype=bool)
+    return hashes, usable
 
 
 def _titles_differ(feats: Features, eds: EditionTable, a: int, b: int) -> str | None:
@@ -337,8 +367,10 @@ def work_edges(
     edition_of: np.ndarray,
     eds: EditionTable,
     summary_of: Callable[[int], WorkSummary],
+    embed_budget: int = xling.DEFAULT_BUDGET,
+    xstats: xling.Stats | None = None,
 ) -> Edges:
-    """All scored work edges between editions: links, corroborated ISBNs, mutual-best signals.
+    """All scored work edges: links, same teasers, corroborated ISBNs, mutual-best signals and texts.
 
     Signal candidates that could never be one work (title numbers, years, page counts) are
     dropped before the mutual-best test: Spanish volume 1 is then compared with French volume 1
@@ -427,6 +459,28 @@ def work_edges(
                 rules.append("shared_signals")
                 scores.append(round(s * 0.85, 4))
                 details.append(f"{ns} shared signals, weighted overlap {s:.2f}")
+
+    # texts that translate each other (xling.py), mutual unique best per language
+    xstats = xstats if xstats is not None else xling.Stats()
+    if embed_budget >= 0 and len({int(x) for x in eds.lang if x >= 0}) >= 2:
+        _, usable = evidence_texts(con, feats)
+        usable &= feats.lang >= 0
+        texts = xling.edition_texts(con, edition_of, usable, feats.truncated)
+        xstats.texts = len(texts.opening)
+        opening = xling.vectors(con, texts.opening, embed_budget, xstats)
+        whole = xling.vectors(con, texts.whole, embed_budget, xstats)
+        if xstats.pending:
+            log.info("cross-language matching: %d texts wait for the next pass (embed budget)", xstats.pending)
+
+        def incompatible(x: int, y: int) -> str | None:
+            return summary_of(x).compatible(summary_of(y), False)
+
+        for x, y, s, why in xling.similar_pairs(texts, opening, whole, eds.lang, text_group, incompatible, xstats):
+            ia.append(x)
+            ib.append(y)
+            rules.append("similar_text")
+            scores.append(round(s * 0.85, 4))
+            details.append(why)
     return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
 
 

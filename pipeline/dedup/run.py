@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from pipeline.dedup import block, features, match, match_works
+from pipeline.dedup import block, features, match, match_works, xling
 from pipeline.dedup import overrides as overrides_mod
 from pipeline.dedup.cluster import Clusterer, Edges, Link
 from pipeline.dedup.ids import reconcile
@@ -47,6 +47,8 @@ class DedupSummary:
     ids_created: int = 0
     ids_merged: int = 0
     ids_retired: int = 0
+    texts_embedded: int = 0
+    texts_pending: int = 0
     seconds: float = 0.0
     unresolved_overrides: list[str] = field(default_factory=list)
 
@@ -62,6 +64,8 @@ class DedupSummary:
             f"{self.vetoed} merges vetoed, {self.ambiguous} ambiguous; ids kept {self.ids_kept}, "
             f"new {self.ids_created}, merged {self.ids_merged}, retired {self.ids_retired}) in {self.seconds:.1f}s"
         )
+        if self.texts_pending:
+            text += f"; {self.texts_pending} texts wait for their cross-language vectors (embed budget)"
         if self.unresolved_overrides:
             text += f"; {len(self.unresolved_overrides)} override reference(s) matched nothing"
         return text
@@ -87,13 +91,16 @@ class Computed:
     pins: int = 0
     forbids: int = 0
     unresolved: list[str] = field(default_factory=list)
+    xstats: xling.Stats = field(default_factory=xling.Stats)
 
     @property
     def work_of(self) -> np.ndarray:
         return self.work_of_edition[self.edition_of]
 
 
-def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) -> Computed:
+def compute(
+    con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides, embed_budget: int = xling.DEFAULT_BUDGET
+) -> Computed:
     """All decisions of a pass (needs the dedup tables only to resolve ed_/wk_ references)."""
     feats = features.build(con)
     match.build_boilerplate(con)
@@ -120,7 +127,8 @@ def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) 
     work_summary = match_works.work_summary_factory(eds, wk_forbid)
     works = Clusterer(len(edition_roots), work_summary, match_works.RULE_RANK)
     works.force((int(edition_of[a]), int(edition_of[b]), "pin") for a, b, _ in pins_wk)
-    wedges = match_works.work_edges(con, feats, edition_of, eds, work_summary)
+    xstats = xling.Stats()
+    wedges = match_works.work_edges(con, feats, edition_of, eds, work_summary, embed_budget, xstats)
     works.run(wedges, strict_rules=match_works.STRICT_RULES, check_ambiguity=False)
     _attach_evidence(works.links, wedges)
     work_of_edition, work_roots = _dense(works.labels())
@@ -138,10 +146,13 @@ def compute(con: duckdb.DuckDBPyConnection, overrides: overrides_mod.Overrides) 
         pins=counts["pins"],
         forbids=counts["forbids"],
         unresolved=unresolved,
+        xstats=xstats,
     )
 
 
-def run_dedup(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> DedupSummary:
+def run_dedup(
+    con: duckdb.DuckDBPyConnection, overrides_path: Path | None, embed_budget: int = xling.DEFAULT_BUDGET
+) -> DedupSummary:
     """Re-cluster every publication sighting and rewrite the dedup tables; idempotent.
 
     Called at the end of every ingest, after the load, on the same connection. Edition and
@@ -152,7 +163,7 @@ def run_dedup(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> De
     clock = time.perf_counter()
     _check_schema(con)
     loaded = overrides_mod.load(overrides_path)
-    result = compute(con, loaded)
+    result = compute(con, loaded, embed_budget)
     dedup_run_id = int(con.execute("SELECT nextval('dedup_run_seq')").fetchall()[0][0])
     ingest_run = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
     feats = result.feats
@@ -177,6 +188,8 @@ def run_dedup(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> De
         ids_created=len(ed_assign.new) + len(wk_assign.new),
         ids_merged=len(ed_assign.merged) + len(wk_assign.merged),
         unresolved_overrides=result.unresolved,
+        texts_embedded=result.xstats.embedded,
+        texts_pending=result.xstats.pending,
     )
     summary.seconds = time.perf_counter() - clock
     record = PassRecord(
