@@ -539,17 +539,19 @@ def test_an_organisation_named_everywhere_links_no_works(tmp_path: Path) -> None
         "resettlement",
         "diaspora engagement",
     ]
+    # other subjects than the English notes: a French note on the same subject would be its
+    # translation (similar_text), and this test is about the organisations only
     topics_fr = [
-        "santé mentale",
-        "retour volontaire",
-        "apatridie",
-        "traite des personnes",
-        "migration de travail",
-        "gestion des frontières",
-        "protection des données",
-        "envois de fonds",
-        "réinstallation",
-        "diaspora",
+        "changement climatique",
+        "santé des migrants",
+        "déplacement interne",
+        "droit international",
+        "recrutement éthique",
+        "enfants non accompagnés",
+        "intégration urbaine",
+        "gestion des camps",
+        "cohésion sociale",
+        "statistiques migratoires",
     ]
     cards_en = [
         {

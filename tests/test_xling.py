@@ -140,3 +140,33 @@ def test_an_ingest_whose_pass_left_texts_waiting_runs_the_pass_again(tmp_path):
     assert not second.dedup.get("skipped") and second.dedup["texts_pending"] == 0
     third = ingest_archive(tmp_path / "raw", db)
     assert third.dedup.get("skipped")
+
+
+def test_texts_on_one_template_with_other_subjects_are_not_translations():
+    """An organisation's boilerplate sentence with a different subject in each note."""
+    en = ["mental health", "voluntary return", "statelessness", "labour migration", "border management", "remittances"]
+    fr = [
+        "changement climatique",
+        "déplacement interne",
+        "recrutement éthique",
+        "gestion des camps",
+        "diaspora",
+        "santé",
+    ]
+    texts = [f"IOM and its partners present this short note on {t} for practitioners in the field." for t in en]
+    texts += [
+        f"L'OIM et ses partenaires présentent cette courte note sur {t} pour les praticiens sur le terrain." for t in fr
+    ]
+    vecs = xling.default_encoder().encode(texts)
+    n = len(en)
+    lang = np.array([0] * n + [1] * n, dtype=np.int8)
+    pairs = xling.similar_pairs(
+        xling.EditionTexts(dict(enumerate(texts)), {}),
+        dict(enumerate(vecs)),
+        {},
+        lang,
+        np.arange(2 * n),
+        lambda a, b: None,
+        xling.Stats(),
+    )
+    assert pairs == []
