@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     base = char4_tfidf([w["en"] for w in works] + [w["translation"] for w in works])
     # the baseline gets its own best threshold: the lowest true-pair cosine
     base_min = float(np.diag(base[: len(works)] @ base[len(works) :].T).min())
-    rows.append(evaluate(f"char 4-gram TF-IDF (baseline), oracle cosine >= {base_min:.2f}", char4_tfidf, works, base_min))
+    name = f"char 4-gram TF-IDF (baseline), oracle cosine >= {base_min:.2f}"
+    rows.append(evaluate(name, char4_tfidf, works, base_min))
     print(f"{len(works)} abstracts with their translations, hard negatives = other works of the same topic")
     print(
         f"{'method':62s} {'pos min/med':>12s} {'hard med/max':>13s} {'gap':>7s} "

@@ -285,9 +285,7 @@ class SourceCrawler:
         the next run walks it again and picks up what is missing.
         """
         for section, walked, counts, cards in self._walks:
-            details_in = not self.source.follow_details or all(
-                (canonical_url(c) or c) in self.known for c in cards
-            )
+            details_in = not self.source.follow_details or all((canonical_url(c) or c) in self.known for c in cards)
             self.fetch_log.append(
                 {"kind": "section", "url": section, "complete": walked and details_in, "pages": len(counts),
                  "cards_median": statistics.median(counts) if counts else 0, "run_id": self.options.run_id}

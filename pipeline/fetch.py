@@ -262,5 +262,3 @@ class Fetcher:
         else:
             outcome.outcome = "failed"
             raise FetchError(url, f"HTTP {status}")
-
-

@@ -40,11 +40,6 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the replica's ground truth (tests/replica_data/dataset.json) predates issue 7: it keeps volumes "
-    "that share a teaser as separate works, which same_teaser joins (works precision 0.93 against it)",
-)
 def test_replica_and_seeds_meet_the_quality_targets(crawled: Path) -> None:
     con = duckdb.connect(str(crawled), read_only=True)
     try:

@@ -14,7 +14,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pytest
 
 from pipeline.dedup import run_dedup
 from pipeline.dedup.normalise import (
@@ -420,12 +419,8 @@ def test_edition_links_make_a_work_and_languages_are_listed(tmp_path: Path) -> N
     assert con.execute("SELECT languages FROM works").fetchall() == [(["en", "fr"],)]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 7: volumes sharing one teaser are editions of one work (same_teaser); this test still "
-    "expects one work per volume",
-)
-def test_volumes_in_two_languages_pair_by_volume_number(tmp_path: Path) -> None:
+def test_volumes_sharing_a_teaser_in_two_languages_are_six_editions_of_one_work(tmp_path: Path) -> None:
+    """Issue 7's model of the Etimos toolkit: each volume an edition, the six one work."""
     pages = []
     for k in (1, 2, 3):
         pages.append(
@@ -459,9 +454,9 @@ def test_volumes_in_two_languages_pair_by_volume_number(tmp_path: Path) -> None:
     con = build_warehouse(tmp_path / "w.duckdb", pages)
     run_dedup(con, None)
     found = assignment(con)
-    for k in (1, 2, 3):
-        assert found[sid(f"es{k}", 1)][1] == found[sid(f"fr{k}", 1)][1]
-    assert len({found[sid(f"es{k}", 1)][1] for k in (1, 2, 3)}) == 3
+    six = [found[sid(f"{lang}{k}", 1)] for lang in ("es", "fr") for k in (1, 2, 3)]
+    assert len({edition for edition, _ in six}) == 6
+    assert len({work for _, work in six}) == 1
 
 
 def test_a_shared_isbn_needs_corroboration(tmp_path: Path) -> None:

@@ -35,11 +35,16 @@ Work rules (editions join a work when one holds):
   `embed_budget` caps the texts embedded per pass; 0 uses stored vectors only, below 0 turns
   the rule off.
 
+- `teaser_of_work` (0.9): a sighting whose text matched several editions equally (left ambiguous
+  at edition level: an untitled teaser shared by three volumes), when all of them are editions of
+  one work by `same_teaser`: it is a sighting of that work, though of no one edition.
+
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
 two editions in the same language with different texts (a work may hold several editions in one
 language, but only ones its own pages tie together: identical teasers, or an explicit link),
-title numbers that differ (Volume 1 vs Volume 2, 2022 vs 2023) unless the editions share their
-text, years more than YEAR_SPAN apart, page counts more than PAGES_RATIO apart, and forbids.
+title numbers that differ (Volume 1 vs Volume 2, 2022 vs 2023; for works already holding several
+volumes, numbers with nothing in common) unless the editions share their text, years more than
+YEAR_SPAN apart, page counts more than PAGES_RATIO apart, and forbids.
 
 Mutual best is taken over text groups (editions tied by `same_teaser`): three identical Spanish
 teasers and three identical French ones are one candidate on each side, not a three-way tie.
@@ -82,6 +87,7 @@ RULE_RANK = {
     "pin": 0,
     "edition_link": 1,
     "same_teaser": 2,
+    "teaser_of_work": 3,
     "shared_isbn": 3,
     "shared_signals": 4,
     "similar_text": 5,
@@ -109,6 +115,8 @@ class EditionTable:
     titles: list[frozenset[int]] = field(default_factory=list)  # title ids of each edition
     group: np.ndarray | None = None  # text group of each edition (same_teaser components)
     teaser_pairs: list[tuple[int, int, str]] = field(default_factory=list)
+    #: (edition, edition of a work's text group) for sightings that match every edition of one work
+    teaser_of_work: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -227,6 +235,38 @@ def evidence_texts(con: duckdb.DuckDBPyConnection, feats: Features) -> tuple[np.
     usable = np.zeros(feats.n, dtype=bool)
     usable[idx] = (feats.ntok[idx] >= MIN_EVIDENCE_TOKENS) & ~np.asarray(cols["boiler"], dtype=bool)
     return hashes, usable
+
+
+def teaser_of_work_pairs(
+    ambiguous: list[tuple[int, int]], edition_of: np.ndarray, eds: EditionTable
+) -> list[tuple[int, int, str]]:
+    """Editions whose text matched several editions equally, all of them one work's editions.
+
+    `ambiguous` holds the sighting pairs the edition level left ambiguous. An untitled teaser
+    that shows the text of three volumes cannot say which volume it is, so it stays its own
+    edition; but when every candidate is in one text group (same_teaser: one work), it is a
+    sighting of that work. Candidates in different groups prove nothing and add nothing.
+    Call after same_teaser_pairs.
+    """
+    if eds.group is None or not ambiguous:
+        return []
+    candidates: dict[int, set[int]] = defaultdict(set)
+    for a, b in ambiguous:
+        ea, eb = int(edition_of[a]), int(edition_of[b])
+        if ea != eb:
+            candidates[ea].add(eb)
+            candidates[eb].add(ea)
+    pairs: list[tuple[int, int, str]] = []
+    for ed, found in sorted(candidates.items()):
+        own = int(eds.group[ed])
+        others = {x for x in found if int(eds.group[x]) != own}  # its own twins are no candidates
+        groups = {int(eds.group[x]) for x in others}
+        if len(others) >= 2 and len(groups) == 1:
+            pairs.append((ed, min(others), f"matches all {len(others)} editions of one work equally"))
+            # it shows that work's text: one text group with it (for the same-language test)
+            eds.group[eds.group == own] = groups.pop()
+    eds.teaser_of_work = pairs
+    return pairs
 
 
 def _titles_differ(feats: Features, eds: EditionTable, a: int, b: int) -> str | None:
@@ -395,6 +435,12 @@ def work_edges(
         rules.append("same_teaser")
         scores.append(0.95)
         details.append(why)
+    for a, b, why in eds.teaser_of_work:
+        ia.append(a)
+        ib.append(b)
+        rules.append("teaser_of_work")
+        scores.append(0.9)
+        details.append(why)
     text_group = eds.group if eds.group is not None else np.arange(eds.n)
 
     prepare_signals(con, edition_of, eds)
@@ -508,11 +554,11 @@ class WorkSummary:
                 if not groups & other.langs[lang]:
                     return "both have an edition in the same language, with different texts"
                 shared_text = True
-        if not shared_text:
-            for na in self.nums:
-                for nb in other.nums:
-                    if na != nb:
-                        return "title numbers differ (" + _fmt(na) + " vs " + _fmt(nb) + ")"
+        # a work of several volumes carries the numbers of all of them: clusters whose title
+        # numbers have nothing in common name different works (volume 1 vs volume 2, 2022 vs 2023)
+        if not shared_text and self.nums and other.nums and not self.nums & other.nums:
+            na, nb = min(self.nums, key=sorted), min(other.nums, key=sorted)
+            return "title numbers differ (" + _fmt(na) + " vs " + _fmt(nb) + ")"
         if self.year_min >= 0 and other.year_min >= 0:
             span = max(self.year_max, other.year_max) - min(self.year_min, other.year_min)
             if span > YEAR_SPAN:

@@ -123,6 +123,9 @@ def compute(
     # works
     eds = match_works.edition_table(feats, edition_of, len(edition_roots))
     match_works.same_teaser_pairs(con, feats, edition_of, eds)
+    match_works.teaser_of_work_pairs(
+        [(lk.a, lk.b) for lk in editions.links if lk.decision == "ambiguous"], edition_of, eds
+    )
     wk_forbid = _node_tags(forbid_wk, edition_of)
     work_summary = match_works.work_summary_factory(eds, wk_forbid)
     works = Clusterer(len(edition_roots), work_summary, match_works.RULE_RANK)

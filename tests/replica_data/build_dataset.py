@@ -7,6 +7,9 @@ The seed listing dumps carry only teasers: titles, years and organisations of th
 invented here (plausible, not claimed to be the real ones) and each truncated teaser is extended
 into a full abstract with a tail chosen by the teaser's hash, so items that share a teaser share
 their whole abstract (the Etimos volumes, the two EU acquis volumes, the two Bali Process guides).
+Those are distinct editions of one work each (identical teasers of distinct nodes whose titles
+share most words: volumes of one publication; issue 7), so they carry one `work` and an
+`edition` per volume.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class E:
     lang: str = "en"
     types: list[str] | None = None
     work: str | None = None
+    #: edition key when one work has several editions in a language (volumes of one toolkit)
+    edition: str | None = None
     also: list[tuple[str, str]] = field(default_factory=list)  # (site, section) where it is listed too
     regions: list[str] = field(default_factory=list)
     countries: list[str] = field(default_factory=list)
@@ -158,12 +163,16 @@ SEED_LISTINGS: list[tuple[str, str, str, str | None, list[E]]] = [
                 2015,
                 "Bali Process",
                 regions=["Asia and the Pacific"],
+                work="bali-process-policy-guides",
+                edition="bali-process-policy-guide-identifying-victims-trafficking",
             ),
             E(
                 "Bali Process Policy Guide on Following the Money in Trafficking in Persons Cases",
                 2016,
                 "Bali Process",
                 regions=["Asia and the Pacific"],
+                work="bali-process-policy-guides",
+                edition="bali-process-policy-guide-following-money-trafficking-persons-cases",
             ),
         ],
     ),
@@ -198,42 +207,48 @@ SEED_LISTINGS: list[tuple[str, str, str, str | None, list[E]]] = [
                 2017,
                 "Etimos Foundation y OIM",
                 lang="es",
-                work="etimos-toolkit-volume-1",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-1",
             ),
             E(
                 "Caja de herramientas para emprendedores migrantes – Volumen 2: El plan de negocio",
                 2017,
                 "Etimos Foundation y OIM",
                 lang="es",
-                work="etimos-toolkit-volume-2",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-2",
             ),
             E(
                 "Caja de herramientas para emprendedores migrantes – Volumen 3: Gestión y financiación",
                 2017,
                 "Etimos Foundation y OIM",
                 lang="es",
-                work="etimos-toolkit-volume-3",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-3",
             ),
             E(
                 "Boîte à outils pour entrepreneurs migrants – Volume 1 : L’idée d’entreprise",
                 2017,
                 "Fondation Etimos et OIM",
                 lang="fr",
-                work="etimos-toolkit-volume-1",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-1",
             ),
             E(
                 "Boîte à outils pour entrepreneurs migrants – Volume 2 : Le plan d’affaires",
                 2017,
                 "Fondation Etimos et OIM",
                 lang="fr",
-                work="etimos-toolkit-volume-2",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-2",
             ),
             E(
                 "Boîte à outils pour entrepreneurs migrants – Volume 3 : Gestion et financement",
                 2017,
                 "Fondation Etimos et OIM",
                 lang="fr",
-                work="etimos-toolkit-volume-3",
+                work="etimos-toolkit",
+                edition="etimos-toolkit-volume-3",
             ),
             E(
                 "Professional Standards for Protection Work (Third Edition)",
@@ -303,11 +318,15 @@ SEED_LISTINGS: list[tuple[str, str, str, str | None, list[E]]] = [
                 "Compilation of EU Acquis on Migration – Volume I: Legal Migration and Visas",
                 2012,
                 regions=["European Economic Area"],
+                work="compilation-eu-acquis-migration",
+                edition="compilation-eu-acquis-migration-volume-i-legal-migration-and-visas",
             ),
             E(
                 "Compilation of EU Acquis on Migration – Volume II: Return and Readmission",
                 2012,
                 regions=["European Economic Area"],
+                work="compilation-eu-acquis-migration",
+                edition="compilation-eu-acquis-migration-volume-ii-return-and-readmission",
             ),
             E("Migrant Resource Centres: A Handbook for Practitioners", 2012),
             E(
@@ -1084,7 +1103,7 @@ def _base(item_id: str, nid: int, entry: E) -> dict[str, Any]:
         "subtitle": None,
         "caption": None,
         "sites": {},
-        "edition_key": f"{work}:{entry.lang}",
+        "edition_key": f"{entry.edition or work}:{entry.lang}",
         "work_key": work,
         "seed": [],
     }
