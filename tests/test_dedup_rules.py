@@ -575,3 +575,36 @@ def test_an_organisation_named_everywhere_links_no_works(tmp_path: Path) -> None
     )
     run_dedup(con, None)
     assert con.execute("SELECT count(DISTINCT work_id) FROM sighting_editions").fetchall()[0][0] == 20
+
+
+def test_language_editions_named_after_one_file_are_one_work(tmp_path: Path) -> None:
+    """Files named `<stem>_en.pdf` / `<stem>_fr.pdf` tie translations that share no other signal;
+    a generic name (`report_fr.pdf`) ties nothing."""
+    en_text = (
+        "This handbook explains how counsellors can prepare people for the journey home, with exercises, "
+        "checklists and advice drawn from field practice across several regions of the world."
+    )
+    fr_text = (
+        "Ce manuel aide les conseillers à préparer les personnes à leur retour, grâce à des exercices, des listes "
+        "de contrôle et des conseils tirés de la pratique sur le terrain dans plusieurs régions du monde."
+    )
+    es_text = (
+        "Esta guía describe la gestión de centros de recursos para personas migrantes, su personal, sus servicios "
+        "de información y la manera de evaluar su trabajo con las comunidades locales."
+    )
+    pages = [
+        page("en", "html-detail", PUB, f"https://{PUB}/books/a", {"title": "Going Home Handbook", "abstract": en_text,
+             "url": f"https://{PUB}/books/a", "pdf_urls": [f"https://{PUB}/files/going-home-handbook_EN.pdf"]}),
+        page("fr", "html-detail", PUB, f"https://{PUB}/books/b", {"title": "Manuel du retour", "abstract": fr_text,
+             "url": f"https://{PUB}/books/b", "pdf_urls": [f"https://{PUB}/files/Going_Home_Handbook-fr.pdf"]}),
+        page("es", "html-detail", PUB, f"https://{PUB}/books/c", {"title": "Guía de centros", "abstract": es_text,
+             "url": f"https://{PUB}/books/c", "pdf_urls": [f"https://{PUB}/files/report_es.pdf"]}),
+        page("en2", "html-detail", PUB, f"https://{PUB}/books/d", {"title": "Annual report", "abstract": en_text[::-1],
+             "url": f"https://{PUB}/books/d", "pdf_urls": [f"https://{PUB}/files/report_en.pdf"]}),
+    ]  # fmt: skip
+    con = build_warehouse(tmp_path / "w.duckdb", pages)
+    run_dedup(con, None, embed_budget=-1)  # the file names alone (similar_text would see the translation)
+    found = assignment(con)
+    assert found[sid("en", 1)][1] == found[sid("fr", 1)][1]
+    assert found[sid("es", 1)][1] != found[sid("en2", 1)][1]
+    assert len({w for _, w in found.values()}) == 3

@@ -39,6 +39,11 @@ Work rules (editions join a work when one holds):
   at edition level: an untitled teaser shared by three volumes), when all of them are editions of
   one work by `same_teaser`: it is a sighting of that work, though of no one edition.
 
+- `shared_file_name` (0.9): editions in different languages whose PDF files or page slugs carry
+  one name once language markers are removed (`toolkit-return-counselling_fr.pdf` and `..._en.pdf`),
+  a name of at least NAME_MIN_CHARS found in at most RARE_MAX_DF editions. The work-level
+  cannot-link tests still apply (years, page counts, title numbers).
+
 Cannot-link for works (soft rules; explicit links and pins are refused only by a forbid):
 two editions in the same language with different texts (a work may hold several editions in one
 language, but only ones its own pages tie together: identical teasers, or an explicit link),
@@ -53,9 +58,12 @@ teasers and three identical French ones are one candidate on each side, not a th
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 import duckdb
 import numpy as np
@@ -89,6 +97,7 @@ RULE_RANK = {
     "same_teaser": 2,
     "teaser_of_work": 3,
     "shared_isbn": 3,
+    "shared_file_name": 3,
     "shared_signals": 4,
     "similar_text": 5,
 }
@@ -235,6 +244,89 @@ def evidence_texts(con: duckdb.DuckDBPyConnection, feats: Features) -> tuple[np.
     usable = np.zeros(feats.n, dtype=bool)
     usable[idx] = (feats.ntok[idx] >= MIN_EVIDENCE_TOKENS) & ~np.asarray(cols["boiler"], dtype=bool)
     return hashes, usable
+
+
+#: language markers a file or page is often named with ("toolkit_fr.pdf", "guide-es"): a name
+#: that differs only by them is one name
+LANGUAGE_MARKERS = frozenset(
+    [
+        "en",
+        "eng",
+        "english",
+        "fr",
+        "fra",
+        "fre",
+        "french",
+        "francais",
+        "es",
+        "esp",
+        "spa",
+        "spanish",
+        "espanol",
+        "ar",
+        "ara",
+        "arabic",
+        "ru",
+        "rus",
+        "pt",
+        "por",
+    ]
+)
+#: a name shorter than this (language markers removed) is too generic to identify a work
+NAME_MIN_CHARS = 12
+_NAME_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def file_name(url: str) -> str | None:
+    """The language-independent name of a PDF file or a page slug, or None when too generic.
+
+    `Return-Counselling-Toolkit_FR.pdf` and `return_counselling_toolkit-en.pdf` are one name:
+    publishers name the files of a work's language editions after one stem. "report.pdf",
+    "document-1.pdf" or a node number name nothing.
+    """
+    last = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]).lower()
+    last = unicodedata.normalize("NFKD", last).encode("ascii", "ignore").decode()
+    if last.endswith(".pdf"):
+        last = last[:-4]
+    words = [w for w in _NAME_SPLIT.split(last) if w and w not in LANGUAGE_MARKERS]
+    name = "-".join(words)
+    if len(words) < 2 or len(name) < NAME_MIN_CHARS or sum(c.isalpha() for c in name) < NAME_MIN_CHARS // 2:
+        return None
+    return name
+
+
+def file_name_pairs(
+    con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds: EditionTable
+) -> list[tuple[int, int, str]]:
+    """Edition pairs in different languages whose PDF files (or page slugs) carry one name.
+
+    A name found in more than RARE_MAX_DF editions is a series' or a site's, not a work's.
+    """
+    rows = con.execute(
+        """
+        SELECT d.idx, s.pdf_urls, d.url
+        FROM dd_s AS d JOIN sightings AS s USING (sighting_id)
+        WHERE len(s.pdf_urls) > 0 OR d.url IS NOT NULL
+        """
+    ).fetchall()
+    by_name: dict[str, set[int]] = defaultdict(set)
+    for idx, pdfs, url in rows:
+        ed = int(edition_of[idx])
+        for link in [*(pdfs or []), *([url] if url else [])]:
+            name = file_name(link)
+            if name:
+                by_name[name].add(ed)
+    pairs: dict[tuple[int, int], str] = {}
+    for name, group in sorted(by_name.items()):
+        if len(group) < 2 or len(group) > RARE_MAX_DF:
+            continue
+        members = sorted(group)
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                a, b = members[x], members[y]
+                if eds.lang[a] >= 0 and eds.lang[b] >= 0 and eds.lang[a] != eds.lang[b]:
+                    pairs.setdefault((a, b), f"file or page name {name!r}")
+    return [(a, b, why) for (a, b), why in sorted(pairs.items())]
 
 
 def teaser_of_work_pairs(
@@ -444,6 +536,14 @@ def work_edges(
     text_group = eds.group if eds.group is not None else np.arange(eds.n)
 
     prepare_signals(con, edition_of, eds)
+
+    # one file or page name across languages
+    for a, b, why in file_name_pairs(con, edition_of, eds):
+        ia.append(a)
+        ib.append(b)
+        rules.append("shared_file_name")
+        scores.append(0.9)
+        details.append(why)
 
     # shared ISBN, corroborated by language-independent signals
     by_isbn: dict[str, list[int]] = defaultdict(list)
