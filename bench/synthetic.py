@@ -12,7 +12,7 @@ The corpus imitates the three sites at scale, with every difficulty planted at a
 | a catalogue entry (title, full abstract, metadata, no URL) | 10% of editions |
 | translations: a work with 2 or 3 language editions (en, fr, es) | 20% of works |
 | ... whose detail pages link the other editions ("Also available in") | 50% of those |
-| volumes: three works sharing one abstract, titles "... Volume k" | 3% of works |
+| volumes: one work, three editions sharing one abstract, titles "... Volume k" | 3% of works |
 | two works whose abstracts open with the same ten words | 2% of works |
 | one ISBN printed on an unrelated edition | 0.5% of editions |
 | an organisation named in unrelated abstracts (IOM/OIM, UNHCR) | 50% of abstracts |
@@ -256,7 +256,7 @@ def generate(
             for k in (1, 2, 3):
                 editions.append(_edition(work, lang, f"{base} – {VOLUME_WORD[lang]} {k}", text, year, pages, []))
                 editions[-1].update(signals=signals, volume=True)
-                work += 1
+            work += 1
             continue
         langs = [str(rng.choice(LANGS))]
         if roll < rates.volumes + rates.translated:
