@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from pipeline import changes
 from pipeline.dedup import block, features, match, match_works, xling
 from pipeline.dedup import overrides as overrides_mod
 from pipeline.dedup.cluster import Clusterer, Edges, Link
@@ -49,6 +50,8 @@ class DedupSummary:
     ids_retired: int = 0
     texts_embedded: int = 0
     texts_pending: int = 0
+    #: records added, changed and withdrawn by this pass ({"editions_added": 3, ...}; record_changes)
+    changes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     unresolved_overrides: list[str] = field(default_factory=list)
 
@@ -216,6 +219,7 @@ def run_dedup(
         wk_assign,
         links,
     )
+    summary.changes = changes.record(con, dedup_run_id, ingest_run)
     summary.seconds = time.perf_counter() - clock
     log.info(summary.message)
     return summary

@@ -121,6 +121,12 @@ COMMENT ON COLUMN sighting_editions.sighting_id IS 'The sighting (sightings.sigh
 COMMENT ON COLUMN sighting_editions.edition_id IS 'Its edition: one publication in one language.';
 COMMENT ON COLUMN sighting_editions.work_id IS 'Its work: the publication across languages.';
 
+CREATE OR REPLACE MACRO derived_title(t) AS
+    CASE WHEN t IS NULL OR trim(t) = '' THEN NULL
+         WHEN length(regexp_replace(trim(t), '\s+', ' ', 'g')) <= 80 THEN regexp_replace(trim(t), '\s+', ' ', 'g')
+         ELSE regexp_extract(left(regexp_replace(trim(t), '\s+', ' ', 'g'), 81), '^(.*)\s', 1) || ' …'
+    END;
+
 CREATE OR REPLACE VIEW publications AS
 WITH ranked AS (
     SELECT
@@ -135,7 +141,8 @@ WITH ranked AS (
     JOIN sightings AS s USING (sighting_id)
     JOIN raw_pages AS p USING (page_id)
     WHERE s.kind = 'publication'
-)
+),
+merged AS (
 SELECT
     edition_id,
     any_value(work_id) AS work_id,
@@ -148,11 +155,11 @@ SELECT
     count(full_text) = 0 AS abstract_truncated,
     first(year ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE year IS NOT NULL) AS year,
     first(page_count ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE page_count IS NOT NULL) AS page_count,
-    first(isbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(isbn) > 0) AS isbn,
-    first(eisbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(eisbn) > 0) AS eisbn,
-    first(languages ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(languages) > 0) AS languages,
+    coalesce(first(isbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(isbn) > 0), []::VARCHAR[]) AS isbn,
+    coalesce(first(eisbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(eisbn) > 0), []::VARCHAR[]) AS eisbn,
+    coalesce(first(languages ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(languages) > 0), []::VARCHAR[]) AS languages,
     first(pdf_available ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE pdf_available IS NOT NULL) AS pdf_available,
-    first(pdf_urls ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(pdf_urls) > 0) AS pdf_urls,
+    coalesce(first(pdf_urls ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(pdf_urls) > 0), []::VARCHAR[]) AS pdf_urls,
     first(canonical_url ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE canonical_url IS NOT NULL) AS url,
     struct_pack(
         title := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE title IS NOT NULL),
@@ -176,12 +183,21 @@ SELECT
     min(retrieved_at) AS first_seen,
     list_distinct(flatten(list(quality_flags))) AS quality_flags
 FROM ranked
-GROUP BY edition_id;
+GROUP BY edition_id
+)
+SELECT
+    edition_id, work_id, language, title,
+    coalesce(title, derived_title(abstract)) AS display_title,
+    title IS NULL AND abstract IS NOT NULL AS title_derived,
+    * EXCLUDE (edition_id, work_id, language, title)
+FROM merged;
 COMMENT ON VIEW publications IS 'One row per edition (one publication in one language) with its metadata merged field by field: each value comes from the best sighting that has it (detail page, then catalogue, then listing card, then text listing; newest first), and value_sources names that sighting. Deduplication rules: pipeline/dedup; why rows were merged: match_links.';
 COMMENT ON COLUMN publications.edition_id IS 'Stable edition id.';
 COMMENT ON COLUMN publications.work_id IS 'Stable id of the work (the same publication in other languages): see the works view.';
 COMMENT ON COLUMN publications.language IS 'Language of the edition (ISO 639-1), detected from its text; NULL when unsure.';
-COMMENT ON COLUMN publications.title IS 'Best title: from the highest-ranked source that shows one.';
+COMMENT ON COLUMN publications.title IS 'Best title: from the highest-ranked source that shows one; NULL when no page shows a title (see display_title).';
+COMMENT ON COLUMN publications.display_title IS 'Title to show: the page''s title, else the opening of the abstract (at most 80 characters, ending in " …"), marked by title_derived.';
+COMMENT ON COLUMN publications.title_derived IS 'True when display_title was derived from the abstract because no page shows a title.';
 COMMENT ON COLUMN publications.abstract IS 'Full abstract when any sighting has one (detail page, catalogue, untruncated listing), else the longest teaser.';
 COMMENT ON COLUMN publications.abstract_truncated IS 'True when only truncated teasers are known.';
 COMMENT ON COLUMN publications.year IS 'Year of publication, from the best source that gives it.';
@@ -226,8 +242,13 @@ SELECT
     list_sort(list_distinct(list(language) FILTER (WHERE language IS NOT NULL))) AS languages,
     count(*) AS edition_count,
     list(edition_id ORDER BY language NULLS LAST, edition_id) AS edition_ids,
-    list(struct_pack(edition_id := edition_id, language := language, title := title) ORDER BY language NULLS LAST, edition_id) AS editions,
+    list(struct_pack(edition_id := edition_id, language := language, title := title, display_title := display_title) ORDER BY language NULLS LAST, edition_id) AS editions,
     first(title ORDER BY (language = 'en') DESC NULLS LAST, edition_id) FILTER (WHERE title IS NOT NULL) AS title,
+    coalesce(
+        first(title ORDER BY (language = 'en') DESC NULLS LAST, edition_id) FILTER (WHERE title IS NOT NULL),
+        first(display_title ORDER BY (language = 'en') DESC NULLS LAST, edition_id) FILTER (WHERE display_title IS NOT NULL)
+    ) AS display_title,
+    count(title) = 0 AS title_derived,
     sum(sighting_count) AS sighting_count,
     list_distinct(flatten(list(sources))) AS sources
 FROM publications
@@ -237,7 +258,9 @@ COMMENT ON COLUMN works.work_id IS 'Stable work id: survives re-runs and new sig
 COMMENT ON COLUMN works.languages IS 'Languages of its editions (ISO 639-1).';
 COMMENT ON COLUMN works.edition_count IS 'Number of editions.';
 COMMENT ON COLUMN works.edition_ids IS 'Its editions (publications.edition_id).';
-COMMENT ON COLUMN works.editions IS 'Its editions with language and title.';
-COMMENT ON COLUMN works.title IS 'A title for the work: the English edition''s when there is one.';
+COMMENT ON COLUMN works.editions IS 'Its editions with language, title and display title.';
+COMMENT ON COLUMN works.title IS 'A title for the work: the English edition''s when there is one; NULL when no edition shows a title.';
+COMMENT ON COLUMN works.display_title IS 'Title to show: title, else an edition''s display_title derived from its abstract (title_derived).';
+COMMENT ON COLUMN works.title_derived IS 'True when no edition shows a title and display_title comes from an abstract.';
 COMMENT ON COLUMN works.sighting_count IS 'Sightings of all its editions.';
 COMMENT ON COLUMN works.sources IS 'Sites any of its editions was seen on.';
