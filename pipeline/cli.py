@@ -26,7 +26,7 @@ from pipeline.errors import (
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
 from pipeline.settings import load_settings
 from pipeline.sources import load_sources
-from pipeline.warehouse import connect, migrate
+from pipeline.warehouse import WorkingCopy, connect, migrate
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_STRICT = 3
@@ -115,7 +115,8 @@ def ingest(
             embed_budget=settings.embed_budget,
         )
         sources = None if offline else load_sources(settings.sources_file)
-        con = connect(settings.db_path)
+        work = WorkingCopy(settings.db_path)
+        con = work.open()
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
     ui = ProgressUI(sys.stderr.isatty())
@@ -124,13 +125,14 @@ def ingest(
         fetch = crawl_step(sources, archive, options, ui.crawl) if sources else None
         with ui:
             summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse)
+        work.publish()  # analysts see the finished run at once, never a half-loaded one
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
     except Exception as exc:  # the run is already recorded as failed; say why in one line
         logging.getLogger(__name__).debug("ingest failed", exc_info=True)
         _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
     finally:
-        con.close()
+        work.close()
     for name in summary.sources_unreachable:
         click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
     for alert in summary.layout_alerts:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -49,3 +52,91 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(step.read_text(encoding="utf-8"))
         except duckdb.Error as exc:
             raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+
+
+class WorkingCopy:
+    """The pipeline writes a private copy of the warehouse and publishes it whole when a run ends.
+
+    Analysts open the published file (`warehouse/iom.duckdb`); runs write `warehouse/.build/iom.duckdb`,
+    which nobody else opens. DuckDB allows one writer per file and a reader blocks a writer, so a
+    run that wrote the published file would fail while an analyst holds it open, and an analyst
+    would see a half-loaded warehouse. Publishing copies the finished working copy beside the
+    published file and renames it over it (atomic on POSIX): open connections keep the snapshot
+    they opened, new ones see the new run, nobody sees a half-written file.
+
+    The working copy follows the published file: when the published file is not the one the last
+    run published (someone edited or restored it), the next run starts from it. A second run while
+    one is writing gets WarehouseLockedError, as before.
+    """
+
+    STAMP = "published.stamp"
+
+    def __init__(self, published: Path) -> None:
+        self.published = Path(published)
+        self.private = str(published) == ":memory:"
+        self.build_dir = self.published.parent / ".build"
+        self.path = self.published if self.private else self.build_dir / self.published.name
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def _stamp(self) -> str | None:
+        try:
+            st = self.published.stat()
+        except FileNotFoundError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+    def open(self) -> duckdb.DuckDBPyConnection:
+        """Connect to the working copy for writing, refreshed from the published file if that changed."""
+        if self.private:
+            self.con = connect(self.published)
+            return self.con
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        stamp_file = self.build_dir / self.STAMP
+        current = self._stamp()
+        known = stamp_file.read_text(encoding="utf-8").strip() if stamp_file.exists() else None
+        if current is None and known is not None and self.path.exists():
+            # the published warehouse was deleted after a run published it: on purpose, to rebuild
+            # from raw/, so start from an empty one (a first run that never published keeps its copy)
+            connect(self.path).close()  # raises WarehouseLockedError while a run holds it
+            self.path.unlink()
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+            stamp_file.unlink(missing_ok=True)
+        elif current is not None and (current != known or not self.path.exists()):
+            # guard against a second run replacing the copy under the first: take the lock first
+            probe = connect(self.path) if self.path.exists() else None
+            if probe is not None:
+                probe.close()
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            shutil.copyfile(self.published, tmp)
+            os.replace(tmp, self.path)
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+        self.con = connect(self.path)
+        return self.con
+
+    def publish(self) -> None:
+        """Checkpoint and close the working copy, then swap it in as the published file."""
+        if self.con is None:
+            raise WarehouseError("publish() before open()")
+        if self.private:
+            self.close()
+            return
+        try:
+            self.con.execute("CHECKPOINT")
+        finally:
+            self.close()
+        tmp = self.published.with_name(f".{self.published.name}.publishing")
+        shutil.copyfile(self.path, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.published)
+        # a write-ahead log beside the published name belongs to a connection to the old file:
+        # replayed into the new one it would corrupt it
+        wal = self.published.with_name(self.published.name + ".wal")
+        if wal.exists():
+            wal.rename(wal.with_name(f"{wal.name}.stale-{int(time.time())}"))
+        (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None

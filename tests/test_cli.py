@@ -130,9 +130,19 @@ def test_stats_without_a_warehouse_says_so(tmp_path, run_cli):
     assert not (tmp_path / "missing.duckdb").exists()
 
 
-@pytest.mark.parametrize("command", [("ingest", "--offline"), ("stats",)])
-def test_second_writer_gets_a_clear_error_and_exit_4(tmp_path, seed_archive, run_cli, command):
-    db = tmp_path / "warehouse.duckdb"
+@pytest.mark.parametrize(
+    ("command", "held"),
+    [
+        # a second run: the first one holds the private working copy the runs write
+        (("ingest", "--offline"), ".build/warehouse.duckdb"),
+        (("dedup",), ".build/warehouse.duckdb"),
+        # stats reads the published file, which a writer (someone's read-write session) locks
+        (("stats",), "warehouse.duckdb"),
+    ],
+)
+def test_second_writer_gets_a_clear_error_and_exit_4(tmp_path, seed_archive, run_cli, command, held):
+    db = tmp_path / held
+    db.parent.mkdir(parents=True, exist_ok=True)
     holder = duckdb.connect(str(db))  # another process (this one) holds the write lock
     try:
         result = run_cli(*command)

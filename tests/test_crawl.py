@@ -27,7 +27,7 @@ from pipeline.replica import Fault, Replica
 from pipeline.runs import RunSummary
 from pipeline.sources import load_sources
 from pipeline.urls import canonical_url
-from pipeline.warehouse import connect, migrate
+from pipeline.warehouse import WorkingCopy, migrate
 from tests.conftest import REPO_ROOT
 
 
@@ -38,15 +38,18 @@ def replica() -> Iterator[Replica]:
 
 
 def crawl_ingest(workdir: Path, sources: Path, *, full: bool = False) -> RunSummary:
-    """One real run: crawl what `sources` declares into workdir/raw, load workdir/w.duckdb."""
-    con = connect(workdir / "w.duckdb")
+    """One real run as the CLI makes it: crawl into workdir/raw, load and publish workdir/w.duckdb."""
+    work = WorkingCopy(workdir / "w.duckdb")
+    con = work.open()
     try:
         migrate(con)
         archive = Archive(workdir / "raw")
         options = IngestOptions(full=full)
-        return run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+        summary = run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+        work.publish()
+        return summary
     finally:
-        con.close()
+        work.close()
 
 
 def read(workdir: Path, sql: str, params: list | None = None) -> list[tuple]:

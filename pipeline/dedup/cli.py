@@ -17,7 +17,7 @@ from pipeline.dedup.explain import explain
 from pipeline.dedup.run import run_dedup
 from pipeline.errors import PipelineError, WarehouseLockedError
 from pipeline.settings import load_settings
-from pipeline.warehouse import connect, migrate
+from pipeline.warehouse import WorkingCopy, connect, migrate
 
 EXIT_NO_PASS = 1
 EXIT_LOCKED = 4
@@ -94,12 +94,14 @@ def dedup(
             return
         if sightings:
             raise click.UsageError("sighting ids are only taken with --explain")
-        con = connect(settings.db_path)
+        work = WorkingCopy(settings.db_path)
+        con = work.open()
         try:
             migrate(con)
             summary = run_dedup(con, settings.overrides_file, settings.embed_budget)
+            work.publish()
         finally:
-            con.close()
+            work.close()
         click.echo(summary.message)
         for ref in summary.unresolved_overrides:
             click.echo(f"warning: override reference matched nothing: {ref}", err=True)
