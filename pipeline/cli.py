@@ -7,14 +7,18 @@ warehouse is locked by another process, 5 configuration or archive error.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import duckdb
 
+from pipeline import __version__
 from pipeline.archive import FORMATS, Archive
 from pipeline.errors import (
     ArchiveError,
@@ -24,6 +28,7 @@ from pipeline.errors import (
     WarehouseLockedError,
 )
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
+from pipeline.runs import RunSummary
 from pipeline.settings import load_settings
 from pipeline.sources import load_sources
 from pipeline.warehouse import WorkingCopy, connect, migrate
@@ -61,6 +66,7 @@ def _exit_code(exc: PipelineError) -> int:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="iom-pipeline")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
     """Keep a deduplicated DuckDB warehouse of the publications on the IOM knowledge sites."""
@@ -125,7 +131,10 @@ def ingest(
         fetch = crawl_step(sources, archive, options, ui.crawl) if sources else None
         with ui:
             summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse)
+        code = run_exit_code(summary, strict)
+        con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
         work.publish()  # analysts see the finished run at once, never a half-loaded one
+        _write_last_run(settings.db_path, summary, code)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
     except Exception as exc:  # the run is already recorded as failed; say why in one line
@@ -140,57 +149,109 @@ def ingest(
     for failure in summary.failures:
         click.echo(f"error: {failure}", err=True)
     click.echo(summary.message)
+    if code:
+        sys.exit(code)
+
+
+def run_exit_code(summary: RunSummary, strict: bool) -> int:
+    """The exit status of an ingest (README "Exit status"), stored with the run as runs.exit_code."""
     if summary.status == "failed":
-        sys.exit(EXIT_NOTHING_PROCESSED)
+        return EXIT_NOTHING_PROCESSED
     if strict and (summary.sources_unreachable or summary.layout_alerts):
-        sys.exit(EXIT_STRICT)
+        return EXIT_STRICT
+    return 0
+
+
+def _write_last_run(db_path: Path, summary: RunSummary, code: int) -> None:
+    """`<warehouse>.last-run.json` beside the warehouse: what monitoring reads without opening it."""
+    if str(db_path) == ":memory:":
+        return
+    target = db_path.with_name(db_path.name + ".last-run.json")
+    data = {
+        "run_id": summary.run_id,
+        "status": summary.status,
+        "exit_code": code,
+        "message": summary.message,
+        "pages_parsed": summary.pages_parsed,
+        "pages_failed": summary.pages_failed,
+        "sources_unreachable": summary.sources_unreachable,
+        "layout_alerts": summary.layout_alerts,
+        "failures": summary.failures,
+        "dedup": summary.dedup,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+#: (section title, SQL) of `stats`; the JSON keys are the titles in snake case
+STATS_SECTIONS = [
+    (
+        "Sightings per source and kind",
+        """
+        SELECT source, kind, count(DISTINCT page_id) AS pages, count(*) AS sightings,
+               count(*) FILTER (abstract_truncated) AS truncated_abstracts,
+               count(*) FILTER (len(quality_flags) > 0) AS flagged_sightings
+        FROM sightings GROUP BY ALL ORDER BY source, kind
+        """,
+    ),
+    (
+        "Pages per source and parse status",
+        "SELECT source, format, parse_status, count(*) AS pages FROM raw_pages GROUP BY ALL ORDER BY ALL",
+    ),
+    (
+        "Editions and works",
+        """
+        SELECT (SELECT count(*) FROM publications) AS editions,
+               (SELECT count(*) FROM works) AS works,
+               (SELECT count(*) FROM works WHERE edition_count > 1) AS works_with_several_editions,
+               (SELECT count(*) FROM publications WHERE title_derived) AS editions_with_derived_titles
+        """,
+    ),
+    (
+        "Rejects per stage",
+        "SELECT stage, count(*) AS rejects, any_value(reason) AS example FROM rejects GROUP BY ALL ORDER BY ALL",
+    ),
+    (
+        "Last runs",
+        """
+        SELECT run_id, status, exit_code, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started,
+               pages_parsed, pages_failed, pages_skipped, sightings_added AS sightings_written, rejects_added
+        FROM runs ORDER BY run_id DESC LIMIT 5
+        """,
+    ),
+]
 
 
 @main.command()
 @_db_option
-def stats(db: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the same figures as one JSON object.")
+def stats(db: Path | None, as_json: bool) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
+    from pipeline.analyst import _jsonable
+
     try:
         settings = load_settings().with_overrides(db_path=db)
         con = connect(settings.db_path, read_only=True)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
+    out: dict[str, list[dict[str, Any]]] = {}
     try:
-        _print_table(
-            con,
-            "Sightings per source and kind",
-            """
-            SELECT source, kind, count(DISTINCT page_id) AS pages, count(*) AS sightings,
-                   count(*) FILTER (abstract_truncated) AS truncated,
-                   count(*) FILTER (len(quality_flags) > 0) AS flagged
-            FROM sightings GROUP BY ALL ORDER BY source, kind
-            """,
-        )
-        _print_table(
-            con,
-            "Pages per source and parse status",
-            "SELECT source, format, parse_status, count(*) AS pages FROM raw_pages GROUP BY ALL ORDER BY ALL",
-        )
-        _print_table(con, "Publications", "SELECT count(*) AS publications FROM publications")
-        _print_table(
-            con,
-            "Rejects per stage",
-            "SELECT stage, count(*) AS rejects, any_value(reason) AS example FROM rejects GROUP BY ALL ORDER BY ALL",
-        )
-        _print_table(
-            con,
-            "Last runs",
-            """
-            SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M:%S') AS started,
-                   pages_parsed, pages_failed, pages_skipped, sightings_added, rejects_added
-            FROM runs ORDER BY run_id DESC LIMIT 5
-            """,
-        )
+        for title, sql in STATS_SECTIONS:
+            if as_json:
+                rel = con.sql(sql)
+                key = title.lower().replace(" ", "_")
+                out[key] = [dict(zip(rel.columns, map(_jsonable, r), strict=True)) for r in rel.fetchall()]
+            else:
+                _print_table(con, title, sql)
     except duckdb.Error as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         _fail(f"{settings.db_path} is not a readable warehouse ({reason}); run `make ingest`", EXIT_CONFIG)
     finally:
         con.close()
+    if as_json:
+        click.echo(json.dumps(out, indent=1, ensure_ascii=False))
 
 
 @main.group()
@@ -293,9 +354,12 @@ class ProgressUI:
 
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem, registered here so `--help` lists them."""
+    from pipeline.analyst import query, schema
     from pipeline.dedup.cli import dedup
     from pipeline.replica.cli import replica
 
+    main.add_command(query)
+    main.add_command(schema)
     main.add_command(replica)
     main.add_command(dedup)
 

@@ -58,7 +58,7 @@ def test_stats_help_explains_each_option(run_cli):
     result = run_cli("stats", "--help")
     assert result.returncode == 0, result.stderr
     options = option_help(result.stdout)
-    assert set(options) == {"--db", "--help"}
+    assert set(options) == {"--db", "--json", "--help"}
     assert "IOM_DB" in options["--db"]
     assert "per source and kind" in result.stdout
 
@@ -84,13 +84,16 @@ def test_ingest_twice_then_stats_per_source_and_kind(tmp_path, seed_archive, run
     assert stats.returncode == 0, stats.stderr
     rows = stats_table(stats.stdout, "Sightings per source and kind")
     assert {(r["source"], r["kind"]): int(r["sightings"]) for r in rows} == SEED_COUNTS
-    truncated = {(r["source"], r["kind"]): int(r["truncated"]) for r in rows}
+    truncated = {(r["source"], r["kind"]): int(r["truncated_abstracts"]) for r in rows}
     assert truncated[("returnandreintegration.iom.int", "publication")] == 19 + 17
     assert truncated[("migrantprotection.iom.int", "publication")] == 20 + 19
     pages = stats_table(stats.stdout, "Pages per source and parse status")
     assert sum(int(r["pages"]) for r in pages) == 5 and {r["parse_status"] for r in pages} == {"parsed"}
     runs = stats_table(stats.stdout, "Last runs")
-    assert [(r["run_id"], r["status"], r["sightings_added"]) for r in runs] == [("2", "ok", "0"), ("1", "ok", "103")]
+    assert [(r["run_id"], r["status"], r["exit_code"], r["sightings_written"]) for r in runs] == [
+        ("2", "ok", "0", "0"),
+        ("1", "ok", "0", "103"),
+    ]
 
 
 def test_db_option_and_environment_variable_pick_the_warehouse_file(tmp_path, seed_archive, run_cli):
@@ -120,7 +123,7 @@ def test_db_option_and_environment_variable_pick_the_warehouse_file(tmp_path, se
 
     stats = run_cli("stats", env={"IOM_DB": str(by_option)})
     assert stats.returncode == 0, stats.stderr
-    assert stats_table(stats.stdout, "Publications")[0]["publications"].isdigit()
+    assert stats_table(stats.stdout, "Editions and works")[0]["editions"].isdigit()
 
 
 def test_stats_without_a_warehouse_says_so(tmp_path, run_cli):
