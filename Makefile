@@ -15,6 +15,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	@mkdir -p logs
 	@touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv and install the pinned dependencies
