@@ -93,7 +93,8 @@ def main(verbose: bool) -> None:
 @click.option(
     "--strict",
     is_flag=True,
-    help="Exit 3 when a source could not be fetched or a listing's layout changed (for cron alerts).",
+    help="Exit 3 when a source could not be fetched, a listing's layout changed or pages were lost "
+    "(run status partial), for cron alerts.",
 )
 @click.option(
     "--full", is_flag=True, help="Walk every listing page and re-validate every known page (conditional requests)."
@@ -157,7 +158,7 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
     """The exit status of an ingest (README "Exit status"), stored with the run as runs.exit_code."""
     if summary.status == "failed":
         return EXIT_NOTHING_PROCESSED
-    if strict and (summary.sources_unreachable or summary.layout_alerts):
+    if strict and (summary.sources_unreachable or summary.layout_alerts or summary.status == "partial"):
         return EXIT_STRICT
     return 0
 

@@ -51,7 +51,7 @@ class CrawlOptions:
 @dataclass
 class SourceReport:
     name: str
-    status: str = "ok"  # ok | unreachable | blocked
+    status: str = "ok"  # ok | unreachable | blocked | stopped (run budget) | failed
     reason: str | None = None
     requests: int = 0
     conditional_requests: int = 0
@@ -61,7 +61,10 @@ class SourceReport:
     sitemap_only: int = 0
     layout_alerts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: listing pages that could not be fetched or parsed: their cards are lost to this run
+    lost_listings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    finished: bool = False
 
     def count(self, outcome: FetchOutcome) -> None:
         self.requests += outcome.attempts if outcome.outcome != "unreachable" else 0
@@ -85,6 +88,10 @@ class CrawlReport:
     def layout_alerts(self) -> list[str]:
         return [f"{s.name}: {a}" for s in self.sources for a in s.layout_alerts]
 
+    @property
+    def lost_listings(self) -> list[str]:
+        return [f"{s.name}: {a}" for s in self.sources for a in s.lost_listings]
+
     def as_dict(self) -> dict[str, object]:
         return {
             s.name: {
@@ -97,6 +104,7 @@ class CrawlReport:
                 "detail_pages": s.detail_pages,
                 "sitemap_only": s.sitemap_only,
                 "layout_alerts": s.layout_alerts,
+                "lost_listings": s.lost_listings[:50],
                 "problems": s.problems[:20],
                 "elapsed_s": round(s.elapsed_s, 3),
             }
@@ -113,12 +121,24 @@ async def crawl(
 ) -> CrawlReport:
     """Crawl every source concurrently (each behind its own host gate)."""
     state = fetch_log.state()
+    budget = sources.crawler.run_budget
     async with http.make_client(sources.crawler) as client:
         crawlers = [
             SourceCrawler(client, sources, source, archive, fetch_log, state, options, progress)
             for source in sources.sources
         ]
-        results = await asyncio.gather(*(c.run() for c in crawlers), return_exceptions=True)
+        try:
+            async with asyncio.timeout(budget):
+                results = await asyncio.gather(*(c.run() for c in crawlers), return_exceptions=True)
+        except TimeoutError:
+            # pages archived so far are kept and loaded; unfinished sections stay incomplete in
+            # the fetch log, so the next run walks them again
+            results = []
+            for c in crawlers:
+                if not c.report.finished and c.report.status == "ok":
+                    c.report.status = "stopped"
+                    c.report.reason = f"the crawl's time budget of {budget:g}s ran out; what was fetched is loaded"
+                results.append(c.report)
     reports = []
     for crawler, result in zip(crawlers, results, strict=True):
         if isinstance(result, BaseException):
@@ -175,6 +195,7 @@ class SourceCrawler:
                             self.report.sitemap_only += 1
                     await self._fetch_details()
                 self._log_sections()
+            self.report.finished = True
         finally:
             self.report.elapsed_s = time.monotonic() - started
         return self.report
@@ -197,6 +218,14 @@ class SourceCrawler:
             robots = Protego.parse(body.decode("utf-8", "replace"))
             self.fetcher.robots = robots
             delay = robots.crawl_delay(self.config.user_agent)
+            if delay and float(delay) > self.config.crawl_delay_cap:
+                self.report.status = "blocked"
+                cap = self.config.crawl_delay_cap
+                self.report.reason = (
+                    f"robots.txt asks for a Crawl-delay of {float(delay):g}s, above the {cap:g}s cap: "
+                    "not crawled (the archive is used)"
+                )
+                return False
             if delay:
                 self.fetcher.gate = HostGate(self.source.rate_per_second, self.source.concurrency, float(delay))
             return True
@@ -246,10 +275,12 @@ class SourceCrawler:
             body = self._body(outcome)
             if body is None:
                 self.report.problems.append(f"listing {url}: {outcome.reason}")
+                self.report.lost_listings.append(f"{url}: {outcome.reason}")
                 break
             self.report.listing_pages += 1
             parsed = self._parse(self.source.listing_format, body, url)
             if parsed is None:
+                self.report.lost_listings.append(f"{url}: could not be parsed")
                 break
             cards = [r["url"] for r in parsed.records if r.get("url")]
             if outcome.outcome == "fetched":

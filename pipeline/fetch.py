@@ -24,7 +24,7 @@ from urllib.parse import urljoin
 
 from aiolimiter import AsyncLimiter
 from protego import Protego
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from pipeline import http
 from pipeline.errors import FetchError, RetryableFetchError
@@ -136,10 +136,14 @@ class Fetcher:
         """Fetch with retries; always returns an outcome, never raises for network trouble."""
         started = time.monotonic()
         outcome = FetchOutcome(url=url, kind=kind, conditional=bool(validators))
+        cap = self.config.retry_after_cap
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=retry_wait(self.config),
-            retry=retry_if_exception_type(RetryableFetchError),
+            # a server asking for more than the cap is not waited for: the URL is given up now
+            retry=retry_if_exception(
+                lambda e: isinstance(e, RetryableFetchError) and not (e.retry_after and e.retry_after > cap)
+            ),
             reraise=True,
         )
         try:
@@ -149,6 +153,11 @@ class Fetcher:
                     await self._once(url, validators, outcome)
         except RetryableFetchError as exc:
             outcome.outcome, outcome.reason = "failed", f"{exc.reason} (after {outcome.attempts} attempts)"
+            if exc.retry_after and exc.retry_after > cap:
+                outcome.reason = (
+                    f"{exc.reason} with Retry-After {exc.retry_after:.0f}s, above the {cap:g}s cap: "
+                    "not waited for, skipped"
+                )
         except FetchError as exc:
             if outcome.outcome == "pending":
                 outcome.outcome = "failed"
@@ -186,8 +195,9 @@ class Fetcher:
         self, url: str, headers: dict[str, str], outcome: FetchOutcome
     ) -> tuple[int, dict[str, str], bytes | None]:
         limit = self.config.max_body_bytes
+        deadline = self.config.request_deadline
         try:
-            async with self.client.stream("GET", url, headers=headers) as resp:
+            async with asyncio.timeout(deadline), self.client.stream("GET", url, headers=headers) as resp:
                 kept = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
                 status = resp.status_code
                 outcome.status, outcome.headers = status, kept
@@ -213,6 +223,8 @@ class Fetcher:
                         raise FetchError(url, f"body is over the {limit}-byte limit (stopped reading)")
                     chunks.append(chunk)
                 return status, kept, b"".join(chunks)
+        except TimeoutError as exc:  # asyncio.timeout: the whole request took too long
+            raise RetryableFetchError(url, f"no complete answer within the {deadline:g}s request deadline") from exc
         except http.TimeoutException as exc:
             raise RetryableFetchError(url, f"timeout ({type(exc).__name__})") from exc
         except http.TransportError as exc:

@@ -146,8 +146,15 @@ def crawl_step(
             summary.notes.append(
                 f"{len(report.unreachable)} of {len(report.sources)} sources not crawled, archive used for them"
             )
+        for lost in report.lost_listings:
+            summary.failures.append(f"listing lost: {lost}")
+        stopped = [s for s in report.sources if s.status in ("stopped", "failed")]
+        for source in stopped:
+            summary.failures.append(f"{source.name}: {source.reason}")
         if report.offline:
             summary.status = "offline"
+        elif report.lost_listings or stopped:
+            summary.status = "partial"  # cards of those listings are missing from this run
 
     return step
 

@@ -35,7 +35,14 @@ class CrawlerConfig(BaseModel):
     max_retries: int = Field(default=4, ge=0)
     backoff_base: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=30.0, ge=0)
+    #: a Retry-After above this is not waited for: the URL is given up with an alert
     retry_after_cap: float = Field(default=60.0, ge=0)
+    #: a robots.txt Crawl-delay above this is not honoured by crawling slowly: the source is skipped
+    crawl_delay_cap: float = Field(default=30.0, ge=0)
+    #: total time one request may take, connection to last byte (a server dripping bytes stops here)
+    request_deadline: float = Field(default=60.0, gt=0)
+    #: time budget of the crawl in a run; after it the run loads what was fetched and says why
+    run_budget: float = Field(default=3600.0, gt=0)
     probe_timeout: float = Field(default=3.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     accept_content_types: list[str] = Field(

@@ -12,6 +12,7 @@ meets on the real sites:
 | `slow` | the normal page, after a delay | `delay` seconds |
 | `timeout` | nothing: the server hangs, then closes the connection | `delay` (> the client's read timeout) |
 | `truncate` | headers announce the whole body, half is sent, connection closed | |
+| `drip` | headers at once, then the body one byte every `delay` seconds (never "timing out" a read) | `delay` |
 | `redirect` | 302 to another host | `location` (default `http://offsite.example.org` + path) |
 | `wrong_charset` | the UTF-8 page declared as iso-8859-1 (header and meta) | `charset` |
 | `oversize` | the page padded to `size` bytes | `size` |
@@ -29,6 +30,7 @@ KINDS = (
     "slow",
     "timeout",
     "truncate",
+    "drip",
     "redirect",
     "wrong_charset",
     "oversize",
@@ -93,6 +95,10 @@ class Fault:
     @classmethod
     def timeout(cls, path: str = ".*", *, hang: float = 30.0, times: int | None = 1, site: str | None = None) -> Fault:
         return cls("timeout", path, site, times, delay=hang)
+
+    @classmethod
+    def drip(cls, path: str = ".*", *, delay: float = 2.0, times: int | None = 1, site: str | None = None) -> Fault:
+        return cls("drip", path, site, times, delay=delay)
 
     @classmethod
     def truncated(cls, path: str = ".*", *, times: int | None = 1, site: str | None = None) -> Fault:

@@ -519,7 +519,10 @@ class Replica:
             handler.close_connection = True
             return
         try:
-            self._send(handler, response, head=head, truncate=fault is not None and fault.kind == "truncate")
+            drip = fault.delay if fault is not None and fault.kind == "drip" else None
+            self._send(
+                handler, response, head=head, truncate=fault is not None and fault.kind == "truncate", drip=drip
+            )
         except OSError:
             handler.close_connection = True  # the client went away mid-response
 
@@ -623,7 +626,15 @@ class Replica:
             return _Response(304, b"", response.content_type, response.headers)
         return response
 
-    def _send(self, handler: BaseHTTPRequestHandler, response: _Response, *, head: bool, truncate: bool) -> None:
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        response: _Response,
+        *,
+        head: bool,
+        truncate: bool,
+        drip: float | None = None,
+    ) -> None:
         truncate = truncate and response.status == 200
         handler.send_response(response.status)
         if response.status != 304:
@@ -636,6 +647,14 @@ class Replica:
         handler.end_headers()
         if not head and response.status != 304:
             body = response.body[: len(response.body) // 2] if truncate else response.body
+            if drip is not None:  # one byte at a time: every read gets data, the answer never ends
+                for k in range(len(body)):
+                    if self._stopping.wait(drip):
+                        break
+                    handler.wfile.write(body[k : k + 1])
+                    handler.wfile.flush()
+                handler.close_connection = True
+                return
             handler.wfile.write(body)
         if truncate:
             handler.close_connection = True

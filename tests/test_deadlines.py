@@ -1,0 +1,84 @@
+"""Night runs that cannot hang: deadlines per request, caps on what a site may ask, a run budget.
+
+Each case is a hostile site served by the replica on 127.0.0.1 (pipeline/replica faults) and a
+real crawl-ingest; the expected outcome (how long, which status, which exit code) follows from
+the fault and the configured limits, not from the crawler's own output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.replica import Fault, Replica
+from tests.test_crawl import cli, crawl_ingest
+
+
+def _runs(workdir: Path) -> list[tuple]:
+    con = duckdb.connect(str(workdir / "w.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT run_id, status, exit_code FROM runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+
+
+GUIDELINE = "/en/resources/guideline"
+
+
+def test_a_server_dripping_bytes_costs_one_request_deadline_not_the_night(tmp_path: Path) -> None:
+    # every read gets a byte within the read timeout, so only a total deadline ends it
+    with Replica(page_size=10, faults=[Fault.drip(GUIDELINE + "$", delay=0.3, times=None)]) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", request_deadline=1.5, read_timeout=5.0, max_retries=1)
+        started = time.monotonic()
+        summary = crawl_ingest(tmp_path, sources)
+        elapsed = time.monotonic() - started
+    assert elapsed < 60
+    assert summary.status == "partial"
+    assert any("request deadline" in f and GUIDELINE in f for f in summary.failures), summary.failures
+
+
+def test_retry_after_above_the_cap_gives_the_url_up_at_once(tmp_path: Path) -> None:
+    with Replica(page_size=10, faults=[Fault.rate_limited(GUIDELINE + "$", retry_after=3600, times=None)]) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", retry_after_cap=5.0, max_retries=4)
+        started = time.monotonic()
+        summary = crawl_ingest(tmp_path, sources)
+        asked = Counter(r.site for r in rep.requests if r.path == GUIDELINE and not r.query)
+    assert time.monotonic() - started < 60
+    # once per site that has the section: not retried, waiting an hour is not an option
+    assert asked and set(asked.values()) == {1}, asked
+    assert summary.status == "partial"
+    assert any("above the 5s cap" in f for f in summary.failures), summary.failures
+
+
+def test_a_crawl_delay_above_the_cap_skips_the_source_with_a_strict_exit(tmp_path: Path) -> None:
+    with Replica(page_size=10, crawl_delay=86400) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", crawl_delay_cap=30.0)
+        started = time.monotonic()
+        done = cli("ingest", "--strict", "--sources", str(sources), "--db", str(tmp_path / "w.duckdb"),
+                   "--raw", str(tmp_path / "raw"))  # fmt: skip
+        fetched = [r for r in rep.requests if r.path != "/robots.txt"]
+    assert time.monotonic() - started < 60
+    assert done.returncode == 3, done.stderr
+    assert "Crawl-delay of 86400s" in done.stderr
+    assert fetched == []  # robots.txt was read and obeyed by not crawling at all
+    assert _runs(tmp_path)[-1][2] == 3
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_run_budget_ends_the_crawl_and_the_run_says_why(tmp_path: Path, strict: bool) -> None:
+    slow = [Fault.slow(r"/resources/.+", delay=0.5, times=None)]
+    with Replica(page_size=5, faults=slow, rate_per_second=5.0) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", run_budget=3.0)
+        started = time.monotonic()
+        args = ["ingest", "--sources", str(sources), "--db", str(tmp_path / "w.duckdb"), "--raw", str(tmp_path / "raw")]
+        done = cli(*args, *(["--strict"] if strict else []))
+        elapsed = time.monotonic() - started
+    assert elapsed < 45
+    assert done.returncode == (3 if strict else 0), done.stderr
+    assert "time budget of 3s" in done.stderr
+    _, status, exit_code = _runs(tmp_path)[-1]
+    assert (status, exit_code) == ("partial", done.returncode)
