@@ -31,7 +31,7 @@ from pipeline.ingest import IngestOptions, crawl_step, run_ingest
 from pipeline.runs import RunSummary
 from pipeline.settings import load_settings
 from pipeline.sources import load_sources
-from pipeline.warehouse import WorkingCopy, connect, migrate
+from pipeline.warehouse import WorkingCopy, connect, migrate, rebuild_hint
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_STRICT = 3
@@ -138,6 +138,10 @@ def ingest(
         _write_last_run(settings.db_path, summary, code)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
+    except duckdb.IOException as exc:  # the file itself is damaged: no run can be recorded in it
+        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+        first = str(exc).strip().splitlines()[0]
+        _fail(f"warehouse {settings.db_path} is damaged ({first}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG)
     except Exception as exc:  # the run is already recorded as failed; say why in one line
         logging.getLogger(__name__).debug("ingest failed", exc_info=True)
         _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
@@ -248,7 +252,9 @@ def stats(db: Path | None, as_json: bool) -> None:
                 _print_table(con, title, sql)
     except duckdb.Error as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        _fail(f"{settings.db_path} is not a readable warehouse ({reason}); run `make ingest`", EXIT_CONFIG)
+        _fail(
+            f"{settings.db_path} is not a readable warehouse ({reason}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG
+        )
     finally:
         con.close()
     if as_json:

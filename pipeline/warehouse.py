@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -18,26 +19,54 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
 MEMORY_LIMIT = "2GB"
 
 
-def connect(path: Path, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; a second writer gets a clear error, not a stack trace.
+#: DuckDB must never download or load code at run time (no network here, and no surprises in cron)
+SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+#: `md:x`, `s3://...`: not a file on this machine; `:memory:` keeps nothing
+_NOT_A_FILE = re.compile(r"^(?::memory:|[a-zA-Z][a-zA-Z0-9+.-]+:)")
+
+
+def rebuild_hint(published: Path) -> str:
+    """The exact commands that rebuild a damaged warehouse from the raw archive (README "Recovery")."""
+    return (
+        f"move it aside and rebuild it from raw/: mv {published} {published}.damaged && "
+        f"iom-pipeline ingest --offline --db {published}"
+    )
+
+
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    memory_limit: str = MEMORY_LIMIT,
+    published: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file; a second writer or a damaged file gets a clear error, not a stack trace.
 
     DuckDB allows one writing process per file: a cron ingest that overlaps a running one must
-    stop and say so rather than wait or corrupt anything.
+    stop and say so rather than wait or corrupt anything. `published` is the file users know
+    (for the working copy of a run, the warehouse it will become), named in the errors.
     """
+    if _NOT_A_FILE.match(str(path)):
+        raise WarehouseError(f"{path} is not a warehouse file: give a path such as warehouse/iom.duckdb")
     path = Path(path)
+    shown = published or path
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `make ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit})
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit, **SAFE_CONFIG})
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLockedError(
                 f"warehouse {path} is in use by another process (DuckDB allows one writer): {exc}"
             ) from exc
-        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def schema_steps() -> list[Path]:
@@ -73,9 +102,8 @@ class WorkingCopy:
 
     def __init__(self, published: Path) -> None:
         self.published = Path(published)
-        self.private = str(published) == ":memory:"
         self.build_dir = self.published.parent / ".build"
-        self.path = self.published if self.private else self.build_dir / self.published.name
+        self.path = self.build_dir / self.published.name
         self.con: duckdb.DuckDBPyConnection | None = None
 
     def _stamp(self) -> str | None:
@@ -87,9 +115,8 @@ class WorkingCopy:
 
     def open(self) -> duckdb.DuckDBPyConnection:
         """Connect to the working copy for writing, refreshed from the published file if that changed."""
-        if self.private:
-            self.con = connect(self.published)
-            return self.con
+        if _NOT_A_FILE.match(str(self.published)):
+            raise WarehouseError(f"{self.published} is not a warehouse file: give a path such as warehouse/iom.duckdb")
         self.build_dir.mkdir(parents=True, exist_ok=True)
         stamp_file = self.build_dir / self.STAMP
         current = self._stamp()
@@ -103,23 +130,20 @@ class WorkingCopy:
             stamp_file.unlink(missing_ok=True)
         elif current is not None and (current != known or not self.path.exists()):
             # guard against a second run replacing the copy under the first: take the lock first
-            probe = connect(self.path) if self.path.exists() else None
+            probe = connect(self.path, published=self.published) if self.path.exists() else None
             if probe is not None:
                 probe.close()
             tmp = self.path.with_name(self.path.name + ".tmp")
             shutil.copyfile(self.published, tmp)
             os.replace(tmp, self.path)
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
-        self.con = connect(self.path)
+        self.con = connect(self.path, published=self.published)
         return self.con
 
     def publish(self) -> None:
         """Checkpoint and close the working copy, then swap it in as the published file."""
         if self.con is None:
             raise WarehouseError("publish() before open()")
-        if self.private:
-            self.close()
-            return
         try:
             self.con.execute("CHECKPOINT")
         finally:
