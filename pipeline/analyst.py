@@ -14,14 +14,15 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import duckdb
 
 from pipeline.errors import PipelineError
 from pipeline.settings import load_settings
-from pipeline.warehouse import connect, migrate
+
+if TYPE_CHECKING:
+    import duckdb
 
 DOC_HEADER = """# Warehouse reference
 
@@ -81,6 +82,10 @@ def write_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: A
 )
 def query(sql: str, db: Path | None, fmt: str | None) -> None:
     """Run one read-only SQL statement against the warehouse and print the result."""
+    import duckdb
+
+    from pipeline.warehouse import connect
+
     fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
     try:
         con = connect(load_settings().with_overrides(db_path=db).db_path, read_only=True)
@@ -145,6 +150,10 @@ def markdown(objects: list[dict[str, Any]]) -> str:
 
 def schema_markdown() -> str:
     """docs/warehouse.md as the schema steps define it (an empty in-memory warehouse)."""
+    import duckdb
+
+    from pipeline.warehouse import migrate
+
     con = duckdb.connect(":memory:")
     try:
         migrate(con)
@@ -159,6 +168,8 @@ def schema_markdown() -> str:
 @click.option("--json", "as_json", is_flag=True, help="Tables, views and columns as JSON.")
 def schema(db: Path | None, as_markdown: bool, as_json: bool) -> None:
     """Describe the warehouse's tables and views, with what each column means."""
+    from pipeline.warehouse import connect
+
     if as_markdown:
         click.echo(schema_markdown(), nl=False)
         return

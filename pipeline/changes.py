@@ -14,10 +14,9 @@ from __future__ import annotations
 import duckdb
 
 #: fields whose change is a change of the record for a catalogue (not counts or sighting lists)
-EDITION_FIELDS = (
-    "work_id, language, title, abstract, year, page_count, isbn, eisbn, languages, pdf_urls, url, sources"
-)
+EDITION_FIELDS = "work_id, language, title, abstract, year, page_count, isbn, eisbn, languages, pdf_urls, url, sources"
 WORK_FIELDS = "title, languages, edition_ids"
+
 
 def _current_sql(level: str) -> str:
     if level == "edition":

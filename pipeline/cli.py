@@ -13,10 +13,9 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import duckdb
 
 from pipeline import __version__
 from pipeline.archive import FORMATS, Archive
@@ -27,11 +26,10 @@ from pipeline.errors import (
     WarehouseError,
     WarehouseLockedError,
 )
-from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.runs import RunSummary
 from pipeline.settings import load_settings
-from pipeline.sources import load_sources
-from pipeline.warehouse import WorkingCopy, connect, migrate, rebuild_hint
+
+if TYPE_CHECKING:
+    from pipeline.runs import RunSummary
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_STRICT = 3
@@ -111,6 +109,12 @@ def ingest(
     `runs` row and nothing else. Pages that cannot be parsed are recorded in `rejects` with their
     reason and the run goes on; it exits 1 only if nothing could be processed.
     """
+    import duckdb
+
+    from pipeline.ingest import IngestOptions, crawl_step, run_ingest
+    from pipeline.sources import load_sources
+    from pipeline.warehouse import WorkingCopy, migrate, rebuild_hint
+
     try:
         settings = load_settings().with_overrides(db_path=db, raw_dir=raw, sources_file=sources_path)
         archive = Archive(settings.raw_dir)
@@ -234,7 +238,10 @@ STATS_SECTIONS = [
 @click.option("--json", "as_json", is_flag=True, help="Print the same figures as one JSON object.")
 def stats(db: Path | None, as_json: bool) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
+    import duckdb
+
     from pipeline.analyst import _jsonable
+    from pipeline.warehouse import connect, rebuild_hint
 
     try:
         settings = load_settings().with_overrides(db_path=db)

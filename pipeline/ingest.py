@@ -8,17 +8,18 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
-from pipeline.crawl import CrawlOptions, CrawlProgress, crawl
-from pipeline.dedup import run_dedup
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch
 from pipeline.parse import parse_entry
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
+
+if TYPE_CHECKING:
+    from pipeline.crawl import CrawlProgress
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def dedup_step(
     if last and last[0] == fingerprint and last[1] == 0:
         summary.dedup = {"fingerprint": fingerprint, "skipped": True}
         return
+    from pipeline.dedup import run_dedup
+
     result = run_dedup(con, overrides_path, embed_budget)
     summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
     summary.notes.append(f"{result.editions} editions, {result.works} works")
@@ -135,6 +138,8 @@ def crawl_step(
     sources: SourcesFile, archive: Archive, options: IngestOptions, progress: CrawlProgress | None = None
 ) -> Callable[[RunSummary], None]:
     """The fetch stage as a step of a run: crawl, then note what happened on the run."""
+
+    from pipeline.crawl import CrawlOptions, crawl
 
     def step(summary: RunSummary) -> None:
         crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id)

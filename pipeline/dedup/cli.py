@@ -11,13 +11,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.dedup import overrides as overrides_mod
-from pipeline.dedup.evaluate import evaluate
-from pipeline.dedup.explain import explain
-from pipeline.dedup.run import run_dedup
 from pipeline.errors import PipelineError, WarehouseLockedError
 from pipeline.settings import load_settings
-from pipeline.warehouse import WorkingCopy, connect, migrate
 
 EXIT_NO_PASS = 1
 EXIT_LOCKED = 4
@@ -66,6 +61,12 @@ def dedup(
     Without options, run a pass now and print its counts. Ids of editions and works are kept
     across passes. Rules: pipeline/dedup/match.py (editions) and match_works.py (works).
     """
+    from pipeline.dedup import overrides as overrides_mod
+    from pipeline.dedup.evaluate import evaluate
+    from pipeline.dedup.explain import explain
+    from pipeline.dedup.run import run_dedup
+    from pipeline.warehouse import WorkingCopy, connect, migrate
+
     settings = load_settings().with_overrides(db_path=db, overrides_file=overrides_path)
     try:
         if labels is not None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from pipeline.replica.faults import KINDS, Fault
-from pipeline.replica.server import Replica
 
 
 def _fault(value: str) -> Fault:
@@ -53,6 +52,8 @@ def replica(port: int, sources_path: Path | None, page_size: int, faults: tuple[
     """Serve a replica of publications.iom.int, migrantprotection.iom.int and
     returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C."""
     parsed = [_fault(f) for f in faults]
+    from pipeline.replica.server import Replica
+
     server = Replica(page_size=page_size, faults=parsed, port=port)
     try:
         server.start()

@@ -520,9 +520,7 @@ class Replica:
             return
         try:
             drip = fault.delay if fault is not None and fault.kind == "drip" else None
-            self._send(
-                handler, response, head=head, truncate=fault is not None and fault.kind == "truncate", drip=drip
-            )
+            self._send(handler, response, head=head, truncate=fault is not None and fault.kind == "truncate", drip=drip)
         except OSError:
             handler.close_connection = True  # the client went away mid-response
 
