@@ -292,10 +292,12 @@ class ProgressUI:
 def _register_subcommands() -> None:
     """Commands that live beside their subsystem, registered here so `--help` lists them."""
     from pipeline.dedup.cli import dedup
+    from pipeline.export_cli import export_command
     from pipeline.replica.cli import replica
 
     main.add_command(replica)
     main.add_command(dedup)
+    main.add_command(export_command)
 
 
 _register_subcommands()
