@@ -109,6 +109,10 @@ def _one_line(text: str | None) -> str | None:
     return " ".join(text.split()) if text else text
 
 
+#: characters XML 1.0 forbids (control characters a PDF's text layer can leave in an abstract)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _stamp(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -147,7 +151,7 @@ def dublin_core(rec: dict[str, Any], level: str) -> ET.Element:
         if value is None or value == "":
             return
         element = ET.SubElement(dc, f"{{{DC}}}{name}")
-        element.text = str(value)
+        element.text = _NOT_XML.sub("", str(value))
         if text_lang:
             element.set(f"{{{XML}}}lang", text_lang)
 

@@ -36,7 +36,7 @@ from pipeline.archive import Archive
 from pipeline.cli import main
 from pipeline.dedup import run_dedup
 from pipeline.errors import ExportError
-from pipeline.export import write_atomically
+from pipeline.export import csv_cell, write_atomically
 from pipeline.replica import Replica
 from tests.conftest import copy_seed_archive, ingest_archive
 
@@ -442,6 +442,11 @@ def test_csv_neutralises_cells_a_spreadsheet_would_run(hostile_warehouse, tmp_pa
     for row in table:
         for column, cell in row.items():
             assert not cell.startswith(TRIGGERS), (column, cell)
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@A1", "\tx", "\rx"])
+def test_every_formula_trigger_is_defused(cell: str) -> None:
+    assert csv_cell(cell) == "'" + cell and csv_cell("plain") == "plain" and csv_cell(-1) == "-1"
 
 
 def test_special_characters_survive_every_citation_format(hostile_warehouse, tmp_path):
