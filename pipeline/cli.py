@@ -370,12 +370,14 @@ def _register_subcommands() -> None:
     """Commands that live beside their subsystem, registered here so `--help` lists them."""
     from pipeline.analyst import query, schema
     from pipeline.dedup.cli import dedup
+    from pipeline.export_cli import export_command
     from pipeline.replica.cli import replica
 
     main.add_command(query)
     main.add_command(schema)
     main.add_command(replica)
     main.add_command(dedup)
+    main.add_command(export_command)
 
 
 _register_subcommands()

@@ -5,6 +5,8 @@
     ├── ArchiveError              stop: raw/ is unreadable or an object does not match its hash
     ├── WarehouseError            stop: the DuckDB file cannot be opened or written
     │   └── WarehouseLockedError  stop: another process holds the single writer lock
+    ├── ExportError               stop: the export file cannot be written (the previous one is kept)
+    │   └── UnknownRunError       stop: `export --since` names a run the warehouse does not have
     ├── PageError                 skip with a reason: one page could not be parsed
     └── FetchError                skip with a reason: one URL could not be fetched
         └── RetryableFetchError   retry: timeout, connection reset, 429, 5xx
@@ -33,6 +35,14 @@ class WarehouseError(PipelineError):
 
 
 class WarehouseLockedError(WarehouseError):
+    pass
+
+
+class ExportError(PipelineError):
+    pass
+
+
+class UnknownRunError(ExportError):
     pass
 
 

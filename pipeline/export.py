@@ -1,0 +1,380 @@
+"""Export the warehouse's editions or works to one file in one format; reads the warehouse, never writes it.
+
+Catalogues, spreadsheets and reference managers each want the deduplicated records in their own
+format, and incremental consumers want only what changed since they last synced. One query
+(`select_records`) makes the records of a level with every field, so the seven formats cannot
+disagree on what a record holds; the writers here (Parquet, CSV, JSON Lines) and in
+pipeline/citation.py (Dublin Core, CSL-JSON, RIS, BibTeX) only change its shape.
+
+Errors: a missing or unreadable warehouse is a WarehouseError, an unknown `--since` run an
+UnknownRunError, an output that cannot be written an ExportError (pipeline/errors.py). The file
+is written beside its destination and renamed over it, so a reader sees the old file or the new
+one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import citation
+from pipeline.errors import ExportError, UnknownRunError, WarehouseError
+from pipeline.warehouse import connect
+
+FORMATS = ("parquet", "csv", "jsonl", "dc", "csl-json", "ris", "bibtex")
+LEVELS = ("edition", "work")
+
+#: fields that pages show beside the title, taken out of sightings.extra (first non-empty value,
+#: best source first); `published` and `date_of_upload` are ISO dates
+EXTRA_FIELDS = (
+    "subtitle",
+    "type",
+    "organisation",
+    "publisher",
+    "series",
+    "reference_number",
+    "issn",
+    "region",
+    "countries",
+    "topics",
+    "authors",
+    "published",
+    "date_of_upload",
+)
+
+#: the publications view's order of trust in a page format (warehouse/schema/100_dedup.sql); kept
+#: equal to it so a record's extra fields come from the sighting its title and year come from
+SOURCE_RANK = """CASE p.format
+            WHEN 'html-detail' THEN 1 WHEN 'text-catalogue' THEN 2
+            WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
+        END"""
+
+#: a 304 or an identical re-fetch shows the archived body again: each is a "seen" time of that page
+_PAGE_SEEN = """
+    confirmations AS (
+        SELECT source, coalesce(final_url, url) AS url, sha256, fetched_at
+        FROM fetches WHERE outcome = 'fetched' AND sha256 IS NOT NULL
+        UNION ALL
+        SELECT n.source, b.url, b.sha256, n.fetched_at
+        FROM (SELECT source, url, fetched_at FROM fetches WHERE outcome = 'not_modified') AS n
+        ASOF JOIN (
+            SELECT source, url AS requested, coalesce(final_url, url) AS url, sha256, fetched_at
+            FROM fetches WHERE outcome = 'fetched' AND sha256 IS NOT NULL
+        ) AS b ON n.source = b.source AND n.url = b.requested AND n.fetched_at >= b.fetched_at
+    ),
+    page_seen AS (
+        SELECT p.page_id, greatest(any_value(p.retrieved_at), max(c.fetched_at)) AS last_seen
+        FROM raw_pages AS p
+        LEFT JOIN confirmations AS c ON c.source = p.source AND c.url = p.url AND c.sha256 = p.sha256
+        GROUP BY p.page_id
+    )"""
+
+
+def _distinct(column: str) -> str:
+    """SQL for a list column's values once each, NULLs dropped, in their order (list_distinct reorders)."""
+    return f"list_filter({column}, lambda v, i: v IS NOT NULL AND list_position({column}, v) = i)"
+
+
+def _extra_columns() -> str:
+    return ",\n        ".join(
+        f"first(nullif(trim(s.extra->>'{key}'), '') ORDER BY r.source_rank, r.retrieved_at DESC, s.sighting_id) "
+        f"FILTER (WHERE nullif(trim(s.extra->>'{key}'), '') IS NOT NULL) AS {key}"
+        for key in EXTRA_FIELDS
+    )
+
+
+def _edition_sql() -> str:
+    extra = ", ".join(f"x.{key}" for key in EXTRA_FIELDS if key != "subtitle")
+    return f"""
+    {_PAGE_SEEN},
+    ranked AS (
+        SELECT m.edition_id, m.sighting_id, p.url AS page_url, p.retrieved_at, ps.last_seen,
+               {SOURCE_RANK} AS source_rank
+        FROM edition_members AS m
+        JOIN sightings AS s USING (sighting_id)
+        JOIN raw_pages AS p USING (page_id)
+        JOIN page_seen AS ps USING (page_id)
+        WHERE s.kind = 'publication'
+    ),
+    extras AS (
+        SELECT r.edition_id,
+        {_extra_columns()},
+        flatten(list([s.detail_url, r.page_url] ORDER BY r.source_rank, r.retrieved_at DESC, s.sighting_id))
+            AS source_urls,
+        max(r.last_seen) AS last_seen
+        FROM ranked AS r JOIN sightings AS s USING (sighting_id)
+        GROUP BY r.edition_id
+    ),
+    siblings AS (
+        SELECT work_id,
+               list(struct_pack(edition_id := edition_id, language := language, title := title,
+                                display_title := display_title, url := url)
+                    ORDER BY language NULLS LAST, edition_id) AS editions
+        FROM publications GROUP BY work_id
+    ),
+    editions AS (
+        SELECT
+            p.edition_id, p.work_id, p.language, p.title, p.display_title, p.title_derived, x.subtitle,
+            p.abstract, p.abstract_truncated, p.year, p.page_count, p.isbn, p.eisbn, p.languages,
+            {extra},
+            p.pdf_available, p.pdf_urls, p.url, coalesce({_distinct("x.source_urls")}, []) AS source_urls, p.sources,
+            list_filter(w.editions, lambda e: e.edition_id <> p.edition_id) AS other_editions,
+            p.sighting_count, p.sighting_ids, p.first_seen, x.last_seen,
+            rs.first_added_at, rs.last_changed_at,
+            coalesce(p.years_seen, []) AS years_seen, coalesce(p.page_counts_seen, []) AS page_counts_seen,
+            p.quality_flags, p.value_sources
+        FROM publications AS p
+        LEFT JOIN extras AS x USING (edition_id)
+        LEFT JOIN siblings AS w USING (work_id)
+        LEFT JOIN record_status AS rs ON rs.level = 'edition' AND rs.id = p.edition_id
+    )"""
+
+
+def _work_sql() -> str:
+    lead_fields = ", ".join(
+        f"l.{key}" for key in ("subtitle", "abstract", "abstract_truncated", "year", "page_count", *EXTRA_FIELDS[1:])
+    )
+    lead_first = "title IS NULL, (language = 'en') DESC NULLS LAST, edition_id"
+    return f"""
+    {_edition_sql()},
+    lead AS (
+        -- the edition the work's title comes from (the works view: a titled edition, English first)
+        SELECT DISTINCT ON (work_id) * FROM editions ORDER BY work_id, {lead_first}
+    ),
+    unions AS (
+        -- lists of all its editions, the lead edition's values first
+        SELECT work_id,
+               flatten(list(isbn ORDER BY {lead_first})) AS isbn,
+               flatten(list(eisbn ORDER BY {lead_first})) AS eisbn,
+               flatten(list(pdf_urls ORDER BY {lead_first})) AS pdf_urls,
+               flatten(list(source_urls ORDER BY {lead_first})) AS source_urls,
+               bool_or(pdf_available) AS pdf_available,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               flatten(list(quality_flags ORDER BY {lead_first})) AS quality_flags
+        FROM editions GROUP BY work_id
+    ),
+    works_out AS (
+        SELECT
+            w.work_id, w.title, w.display_title, w.title_derived, {lead_fields},
+            {_distinct("u.isbn")} AS isbn, {_distinct("u.eisbn")} AS eisbn, w.languages, u.pdf_available,
+            {_distinct("u.pdf_urls")} AS pdf_urls, l.url, {_distinct("u.source_urls")} AS source_urls, w.sources,
+            l.edition_id AS lead_edition_id, w.edition_count, s.editions,
+            CAST(w.sighting_count AS BIGINT) AS sighting_count, u.first_seen, u.last_seen, rs.first_added_at,
+            rs.last_changed_at,
+            {_distinct("u.quality_flags")} AS quality_flags
+        FROM works AS w
+        JOIN lead AS l USING (work_id)
+        JOIN unions AS u USING (work_id)
+        JOIN siblings AS s USING (work_id)
+        LEFT JOIN record_status AS rs ON rs.level = 'work' AND rs.id = w.work_id
+    )"""
+
+
+def id_column(level: str) -> str:
+    """Each level keeps the warehouse's own id name, so an export joins back to the views."""
+    return "edition_id" if level == "edition" else "work_id"
+
+
+def select_records(con: duckdb.DuckDBPyConnection, level: str, since: int | None = None) -> pa.Table:
+    """The records of a level, ordered by id; with `since`, only those changed in later runs.
+
+    With `since`, an `operation` column says added, changed or withdrawn relative to the state
+    after run `since`: an id first logged after it is added (even if it also changed since), an
+    id gone now is withdrawn (its row carries only the id and the operation), any other changed.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}")
+    key = id_column(level)
+    body = _edition_sql() if level == "edition" else _work_sql()
+    final = "editions" if level == "edition" else "works_out"
+    con.execute("SET TimeZone = 'UTC'")
+    if since is None:
+        sql = f"WITH {body.strip()} SELECT * FROM {final} ORDER BY {key}"
+        return con.sql(sql).to_arrow_table()
+    _check_run(con, since)
+    sql = f"""
+    WITH {body.strip()},
+    touched AS (
+        SELECT id,
+               arg_max(op, change_id) FILTER (WHERE run_id <= $since) AS before,
+               arg_max(op, change_id) AS now
+        FROM record_changes WHERE level = $level
+        GROUP BY id
+        HAVING bool_or(run_id > $since)
+    )
+    SELECT CASE WHEN t.now = 'withdrawn' OR r.{key} IS NULL THEN 'withdrawn'
+                WHEN t.before IS NULL OR t.before = 'withdrawn' THEN 'added'
+                ELSE 'changed' END AS operation,
+           t.id AS {key}, r.* EXCLUDE ({key})
+    FROM touched AS t LEFT JOIN {final} AS r ON r.{key} = t.id AND t.now <> 'withdrawn'
+    ORDER BY t.id
+    """
+    return con.sql(sql, params={"since": since, "level": level}).to_arrow_table()
+
+
+def _check_run(con: duckdb.DuckDBPyConnection, since: int) -> None:
+    if since == 0:
+        return
+    last = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+    found = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [since]).fetchall()[0][0]
+    if not found:
+        known = f"runs are 1..{last}" if last else "the warehouse has no runs yet"
+        raise UnknownRunError(f"--since {since}: no such run ({known}; 0 exports every change ever logged)")
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    format: str
+    level: str
+    records: int
+    operations: dict[str, int]
+
+    @property
+    def message(self) -> str:
+        ops = ", ".join(f"{n} {op}" for op, n in sorted(self.operations.items()))
+        return f"{self.records} {self.level}s written to {self.path} ({self.format})" + (f": {ops}" if ops else "")
+
+
+def export(db_path: Path, out: Path, fmt: str, level: str = "edition", since: int | None = None) -> ExportSummary:
+    """Write the records of `level` (changed since run `since`, if given) to `out` in `fmt`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    con = connect(db_path, read_only=True)
+    try:
+        try:
+            table = select_records(con, level, since)
+        except duckdb.Error as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise WarehouseError(
+                f"{db_path} is not a readable warehouse, or predates the change log ({reason}); run `make ingest`"
+            ) from exc
+    finally:
+        con.close()
+    write_atomically(out, lambda fh: WRITERS[fmt](table, level, fh), binary=fmt == "parquet")
+    operations: dict[str, int] = {}
+    if "operation" in table.column_names:
+        for op in table.column("operation").to_pylist():
+            operations[op] = operations.get(op, 0) + 1
+    return ExportSummary(out, fmt, level, table.num_rows, operations)
+
+
+def write_atomically(out: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
+    """Write through a temporary file in the destination's directory, then rename it over `out`.
+
+    A rename within one file system is atomic: a reader (or a harvester polling the file) sees
+    the previous export or the new one whole, and a failed export leaves the previous one as it was.
+    """
+    out = Path(out)
+    directory = out.parent
+    if not directory.is_dir():
+        raise ExportError(f"cannot write {out}: no directory {directory}")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; an export is meant to be shared
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- flat formats ---------------------------------------------------------------------------------
+
+
+def _write_parquet(table: pa.Table, level: str, fh: IO[bytes]) -> None:
+    pq.write_table(table, fh, compression="zstd")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _write_jsonl(table: pa.Table, level: str, fh: IO[str]) -> None:
+    for row in table.to_pylist():
+        fh.write(json.dumps(_json_value(row), ensure_ascii=False) + "\n")
+
+
+#: a spreadsheet takes a cell starting with one of these for a formula (OWASP, CSV injection)
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: lists and structs as JSON, text that a spreadsheet would run defused.
+
+    Text opening with = + - @ tab or CR is prefixed with a single quote, as OWASP advises, so
+    Excel, LibreOffice and Sheets show it instead of evaluating it. Only text is touched: JSON
+    cells open with [ or {, and numbers are never negative here.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(_json_value(value), ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+    return str(value)
+
+
+def _write_csv(table: pa.Table, level: str, fh: IO[str]) -> None:
+    writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180 line ends
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        writer.writerow([csv_cell(v) for v in row.values()])
+
+
+def _text_writer(render: Callable[[Iterable[dict[str, Any]], str], str]) -> Callable[[pa.Table, str, IO[str]], None]:
+    def write(table: pa.Table, level: str, fh: IO[str]) -> None:
+        fh.write(render(table.to_pylist(), level))
+
+    return write
+
+
+def _write_dc(table: pa.Table, level: str, fh: IO[str]) -> None:
+    buffer = io.BytesIO()
+    citation.write_dublin_core(table.to_pylist(), level, buffer)
+    fh.write(buffer.getvalue().decode("utf-8"))
+
+
+WRITERS: dict[str, Callable[[pa.Table, str, Any], None]] = {
+    "parquet": _write_parquet,
+    "csv": _write_csv,
+    "jsonl": _write_jsonl,
+    "dc": _write_dc,
+    "csl-json": _text_writer(citation.to_csl_json),
+    "ris": _text_writer(citation.to_ris),
+    "bibtex": _text_writer(citation.to_bibtex),
+}

@@ -1,0 +1,71 @@
+"""The `export` command: write the warehouse's editions or works to a file for catalogues and reference managers.
+
+Only this module prints; pipeline/export.py raises, and this turns its errors into one line on
+stderr and the exit codes of pipeline/cli.py: 1 the file could not be written, 2 a bad option
+(an unknown --since run), 4 the warehouse is locked by a writer, 5 no readable warehouse.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
+from pipeline.export import FORMATS, LEVELS, export
+from pipeline.settings import load_settings
+
+EXIT_NOT_WRITTEN = 1
+EXIT_LOCKED = 4
+EXIT_CONFIG = 5
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True, help="Output format.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write; replaced whole (written beside it, then renamed), never half-written.",
+)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="edition",
+    show_default=True,
+    help="One record per edition (a publication in one language) or per work (all its languages).",
+)
+@click.option(
+    "--since",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="RUN",
+    help="Only records added, changed or withdrawn in runs after RUN, with an `operation` field "
+    "(withdrawn records carry only their id). 0: every change ever logged.",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
+)
+def export_command(fmt: str, out: Path, level: str, since: int | None, db: Path | None) -> None:
+    """Export editions or works: Parquet, CSV, JSON Lines, Dublin Core XML, CSL-JSON, RIS or BibTeX.
+
+    Every record has its stable id, all its fields (organisation, type, publisher, series...),
+    its source URLs, when it was last seen and last changed, and the other language editions of
+    its work. The warehouse is opened read-only; while an ingest is writing it, DuckDB's lock
+    stops the export with exit code 4 (run it again after the ingest).
+    """
+    try:
+        settings = load_settings().with_overrides(db_path=db)
+        summary = export(settings.db_path, out, fmt, level, since)
+    except UnknownRunError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"--since {since}: "), param_hint="'--since'") from exc
+    except PipelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if isinstance(exc, WarehouseLockedError):
+            sys.exit(EXIT_LOCKED)
+        sys.exit(EXIT_CONFIG if isinstance(exc, WarehouseError) else EXIT_NOT_WRITTEN)
+    click.echo(summary.message)
