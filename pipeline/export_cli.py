@@ -13,8 +13,12 @@ from pathlib import Path
 import click
 
 from pipeline.errors import PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
-from pipeline.export import FORMATS, LEVELS, export
 from pipeline.settings import load_settings
+
+#: kept here, not imported from pipeline.export, so `--help` does not load pyarrow and DuckDB
+#: (tests/test_export.py checks they are the same)
+FORMATS = ("parquet", "csv", "jsonl", "dc", "csl-json", "ris", "bibtex")
+LEVELS = ("edition", "work")
 
 EXIT_NOT_WRITTEN = 1
 EXIT_LOCKED = 4
@@ -59,6 +63,8 @@ def export_command(fmt: str, out: Path, level: str, since: int | None, db: Path 
     stops the export with exit code 4 (run it again after the ingest).
     """
     try:
+        from pipeline.export import export
+
         settings = load_settings().with_overrides(db_path=db)
         summary = export(settings.db_path, out, fmt, level, since)
     except UnknownRunError as exc:

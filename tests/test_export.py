@@ -654,3 +654,9 @@ def test_last_seen_moves_when_a_page_is_revalidated_unchanged(tmp_path):
     for want in revalidated:
         rec = exported[want["edition_id"]]
         assert rec["last_seen"] >= want["seen"] > rec["first_seen"]
+
+
+def test_the_command_offers_the_formats_the_exporter_writes():
+    from pipeline import export, export_cli
+
+    assert (export_cli.FORMATS, export_cli.LEVELS) == (export.FORMATS, export.LEVELS)
