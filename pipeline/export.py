@@ -57,7 +57,7 @@ EXTRA_FIELDS = (
 #: the publications view's order of trust in a page format (warehouse/schema/100_dedup.sql); kept
 #: equal to it so a record's extra fields come from the sighting its title and year come from
 SOURCE_RANK = """CASE p.format
-            WHEN 'html-detail' THEN 1 WHEN 'text-catalogue' THEN 2
+            WHEN 'html-detail' THEN 1 WHEN 'text-detail' THEN 1 WHEN 'text-catalogue' THEN 2
             WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
         END"""
 

@@ -133,7 +133,7 @@ WITH ranked AS (
         m.edition_id, m.work_id, m.edition_language, s.*,
         p.format, p.retrieved_at,
         CASE p.format
-            WHEN 'html-detail' THEN 1 WHEN 'text-catalogue' THEN 2
+            WHEN 'html-detail' THEN 1 WHEN 'text-detail' THEN 1 WHEN 'text-catalogue' THEN 2
             WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
         END AS source_rank,
         coalesce(nullif(s.full_abstract, ''), CASE WHEN NOT s.abstract_truncated THEN s.abstract END) AS full_text
@@ -175,8 +175,8 @@ SELECT
         pdf_available := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE pdf_available IS NOT NULL),
         url := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE canonical_url IS NOT NULL)
     ) AS value_sources,
-    list_distinct(list(year) FILTER (WHERE year IS NOT NULL)) AS years_seen,
-    list_distinct(list(page_count) FILTER (WHERE page_count IS NOT NULL)) AS page_counts_seen,
+    coalesce(list_distinct(list(year) FILTER (WHERE year IS NOT NULL)), []) AS years_seen,
+    coalesce(list_distinct(list(page_count) FILTER (WHERE page_count IS NOT NULL)), []) AS page_counts_seen,
     list_distinct(list(source)) AS sources,
     count(*) AS sighting_count,
     list(sighting_id ORDER BY sighting_id) AS sighting_ids,
