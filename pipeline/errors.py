@@ -5,6 +5,7 @@
     ├── ArchiveError              stop: raw/ is unreadable or an object does not match its hash
     ├── WarehouseError            stop: the DuckDB file cannot be opened or written
     │   └── WarehouseLockedError  stop: another process holds the single writer lock
+    ├── PageRefused               stop: a page supplied by hand is not one the archive takes
     ├── PageError                 skip with a reason: one page could not be parsed
     └── FetchError                skip with a reason: one URL could not be fetched
         └── RetryableFetchError   retry: timeout, connection reset, 429, 5xx
@@ -34,6 +35,10 @@ class WarehouseError(PipelineError):
 
 class WarehouseLockedError(WarehouseError):
     pass
+
+
+class PageRefused(PipelineError):
+    """A file handed to `archive add` that is refused at the door (the CLI exits 2)."""
 
 
 class PageError(PipelineError):
