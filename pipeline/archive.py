@@ -6,22 +6,33 @@ Layout under the archive root (`raw/` by default):
                               SHA-256 of the *uncompressed* bytes (identical bodies stored once)
     manifest.jsonl            one JSON line per retrieval: source, url, format, sha256, size,
                               retrieved_at, status, headers; append-only
+    manifest.rejected.jsonl   lines moved out of the manifest because they cannot be read, each
+                              with its line number and the reason (likewise fetchlog.rejected.jsonl)
 
 Writes are crash-safe: an object is written to a temporary file and renamed into place before
 its manifest line is appended (and fsync'ed), so a manifest line never points at a missing
 object. A run killed while appending leaves at most one torn last line, which `entries()`
 skips with a warning and the next append repairs.
+
+Every line is checked field by field when read (`entry_from_record`, `check_fetch_record`), so a
+hand-edited or damaged line is skipped with its reason instead of stopping a load later;
+`quarantine_lines` moves such lines into the side file so the next run reads a clean file.
+Appends and that rewrite hold the file's lock (`.<name>.lock`), so neither loses the other's line.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,13 +108,31 @@ class Archive:
     def has_object(self, sha256: str) -> bool:
         return self._object_path(sha256).exists()
 
+    def object_problem(self, sha256: str) -> str | None:
+        """Why the stored body of `sha256` cannot be used (missing, unreadable, edited), else None.
+
+        The whole body is read and hashed: only that tells an intact object from one whose bytes
+        were swapped for another valid gzip stream.
+        """
+        try:
+            self.read(sha256)
+        except ArchiveError as exc:
+            return str(exc)
+        return None
+
+    def object_shas(self) -> list[str]:
+        """The sha256 named by every object file on disk, sorted (temporary files left aside)."""
+        if not self.objects.is_dir():
+            return []
+        return sorted(p.name[:-3] for p in self.objects.glob("??/*.gz") if _SHA256.fullmatch(p.name[:-3]))
+
     def _object_path(self, sha256: str) -> Path:
         return self.objects / sha256[:2] / f"{sha256}.gz"
 
     def _write_object(self, sha: str, body: bytes) -> None:
         path = self._object_path(sha)
-        if path.exists():
-            return
+        if path.exists() and self.object_problem(sha) is None:
+            return  # stored once; a damaged copy is replaced by the good body re-fetched now
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -128,7 +157,7 @@ class Archive:
             body = gzip.decompress(path.read_bytes())
         except FileNotFoundError as exc:
             raise ArchiveError(f"archive object {sha256} is missing ({path})") from exc
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise ArchiveError(f"archive object {sha256} is unreadable: {exc}") from exc
         if hashlib.sha256(body).hexdigest() != sha256:
             raise ArchiveError(f"archive object {sha256} does not match its hash ({path})")
@@ -138,9 +167,11 @@ class Archive:
         """Every manifest line in order, torn or invalid lines skipped with a warning."""
         for lineno, data in read_jsonl(self.manifest):
             try:
-                yield ArchiveEntry(**data)
-            except TypeError as exc:
+                entry = entry_from_record(data)
+            except ValueError as exc:
                 log.warning("%s:%d: skipping unreadable manifest line (%s)", self.manifest, lineno, exc)
+                continue
+            yield entry
 
     def entries(self) -> list[ArchiveEntry]:
         """One entry per page (source, URL, body), the first retrieval kept."""
@@ -166,7 +197,13 @@ class FetchLog:
         append_jsonl(self.path, record)
 
     def records(self) -> Iterator[dict[str, Any]]:
-        for _lineno, data in read_jsonl(self.path):
+        """Every readable line in order; a line with a field of the wrong type is skipped, loudly."""
+        for lineno, data in read_jsonl(self.path):
+            try:
+                check_fetch_record(data)
+            except ValueError as exc:
+                log.warning("%s:%d: skipping unreadable fetch-log line (%s)", self.path, lineno, exc)
+                continue
             yield data
 
     def state(self) -> FetchState:
@@ -186,6 +223,7 @@ class FetchLog:
                     "last-modified": rec.get("last_modified") or "",
                     "sha256": rec["sha256"],
                 }
+                state.kinds[rec["url"]] = rec.get("kind") or ""
         return state
 
 
@@ -196,13 +234,15 @@ class FetchState:
     complete_sections: set[str] = field(default_factory=set)
     #: section URL -> median cards per page on its last complete walk ("what it usually shows")
     section_cards: dict[str, float] = field(default_factory=dict)
+    #: url -> kind of request (listing, detail, robots, sitemap) of its last successful fetch
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line durably; repair a torn last line left by a killed writer first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False, sort_keys=True)
-    with open(path, "ab+") as fh:
+    with _locked(path), open(path, "ab+") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell() > 0:
             fh.seek(-1, os.SEEK_END)
@@ -217,16 +257,211 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every readable line; a torn or corrupt line is skipped, loudly."""
     if not path.exists():
         return
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
+                data = parse_line(line)
+            except ValueError as exc:
                 log.warning("%s:%d: skipping unreadable line (%s)", path, lineno, exc)
                 continue
-            if isinstance(data, dict):
-                yield lineno, data
+            yield lineno, data
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One JSONL line as an object, or ValueError saying why it is not one."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object but {type(data).__name__}")
+    return data
+
+
+# -- what a line must hold ---------------------------------------------------------------------
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: ISO 8601 forms that both Python and DuckDB's TIMESTAMPTZ cast read
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_INT32 = 2**31 - 1
+_ENTRY_REQUIRED = frozenset({"source", "url", "format", "sha256", "size", "retrieved_at"})
+_ENTRY_FIELDS = _ENTRY_REQUIRED | {"status", "headers", "label"}
+
+
+def entry_from_record(data: dict[str, Any]) -> ArchiveEntry:
+    """A manifest line as an entry, every field of its type, or ValueError naming the field.
+
+    Checked where the line is read because the load converts fields in bulk: one `retrieved_at`
+    that DuckDB cannot cast would fail the whole batch, run after run.
+    """
+    unknown = sorted(set(data) - _ENTRY_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+    missing = sorted(_ENTRY_REQUIRED - set(data))
+    if missing:
+        raise ValueError(f"missing field(s) {', '.join(missing)}")
+    _text(data, "source")
+    _text(data, "format")
+    _optional(data, "url", str)
+    _optional(data, "label", str)
+    _sha256(data, "sha256", required=True)
+    _integer(data, "size", 0, 2**63 - 1, required=True)
+    _time(data, "retrieved_at", required=True)
+    _integer(data, "status", 100, 599)
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError(f"headers: {headers!r} is not an object of strings")
+    return ArchiveEntry(**{**data, "headers": dict(headers)})
+
+
+def check_fetch_record(data: dict[str, Any]) -> None:
+    """Raise ValueError naming the field when a fetch-log line would not load or steer the crawler."""
+    _text(data, "url")
+    if data.get("kind") == "section":
+        if not isinstance(data.get("complete"), bool):
+            raise ValueError(f"complete: {data.get('complete')!r} is not true or false")
+        _integer(data, "pages", 0, _INT32)
+        _integer(data, "run_id", 0, _INT32)
+        value = data.get("cards_median")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"cards_median: {value!r} is not a number")
+        return
+    for name in ("fetch_id", "source", "kind", "final_url", "outcome", "reason", "etag", "last_modified",
+                 "content_type", "format"):  # fmt: skip
+        _optional(data, name, str)
+    _sha256(data, "sha256")
+    _integer(data, "status", 0, 999)
+    for name in ("attempts", "elapsed_ms", "run_id"):
+        _integer(data, name, 0, _INT32)
+    _optional(data, "conditional", bool)
+    _time(data, "fetched_at")
+
+
+def _text(data: dict[str, Any], name: str) -> None:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: {value!r} is not a non-empty string")
+
+
+def _optional(data: dict[str, Any], name: str, kind: type) -> None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"{name}: {value!r} is not a {kind.__name__}")
+
+
+def _sha256(data: dict[str, Any], name: str, *, required: bool = False) -> None:
+    value = data.get(name)
+    if (value is not None or required) and not (isinstance(value, str) and _SHA256.fullmatch(value)):
+        raise ValueError(f"{name}: {value!r} is not a SHA-256 hex digest")
+
+
+def _integer(data: dict[str, Any], name: str, low: int, high: int, *, required: bool = False) -> None:
+    value = data.get(name)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: {value!r} is not a whole number from {low} to {high}")
+
+
+def _time(data: dict[str, Any], name: str, *, required: bool = False) -> None:
+    value = data.get(name)
+    if value is None and not required:
+        return
+    try:
+        if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+            raise ValueError
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not an ISO 8601 time") from None
+
+
+# -- quarantine ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line moved out of the manifest or the fetch log, and why."""
+
+    file: str
+    lineno: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.lineno}: {self.reason}"
+
+
+def rejected_path(path: Path) -> Path:
+    """Side file of a JSONL file: `manifest.jsonl` -> `manifest.rejected.jsonl`."""
+    return path.with_name(f"{path.stem}.rejected{path.suffix}")
+
+
+def quarantine_lines(path: Path, check: Callable[[dict[str, Any]], object]) -> list[BadLine]:
+    """Move the complete lines that do not parse or that `check` refuses into the side file.
+
+    Moved rather than skipped: a skipped line would stop, or be reported by, every later run
+    until someone edits the file by hand; moved with its reason, the next run reads a clean file
+    and the line is kept beside it. A torn last line (no newline: a writer killed mid-line, or
+    one still writing) is left alone; the next append ends it and a later quarantine takes it.
+    """
+    if not path.exists():
+        return []
+    with _locked(path):
+        lines = path.read_bytes().split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        keep: list[bytes] = []
+        bad: list[BadLine] = []
+        for lineno, line in enumerate(lines, 1):
+            reason = None
+            if line.strip():
+                try:
+                    check(parse_line(line))
+                except ValueError as exc:
+                    reason = str(exc)
+            if reason is None:
+                keep.append(line)
             else:
-                log.warning("%s:%d: skipping line that is not an object", path, lineno)
+                bad.append(BadLine(path.name, lineno, line.decode("utf-8", "backslashreplace"), reason))
+        if not bad:
+            return []
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for item in bad:  # evidence first: a crash before the rewrite leaves the line in both files
+            append_jsonl(
+                rejected_path(path),
+                {"file": item.file, "line": item.lineno, "text": item.text, "reason": item.reason,
+                 "quarantined_at": now},
+            )  # fmt: skip
+        _replace_file(path, b"".join(line + b"\n" for line in keep) + tail)
+    return bad
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the lock of a JSONL file (a separate `.<name>.lock`: the file itself gets replaced)."""
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,8 +1,9 @@
 """The command line: the only place that prints, and the only place that picks exit codes.
 
 Exit codes: 0 success (some pages may have failed: see the run's rejects), 1 nothing could be
-processed, 2 usage error, 3 strict run with a source unreachable or a layout change, 4 the
-warehouse is locked by another process, 5 configuration or archive error.
+processed, 2 usage error (or a file `archive add` refuses), 3 strict run with a source unreachable
+or a layout change, 4 the warehouse is locked by another process, 5 configuration or archive
+error, or a run or `archive verify` that found the archive damaged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline.archive import FORMATS, Archive
 from pipeline.errors import (
     ArchiveError,
     ConfigError,
+    PageRefused,
     PipelineError,
     WarehouseError,
     WarehouseLockedError,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from pipeline.runs import RunSummary
 
 EXIT_NOTHING_PROCESSED = 1
+EXIT_USAGE = 2
 EXIT_STRICT = 3
 EXIT_LOCKED = 4
 EXIT_CONFIG = 5
@@ -166,6 +169,8 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
     """The exit status of an ingest (README "Exit status"), stored with the run as runs.exit_code."""
     if summary.status == "failed":
         return EXIT_NOTHING_PROCESSED
+    if summary.archive_damage:  # status partial: pages kept their rows, the archive needs a look
+        return EXIT_CONFIG
     if strict and (summary.sources_unreachable or summary.layout_alerts or summary.status == "partial"):
         return EXIT_STRICT
     return 0
@@ -287,13 +292,26 @@ def archive() -> None:
 )
 @click.option("--retrieved-at", default=None, help="When it was retrieved (ISO 8601); default now.")
 def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt: str, retrieved_at: str | None) -> None:
-    """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte."""
+    """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte.
+
+    Refused with exit 2, and nothing written, when the source is not declared in the sources
+    file, the file is over the crawler's size limit, or it is not the text of a page (empty,
+    binary, NUL bytes, neither UTF-8 nor the charset it declares).
+    """
     from datetime import datetime
 
     from parsers import ParseError
     from parsers.detect import detect_format
+    from pipeline.admit import admit_page
+    from pipeline.sources import load_sources
 
-    body = file.read_bytes()
+    try:
+        settings = load_settings().with_overrides(raw_dir=raw)
+        body = admit_page(file, source, load_sources(settings.sources_file), settings.sources_file)
+    except PageRefused as exc:
+        _fail(f"{file.name}: not archived: {exc}", EXIT_USAGE)
+    except (PipelineError, OSError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
     if fmt == "auto":
         try:
             found, why = detect_format(body, url)
@@ -304,7 +322,6 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
         fmt = found
         click.echo(f"{file.name}: {fmt} ({why})", err=True)
     try:
-        settings = load_settings().with_overrides(raw_dir=raw)
         when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
         entry = Archive(settings.raw_dir).put(
             body, source=source, url=url, format=fmt, retrieved_at=when, label=file.name
@@ -314,6 +331,32 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
     except (PipelineError, OSError) as exc:
         _fail(str(exc), EXIT_CONFIG)
     click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}  {fmt}")
+
+
+@archive.command("verify")
+@_raw_option
+def archive_verify(raw: Path | None) -> None:
+    """Check every object against its hash and every manifest and fetch-log line.
+
+    Unreadable lines are moved to manifest.rejected.jsonl / fetchlog.rejected.jsonl with their
+    reason, so the next run reads clean files. One line per problem, then a summary. Exit 0 when
+    the archive is intact, 5 when problems were found (objects are never changed: the crawler
+    fetches a missing or corrupt page again).
+    """
+    from pipeline.verify import verify_archive
+
+    try:
+        settings = load_settings().with_overrides(raw_dir=raw)
+        report = verify_archive(Archive(settings.raw_dir))
+    except (PipelineError, OSError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(report.summary)
+    if not report.clean:
+        sys.exit(EXIT_CONFIG)
 
 
 def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,10 @@ Incremental by default: a listing section is walked newest first and stops pagin
 page whose cards are all known, once the section has been walked to its end at least once;
 known detail pages are not fetched again. `full=True` walks everything and re-validates every
 page with conditional requests.
+
+A page counts as known only while its archived body is intact: a detail page whose object is
+missing or corrupt is fetched again (without validators, so the site sends the body and not a
+304 that would point back at the damaged copy), and the fresh body repairs the object.
 """
 
 from __future__ import annotations
@@ -178,6 +182,10 @@ class SourceCrawler:
         self.known: set[str] = set()
         self.queued: set[str] = set()
         self.detail_queue: list[str] = []
+        #: sha256 -> archived body intact, checked once a run (reading a body costs a hash)
+        self._intact: dict[str, bool] = {}
+        #: known detail pages whose archived body is damaged: fetched again whatever the walk finds
+        self.refetch: list[str] = []
         #: (section, walked to its end, cards per page, card URLs) of this run's walks
         self._walks: list[tuple[str, bool, list[int], list[str]]] = []
 
@@ -193,6 +201,8 @@ class SourceCrawler:
                     for url in sitemap_urls:
                         if self._enqueue(url):
                             self.report.sitemap_only += 1
+                    for url in self.refetch:
+                        self._enqueue(url)
                     await self._fetch_details()
                 self._log_sections()
             self.report.finished = True
@@ -393,9 +403,14 @@ class SourceCrawler:
 
     # -- helpers --------------------------------------------------------------------------
     def _load_known(self) -> None:
-        for url in self.state.validators:
-            if self.source.allows(url):
-                self.known.add(canonical_url(url) or url)
+        for url, known in self.state.validators.items():
+            if not self.source.allows(url):
+                continue
+            if not self._archived(known["sha256"]):
+                if self.state.kinds.get(url) == "detail":
+                    self.refetch.append(url)
+                continue
+            self.known.add(canonical_url(url) or url)
         # listing URLs are not details: drop them from the known detail set
         for section in self.source.start_urls:
             self.known.discard(canonical_url(section) or section)
@@ -404,7 +419,18 @@ class SourceCrawler:
         found = self.state.validators.get(url)
         if not found or not (found.get("etag") or found.get("last-modified")):
             return None
+        if not self._archived(found["sha256"]):
+            return None  # a 304 would leave nothing to read: ask for the body
         return found
+
+    def _archived(self, sha256: str) -> bool:
+        """Whether the body archived under `sha256` is there and matches its hash."""
+        if sha256 not in self._intact:
+            problem = self.archive.object_problem(sha256)
+            self._intact[sha256] = problem is None
+            if problem:
+                self.report.problems.append(f"{problem}; fetching the page again")
+        return self._intact[sha256]
 
     def _body(self, outcome: FetchOutcome) -> bytes | None:
         """The body of a fetched page, or the archived one after a 304."""
@@ -447,6 +473,7 @@ class SourceCrawler:
                 headers=outcome.headers,
             )
             sha = entry.sha256
+            self._intact[sha] = True  # put() replaced a damaged copy of this body, if there was one
             validators = {
                 "etag": outcome.headers.get("etag", ""),
                 "last-modified": outcome.headers.get("last-modified", ""),

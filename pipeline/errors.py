@@ -7,6 +7,7 @@
     │   └── WarehouseLockedError  stop: another process holds the single writer lock
     ├── ExportError               stop: the export file cannot be written (the previous one is kept)
     │   └── UnknownRunError       stop: `export --since` names a run the warehouse does not have
+    ├── PageRefused               stop: a page supplied by hand is not one the archive takes
     ├── PageError                 skip with a reason: one page could not be parsed
     └── FetchError                skip with a reason: one URL could not be fetched
         └── RetryableFetchError   retry: timeout, connection reset, 429, 5xx
@@ -44,6 +45,10 @@ class ExportError(PipelineError):
 
 class UnknownRunError(ExportError):
     pass
+
+
+class PageRefused(PipelineError):
+    """A file handed to `archive add` that is refused at the door (the CLI exits 2)."""
 
 
 class PageError(PipelineError):

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, TypeVar
 import duckdb
 
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
-from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch
-from pipeline.parse import parse_entry
+from pipeline.errors import ArchiveError
+from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
+from pipeline.parse import archive_failure, parse_entry
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
+from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
 
 if TYPE_CHECKING:
     from pipeline.crawl import CrawlProgress
@@ -52,17 +54,36 @@ def parse_and_load(
 
     A page already parsed (or already failed) by an earlier run is skipped unless `reparse`:
     the archive never changes under a page_id, so parsing it again would only repeat work.
+
+    Every body is checked against its hash on every run, parsed or not: a missing or corrupt
+    object is archive damage (a reject of stage `archive`, status partial, exit 5), and a page
+    whose body cannot be read keeps the rows an earlier run gave it, since nothing replaces them.
     """
     entries = [e for e in archive.entries() if e.format not in AUXILIARY_FORMATS]
     summary.pages_archived = len(entries)
     summary.pages_new = register_pages(con, summary.run_id, entries)
-    wanted = "TRUE" if options.reparse else "parse_status = 'pending'"
-    todo_ids = {row[0] for row in con.execute(f"SELECT page_id FROM raw_pages WHERE {wanted}").fetchall()}
-    todo = [e for e in entries if e.page_id in todo_ids]
+    damaged = {sha: why for sha in sorted({e.sha256 for e in entries}) if (why := archive.object_problem(sha))}
+    _retry_restored(con, entries, damaged)
+    status = dict(con.execute("SELECT page_id, parse_status FROM raw_pages").fetchall())
+    todo = [e for e in entries if options.reparse or status.get(e.page_id) == "pending"]
+    todo_ids = {e.page_id for e in todo}
     summary.pages_skipped = len(entries) - len(todo)
+    # pages not parsed this run whose body is damaged: said and recorded, their rows kept
+    untouched = [
+        archive_failure(e, damaged[e.sha256]) for e in entries if e.page_id not in todo_ids and e.sha256 in damaged
+    ]
+    for result in untouched:
+        result.keep_rows = True
+        summary.failures.append(_describe(result.entry, result.error or ""))
+        summary.archive_damage.append(_describe(result.entry, result.error or ""))
+    summary.rejects_added += write_batch(con, summary.run_id, untouched)[1] if untouched else 0
     done = 0
     for batch in _chunks(todo, options.batch_pages):
         results = [parse_entry(archive, entry) for entry in batch]
+        for result in results:
+            if result.archive_error:
+                summary.archive_damage.append(_describe(result.entry, result.error or ""))
+                result.keep_rows = status.get(result.entry.page_id) != "pending"
         added, rejected = write_batch(con, summary.run_id, results)
         summary.sightings_added += added
         summary.rejects_added += rejected
@@ -86,9 +107,25 @@ def parse_and_load(
     complete_from_details(con)
     if options.dedup:
         dedup_step(con, summary, options.overrides_path, options.embed_budget)
-    if summary.status == "running":
+    if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = _status(summary, bool(todo))
     return summary
+
+
+def _retry_restored(con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEntry], damaged: dict[str, str]) -> None:
+    """Parse again the pages that failed only because their body was damaged, now that it is whole.
+
+    The crawler fetches such a body again (same bytes, same page_id); without this the page
+    would stay `failed` until someone ran --reparse.
+    """
+    failed = con.execute(
+        "SELECT page_id, sha256 FROM raw_pages "
+        "WHERE parse_status = 'failed' AND starts_with(parse_error, 'archive object ')"
+    ).fetchall()
+    listed = {e.page_id for e in entries}
+    restored = [page_id for page_id, sha in failed if page_id in listed and sha not in damaged]
+    if restored:
+        con.execute("UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored])
 
 
 def dedup_step(
@@ -129,9 +166,26 @@ def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | No
 def _status(summary: RunSummary, had_work: bool) -> str:
     if had_work and summary.pages_parsed == 0:
         return "failed"
-    if summary.pages_failed:
+    if summary.pages_failed or summary.archive_damage:
         return "partial"
     return "ok"
+
+
+def quarantine_step(con: duckdb.DuckDBPyConnection, archive: Archive, summary: RunSummary) -> None:
+    """Move unreadable manifest and fetch-log lines aside before anything reads them.
+
+    One bad line used to fail every later run at the bulk load; moved out with its reason (a
+    reject of stage `archive`, a failure of this run), it is reported once and the rest loads.
+    """
+    moved = quarantine_archive_lines(archive)
+    rows = []
+    for line in moved:
+        problem = str(bad_line_problem(archive, line))
+        summary.failures.append(f"archive: {problem}")
+        summary.archive_damage.append(problem)
+        rows.append({"stage": "archive", "reason": problem, "excerpt": line.text[:120]})
+    if rows:
+        summary.rejects_added += write_rejects(con, summary.run_id, rows)
 
 
 def crawl_step(
@@ -173,9 +227,17 @@ def run_ingest(
     fetch: Callable[[RunSummary], None] | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """One run, recorded in `runs` whatever happens inside it."""
+    """One run, recorded in `runs` whatever happens inside it.
+
+    Refused before it starts (ArchiveError) when the manifest is lost while objects remain:
+    see `verify.index_problem`.
+    """
+    lost = index_problem(archive)
+    if lost:
+        raise ArchiveError(lost)
     summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
     try:
+        quarantine_step(con, archive, summary)
         if fetch is not None:
             fetch(summary)
         parse_and_load(con, archive, summary, options, progress)

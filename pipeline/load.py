@@ -110,10 +110,13 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
 def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[PageResult]) -> tuple[int, int]:
     """Replace the sightings of these pages and record their rejects, atomically.
 
+    A result marked `keep_rows` (its body could not be read) only adds its rejects: its page's
+    sightings and parse status stay as an earlier run left them, since nothing replaces them.
     Returns (sightings written, rejects written).
     """
+    replaced = [r for r in results if not r.keep_rows]
     sighting_rows = []
-    for result in results:
+    for result in replaced:
         for s in result.sightings:
             row = s.model_dump()
             row["run_id"] = run_id
@@ -141,7 +144,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
             "sightings_count": len(r.sightings),
             "page_info": json.dumps(r.page_info, ensure_ascii=False, default=str) if r.page_info else None,
         }
-        for r in results
+        for r in replaced
     ]
     new_sightings = pa.Table.from_pylist(sighting_rows, schema=_SIGHTING_SCHEMA)  # noqa: F841
     new_rejects = pa.Table.from_pylist(reject_rows, schema=_REJECT_SCHEMA)  # noqa: F841
@@ -178,6 +181,16 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
         con.execute("ROLLBACK")
         raise
     return len(sighting_rows), len(reject_rows)
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, run_id: int, rows: Sequence[dict]) -> int:
+    """Record rejects that belong to no parsed page (e.g. a manifest line moved out); return how many."""
+    new_rejects = pa.Table.from_pylist(  # noqa: F841 (scanned by DuckDB)
+        [{**{name: None for name in _REJECT_SCHEMA.names}, **row, "run_id": run_id} for row in rows],
+        schema=_REJECT_SCHEMA,
+    )
+    con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
+    return len(rows)
 
 
 _FETCH_SCHEMA = pa.schema(

@@ -25,6 +25,10 @@ class PageResult:
     page_info: dict[str, Any] = field(default_factory=dict)
     #: the page is not of its format's shape (a detail page archived as a listing, a redesign)
     shape_mismatch: bool = False
+    #: its body could not be read from the archive (missing, unreadable, not matching its hash)
+    archive_error: bool = False
+    #: leave the page's warehouse rows as they are (a body that cannot be read replaces nothing)
+    keep_rows: bool = False
 
     @property
     def ok(self) -> bool:
@@ -39,8 +43,11 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
         return _failed(result, f"unknown page format {entry.format!r} (known: {', '.join(sorted(PARSERS))})")
     try:
         body = archive.read(entry.sha256)
+    except ArchiveError as exc:
+        return archive_failure(entry, str(exc))
+    try:
         parsed = parser(body, entry.url)
-    except (ParseError, ArchiveError) as exc:
+    except ParseError as exc:
         result.shape_mismatch = isinstance(exc, ShapeError)
         return _failed(result, str(exc))
     except Exception as exc:  # a parser bug costs this page, recorded, not the run
@@ -72,6 +79,13 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
     if parsed.records and not result.sightings and result.error is None:
         # every record failed validation: the page yields nothing, like an unreadable page
         _failed(result, f"no valid record on the page ({len(parsed.records)} rejected at validation)")
+    return result
+
+
+def archive_failure(entry: ArchiveEntry, reason: str) -> PageResult:
+    """A page whose archived body cannot be read: a reject of stage `archive`, nothing parsed."""
+    result = PageResult(entry, error=reason, archive_error=True)
+    result.rejects.append({"stage": "archive", "position": None, "reason": reason, "excerpt": None})
     return result
 
 

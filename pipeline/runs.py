@@ -26,6 +26,8 @@ class RunSummary:
     layout_alerts: list[str] = field(default_factory=list)
     sources_unreachable: list[str] = field(default_factory=list)
     dedup: dict[str, Any] | None = None
+    #: damage met in raw/ (objects missing or corrupt, lines quarantined): status partial, exit 5
+    archive_damage: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:
@@ -34,7 +36,13 @@ class RunSummary:
             f"{self.pages_failed} failed, {self.pages_skipped} already done; "
             f"{self.sightings_added} sightings, {self.rejects_added} rejects"
         )
-        extra = self.notes + [f"layout alert: {a}" for a in self.layout_alerts[:3]] + self.failures[:3]
+        damage = [f"archive damaged: {len(self.archive_damage)} problems (see `archive verify`)"]
+        extra = (
+            self.notes
+            + (damage if self.archive_damage else [])
+            + [f"layout alert: {a}" for a in self.layout_alerts[:3]]
+            + self.failures[:3]
+        )
         return head + ("; " + "; ".join(extra) if extra else "")
 
 

@@ -139,20 +139,30 @@ def table_rows() -> Callable[[duckdb.DuckDBPyConnection, str], list[tuple]]:
     return rows
 
 
+#: site names `archive add` accepts in tests (it takes only declared sources), all on the closed port
+DECLARED_SOURCES = (
+    "closed-port.test",
+    "migrantprotection.iom.int",
+    "returnandreintegration.iom.int",
+    "publications.iom.int",
+)
 _CLOSED_PORT_SOURCES = """\
-# written by tests/conftest.py: a site nobody listens on, so no test can crawl the internet
+# written by tests/conftest.py: sites nobody listens on, so no test can crawl the internet
 [crawler]
 connect_timeout = 0.5
 read_timeout = 0.5
 probe_timeout = 0.5
 max_retries = 0
-
+""" + "".join(
+    f'''
 [[sources]]
-name = "closed-port.test"
+name = "{name}"
 base_url = "http://127.0.0.1:9"
 start_urls = ["/listing"]
 allowed_hosts = ["127.0.0.1:9"]
-"""
+'''
+    for name in DECLARED_SOURCES
+)
 
 
 @pytest.fixture
@@ -164,8 +174,9 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     `empty_archive` fill). `env` adds or overrides variables; a value of None removes one.
 
     Pass `--offline` to `ingest` unless the test is about crawling. As a safety net,
-    `IOM_SOURCES` points at a sources file whose only site is a closed port on 127.0.0.1, so a
-    forgotten `--offline` fails fast and never reaches the live sites.
+    `IOM_SOURCES` points at a sources file whose sites (`DECLARED_SOURCES`: the three real names,
+    so `archive add --source` accepts them, and `closed-port.test`) all sit on a closed port on
+    127.0.0.1, so a forgotten `--offline` fails fast and never reaches the live sites.
     """
     sources = tmp_path / "sources-closed-port.toml"
     sources.write_text(_CLOSED_PORT_SOURCES, encoding="utf-8")
