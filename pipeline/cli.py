@@ -293,9 +293,11 @@ def _register_subcommands() -> None:
     """Commands that live beside their subsystem, registered here so `--help` lists them."""
     from pipeline.dedup.cli import dedup
     from pipeline.replica.cli import replica
+    from pipeline.report import report
 
     main.add_command(replica)
     main.add_command(dedup)
+    main.add_command(report)
 
 
 _register_subcommands()
