@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 STRICT ?=
 
-.PHONY: help venv ingest test lint stats bench lock clean
+.PHONY: help venv ingest test lint stats report bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,9 @@ stats: $(STAMP)  ## what the warehouse holds, per source and kind
 
 test: $(STAMP)  ## run the test suite (real DuckDB files, real HTTP on 127.0.0.1)
 	$(PY) -m pytest $(ARGS)
+
+report: $(STAMP)  ## write the run report (one self-contained HTML page) to reports/report.html
+	$(PY) -m pipeline report --out reports/report.html $(ARGS)
 
 lint: $(STAMP)  ## ruff
 	$(PY) -m ruff check .

@@ -415,12 +415,14 @@ def _register_subcommands() -> None:
     from pipeline.dedup.cli import dedup
     from pipeline.export_cli import export_command
     from pipeline.replica.cli import replica
+    from pipeline.report import report
 
     main.add_command(query)
     main.add_command(schema)
     main.add_command(replica)
     main.add_command(dedup)
     main.add_command(export_command)
+    main.add_command(report)
 
 
 _register_subcommands()
