@@ -435,6 +435,8 @@ def _editions(
             candidates.append(link.attributes.get("href") or "")
     for node in scope.css("[class]"):
         match = _FIELD_CLASS.search(classes(node))
+        if not match:  # only fields are read below: reading every node's label costs size x depth
+            continue
         label_node = node.css_first(LABEL_SELECTOR)
         label = clean(node_text(label_node)).rstrip(": \u00a0").casefold() if label_node is not None else ""
         if match and (

@@ -61,6 +61,8 @@ FIELD_KEYS = {
     "organization": "organisation", "organisation": "organisation", "organizations": "organisation",
     "region": "region", "regions": "region", "country": "countries", "countries": "countries",
 }  # fmt: skip
+#: fields read from one card; cards show about ten, and each read walks the field's subtree
+MAX_CARD_FIELDS = 40
 READ_MORE = frozenset({"read more", "leer más", "lire la suite", "en savoir plus"})
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 NEWS_PATH_HINTS = ("/spotlight/", "/news/")
@@ -93,11 +95,26 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
 
 
 def _cards(tree: LexborHTMLParser) -> list[LexborNode]:
+    """The outermost matches of the first card selector that matches.
+
+    A card inside a card is part of its content (a nested view), not a card of this listing;
+    reading only the outermost ones also reads every node once, however deep cards nest.
+    """
     for selector in CARD_SELECTORS:
         found = tree.css(selector)
         if found:
-            return found
+            ids = {node.mem_id for node in found}
+            return [node for node in found if not _inside(node, ids)]
     return []
+
+
+def _inside(node: LexborNode, ids: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in ids:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
@@ -162,6 +179,8 @@ def _card_fields(card: LexborNode) -> dict[str, str]:
         key = FIELD_KEYS.get(name, name)
         if key in extra:
             continue
+        if len(extra) >= MAX_CARD_FIELDS:  # each field reads its subtree: bounded, so nesting stays linear
+            break
         label = node.css_first(LABEL_SELECTOR)
         values = [node_text(v) for v in node.css(VALUE_SELECTOR)]
         values = [v for v in values if v]
