@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -307,5 +306,3 @@ def ld_text(value: Any) -> str | None:
     return None
 
 
-def url_path(url: str | None) -> str:
-    return urlsplit(url).path if url else ""
