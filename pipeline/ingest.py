@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -16,7 +17,8 @@ from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.crawl import CrawlOptions, CrawlProgress, crawl
 from pipeline.dedup import run_dedup
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch
-from pipeline.parse import parse_entry
+from pipeline.parse import PageResult, parse_entry
+from pipeline.parse_pool import PagePool
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
 
@@ -38,6 +40,10 @@ class IngestOptions:
     overrides_path: Path | None = None
     #: new texts the dedup pass embeds for cross-language matching (see Settings.embed_budget)
     embed_budget: int = 20_000
+    #: per-page parse time limit in seconds (see Settings.parse_timeout_s)
+    parse_timeout_s: float = 20.0
+    #: parser processes, each parsing one page at a time
+    parse_workers: int = 2
 
 
 def parse_and_load(
@@ -60,27 +66,13 @@ def parse_and_load(
     todo = [e for e in entries if e.page_id in todo_ids]
     summary.pages_skipped = len(entries) - len(todo)
     done = 0
-    for batch in _chunks(todo, options.batch_pages):
-        results = [parse_entry(archive, entry) for entry in batch]
-        added, rejected = write_batch(con, summary.run_id, results)
-        summary.sightings_added += added
-        summary.rejects_added += rejected
-        for result in results:
-            if result.ok:
-                summary.pages_parsed += 1
-            else:
-                summary.pages_failed += 1
-                summary.failures.append(_describe(result.entry, result.error or ""))
-                if result.shape_mismatch:
-                    summary.layout_alerts.append(_describe(result.entry, result.error or ""))
-                continue
-            # a record given up on inside a good page is named too, with its position
-            for reject in result.rejects:
-                where = f"record {reject.get('position')} rejected at {reject['stage']}"
-                summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
-        done += len(batch)
-        if progress:
-            progress("parse", done, len(todo))
+    with (
+        PagePool(options.parse_timeout_s, options.parse_workers) as pool,
+        ThreadPoolExecutor(pool.size, thread_name_prefix="parse") as threads,
+    ):
+        for batch in _chunks(todo, options.batch_pages):
+            results = list(threads.map(lambda entry: parse_entry(archive, entry, pool), batch))
+            done = _load_batch(con, summary, batch, results, done, len(todo), progress)
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
     if options.dedup:
@@ -88,6 +80,38 @@ def parse_and_load(
     if summary.status == "running":
         summary.status = _status(summary, bool(todo))
     return summary
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    batch: Sequence[ArchiveEntry],
+    results: list[PageResult],
+    done: int,
+    total: int,
+    progress: Progress | None,
+) -> int:
+    """Write one batch of parsed pages and count its outcomes on the run; returns pages done."""
+    added, rejected = write_batch(con, summary.run_id, results)
+    summary.sightings_added += added
+    summary.rejects_added += rejected
+    for result in results:
+        if result.ok:
+            summary.pages_parsed += 1
+        else:
+            summary.pages_failed += 1
+            summary.failures.append(_describe(result.entry, result.error or ""))
+            if result.shape_mismatch:
+                summary.layout_alerts.append(_describe(result.entry, result.error or ""))
+            continue
+        # a record given up on inside a good page is named too, with its position
+        for reject in result.rejects:
+            where = f"record {reject.get('position')} rejected at {reject['stage']}"
+            summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
+    done += len(batch)
+    if progress:
+        progress("parse", done, total)
+    return done
 
 
 def dedup_step(
@@ -137,7 +161,7 @@ def crawl_step(
     """The fetch stage as a step of a run: crawl, then note what happened on the run."""
 
     def step(summary: RunSummary) -> None:
-        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id)
+        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id, parse_timeout_s=options.parse_timeout_s)
         report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress))
         summary.crawl = report.as_dict()
         summary.layout_alerts = report.layout_alerts

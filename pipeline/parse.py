@@ -12,6 +12,7 @@ from parsers import PARSERS, ParseError, ShapeError
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import ArchiveError
 from pipeline.models import SightingRecord
+from pipeline.parse_pool import PagePool
 
 
 @dataclass
@@ -31,15 +32,19 @@ class PageResult:
         return self.error is None
 
 
-def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
-    """Parse one archived page; a failure is returned as data so the run can go on."""
+def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = None) -> PageResult:
+    """Parse one archived page; a failure is returned as data so the run can go on.
+
+    With a `pool` the parser runs in a worker process under the pool's time limit, so a page
+    that never finishes becomes a reject ("parse timeout") instead of stalling the run.
+    """
     result = PageResult(entry)
     parser = PARSERS.get(entry.format)
     if parser is None:
         return _failed(result, f"unknown page format {entry.format!r} (known: {', '.join(sorted(PARSERS))})")
     try:
         body = archive.read(entry.sha256)
-        parsed = parser(body, entry.url)
+        parsed = pool.parse(entry.format, body, entry.url) if pool is not None else parser(body, entry.url)
     except (ParseError, ArchiveError) as exc:
         result.shape_mismatch = isinstance(exc, ShapeError)
         return _failed(result, str(exc))
