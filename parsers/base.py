@@ -11,7 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
+
+import charset_normalizer
 
 
 class ParseError(Exception):
@@ -65,13 +67,35 @@ def absolute(base: str | None, href: str | None) -> str | None:
     return urljoin(base, href) if base else href
 
 
+def link_or_none(base: str | None, href: str | None) -> str | None:
+    """`absolute`, but a link that is not a URL (`http://[::1/x`) gives None.
+
+    For secondary links (pager, editions, PDFs): one broken link must not cost the record.
+    A card's or page's own URL uses `absolute`, whose ValueError costs only that card.
+    """
+    try:
+        return absolute(base, href)
+    except ValueError:
+        return None
+
+
+def url_path(url: str | None) -> str:
+    """The path of a URL; "" when there is none or it is not a URL."""
+    try:
+        return urlsplit(url).path if url else ""
+    except ValueError:
+        return ""
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 def decode_text(body: bytes, declared: str | None = None) -> str:
     """Bytes to text, refusing what is not text instead of producing mojibake records.
 
-    UTF-8 is tried first (all three sites serve it); a declared charset is the fallback.
+    UTF-8 is tried first (all three sites serve it); then a declared charset other than UTF-8;
+    then the charset detected from the bytes (charset-normalizer), because pages omit their
+    charset or declare one they do not use (a Latin-1 page calling itself UTF-8).
     """
     if not body or not body.strip():
         raise ParseError("empty page: no text to parse")
@@ -80,17 +104,41 @@ def decode_text(body: bytes, declared: str | None = None) -> str:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if declared and declared.lower().replace("_", "-") not in ("utf-8", "utf8"):
-            try:
-                text = body.decode(declared)
-            except (LookupError, UnicodeDecodeError):
-                raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-        else:
+        text = _decode_declared(body, declared) or _decode_detected(body)
+        if text is None:
             raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     controls = len(_CONTROL.findall(text, 0, 4096))
     if controls > 8:
         raise ParseError(f"binary content: {controls} control characters in the first 4 KiB")
     return unicodedata.normalize("NFC", text)
+
+
+def _decode_declared(body: bytes, declared: str | None) -> str | None:
+    if not declared or declared.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return None
+    try:
+        return body.decode(declared)
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _decode_detected(body: bytes) -> str | None:
+    """The detector's guess; when it reads the page as some Latin script, Windows-1252 instead.
+
+    Why: the sites write en/es/fr, and on a short page the detector finds Baltic or Central
+    European code pages as clean as Western ones (ç read as į); WHATWG makes windows-1252 the
+    default for such pages too. A Cyrillic or Greek guess is kept.
+    """
+    best = charset_normalizer.from_bytes(body).best()
+    if best is None:
+        return None
+    guessed = str(best)
+    if all(ch.isascii() or unicodedata.name(ch, "").startswith("LATIN") or not ch.isalpha() for ch in guessed):
+        try:
+            return body.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    return guessed
 
 
 _MD_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")

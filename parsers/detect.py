@@ -17,9 +17,8 @@ sites (SOURCES.md 2-4), not on any page's words:
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
-from parsers.base import decode_text, split_truncation
+from parsers.base import decode_text, split_truncation, url_path
 from parsers.text_detail import (
     _ALT_YEAR,
     PROSE_MIN_SENTENCE_WORDS,
@@ -49,7 +48,7 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
     content = [line for line in lines if not is_chrome(line)]
     if not content or all(_is_heading(line) for line in content):
         return None, "only chrome on the page (skip link, navigation, headings), no content"
-    news = bool(url and NEWS_PATH.search(urlsplit(url).path))
+    news = bool(NEWS_PATH.search(url_path(url)))
     labels = [line for line in content if label_key(line) is not None]
     if labels:
         return ("news" if news else "detail"), f"field labels ({', '.join(dict.fromkeys(labels[:3]))})"

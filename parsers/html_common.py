@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -75,13 +74,103 @@ CHROME_TAGS = frozenset(["nav", "header", "footer", "aside", "form"])
 MAIN_SELECTORS = ("main", "[role=main]", "#main-content", "#content", ".region-content", ".main-content")
 
 
+#: deepest element nesting kept when parsing. An HTML5 tree builder checks the stack of open
+#: elements at every tag, so parse time grows with size x depth: a page nested thousands deep
+#: costs minutes. Real pages nest a few dozen deep; browsers stop nesting at 512 (Chromium).
+MAX_DEPTH = 128
+#: tags that never hold children or close themselves implicitly often enough that counting them
+#: would overstate depth (`<li>` / `<p>` left open are closed by the next sibling)
+_UNCOUNTED = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "option",
+        "tr",
+        "td",
+        "th",
+    ]
+)
+_TAG_START = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)|<!--")
+_RAW_TEXT = frozenset(["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"])
+
+
+def flatten_deep_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
+    """Drop the tags (not their text) of elements nested deeper than `max_depth`, in one pass.
+
+    Why: keeps parsing linear in the page size for hostile pages (cards nested thousands deep);
+    the text stays, so readers of the visible text still see it. Pages within the limit are
+    returned unchanged. Every search starts past the previous one, so the pass is linear too.
+    """
+    depth = 0
+    dropped: dict[str, int] = {}
+    out: list[str] = []
+    last = pos = 0
+    while (match := _TAG_START.search(text, pos)) is not None:
+        if match.group(2) is None:  # a comment runs to its `-->`
+            end = text.find("-->", match.end())
+            if end < 0:
+                break
+            pos = end + 3
+            continue
+        end = text.find(">", match.end())
+        if end < 0:
+            break
+        pos = end + 1
+        name = match.group(2).lower()
+        if match.group(1):
+            if dropped.get(name):
+                dropped[name] -= 1
+                out.append(text[last : match.start()])
+                last = pos
+            elif name not in _UNCOUNTED:
+                depth = max(0, depth - 1)
+            continue
+        if name in _RAW_TEXT:  # its content is text, not markup: skip to its end tag
+            close = _find_ci(text, f"</{name}", pos)
+            pos = close if close >= 0 else len(text)
+            continue
+        if name in _UNCOUNTED:
+            continue
+        if depth >= max_depth:
+            dropped[name] = dropped.get(name, 0) + 1
+            out.append(text[last : match.start()])
+            last = pos
+        else:
+            depth += 1
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _find_ci(text: str, needle: str, start: int) -> int:
+    match = re.compile(re.escape(needle), re.IGNORECASE).search(text, start)
+    return match.start() if match else -1
+
+
 def parse_html(body: bytes) -> LexborHTMLParser:
     """Decode (UTF-8 first, whatever the page declares) and parse; ParseError for non-text bodies."""
     declared = _DECLARED.search(body[:4096])
-    text = decode_text(body, declared.group(1).decode("ascii") if declared else None)
+    text = decode_text(body, declared.group(1).decode("ascii", "replace") if declared else None)
     if "<" not in text:
         raise ParseError("not an HTML page: no markup found")
-    return LexborHTMLParser(text)
+    return LexborHTMLParser(flatten_deep_nesting(text))
 
 
 def clean(text: str | None) -> str:
@@ -217,5 +306,3 @@ def ld_text(value: Any) -> str | None:
     return None
 
 
-def url_path(url: str | None) -> str:
-    return urlsplit(url).path if url else ""

@@ -20,7 +20,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from parsers import text_detail
-from parsers.base import ParsedPage, ParseError, Problem, absolute, split_truncation
+from parsers.base import ParsedPage, ParseError, Problem, link_or_none, split_truncation, url_path
 from parsers.html_common import (
     CHROME_TAGS,
     classes,
@@ -34,7 +34,6 @@ from parsers.html_common import (
     node_text,
     parse_html,
     same_node_path,
-    url_path,
     visible_lines,
 )
 
@@ -286,7 +285,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
 
 def _canonical(tree: LexborHTMLParser, url: str | None) -> str | None:
     link = tree.css_first('link[rel="canonical"][href]')
-    return absolute(url, link.attributes.get("href")) if link is not None else None
+    return link_or_none(url, link.attributes.get("href")) if link is not None else None
 
 
 def _main_ld(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -401,16 +400,16 @@ def _pdfs(
     urls: list[str] = []
     languages: list[str] = []
     for value in _metas(meta, "citation_pdf_url"):
-        urls.append(absolute(base, value) or value)
+        urls.append(link_or_none(base, value) or value)
     for media in ld_values(ld, "encoding") + ld_values(ld, "associatedMedia"):
         if isinstance(media, dict):
             content = media.get("contentUrl") or media.get("url")
             if content and ("pdf" in str(media.get("encodingFormat", "")).lower() or _PDF_HREF.search(content)):
-                urls.append(absolute(base, content) or content)
+                urls.append(link_or_none(base, content) or content)
     for link in scope.css("a[href]"):
         href = link.attributes.get("href") or ""
         if _PDF_HREF.search(href) or (link.attributes.get("type") or "").lower() == "application/pdf":
-            urls.append(absolute(base, href) or href)
+            urls.append(link_or_none(base, href) or href)
             label = node_text(link)
             name = label.rsplit(" - ", 1)[-1].strip()
             if name.casefold() in LANGUAGE_WORDS:
@@ -435,6 +434,8 @@ def _editions(
             candidates.append(link.attributes.get("href") or "")
     for node in scope.css("[class]"):
         match = _FIELD_CLASS.search(classes(node))
+        if not match:  # only fields are read below: reading every node's label costs size x depth
+            continue
         label_node = node.css_first(LABEL_SELECTOR)
         label = clean(node_text(label_node)).rstrip(": \u00a0").casefold() if label_node is not None else ""
         if match and (
@@ -453,7 +454,7 @@ def _editions(
                 candidates.append(target)
     editions: list[str] = []
     for href in candidates:
-        target = absolute(base, href)
+        target = link_or_none(base, href)
         if not target or target.startswith(("#", "javascript:", "mailto:")):
             continue
         if any(same_node_path(url_path(target), own) for own in own_paths):

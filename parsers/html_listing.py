@@ -4,8 +4,11 @@ Cards are found with Drupal's own, theme-independent hooks (`views-row`, `field-
 `views-field-*` class names), kept below as data. When none of them match, the site has changed
 its markup: the page's visible text is read line by line with the rules written for the text
 dumps (`parsers.text_listing`), a line that is wholly a link giving the next teaser its title and
-URL, and `page_info["layout"]` says `fallback-text` so the crawler can flag the change. A page
-without any card is not an error: it returns no records and `cards == 0`.
+URL, and `page_info["layout"]` says `fallback-text` so the crawler can flag the change. The
+fallback keeps its records only when it finds a card (a title link with its teaser, or a teaser
+trimmed with `...`): a notice alone is not a publication. A page without any card is not an
+error: it returns no records and `cards == 0`, which the crawler reports as a layout alert.
+A card that cannot be read (a link that is not a URL) is a `Problem` of its own; its neighbours load.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.base import ParsedPage, Problem, absolute, split_truncation
+from parsers.base import ParsedPage, Problem, absolute, link_or_none, split_truncation
 from parsers.html_common import (
     CHROME_TAGS,
     Line,
@@ -61,6 +64,8 @@ FIELD_KEYS = {
     "organization": "organisation", "organisation": "organisation", "organizations": "organisation",
     "region": "region", "regions": "region", "country": "countries", "countries": "countries",
 }  # fmt: skip
+#: fields read from one card; cards show about ten, and each read walks the field's subtree
+MAX_CARD_FIELDS = 40
 READ_MORE = frozenset({"read more", "leer más", "lire la suite", "en savoir plus"})
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 NEWS_PATH_HINTS = ("/spotlight/", "/news/")
@@ -78,14 +83,17 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     heading = tree.css_first("h1")
     page.page_info["heading"] = node_text(heading) or None
     cards = _cards(tree)
-    records = [_card_record(card, n + 1, url, page) for n, card in enumerate(cards)]
+    records = [_guarded_card(card, n + 1, url, page) for n, card in enumerate(cards)]
     if cards and any(r is not None for r in records):
         page.records = [r for r in records if r is not None]
         page.page_info["layout"] = "structured"
         page.page_info["cards"] = len(cards)
     else:
         page.problems.clear()
-        page.records = _fallback_records(tree, url)
+        records = _fallback_records(tree, url)
+        # a page that shows no card (a notice, "we redesigned") yields nothing: the text rules
+        # would read any sentence as a teaser and invent a publication
+        page.records = records if any(_is_card(r) for r in records) else []
         page.page_info["layout"] = "fallback-text"
         page.page_info["cards"] = sum(1 for r in page.records if r["kind"] != "caption")
     page.page_info["pager"] = _pager(tree, url)
@@ -93,11 +101,35 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
 
 
 def _cards(tree: LexborHTMLParser) -> list[LexborNode]:
+    """The outermost matches of the first card selector that matches.
+
+    A card inside a card is part of its content (a nested view), not a card of this listing;
+    reading only the outermost ones also reads every node once, however deep cards nest.
+    """
     for selector in CARD_SELECTORS:
         found = tree.css(selector)
         if found:
-            return found
+            ids = {node.mem_id for node in found}
+            return [node for node in found if not _inside(node, ids)]
     return []
+
+
+def _inside(node: LexborNode, ids: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in ids:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _guarded_card(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
+    """One card that cannot be read (a link that is not a URL...) costs that card, recorded, not the page."""
+    try:
+        return _card_record(card, position, url, page)
+    except ValueError as exc:
+        page.problems.append(Problem(position, f"unreadable card: {exc}", node_text(card)[:120]))
+        return None
 
 
 def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
@@ -162,6 +194,8 @@ def _card_fields(card: LexborNode) -> dict[str, str]:
         key = FIELD_KEYS.get(name, name)
         if key in extra:
             continue
+        if len(extra) >= MAX_CARD_FIELDS:  # each field reads its subtree: bounded, so nesting stays linear
+            break
         label = node.css_first(LABEL_SELECTOR)
         values = [node_text(v) for v in node.css(VALUE_SELECTOR)]
         values = [v for v in values if v]
@@ -200,7 +234,7 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str,
             "position": len(records) + 1,
             "kind": kind,
             "title": title_line.text if title_line else None,
-            "url": absolute(url, title_line.href) if title_line else None,
+            "url": link_or_none(url, title_line.href) if title_line else None,
             "quality_flags": ["layout:fallback-text"],
         }
         if text:
@@ -238,6 +272,13 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str,
     return records
 
 
+def _is_card(record: dict[str, Any]) -> bool:
+    """A card as a listing shows one: a title link with its teaser, or a teaser Drupal trimmed."""
+    return record["kind"] != "caption" and (
+        bool(record.get("abstract_truncated")) or bool(record.get("url") and record.get("abstract"))
+    )
+
+
 def _looks_like_teaser(text: str) -> bool:
     _, truncated = split_truncation(text)
     return (
@@ -246,7 +287,10 @@ def _looks_like_teaser(text: str) -> bool:
 
 
 def _is_pager_href(href: str) -> bool:
-    return "page" in parse_qs(urlsplit(href).query)
+    try:
+        return "page" in parse_qs(urlsplit(href).query)
+    except ValueError:
+        return False
 
 
 # --- pager -----------------------------------------------------------------------------------
@@ -256,7 +300,10 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
     """Next page URL and last page number (0-based), from `pager__item`/`pager-*` or link text."""
     container = _first_in_tree(tree, PAGER_SELECTORS)
     scope = container if container is not None else tree.root
-    here = urlsplit(url or "")
+    try:
+        here = urlsplit(url or "")
+    except ValueError:
+        here = urlsplit("")
     current = _page_param(url or "") or 0
     active = container.css_first(ACTIVE_PAGE_SELECTOR) if container is not None else None
     if active is not None:
@@ -270,7 +317,9 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
     seen_pages = [current]
     for link in scope.css("a[href]"):
         href = link.attributes.get("href") or ""
-        target = absolute(url, href) or href
+        target = link_or_none(url, href)
+        if target is None:  # not a URL: not a pager link either
+            continue
         page_no = _page_param(target)
         if page_no is None:
             # a pager's "first" link is the bare listing URL (page 0); elsewhere, not a pager link
@@ -299,10 +348,8 @@ def _first_in_tree(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> Lexbor
 
 
 def _page_param(url: str) -> int | None:
-    values = parse_qs(urlsplit(url).query).get("page")
-    if not values:
-        return None
     try:
-        return max(0, int(values[0]))
+        values = parse_qs(urlsplit(url).query).get("page")
+        return max(0, int(values[0])) if values else None
     except ValueError:
         return None

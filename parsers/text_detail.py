@@ -40,9 +40,17 @@ from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
-from parsers.base import Line, ParsedPage, ShapeError, absolute, clean_markup, decode_text, split_truncation
+from parsers.base import (
+    Line,
+    ParsedPage,
+    ShapeError,
+    clean_markup,
+    decode_text,
+    link_or_none,
+    split_truncation,
+    url_path,
+)
 from parsers.vocab import (
     ATTACHMENT_HEADERS,
     CAPTION_OPENERS,
@@ -380,7 +388,7 @@ class _Reader:
         content = self.content
         title_at = self._title_index()
         title = content[title_at][1].text if title_at is not None else None
-        news = bool(url and NEWS_PATH.search(urlsplit(url).path))
+        news = bool(NEWS_PATH.search(url_path(url)))
         header: list[tuple[int, Line]] = []
         body: list[tuple[int, Line]] = []
         captions: list[str] = []
@@ -487,9 +495,10 @@ class _Reader:
         if languages:
             record["languages"] = list(dict.fromkeys(languages))
         if self.edition_hrefs:
-            record["edition_links"] = list(dict.fromkeys(absolute(self.base, h) for h in self.edition_hrefs))
+            links = dict.fromkeys(link_or_none(self.base, h) for h in self.edition_hrefs)
+            record["edition_links"] = [u for u in links if u]
         if self.file_hrefs:
-            record["pdf_urls"] = list(dict.fromkeys(absolute(self.base, h) for h in self.file_hrefs))
+            record["pdf_urls"] = [u for u in dict.fromkeys(link_or_none(self.base, h) for h in self.file_hrefs) if u]
             record["pdf_available"] = True
         if self.toc:
             record["toc"] = self.toc

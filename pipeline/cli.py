@@ -127,6 +127,7 @@ def ingest(
             batch_pages=settings.load_batch_pages,
             overrides_path=settings.overrides_file,
             embed_budget=settings.embed_budget,
+            parse_timeout_s=settings.parse_timeout_s,
         )
         sources = None if offline else load_sources(settings.sources_file)
         work = WorkingCopy(settings.db_path)

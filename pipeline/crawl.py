@@ -35,6 +35,7 @@ from pipeline import http
 from pipeline.archive import Archive, FetchLog, FetchState
 from pipeline.errors import ArchiveError
 from pipeline.fetch import Fetcher, FetchOutcome, HostGate
+from pipeline.parse_pool import PagePool
 from pipeline.sources import Source, SourcesFile
 from pipeline.urls import canonical_url
 
@@ -50,6 +51,8 @@ _LANG_PREFIX = re.compile(r"^/([a-z]{2})(?:/|$)")
 class CrawlOptions:
     full: bool = False
     run_id: int | None = None
+    #: per-page parse time limit in seconds (link discovery parses in worker processes)
+    parse_timeout_s: float = 20.0
 
 
 @dataclass
@@ -126,23 +129,24 @@ async def crawl(
     """Crawl every source concurrently (each behind its own host gate)."""
     state = fetch_log.state()
     budget = sources.crawler.run_budget
-    async with http.make_client(sources.crawler) as client:
-        crawlers = [
-            SourceCrawler(client, sources, source, archive, fetch_log, state, options, progress)
-            for source in sources.sources
-        ]
-        try:
-            async with asyncio.timeout(budget):
-                results = await asyncio.gather(*(c.run() for c in crawlers), return_exceptions=True)
-        except TimeoutError:
-            # pages archived so far are kept and loaded; unfinished sections stay incomplete in
-            # the fetch log, so the next run walks them again
-            results = []
-            for c in crawlers:
-                if not c.report.finished and c.report.status == "ok":
-                    c.report.status = "stopped"
-                    c.report.reason = f"the crawl's time budget of {budget:g}s ran out; what was fetched is loaded"
-                results.append(c.report)
+    with PagePool(options.parse_timeout_s) as pool:
+        async with http.make_client(sources.crawler) as client:
+            crawlers = [
+                SourceCrawler(client, sources, source, archive, fetch_log, state, options, progress, pool)
+                for source in sources.sources
+            ]
+            try:
+                async with asyncio.timeout(budget):
+                    results = await asyncio.gather(*(c.run() for c in crawlers), return_exceptions=True)
+            except TimeoutError:
+                # pages archived so far are kept and loaded; unfinished sections stay incomplete in
+                # the fetch log, so the next run walks them again
+                results = []
+                for c in crawlers:
+                    if not c.report.finished and c.report.status == "ok":
+                        c.report.status = "stopped"
+                        c.report.reason = f"the crawl's time budget of {budget:g}s ran out; what was fetched is loaded"
+                    results.append(c.report)
     reports = []
     for crawler, result in zip(crawlers, results, strict=True):
         if isinstance(result, BaseException):
@@ -167,6 +171,7 @@ class SourceCrawler:
         state: FetchState,
         options: CrawlOptions,
         progress: CrawlProgress | None,
+        pool: PagePool,
     ) -> None:
         self.client = client
         self.config = sources.crawler
@@ -176,6 +181,7 @@ class SourceCrawler:
         self.state = state
         self.options = options
         self.progress = progress
+        self.pool = pool
         self.report = SourceReport(source.name)
         self.fetcher = Fetcher(client, self.config, source, HostGate(source.rate_per_second, source.concurrency))
         # canonical URL of every detail page archived by an earlier run or this one
@@ -288,7 +294,7 @@ class SourceCrawler:
                 self.report.lost_listings.append(f"{url}: {outcome.reason}")
                 break
             self.report.listing_pages += 1
-            parsed = self._parse(self.source.listing_format, body, url)
+            parsed = await self._parse(self.source.listing_format, body, url)
             if parsed is None:
                 self.report.lost_listings.append(f"{url}: could not be parsed")
                 break
@@ -386,7 +392,7 @@ class SourceCrawler:
             if outcome.outcome not in ("fetched", "not_modified"):
                 self.report.problems.append(f"detail {url}: {outcome.reason}")
             return []
-        parsed = self._parse(self.source.detail_format, body, url)
+        parsed = await self._parse(self.source.detail_format, body, url)
         if parsed is None:
             return []
         return [link for r in parsed.records for link in r.get("edition_links", []) if self._follows_edition(link)]
@@ -445,13 +451,14 @@ class SourceCrawler:
                     self.report.problems.append(str(exc))
         return None
 
-    def _parse(self, fmt: str, body: bytes, url: str) -> ParsedPage | None:
-        parser = PARSERS.get(fmt)
-        if parser is None:
+    async def _parse(self, fmt: str, body: bytes, url: str) -> ParsedPage | None:
+        """Parse off the event loop, in a worker process under the time limit: a slow page
+        costs that page, never the other sources' crawls."""
+        if fmt not in PARSERS:
             self.report.problems.append(f"no parser for format {fmt!r} ({url})")
             return None
         try:
-            return parser(body, url)
+            return await asyncio.to_thread(self.pool.parse, fmt, body, url)
         except ParseError as exc:
             self.report.problems.append(f"{url}: {exc}")
         except Exception as exc:  # a parser bug must cost one page, not the crawl

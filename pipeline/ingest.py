@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -15,7 +16,8 @@ import duckdb
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
-from pipeline.parse import archive_failure, parse_entry
+from pipeline.parse import PageResult, archive_failure, parse_entry
+from pipeline.parse_pool import PagePool
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
@@ -41,6 +43,10 @@ class IngestOptions:
     overrides_path: Path | None = None
     #: new texts the dedup pass embeds for cross-language matching (see Settings.embed_budget)
     embed_budget: int = 20_000
+    #: per-page parse time limit in seconds (see Settings.parse_timeout_s)
+    parse_timeout_s: float = 20.0
+    #: parser processes, each parsing one page at a time
+    parse_workers: int = 2
 
 
 def parse_and_load(
@@ -78,31 +84,17 @@ def parse_and_load(
         summary.archive_damage.append(_describe(result.entry, result.error or ""))
     summary.rejects_added += write_batch(con, summary.run_id, untouched)[1] if untouched else 0
     done = 0
-    for batch in _chunks(todo, options.batch_pages):
-        results = [parse_entry(archive, entry) for entry in batch]
-        for result in results:
-            if result.archive_error:
-                summary.archive_damage.append(_describe(result.entry, result.error or ""))
-                result.keep_rows = status.get(result.entry.page_id) != "pending"
-        added, rejected = write_batch(con, summary.run_id, results)
-        summary.sightings_added += added
-        summary.rejects_added += rejected
-        for result in results:
-            if result.ok:
-                summary.pages_parsed += 1
-            else:
-                summary.pages_failed += 1
-                summary.failures.append(_describe(result.entry, result.error or ""))
-                if result.shape_mismatch:
-                    summary.layout_alerts.append(_describe(result.entry, result.error or ""))
-                continue
-            # a record given up on inside a good page is named too, with its position
-            for reject in result.rejects:
-                where = f"record {reject.get('position')} rejected at {reject['stage']}"
-                summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
-        done += len(batch)
-        if progress:
-            progress("parse", done, len(todo))
+    with (
+        PagePool(options.parse_timeout_s, options.parse_workers) as pool,
+        ThreadPoolExecutor(pool.size, thread_name_prefix="parse") as threads,
+    ):
+        for batch in _chunks(todo, options.batch_pages):
+            results = list(threads.map(lambda entry: parse_entry(archive, entry, pool), batch))
+            for result in results:
+                if result.archive_error:
+                    summary.archive_damage.append(_describe(result.entry, result.error or ""))
+                    result.keep_rows = status.get(result.entry.page_id) != "pending"
+            done = _load_batch(con, summary, batch, results, done, len(todo), progress)
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
     if options.dedup:
@@ -126,6 +118,38 @@ def _retry_restored(con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEnt
     restored = [page_id for page_id, sha in failed if page_id in listed and sha not in damaged]
     if restored:
         con.execute("UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored])
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    batch: Sequence[ArchiveEntry],
+    results: list[PageResult],
+    done: int,
+    total: int,
+    progress: Progress | None,
+) -> int:
+    """Write one batch of parsed pages and count its outcomes on the run; returns pages done."""
+    added, rejected = write_batch(con, summary.run_id, results)
+    summary.sightings_added += added
+    summary.rejects_added += rejected
+    for result in results:
+        if result.ok:
+            summary.pages_parsed += 1
+        else:
+            summary.pages_failed += 1
+            summary.failures.append(_describe(result.entry, result.error or ""))
+            if result.shape_mismatch:
+                summary.layout_alerts.append(_describe(result.entry, result.error or ""))
+            continue
+        # a record given up on inside a good page is named too, with its position
+        for reject in result.rejects:
+            where = f"record {reject.get('position')} rejected at {reject['stage']}"
+            summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
+    done += len(batch)
+    if progress:
+        progress("parse", done, total)
+    return done
 
 
 def dedup_step(
@@ -196,7 +220,7 @@ def crawl_step(
     from pipeline.crawl import CrawlOptions, crawl
 
     def step(summary: RunSummary) -> None:
-        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id)
+        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id, parse_timeout_s=options.parse_timeout_s)
         report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress))
         summary.crawl = report.as_dict()
         summary.layout_alerts = report.layout_alerts

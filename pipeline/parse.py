@@ -12,6 +12,7 @@ from parsers import PARSERS, ParseError, ShapeError
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import ArchiveError
 from pipeline.models import SightingRecord
+from pipeline.parse_pool import PagePool
 
 
 @dataclass
@@ -35,8 +36,12 @@ class PageResult:
         return self.error is None
 
 
-def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
-    """Parse one archived page; a failure is returned as data so the run can go on."""
+def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = None) -> PageResult:
+    """Parse one archived page; a failure is returned as data so the run can go on.
+
+    With a `pool` the parser runs in a worker process under the pool's time limit, so a page
+    that never finishes becomes a reject ("parse timeout") instead of stalling the run.
+    """
     result = PageResult(entry)
     parser = PARSERS.get(entry.format)
     if parser is None:
@@ -46,7 +51,7 @@ def parse_entry(archive: Archive, entry: ArchiveEntry) -> PageResult:
     except ArchiveError as exc:
         return archive_failure(entry, str(exc))
     try:
-        parsed = parser(body, entry.url)
+        parsed = pool.parse(entry.format, body, entry.url) if pool is not None else parser(body, entry.url)
     except ParseError as exc:
         result.shape_mismatch = isinstance(exc, ShapeError)
         return _failed(result, str(exc))

@@ -20,6 +20,7 @@ ENV_OVERRIDES = {
     "IOM_USER_AGENT": "user_agent",
     "IOM_CONTACT": "contact",
     "IOM_EMBED_BUDGET": "embed_budget",
+    "IOM_PARSE_TIMEOUT": "parse_timeout_s",
 }
 
 
@@ -34,6 +35,8 @@ class Settings:
     load_batch_pages: int = 200
     #: new texts a dedup pass embeds for cross-language matching (0: stored vectors only, <0: off)
     embed_budget: int = 20_000
+    #: seconds one page may take to parse before it is a reject ("parse timeout"); <= 0: no limit
+    parse_timeout_s: float = 20.0
 
     def with_overrides(self, **changes: object) -> Settings:
         """Apply command-line values; None means 'not given' so defaults survive."""
@@ -65,6 +68,7 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
             contact=str(data["contact"]),
             load_batch_pages=int(data.get("load_batch_pages", 200)),
             embed_budget=int(data.get("embed_budget", 20_000)),
+            parse_timeout_s=float(data.get("parse_timeout_s", 20.0)),
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"bad setting in {DEFAULTS_FILE}: {exc}") from exc

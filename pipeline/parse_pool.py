@@ -1,0 +1,140 @@
+"""Run parsers in worker processes with a per-page time limit; never parses in the caller.
+
+Why processes, not threads: a parse that runs away (Lexbor on a hostile tree, a regular
+expression backtracking) spends its time in C code that no thread can interrupt, and a thread
+left running keeps its CPU. A worker process can be killed: the page becomes a reject with
+reason "parse timeout", a fresh worker takes its place, and the run goes on. Workers are
+started with `spawn` (forking a process that runs an event loop and DuckDB threads is unsafe)
+and kept for the whole run, so the start-up cost is paid once per worker, not per page.
+
+`PagePool.parse` blocks its calling thread only while it waits on a pipe; the crawler calls it
+through `asyncio.to_thread`, so the event loop keeps serving every other source meanwhile.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from parsers import PARSERS, ParsedPage, ParseError, ShapeError
+
+
+class ParseTimeout(ParseError):
+    """The page took longer than the per-page limit; its worker was stopped."""
+
+
+class ParserCrash(Exception):
+    """The parser raised something other than ParseError, or its process died."""
+
+
+def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
+    while True:
+        try:
+            fmt, body, url = conn.recv()
+        except EOFError:
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", PARSERS[fmt](body, url))
+        except ShapeError as exc:
+            reply = ("shape", str(exc))
+        except ParseError as exc:
+            reply = ("parse", str(exc))
+        except Exception as exc:
+            reply = ("crash", f"{type(exc).__name__}: {exc}")
+        conn.send(reply)
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="iom-parse-worker")
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
+class PagePool:
+    """A fixed number of parser processes; `parse` gives a page to an idle one and waits.
+
+    `timeout_s <= 0` parses in the calling process with no limit (for debugging a parser).
+    """
+
+    def __init__(self, timeout_s: float, workers: int = 2) -> None:
+        self.timeout_s = timeout_s
+        self.size = max(1, workers)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._started: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(self.size):
+            self._idle.put(None)  # a slot; its worker is started on first use
+
+    def parse(self, fmt: str, body: bytes, url: str | None) -> ParsedPage:
+        parser = PARSERS.get(fmt)
+        if parser is None:
+            raise ParseError(f"unknown page format {fmt!r} (known: {', '.join(sorted(PARSERS))})")
+        if self.timeout_s <= 0:
+            return parser(body, url)
+        worker = self._idle.get()
+        try:
+            if worker is not None and not worker.process.is_alive():
+                self._retire(worker)
+                worker = None
+            if worker is None:
+                worker = self._start()
+            worker.conn.send((fmt, body, url))
+            if not worker.conn.poll(self.timeout_s):
+                self._retire(worker)
+                worker = None
+                raise ParseTimeout(f"parse timeout: page not parsed within {self.timeout_s:g} s")
+            try:
+                kind, value = worker.conn.recv()
+            except (EOFError, OSError) as exc:
+                self._retire(worker)
+                worker = None
+                raise ParserCrash("parser process died") from exc
+        finally:
+            self._idle.put(worker)
+        if kind == "ok":
+            return value
+        if kind == "shape":
+            raise ShapeError(value)
+        if kind == "parse":
+            raise ParseError(value)
+        raise ParserCrash(value)
+
+    def _start(self) -> _Worker:
+        with self._lock:
+            if self._closed:
+                raise ParserCrash("parse pool is closed")
+            worker = _Worker(self._ctx)
+            self._started.append(worker)
+            return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._started:
+                self._started.remove(worker)
+        worker.stop()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers, self._started = self._started, []
+        for worker in workers:
+            worker.stop()
+
+    def __enter__(self) -> PagePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,96 @@
+"""Pages built to hurt the parsers: deep nesting, a broken card link, lying charsets, empty listings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from parsers import html_detail, html_listing
+from pipeline.archive import Archive
+from pipeline.parse import parse_entry
+from pipeline.parse_pool import PagePool, ParseTimeout
+
+BASE = "https://example.org/en/resources"
+
+
+def card(n: int, href: str | None = None) -> str:
+    href = href or f"/en/resources/item-{n}"
+    return (
+        f'<div class="views-row"><h3><a href="{href}">Title {n}</a></h3>'
+        f'<div class="views-field-body">Teaser of item {n} about return and reintegration ...</div></div>'
+    )
+
+
+def nested_cards(depth: int) -> bytes:
+    inner = "".join(card(n)[: -len("</div>")] for n in range(depth))
+    return f"<html><body><main><div class='view-content'>{inner}{'</div>' * depth}</div></main></body></html>".encode()
+
+
+def nested_detail(depth: int) -> bytes:
+    inner = "".join(
+        f'<div class="field--name-field-f{n}"><div class="field__label">Label {n}</div>'
+        f'<div class="field__item">value {n}</div><ul><li>item {n}'
+        for n in range(depth)
+    )
+    return f"<html><body><main><h1>T</h1>{inner}{'</li></ul></div>' * depth}</main></body></html>".encode()
+
+
+def _seconds(parse, body: bytes) -> float:
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        parse(body, BASE)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize(("parse", "make"), [(html_listing.parse, nested_cards), (html_detail.parse, nested_detail)])
+def test_parse_time_grows_linearly_with_nesting(parse, make) -> None:
+    small, large = make(300), make(3000)
+    ratio = _seconds(parse, large) / _seconds(parse, small)
+    assert ratio < 25, f"10x the nesting took {ratio:.1f}x the time"
+
+
+def test_broken_card_link_costs_that_card_only(tmp_path: Path) -> None:
+    body = f"<html><body><main><div class='view-content'>{card(1)}{card(2, 'http://[::1/x')}{card(3)}</div></main>"
+    archive = Archive(tmp_path / "raw")
+    entry = archive.put(body.encode(), source="example", url=BASE, format="html-listing")
+    result = parse_entry(archive, entry)
+    assert result.ok
+    assert [s.title for s in result.sightings] == ["Title 1", "Title 3"]
+    [reject] = result.rejects
+    assert reject["position"] == 2 and "IPv6" in reject["reason"]
+
+
+LATIN = "Migração e reintegração: état des lieux à São Tomé"
+
+
+@pytest.mark.parametrize("head", ['<meta charset="utf-8">', ""])
+def test_latin1_page_lying_about_or_omitting_its_charset_reads_right(head: str) -> None:
+    page = f"<html><head>{head}</head><body><h1>{LATIN}</h1><p>Un résumé déjà publié, où ça va.</p></body></html>"
+    [record] = html_detail.parse(page.encode("latin-1"), None).records
+    assert record["title"] == LATIN
+
+
+def test_listing_without_cards_invents_no_record(tmp_path: Path) -> None:
+    body = b"<html><body><main><h1>Resources</h1><p>We redesigned. Nothing here.</p></main></body></html>"
+    page = html_listing.parse(body, BASE)
+    assert page.records == [] and page.page_info["cards"] == 0
+    archive = Archive(tmp_path / "raw")
+    entry = archive.put(body, source="example", url=BASE, format="html-listing")
+    assert parse_entry(archive, entry).sightings == []
+
+
+def test_page_over_the_time_limit_is_a_parse_timeout_and_the_pool_goes_on(tmp_path: Path) -> None:
+    slow = nested_detail(60000)  # about 6 MB: far over a 0.2 s limit
+    with PagePool(timeout_s=0.2, workers=1) as pool:
+        with pytest.raises(ParseTimeout, match="parse timeout"):
+            pool.parse("html-detail", slow, None)
+        archive = Archive(tmp_path / "raw")
+        entry = archive.put(slow, source="example", url=BASE, format="html-detail")
+        assert parse_entry(archive, entry, pool).error.startswith("parse timeout")
+        pool.timeout_s = 30
+        [record] = pool.parse("html-listing", nested_cards(1), BASE).records
+        assert record["title"] == "Title 0"
