@@ -414,6 +414,7 @@ def _register_subcommands() -> None:
     from pipeline.analyst import query, schema
     from pipeline.dedup.cli import dedup
     from pipeline.export_cli import export_command
+    from pipeline.oai import serve_oai
     from pipeline.replica.cli import replica
 
     main.add_command(query)
@@ -421,6 +422,7 @@ def _register_subcommands() -> None:
     main.add_command(replica)
     main.add_command(dedup)
     main.add_command(export_command)
+    main.add_command(serve_oai)
 
 
 _register_subcommands()
