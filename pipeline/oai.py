@@ -391,7 +391,7 @@ def select_metadata(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> d
     }
 
 
-#: `extra` keys -> Dublin Core element, and whether the parsers joined several values with ", "
+#: `extra` keys -> Dublin Core element, and whether the parsers joined several values with ", " (split as sets are)
 _EXTRA_DC = (
     ("authors", "creator", False),
     ("topics", "subject", True),
@@ -418,7 +418,7 @@ def dc_fields(
     for key, element, several in _EXTRA_DC:
         for extra in extras:
             raw = str(extra.get(key) or "")
-            for value in raw.split(", ") if several else [raw]:
+            for value in raw.split(",") if several else [raw]:
                 if value.strip() and value.strip() not in from_extra.get(element, []):
                     from_extra.setdefault(element, []).append(value.strip())
     out += [("creator", v) for v in from_extra.get("creator", [])]
