@@ -414,7 +414,7 @@ def _register_subcommands() -> None:
     from pipeline.analyst import query, schema
     from pipeline.dedup.cli import dedup
     from pipeline.export_cli import export_command
-    from pipeline.oai import serve_oai
+    from pipeline.oai_cli import serve_oai
     from pipeline.replica.cli import replica
 
     main.add_command(query)

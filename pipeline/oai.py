@@ -17,13 +17,21 @@ reading its database, so the warehouse speaks the protocol they all share
   ordered by id and resumed *after* that id, not at an offset, so records that change or vanish
   while a harvester pages through cannot shift later pages under it.
 
-Connections: each request opens its own read-only connection and closes it before answering.
-DuckDB lets one process write a file and no other process open it meanwhile, and a reader's open
-file equally keeps the writer out. A connection held by the server (or by one resumption chain,
-which lasts as long as a harvester pleases) would make the nightly ingest stop with exit 4; one
-per request keeps the file free but for the milliseconds of a query, and every answer reads the
-last published warehouse. While an ingest holds the file, requests get HTTP 503 with Retry-After,
-the protocol's own way of saying "come back later".
+Connections: each request opens its own read-only connection to the published warehouse and
+closes it before answering, for three reasons. A run publishes by renaming a finished working
+copy over the published file (pipeline/warehouse.py WorkingCopy): a connection opened once would
+go on serving the replaced file's snapshot for ever, while a fresh one reads the last published
+warehouse. A read-only connection keeps a writer of the file out (DuckDB: one writer, and no
+writer while a reader has it open), so holding one, even for one resumption chain that lasts as
+long as a harvester pleases, would lock out an analyst's read-write session or an older pipeline
+writing the file in place. And the connection costs milliseconds beside the query. A chain that
+spans a publish goes on in the new warehouse; as pages resume after an id, nothing still there is
+skipped, and what changed meanwhile has a later datestamp for the next incremental harvest.
+While another process holds the file for writing, requests get HTTP 503 with Retry-After, the
+protocol's way of saying "come back later".
+
+Metadata: oai_dc is the export's Dublin Core (pipeline/export.py `select_records`,
+pipeline/citation.py `dublin_core`), so a harvest and `export --format dc` cannot disagree.
 
 Protocol errors are answers, not failures: they are HTTP 200 with `<error code=...>`. OaiError
 carries them from validation and queries to the response; only WarehouseError (503) and bugs
@@ -37,8 +45,6 @@ import binascii
 import json
 import logging
 import re
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -48,11 +54,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import click
 import duckdb
 from lxml import etree
 
-from pipeline.errors import PipelineError, WarehouseError, WarehouseLockedError
+from pipeline.errors import WarehouseError, WarehouseLockedError
 from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -354,89 +359,16 @@ def select_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return parents + [(s, n) for s, n in rows]
 
 
-def select_metadata(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """Dublin Core fields of live editions, as (element, value) pairs in element order."""
+def select_dublin_core(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> dict[str, Any]:
+    """oai_dc of live editions: the export's records and Dublin Core mapping (pipeline/export.py,
+    pipeline/citation.py), so a harvest and a `export --format dc` file say the same of a record."""
+    from pipeline import citation
+    from pipeline.export import select_records
+
     if not edition_ids:
         return {}
-    cols = "edition_id, work_id, display_title, abstract, year, page_count, isbn, eisbn, language, pdf_urls, url"
-    rows = con.execute(
-        f"SELECT {cols} FROM publications WHERE list_contains($ids, edition_id)", {"ids": edition_ids}
-    ).fetchall()
-    extras: dict[str, list[dict[str, Any]]] = {}
-    for edition_id, text in con.execute(
-        """
-        SELECT m.edition_id, CAST(s.extra AS VARCHAR)
-        FROM edition_members AS m JOIN sightings AS s USING (sighting_id)
-        WHERE list_contains($ids, m.edition_id) AND s.extra IS NOT NULL
-        ORDER BY m.edition_id, s.sighting_id
-        """,
-        {"ids": edition_ids},
-    ).fetchall():
-        value = json.loads(text)
-        if isinstance(value, dict):
-            extras.setdefault(edition_id, []).append(value)
-    siblings: dict[str, list[str]] = {}
-    for work_id, edition_id in con.execute(
-        """
-        SELECT DISTINCT work_id, edition_id FROM edition_members
-        WHERE work_id IN (SELECT work_id FROM edition_members WHERE list_contains($ids, edition_id))
-        ORDER BY ALL
-        """,
-        {"ids": edition_ids},
-    ).fetchall():
-        siblings.setdefault(work_id, []).append(edition_id)
-    return {
-        row[0]: dc_fields(dict(zip(cols.split(", "), row, strict=True)), extras.get(row[0], []), siblings)
-        for row in rows
-    }
-
-
-#: `extra` keys -> Dublin Core element, and whether the parsers joined several values with ", " (split as sets are)
-_EXTRA_DC = (
-    ("authors", "creator", False),
-    ("topics", "subject", True),
-    ("publisher", "publisher", False),
-    ("organisation", "contributor", True),
-    ("type", "type", True),
-    ("series", "relation", False),
-    ("region", "coverage", True),
-    ("countries", "coverage", True),
-)
-
-
-def dc_fields(
-    row: dict[str, Any], extras: list[dict[str, Any]], siblings: dict[str, list[str]]
-) -> list[tuple[str, str]]:
-    """An edition as simple Dublin Core: what a catalogue that knows nothing of this warehouse can file.
-
-    Other language editions of the same work are relations by their OAI identifiers, so a
-    harvester can link translations; the title is display_title (a derived title when no page
-    shows one, since a record without a title is useless in a catalogue).
-    """
-    out: list[tuple[str, str]] = [("title", row["display_title"])] if row["display_title"] else []
-    from_extra: dict[str, list[str]] = {}
-    for key, element, several in _EXTRA_DC:
-        for extra in extras:
-            raw = str(extra.get(key) or "")
-            for value in raw.split(",") if several else [raw]:
-                if value.strip() and value.strip() not in from_extra.get(element, []):
-                    from_extra.setdefault(element, []).append(value.strip())
-    out += [("creator", v) for v in from_extra.get("creator", [])]
-    out += [("subject", v) for v in from_extra.get("subject", [])]
-    out += [("description", row["abstract"])] if row["abstract"] else []
-    out += [(e, v) for e in ("publisher", "contributor") for v in from_extra.get(e, [])]
-    out += [("date", str(row["year"]))] if row["year"] else []
-    out += [("type", v) for v in from_extra.get("type", [])]
-    out += [("format", "application/pdf")] if row["pdf_urls"] else []
-    out += [("format", f"{row['page_count']} pages")] if row["page_count"] else []
-    out += [("identifier", row["url"])] if row["url"] else []
-    out += [("identifier", u) for u in row["pdf_urls"]]
-    out += [("identifier", f"urn:isbn:{i}") for i in dict.fromkeys([*row["isbn"], *row["eisbn"]])]
-    out += [("language", row["language"])] if row["language"] else []
-    out += [("relation", v) for v in from_extra.get("relation", [])]
-    out += [("relation", ID_PREFIX + e) for e in siblings.get(row["work_id"], []) if e != row["edition_id"]]
-    out += [("coverage", v) for v in from_extra.get("coverage", [])]
-    return out
+    records = select_records(con, "edition", ids=edition_ids).to_pylist()
+    return {rec["edition_id"]: citation.dublin_core(rec, "edition") for rec in records}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,16 +397,18 @@ def _header(parent: etree._Element, header: Header) -> None:
         _sub(element, "setSpec", spec)
 
 
-def _record(parent: etree._Element, header: Header, fields: list[tuple[str, str]] | None) -> None:
+def _record(parent: etree._Element, header: Header, dc: Any | None) -> None:
+    """A record; `dc` is citation.dublin_core's ElementTree element, copied into this lxml tree."""
     record = _sub(parent, "record")
     _header(record, header)
-    if header.deleted or fields is None:
+    if header.deleted or dc is None:
         return
     metadata = _sub(record, "metadata")
-    dc = etree.SubElement(metadata, f"{{{OAI_DC_NS}}}dc", nsmap={"oai_dc": OAI_DC_NS, "dc": DC_NS})
-    dc.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_DC_NS} {OAI_DC_SCHEMA}")
-    for name, value in fields:
-        _sub(dc, name, value, ns=DC_NS)
+    container = etree.SubElement(metadata, f"{{{OAI_DC_NS}}}dc", nsmap={"oai_dc": OAI_DC_NS, "dc": DC_NS})
+    container.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_DC_NS} {OAI_DC_SCHEMA}")
+    for element in dc:
+        copy = etree.SubElement(container, element.tag, {k: _clean(v) for k, v in element.attrib.items()})
+        copy.text = _clean(element.text or "")
 
 
 def _edition_id(identifier: str) -> str:
@@ -538,8 +472,8 @@ def _list_sets(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Reque
 def _get_record(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Request, root: etree._Element) -> None:
     _check_prefix(request.args["metadataPrefix"])
     header = _one(con, request.args["identifier"])
-    fields = select_metadata(con, [] if header.deleted else [header.edition_id])
-    _record(_sub(root, "GetRecord"), header, fields.get(header.edition_id))
+    dc = select_dublin_core(con, [] if header.deleted else [header.edition_id])
+    _record(_sub(root, "GetRecord"), header, dc.get(header.edition_id))
 
 
 def _list(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Request, root: etree._Element) -> None:
@@ -560,9 +494,9 @@ def _list(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Request, r
         for header in headers:
             _header(body, header)
     else:
-        metadata = select_metadata(con, [h.edition_id for h in headers if not h.deleted])
+        dc = select_dublin_core(con, [h.edition_id for h in headers if not h.deleted])
         for header in headers:
-            _record(body, header, metadata.get(header.edition_id))
+            _record(body, header, dc.get(header.edition_id))
     if cursor or remaining > len(headers):
         # the last page of a split list carries an empty token (spec 3.5)
         token = _sub(body, "resumptionToken")
@@ -714,76 +648,3 @@ def check_warehouse(db_path: Path) -> int:
     finally:
         con.close()
     return int(row[0]) if row else 0
-
-
-# ---------------------------------------------------------------------------------------------
-# command (registered by pipeline/cli.py; printing is allowed here)
-
-EXIT_CONFIG = 5
-
-
-@click.command("serve-oai")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8200, show_default=True, help="TCP port (0: any free port)."
-)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to listen on; the default keeps the endpoint to this machine.",
-)
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file, opened read-only. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
-@click.option(
-    "--base-url",
-    default=None,
-    help="URL harvesters reach the endpoint at, if not http://HOST:PORT/oai (behind a proxy).",
-)
-@click.option(
-    "--page-size",
-    type=click.IntRange(1, 10_000),
-    default=PAGE_SIZE,
-    show_default=True,
-    help="Records or headers per ListRecords/ListIdentifiers response; the rest follow by resumption token.",
-)
-def serve_oai(port: int, host: str, db: Path | None, base_url: str | None, page_size: int) -> None:
-    """Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.
-
-    Read-only: each request opens the warehouse read-only for the time of its query, so an
-    ingest can run meanwhile (requests made while it writes get 503 and Retry-After).
-    """
-    from pipeline.settings import load_settings
-
-    try:
-        settings = load_settings().with_overrides(db_path=db)
-        editions = check_warehouse(settings.db_path)
-    except WarehouseLockedError as exc:
-        click.echo(f"warning: {exc}; requests get 503 until the ingest finishes", err=True)
-        editions = None
-    except PipelineError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    config = OaiConfig(settings.db_path, settings.contact, base_url or "", page_size)
-    try:
-        server = OaiServer(config, host, port)
-    except OSError as exc:
-        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    shown = "? (an ingest is writing)" if editions is None else editions
-    try:
-        # SIGTERM (a service manager's stop) ends it like Ctrl-C; the URL is printed only once it is handled
-        signal.signal(signal.SIGTERM, stop)
-        click.echo(f"serving OAI-PMH at {server.config.base_url} ({shown} editions, {settings.db_path}); Ctrl-C stops")
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    finally:
-        server.server_close()

@@ -34,7 +34,9 @@ from sickle.iterator import OAIResponseIterator
 from stdnum import ean
 from test_dedup_rules import MP, PUB, add_pages, page
 
+from pipeline import oai, oai_cli
 from pipeline.dedup import run_dedup
+from pipeline.export import export
 from pipeline.warehouse import connect, migrate
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -384,8 +386,8 @@ def test_get_record_matches_the_warehouse_row(harvester: Sickle, built: Built) -
     assert dc["description"] == [abstract]
     assert dc["date"] == [str(year)] == ["2021"]
     assert dc["language"] == [language] == ["en"]
-    assert set(dc["identifier"]) == {url, *pdf_urls, f"urn:isbn:{ISBN}"} and isbn == [ISBN]
-    assert dc["type"] == ["Manual"]
+    assert set(dc["identifier"]) == {edition, url, *pdf_urls, f"urn:isbn:{ISBN}"} and isbn == [ISBN]
+    assert dc["type"] == ["Text", "Manual"]
     assert dc["publisher"] == ["International Organization for Migration (IOM)"]
     assert dc["subject"] == ["Border management", "Migration data"]
     assert set(dc["format"]) == {"application/pdf", f"{page_count} pages"}
@@ -394,10 +396,29 @@ def test_get_record_matches_the_warehouse_row(harvester: Sickle, built: Built) -
 def test_translations_point_at_each_other_and_markup_in_titles_survives(harvester: Sickle, built: Built) -> None:
     en = harvester.GetRecord(metadataPrefix="oai_dc", identifier=PREFIX + built.ids[TOOLKIT_EN])
     fr = harvester.GetRecord(metadataPrefix="oai_dc", identifier=PREFIX + built.ids[TOOLKIT_FR])
-    assert en.metadata["relation"] == [PREFIX + built.ids[TOOLKIT_FR]]
-    assert fr.metadata["relation"] == [PREFIX + built.ids[TOOLKIT_EN]]
+    urls = dict(ask(built, "SELECT edition_id, url FROM publications"))
+    assert en.metadata["relation"] == [urls[built.ids[TOOLKIT_FR]]]
+    assert fr.metadata["relation"] == [urls[built.ids[TOOLKIT_EN]]]
     assert en.metadata["title"] == ["Reintegration toolkit: health & safety <2022>"]
-    assert sorted(en.metadata["type"]) == ["Manual", "Toolkit"] and fr.metadata["language"] == ["fr"]
+    assert en.metadata["type"] == ["Text", "Toolkit, Manual"] and fr.metadata["language"] == ["fr"]
+
+
+def test_harvested_dublin_core_is_the_exported_dublin_core(harvester: Sickle, built: Built, tmp_path: Path) -> None:
+    out = tmp_path / "dc.xml"
+    export(built.db, out, "dc")
+    exported = {
+        record.get("id"): [(e.tag, e.text, dict(e.attrib)) for e in record.find(f"{OAI_DC}dc")]
+        for record in etree.parse(str(out)).getroot()
+    }
+    harvested = {
+        oai_ids([r])[0]: [(e.tag, e.text, dict(e.attrib)) for e in r.xml.find(f".//{OAI_DC}dc")]
+        for r in harvester.ListRecords(metadataPrefix="oai_dc", ignore_deleted=True)
+    }
+    assert harvested == exported and len(harvested) == 101
+
+
+def test_page_size_default_is_the_librarys() -> None:
+    assert oai_cli.PAGE_SIZE == oai.PAGE_SIZE
 
 
 def test_withdrawn_edition_is_a_deleted_record(harvester: Sickle, endpoint: str, built: Built) -> None:
@@ -551,9 +572,9 @@ def test_http_outside_the_protocol(endpoint: str) -> None:
     assert fetch(endpoint, [("verb", "Identify")], post=True, content_type="application/json")[0] == 415
 
 
-def test_server_holds_no_connection_and_answers_503_while_an_ingest_writes(endpoint: str, built: Built) -> None:
+def test_server_holds_no_connection_and_answers_503_while_another_process_writes(endpoint: str, built: Built) -> None:
     assert fetch(endpoint, [("verb", "Identify")])[0] == 200
-    # another process takes the single writer lock, as an ingest does; it could not if the server held the file
+    # another process takes the single writer lock (a read-write session); it could not if the server held the file
     writer = subprocess.Popen(
         [
             sys.executable,
