@@ -218,10 +218,10 @@ def endpoint(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield url
 
 
-def ask(built: Built, sql: str, params: list | None = None) -> list[tuple]:
+def ask(db: Path, sql: str, params: list | None = None) -> list[tuple]:
     """What the warehouse says, read by the test on a connection of its own that it closes at once
     (a connection left open would keep the writer of the 503 test out)."""
-    con = duckdb.connect(str(built.db), read_only=True)
+    con = duckdb.connect(str(db), read_only=True)
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
@@ -272,11 +272,11 @@ def error_code(body: bytes) -> str | None:
 
 
 def live_ids(built: Built, where: str = "TRUE", params: list | None = None) -> set[str]:
-    return {r[0] for r in ask(built, f"SELECT edition_id FROM publications WHERE {where}", params)}
+    return {r[0] for r in ask(built.db, f"SELECT edition_id FROM publications WHERE {where}", params)}
 
 
 def withdrawn_ids(built: Built) -> set[str]:
-    return {r[0] for r in ask(built, "SELECT id FROM record_status WHERE level = 'edition' AND withdrawn")}
+    return {r[0] for r in ask(built.db, "SELECT id FROM record_status WHERE level = 'edition' AND withdrawn")}
 
 
 def oai_ids(items: object) -> list[str]:
@@ -308,7 +308,7 @@ def test_list_records_harvests_every_edition_through_resumption_tokens(harvester
     ids = oai_ids(records)
     live = [r for r in records if not r.deleted]
     assert len(ids) == len(set(ids))
-    assert len(live) == ask(built, "SELECT count(*) FROM publications")[0][0] == 101
+    assert len(live) == ask(built.db, "SELECT count(*) FROM publications")[0][0] == 101
     assert {oai_ids([r])[0] for r in live} == live_ids(built)
     assert {oai_ids([r])[0] for r in records if r.deleted} == withdrawn_ids(built) == {built.ids[REPORT]}
     assert all(r.metadata.get("title") for r in live)
@@ -372,7 +372,7 @@ def test_get_record_matches_the_warehouse_row(harvester: Sickle, built: Built) -
     edition = built.ids[MANUAL]
     record = harvester.GetRecord(metadataPrefix="oai_dc", identifier=PREFIX + edition)
     [row] = ask(
-        built,
+        built.db,
         "SELECT display_title, abstract, year, language, url, isbn, pdf_urls, page_count FROM publications "
         "WHERE edition_id = ?",
         [edition],
@@ -396,7 +396,7 @@ def test_get_record_matches_the_warehouse_row(harvester: Sickle, built: Built) -
 def test_translations_point_at_each_other_and_markup_in_titles_survives(harvester: Sickle, built: Built) -> None:
     en = harvester.GetRecord(metadataPrefix="oai_dc", identifier=PREFIX + built.ids[TOOLKIT_EN])
     fr = harvester.GetRecord(metadataPrefix="oai_dc", identifier=PREFIX + built.ids[TOOLKIT_FR])
-    urls = dict(ask(built, "SELECT edition_id, url FROM publications"))
+    urls = dict(ask(built.db, "SELECT edition_id, url FROM publications"))
     assert en.metadata["relation"] == [urls[built.ids[TOOLKIT_FR]]]
     assert fr.metadata["relation"] == [urls[built.ids[TOOLKIT_EN]]]
     assert en.metadata["title"] == ["Reintegration toolkit: health & safety <2022>"]
@@ -595,6 +595,24 @@ def test_server_holds_no_connection_and_answers_503_while_another_process_writes
         writer.communicate("\n", timeout=15)
     assert writer.returncode == 0
     assert fetch(endpoint, [("verb", "Identify")])[0] == 200
+
+
+def test_a_run_publishes_while_serving_and_the_next_request_sees_it(tmp_path: Path, seed_archive, run_cli) -> None:
+    db = tmp_path / "warehouse.duckdb"
+    assert run_cli("ingest", "--offline").returncode == 0
+    page = REPO_ROOT / "tests" / "real_pages" / "03_pub_detail_inner-journeys.txt"
+    added = run_cli("archive", "add", str(page), "--source", PUB, "--format", "auto",
+                    "--url", f"https://{PUB}/books/inner-journeys")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    with serving(db, tmp_path) as url:
+        harvester = Sickle(url, timeout=30)
+        before = set(oai_ids(harvester.ListIdentifiers(metadataPrefix="oai_dc")))
+        run = run_cli("ingest", "--offline", timeout=120)
+        assert run.returncode == 0, run.stderr  # the server kept no writer out
+        after = set(oai_ids(harvester.ListIdentifiers(metadataPrefix="oai_dc")))
+    assert before < after and len(after - before) == 1
+    [new] = after - before
+    assert ask(db, "SELECT count(*) FROM publications WHERE edition_id = ?", [new]) == [(1,)]
 
 
 def test_cli_refuses_a_missing_warehouse_and_stops_on_sigterm(run_cli, built: Built, tmp_path: Path) -> None:
