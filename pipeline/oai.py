@@ -45,6 +45,7 @@ import binascii
 import json
 import logging
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -57,7 +58,9 @@ from urllib.parse import parse_qsl, urlsplit
 import duckdb
 from lxml import etree
 
+from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
+from pipeline.export import select_records
 from pipeline.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -359,12 +362,9 @@ def select_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return parents + [(s, n) for s, n in rows]
 
 
-def select_dublin_core(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> dict[str, Any]:
+def select_dublin_core(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> dict[str, ET.Element]:
     """oai_dc of live editions: the export's records and Dublin Core mapping (pipeline/export.py,
     pipeline/citation.py), so a harvest and a `export --format dc` file say the same of a record."""
-    from pipeline import citation
-    from pipeline.export import select_records
-
     if not edition_ids:
         return {}
     records = select_records(con, "edition", ids=edition_ids).to_pylist()
@@ -397,7 +397,7 @@ def _header(parent: etree._Element, header: Header) -> None:
         _sub(element, "setSpec", spec)
 
 
-def _record(parent: etree._Element, header: Header, dc: Any | None) -> None:
+def _record(parent: etree._Element, header: Header, dc: ET.Element | None) -> None:
     """A record; `dc` is citation.dublin_core's ElementTree element, copied into this lxml tree."""
     record = _sub(parent, "record")
     _header(record, header)
