@@ -415,6 +415,7 @@ def _register_subcommands() -> None:
     from pipeline.analyst import query, schema
     from pipeline.dedup.cli import dedup
     from pipeline.export_cli import export_command
+    from pipeline.oai_cli import serve_oai
     from pipeline.replica.cli import replica
     from pipeline.report import report
 
@@ -424,6 +425,7 @@ def _register_subcommands() -> None:
     main.add_command(dedup)
     main.add_command(export_command)
     main.add_command(report)
+    main.add_command(serve_oai)
 
 
 _register_subcommands()

@@ -187,12 +187,16 @@ def id_column(level: str) -> str:
     return "edition_id" if level == "edition" else "work_id"
 
 
-def select_records(con: duckdb.DuckDBPyConnection, level: str, since: int | None = None) -> pa.Table:
+def select_records(
+    con: duckdb.DuckDBPyConnection, level: str, since: int | None = None, ids: list[str] | None = None
+) -> pa.Table:
     """The records of a level, ordered by id; with `since`, only those changed in later runs.
 
     With `since`, an `operation` column says added, changed or withdrawn relative to the state
     after run `since`: an id first logged after it is added (even if it also changed since), an
     id gone now is withdrawn (its row carries only the id and the operation), any other changed.
+    `ids` (without `since`) keeps only those records: OAI-PMH serves a page of them at a time
+    with the same fields, so its Dublin Core cannot differ from the export's.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
@@ -201,8 +205,11 @@ def select_records(con: duckdb.DuckDBPyConnection, level: str, since: int | None
     final = "editions" if level == "edition" else "works_out"
     con.execute("SET TimeZone = 'UTC'")
     if since is None:
-        sql = f"WITH {body.strip()} SELECT * FROM {final} ORDER BY {key}"
-        return con.sql(sql).to_arrow_table()
+        where = "" if ids is None else f"WHERE list_contains($ids, {key})"
+        sql = f"WITH {body.strip()} SELECT * FROM {final} {where} ORDER BY {key}"
+        return con.sql(sql, params=None if ids is None else {"ids": ids}).to_arrow_table()
+    if ids is not None:
+        raise ValueError("select_records: ids and since cannot be combined")
     _check_run(con, since)
     sql = f"""
     WITH {body.strip()},

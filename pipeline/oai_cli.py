@@ -1,0 +1,95 @@
+"""The `serve-oai` command: serve the warehouse to harvesters over OAI-PMH until Ctrl-C or SIGTERM.
+
+Only this module prints; pipeline/oai.py raises. Exit codes follow pipeline/cli.py: 2 a bad
+option, 5 no warehouse that can be served or a port that cannot be bound. pipeline/oai.py (DuckDB,
+lxml, the dedup and export queries) is imported only when the command runs, so `--help` of any
+command stays fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError, WarehouseLockedError
+from pipeline.settings import load_settings
+
+#: kept here, not imported from pipeline.oai, so `--help` does not load DuckDB (tests/test_oai.py
+#: checks they are the same)
+PAGE_SIZE = 100
+EXIT_CONFIG = 5
+
+
+@click.command("serve-oai")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8200, show_default=True, help="TCP port (0: any free port)."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; the default keeps the endpoint to this machine.",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="DuckDB warehouse file, opened read-only. Default: warehouse/iom.duckdb, or $IOM_DB.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="URL harvesters reach the endpoint at, if not http://HOST:PORT/oai (behind a proxy).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 10_000),
+    default=PAGE_SIZE,
+    show_default=True,
+    help="Records or headers per ListRecords/ListIdentifiers response; the rest follow by resumption token.",
+)
+def serve_oai(port: int, host: str, db: Path | None, base_url: str | None, page_size: int) -> None:
+    """Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.
+
+    Read-only: each request opens the published warehouse read-only for the time of its query,
+    so runs publish as usual and every answer reads the last published warehouse (while another
+    process writes the file itself, requests get 503 and Retry-After).
+    """
+    from pipeline.oai import OaiConfig, OaiServer, check_warehouse
+
+    try:
+        settings = load_settings().with_overrides(db_path=db)
+    except PipelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        editions: int | None = check_warehouse(settings.db_path)
+    except WarehouseLockedError as exc:
+        click.echo(f"warning: {exc}; requests get 503 until it is free", err=True)
+        editions = None
+    except PipelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    config = OaiConfig(settings.db_path, settings.contact, base_url or "", page_size)
+    try:
+        server = OaiServer(config, host, port)
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    shown = "?" if editions is None else editions
+    try:
+        # SIGTERM (a service manager's stop) ends it like Ctrl-C; the URL is printed only once it is handled
+        signal.signal(signal.SIGTERM, stop)
+        click.echo(f"serving OAI-PMH at {server.config.base_url} ({shown} editions, {settings.db_path}); Ctrl-C stops")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
