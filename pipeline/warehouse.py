@@ -75,12 +75,27 @@ def schema_steps() -> list[Path]:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every schema step; each is idempotent, so this runs at the start of every run."""
-    for step in schema_steps():
-        try:
-            con.execute(step.read_text(encoding="utf-8"))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+    """Apply every schema step; each is idempotent, so this runs at the start of every run.
+
+    All steps run in one transaction and are checkpointed into the file at once, so the
+    write-ahead log never holds schema changes. DuckDB 1.5 cannot replay some of them (a column
+    comment on a table whose DEFAULT calls a function, like `rejects`: "Calling
+    DatabaseManager::GetDefaultDatabase with no default database set", duckdb/duckdb#21490: 1.5.5
+    and 1.5.6 fail, 2.0 replays it): a run killed before its first checkpoint would otherwise leave
+    a warehouse that no client opens until its .wal file is deleted.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for step in schema_steps():
+            try:
+                con.execute(step.read_text(encoding="utf-8"))
+            except duckdb.Error as exc:
+                raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
 
 
 class WorkingCopy:
