@@ -60,13 +60,23 @@ def connect(
             raise WarehouseLockedError(
                 f"warehouse {path} is in use by another process (DuckDB allows one writer): {exc}"
             ) from exc
-        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _what_to_do(exc: BaseException, shown: Path) -> str:
+    """How to get a warehouse back; one that a newer DuckDB wrote can also be copied to the 1.x format."""
+    if "newer version of duckdb" in str(exc).lower():
+        return (
+            f"it was written by a newer DuckDB (2.x) than this pipeline's {duckdb.__version__}: copy it to the"
+            f" 1.x format (README, 'Which DuckDB opens the warehouse') or {rebuild_hint(shown)}"
+        )
+    return rebuild_hint(shown)
 
 
 def schema_steps() -> list[Path]:
