@@ -149,21 +149,34 @@ class WorkingCopy:
         if current is None and known is not None and self.path.exists():
             # the published warehouse was deleted after a run published it: on purpose, to rebuild
             # from raw/, so start from an empty one (a first run that never published keeps its copy)
-            connect(self.path).close()  # raises WarehouseLockedError while a run holds it
+            self._probe_lock()
             self.path.unlink()
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
             stamp_file.unlink(missing_ok=True)
         elif current is not None and (current != known or not self.path.exists()):
             # guard against a second run replacing the copy under the first: take the lock first
-            probe = connect(self.path, published=self.published) if self.path.exists() else None
-            if probe is not None:
-                probe.close()
+            if self.path.exists():
+                self._probe_lock()
             tmp = self.path.with_name(self.path.name + ".tmp")
             shutil.copyfile(self.published, tmp)
             os.replace(tmp, self.path)
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
         self.con = connect(self.path, published=self.published)
         return self.con
+
+    def _probe_lock(self) -> None:
+        """Raise WarehouseLockedError while a run holds the working copy; a damaged copy is no obstacle.
+
+        The copy is about to be replaced or removed, so one that cannot be opened (a damaged
+        published file copied here by the run that then stopped on it) must not stop the rebuild:
+        DuckDB 1.5 refuses a truncated file at open, where 2.0 opened it and failed only on reads.
+        """
+        try:
+            connect(self.path, published=self.published).close()
+        except WarehouseLockedError:
+            raise
+        except WarehouseError:
+            pass
 
     def publish(self) -> None:
         """Checkpoint and close the working copy, then swap it in as the published file."""
