@@ -60,13 +60,23 @@ def connect(
             raise WarehouseLockedError(
                 f"warehouse {path} is in use by another process (DuckDB allows one writer): {exc}"
             ) from exc
-        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {rebuild_hint(shown)}") from exc
+        raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _what_to_do(exc: BaseException, shown: Path) -> str:
+    """How to get a warehouse back; one that a newer DuckDB wrote can also be copied to the 1.x format."""
+    if "newer version of duckdb" in str(exc).lower():
+        return (
+            f"it was written by a newer DuckDB (2.x) than this pipeline's {duckdb.__version__}: copy it to the"
+            f" 1.x format (README, 'Which DuckDB opens the warehouse') or {rebuild_hint(shown)}"
+        )
+    return rebuild_hint(shown)
 
 
 def schema_steps() -> list[Path]:
@@ -75,12 +85,27 @@ def schema_steps() -> list[Path]:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every schema step; each is idempotent, so this runs at the start of every run."""
-    for step in schema_steps():
-        try:
-            con.execute(step.read_text(encoding="utf-8"))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+    """Apply every schema step; each is idempotent, so this runs at the start of every run.
+
+    All steps run in one transaction and are checkpointed into the file at once, so the
+    write-ahead log never holds schema changes. DuckDB 1.5 cannot replay some of them (a column
+    comment on a table whose DEFAULT calls a function, like `rejects`: "Calling
+    DatabaseManager::GetDefaultDatabase with no default database set", duckdb/duckdb#21490: 1.5.5
+    and 1.5.6 fail, 2.0 replays it): a run killed before its first checkpoint would otherwise leave
+    a warehouse that no client opens until its .wal file is deleted.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for step in schema_steps():
+            try:
+                con.execute(step.read_text(encoding="utf-8"))
+            except duckdb.Error as exc:
+                raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
 
 
 class WorkingCopy:
@@ -124,21 +149,34 @@ class WorkingCopy:
         if current is None and known is not None and self.path.exists():
             # the published warehouse was deleted after a run published it: on purpose, to rebuild
             # from raw/, so start from an empty one (a first run that never published keeps its copy)
-            connect(self.path).close()  # raises WarehouseLockedError while a run holds it
+            self._probe_lock()
             self.path.unlink()
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
             stamp_file.unlink(missing_ok=True)
         elif current is not None and (current != known or not self.path.exists()):
             # guard against a second run replacing the copy under the first: take the lock first
-            probe = connect(self.path, published=self.published) if self.path.exists() else None
-            if probe is not None:
-                probe.close()
+            if self.path.exists():
+                self._probe_lock()
             tmp = self.path.with_name(self.path.name + ".tmp")
             shutil.copyfile(self.published, tmp)
             os.replace(tmp, self.path)
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
         self.con = connect(self.path, published=self.published)
         return self.con
+
+    def _probe_lock(self) -> None:
+        """Raise WarehouseLockedError while a run holds the working copy; a damaged copy is no obstacle.
+
+        The copy is about to be replaced or removed, so one that cannot be opened (a damaged
+        published file copied here by the run that then stopped on it) must not stop the rebuild:
+        DuckDB 1.5 refuses a truncated file at open, where 2.0 opened it and failed only on reads.
+        """
+        try:
+            connect(self.path, published=self.published).close()
+        except WarehouseLockedError:
+            raise
+        except WarehouseError:
+            pass
 
     def publish(self) -> None:
         """Checkpoint and close the working copy, then swap it in as the published file."""
