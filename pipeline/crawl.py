@@ -85,7 +85,8 @@ class CrawlReport:
 
     @property
     def offline(self) -> bool:
-        return bool(self.sources) and all(s.status == "unreachable" for s in self.sources)
+        # not one source crawled (unreachable, or skipped: robots.txt unavailable, Crawl-delay over the cap)
+        return bool(self.sources) and all(s.status in ("unreachable", "blocked") for s in self.sources)
 
     @property
     def unreachable(self) -> list[SourceReport]:

@@ -74,6 +74,13 @@ def test_verify_of_an_intact_archive_exits_0(seed_archive, run_cli):
     ]
 
 
+@pytest.mark.fault(
+    fault="archive object deleted, truncated, byte flipped (`archive verify`)",
+    does="one `problem:` line per object, then a summary",
+    status="",
+    exit=5,
+    recorded="stdout of `archive verify`",
+)
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_verify_names_a_damaged_object_and_exits_5(seed_archive, run_cli, damage):
     _, sha, path = seed_object(seed_archive)
@@ -87,6 +94,13 @@ def test_verify_names_a_damaged_object_and_exits_5(seed_archive, run_cli, damage
     assert result.stdout.splitlines()[-1].startswith("1 problems:")
 
 
+@pytest.mark.fault(
+    fault="unreadable manifest or fetch-log line (`archive verify`)",
+    does="the line is moved to `*.rejected.jsonl` with its reason; the next verify is clean",
+    status="",
+    exit=5,
+    recorded="`raw/manifest.rejected.jsonl`, `raw/fetchlog.rejected.jsonl`",
+)
 def test_verify_quarantines_bad_lines_with_their_reason_then_is_clean(seed_archive, run_cli):
     manifest = seed_archive / "manifest.jsonl"
     lines = manifest.read_text(encoding="utf-8").splitlines()
@@ -120,6 +134,13 @@ def test_verify_quarantines_bad_lines_with_their_reason_then_is_clean(seed_archi
 # -- ingest and ingest --reparse with a damaged object -------------------------------------------
 
 
+@pytest.mark.fault(
+    fault="archive object deleted, truncated, byte flipped (ingest, `--reparse`)",
+    does="the page keeps the rows an earlier run gave it; never deleted",
+    status="partial",
+    exit=5,
+    recorded="`rejects` (stage archive), `error:` line, last-run JSON",
+)
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_object_fails_the_run_as_partial_and_keeps_its_rows(tmp_path, seed_archive, run_cli, damage):
     db = tmp_path / "warehouse.duckdb"
@@ -165,6 +186,13 @@ def test_a_restored_object_makes_the_next_run_ok_again(tmp_path, seed_archive, i
 # -- bad manifest and fetch-log lines --------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    fault='manifest line with a bad `retrieved_at`, fetch-log line with `status: "abc"`',
+    does="quarantined once; the rest loads; the next run is `ok`, 0",
+    status="partial",
+    exit=5,
+    recorded="`rejects` (stage archive), side files",
+)
 def test_bad_lines_are_quarantined_once_and_never_block_later_runs(tmp_path, seed_archive, run_cli):
     db = tmp_path / "warehouse.duckdb"
     manifest = seed_archive / "manifest.jsonl"
@@ -194,6 +222,13 @@ def test_bad_lines_are_quarantined_once_and_never_block_later_runs(tmp_path, see
     assert last_run(db) == ("ok", 0)
 
 
+@pytest.mark.fault(
+    fault="torn last line (a writer killed mid-line)",
+    does="skipped with a warning",
+    status="ok",
+    exit=0,
+    recorded="stderr warning",
+)
 def test_a_torn_last_line_is_not_damage(tmp_path, seed_archive, ingest):
     with open(seed_archive / "manifest.jsonl", "ab") as fh:  # a writer killed mid-line
         fh.write(b'{"format": "text-listing", "sha256": "d3c1')
@@ -205,6 +240,13 @@ def test_a_torn_last_line_is_not_damage(tmp_path, seed_archive, ingest):
 # -- a lost manifest -------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    fault="manifest deleted or emptied while objects exist",
+    does="refused before anything runs; restore the file",
+    status="no run",
+    exit=5,
+    recorded="one `error:` line",
+)
 @pytest.mark.parametrize("how", ["deleted", "emptied"])
 def test_a_lost_manifest_is_refused_not_reported_ok(tmp_path, seed_archive, run_cli, how):
     manifest = seed_archive / "manifest.jsonl"
@@ -234,6 +276,13 @@ PAGE = "Skip to main content\n\nA card teaser about migration in Mesoamérica...
 LATIN1_HTML = '<html><head><meta charset="iso-8859-1"></head><body><p>Migración en Mesoamérica</p></body></html>'
 
 
+@pytest.mark.fault(
+    fault="`archive add` of an undeclared source, an empty, binary, NUL-laden, non-UTF-8 or letterless file",
+    does="refused, nothing written",
+    status="",
+    exit=2,
+    recorded="one `error:` line",
+)
 @pytest.mark.parametrize(
     ("body", "source", "reason"),
     [
@@ -258,6 +307,13 @@ def test_archive_add_refuses_at_the_door(tmp_path, empty_archive, run_cli, body,
     assert list(empty_archive.iterdir()) == []
 
 
+@pytest.mark.fault(
+    fault="`archive add` of a file over `max_body_bytes`",
+    does="refused, nothing written",
+    status="",
+    exit=2,
+    recorded="one `error:` line",
+)
 def test_archive_add_refuses_a_file_over_the_size_limit(tmp_path, empty_archive, run_cli):
     sources = tmp_path / "small.toml"
     sources.write_text(
@@ -292,6 +348,13 @@ def test_archive_add_takes_a_page_in_the_charset_it_declares(tmp_path, empty_arc
 # -- the crawler -----------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    fault="damaged archive object, site reachable",
+    does="the crawler fetches the page again (no If-None-Match) and the body repairs the object",
+    status="ok",
+    exit=0,
+    recorded="`fetches`",
+)
 @pytest.mark.parametrize("damage", ["deleted", "flipped-byte"])
 def test_the_crawler_fetches_a_page_again_when_its_object_is_damaged(tmp_path, damage):
     with Replica(page_size=10) as replica:

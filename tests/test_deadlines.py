@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.replica import Fault, Replica
+from tests.fault_table import fault_case
 from tests.test_crawl import cli, crawl_ingest
 
 
@@ -29,7 +30,14 @@ def _runs(workdir: Path) -> list[tuple]:
 GUIDELINE = "/en/resources/guideline"
 
 
-def test_a_server_dripping_bytes_costs_one_request_deadline_not_the_night(tmp_path: Path) -> None:
+@pytest.mark.fault(
+    fault="a listing that drips one byte at a time",
+    does="the request stops at `request_deadline` (total, not per read); the listing's cards are lost to this run",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="`runs.message` failures, `runs.crawl` lost_listings, `fetches`",
+)
+def test_a_server_dripping_bytes_costs_one_request_deadline_not_the_night(tmp_path: Path, request) -> None:
     # every read gets a byte within the read timeout, so only a total deadline ends it
     with Replica(page_size=10, faults=[Fault.drip(GUIDELINE + "$", delay=0.3, times=None)]) as rep:
         sources = rep.write_sources(tmp_path / "s.toml", request_deadline=1.5, read_timeout=5.0, max_retries=1)
@@ -37,11 +45,18 @@ def test_a_server_dripping_bytes_costs_one_request_deadline_not_the_night(tmp_pa
         summary = crawl_ingest(tmp_path, sources)
         elapsed = time.monotonic() - started
     assert elapsed < 60
-    assert summary.status == "partial"
+    assert summary.status == fault_case(request)["status"]
     assert any("request deadline" in f and GUIDELINE in f for f in summary.failures), summary.failures
 
 
-def test_retry_after_above_the_cap_gives_the_url_up_at_once(tmp_path: Path) -> None:
+@pytest.mark.fault(
+    fault="`Retry-After: 3600` (above `retry_after_cap`)",
+    does="the URL is given up at once, not retried",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="`runs.message` failures, `fetches` reason",
+)
+def test_retry_after_above_the_cap_gives_the_url_up_at_once(tmp_path: Path, request) -> None:
     with Replica(page_size=10, faults=[Fault.rate_limited(GUIDELINE + "$", retry_after=3600, times=None)]) as rep:
         sources = rep.write_sources(tmp_path / "s.toml", retry_after_cap=5.0, max_retries=4)
         started = time.monotonic()
@@ -50,11 +65,18 @@ def test_retry_after_above_the_cap_gives_the_url_up_at_once(tmp_path: Path) -> N
     assert time.monotonic() - started < 60
     # once per site that has the section: not retried, waiting an hour is not an option
     assert asked and set(asked.values()) == {1}, asked
-    assert summary.status == "partial"
+    assert summary.status == fault_case(request)["status"]
     assert any("above the 5s cap" in f for f in summary.failures), summary.failures
 
 
-def test_a_crawl_delay_above_the_cap_skips_the_source_with_a_strict_exit(tmp_path: Path) -> None:
+@pytest.mark.fault(
+    fault="robots.txt `Crawl-delay: 86400` (above `crawl_delay_cap`)",
+    does="the source is not crawled; the archive is used for it",
+    status="offline",
+    exit=3,
+    recorded="stderr warning, `runs.sources_unreachable`, `runs.crawl` reason",
+)
+def test_a_crawl_delay_above_the_cap_skips_the_source_with_a_strict_exit(tmp_path: Path, request) -> None:
     with Replica(page_size=10, crawl_delay=86400) as rep:
         sources = rep.write_sources(tmp_path / "s.toml", crawl_delay_cap=30.0)
         started = time.monotonic()
@@ -62,14 +84,22 @@ def test_a_crawl_delay_above_the_cap_skips_the_source_with_a_strict_exit(tmp_pat
                    "--raw", str(tmp_path / "raw"))  # fmt: skip
         fetched = [r for r in rep.requests if r.path != "/robots.txt"]
     assert time.monotonic() - started < 60
-    assert done.returncode == 3, done.stderr
+    case = fault_case(request)
+    assert done.returncode == case["exit"], done.stderr
     assert "Crawl-delay of 86400s" in done.stderr
     assert fetched == []  # robots.txt was read and obeyed by not crawling at all
-    assert _runs(tmp_path)[-1][2] == 3
+    assert _runs(tmp_path)[-1][1:] == (case["status"], case["exit"])
 
 
+@pytest.mark.fault(
+    fault="a slow site and the crawl's `run_budget` spent",
+    does="the crawl stops; what was fetched is loaded; unfinished sections are walked by the next run",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="stderr warning, `runs.crawl` reason",
+)
 @pytest.mark.parametrize("strict", [False, True])
-def test_the_run_budget_ends_the_crawl_and_the_run_says_why(tmp_path: Path, strict: bool) -> None:
+def test_the_run_budget_ends_the_crawl_and_the_run_says_why(tmp_path: Path, strict: bool, request) -> None:
     slow = [Fault.slow(r"/resources/.+", delay=0.5, times=None)]
     with Replica(page_size=5, faults=slow, rate_per_second=5.0) as rep:
         sources = rep.write_sources(tmp_path / "s.toml", run_budget=3.0)
@@ -81,4 +111,4 @@ def test_the_run_budget_ends_the_crawl_and_the_run_says_why(tmp_path: Path, stri
     assert done.returncode == (3 if strict else 0), done.stderr
     assert "time budget of 3s" in done.stderr
     _, status, exit_code = _runs(tmp_path)[-1]
-    assert (status, exit_code) == ("partial", done.returncode)
+    assert (status, exit_code) == (fault_case(request)["status"], done.returncode)

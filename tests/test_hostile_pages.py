@@ -46,6 +46,13 @@ def _seconds(parse, body: bytes) -> float:
     return best
 
 
+@pytest.mark.fault(
+    fault="page nested thousands deep",
+    does="parsed in time linear in its size (10x nesting < 25x time)",
+    status="ok",
+    exit=0,
+    recorded="-",
+)
 @pytest.mark.parametrize(("parse", "make"), [(html_listing.parse, nested_cards), (html_detail.parse, nested_detail)])
 def test_parse_time_grows_linearly_with_nesting(parse, make) -> None:
     small, large = make(300), make(3000)
@@ -53,6 +60,13 @@ def test_parse_time_grows_linearly_with_nesting(parse, make) -> None:
     assert ratio < 25, f"10x the nesting took {ratio:.1f}x the time"
 
 
+@pytest.mark.fault(
+    fault="a card whose link is a malformed IPv6 URL",
+    does="that card is rejected with its reason; its neighbours load",
+    status="ok",
+    exit=0,
+    recorded="`rejects` (stage parse, position)",
+)
 def test_broken_card_link_costs_that_card_only(tmp_path: Path) -> None:
     body = f"<html><body><main><div class='view-content'>{card(1)}{card(2, 'http://[::1/x')}{card(3)}</div></main>"
     archive = Archive(tmp_path / "raw")
@@ -67,6 +81,13 @@ def test_broken_card_link_costs_that_card_only(tmp_path: Path) -> None:
 LATIN = "Migração e reintegração: état des lieux à São Tomé"
 
 
+@pytest.mark.fault(
+    fault="Latin-1 page declaring UTF-8 or nothing",
+    does="decoded right (charset-normalizer)",
+    status="ok",
+    exit=0,
+    recorded="-",
+)
 @pytest.mark.parametrize("head", ['<meta charset="utf-8">', ""])
 def test_latin1_page_lying_about_or_omitting_its_charset_reads_right(head: str) -> None:
     page = f"<html><head>{head}</head><body><h1>{LATIN}</h1><p>Un résumé déjà publié, où ça va.</p></body></html>"
@@ -74,6 +95,13 @@ def test_latin1_page_lying_about_or_omitting_its_charset_reads_right(head: str) 
     assert record["title"] == LATIN
 
 
+@pytest.mark.fault(
+    fault="listing page with no cards",
+    does="no record is invented; a layout alert",
+    status="ok",
+    exit="0 (3 with --strict)",
+    recorded="`runs.layout_alerts`",
+)
 def test_listing_without_cards_invents_no_record(tmp_path: Path) -> None:
     body = b"<html><body><main><h1>Resources</h1><p>We redesigned. Nothing here.</p></main></body></html>"
     page = html_listing.parse(body, BASE)
@@ -83,6 +111,13 @@ def test_listing_without_cards_invents_no_record(tmp_path: Path) -> None:
     assert parse_entry(archive, entry).sightings == []
 
 
+@pytest.mark.fault(
+    fault="a page whose parse exceeds `parse_timeout_s`",
+    does="the worker is stopped; the page is a reject, the run goes on",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="`rejects` (parse timeout)",
+)
 def test_page_over_the_time_limit_is_a_parse_timeout_and_the_pool_goes_on(tmp_path: Path) -> None:
     slow = nested_detail(60000)  # about 6 MB: far over a 0.2 s limit
     with PagePool(timeout_s=0.2, workers=1) as pool:

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from pipeline.warehouse import WorkingCopy, connect
+from tests.fault_table import fault_case
 
 
 def _count(db: Path) -> int:
@@ -26,7 +27,14 @@ def _count(db: Path) -> int:
         con.close()
 
 
-def test_a_truncated_warehouse_says_how_to_rebuild_and_that_command_works(tmp_path, seed_archive, run_cli):
+@pytest.mark.fault(
+    fault="warehouse file truncated",
+    does="`stats`, `query`, `ingest` stop with the exact rebuild command; that command rebuilds it from raw/",
+    status="",
+    exit=5,
+    recorded="one `error:` line",
+)
+def test_a_truncated_warehouse_says_how_to_rebuild_and_that_command_works(tmp_path, seed_archive, run_cli, request):
     assert run_cli("ingest", "--offline").returncode == 0
     db = tmp_path / "warehouse.duckdb"
     before = _count(db)
@@ -35,7 +43,7 @@ def test_a_truncated_warehouse_says_how_to_rebuild_and_that_command_works(tmp_pa
 
     for command in (("stats",), ("ingest", "--offline")):
         failed = run_cli(*command)
-        assert failed.returncode == 5, (command, failed.stderr)
+        assert failed.returncode == fault_case(request)["exit"], (command, failed.stderr)
         assert "Traceback" not in failed.stderr and "rebuild it from raw/" in failed.stderr
     hint = re.search(r"rebuild it from raw/: (.+)$", failed.stderr.strip().splitlines()[-1]).group(1)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -48,10 +56,17 @@ def test_a_truncated_warehouse_says_how_to_rebuild_and_that_command_works(tmp_pa
     assert run_cli("stats").returncode == 0
 
 
+@pytest.mark.fault(
+    fault="`--db :memory:`, `md:...`, `s3://...`",
+    does="refused before anything runs",
+    status="",
+    exit=5,
+    recorded="one `error:` line",
+)
 @pytest.mark.parametrize("where", [":memory:", "md:analytics", "s3://bucket/iom.duckdb"])
-def test_a_warehouse_that_is_not_a_file_is_refused(tmp_path, seed_archive, run_cli, where):
+def test_a_warehouse_that_is_not_a_file_is_refused(tmp_path, seed_archive, run_cli, where, request):
     done = run_cli("ingest", "--offline", "--db", where)
-    assert done.returncode == 5
+    assert done.returncode == fault_case(request)["exit"]
     assert "not a warehouse file" in done.stderr
     assert not list(tmp_path.glob("**/*memory*")) and not list(tmp_path.glob("**/md*"))
 
