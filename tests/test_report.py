@@ -285,7 +285,14 @@ def test_new_changed_and_gone_are_the_change_log_of_the_last_run(
     winner_title = sql("SELECT display_title FROM publications WHERE edition_id = ?", [winner])[0][0]
     assert winner_title in note
     assert gone[loser].css_first('td[data-col="title"]').text().strip() not in ("", "(no title)")
-    assert winner in listed("changed")
+    # the winner is "changed" only when absorbing the other edition changed its exported fields
+    # (which sighting gives each field depends on retrieval order): the page follows the log
+    winner_changed = sql(
+        "SELECT count(*) FROM record_changes WHERE run_id = 2 AND level = 'edition' AND id = ? AND op = 'changed'",
+        [winner],
+    )[0][0]
+    if logged[("edition", "changed")] <= LIST_LIMIT:
+        assert (winner in listed("changed")) == bool(winner_changed)
     assert hostile not in listed("changed") and loser not in added
 
 
