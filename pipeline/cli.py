@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,10 +139,20 @@ def ingest(
     try:
         migrate(con)
         fetch = crawl_step(sources, archive, options, ui.crawl) if sources else None
+
+        def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Exception | None]:
+            work.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
+            error = None
+            try:
+                crawl()
+            except Exception as exc:
+                error = exc
+            return work.reopen(), error
+
         with ui:
-            summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse)
+            summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse, detach=detach)
         code = run_exit_code(summary, strict)
-        con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
+        work.con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
         work.publish()  # analysts see the finished run at once, never a half-loaded one
         _write_last_run(settings.db_path, summary, code)
     except PipelineError as exc:

@@ -25,6 +25,9 @@ from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_
 if TYPE_CHECKING:
     from pipeline.crawl import CrawlProgress
 
+#: (open connection, crawl) -> (new connection, the crawl's exception or None); see run_ingest
+Detach = Callable[[duckdb.DuckDBPyConnection, Callable[[], None]], tuple[duckdb.DuckDBPyConnection, Exception | None]]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -250,8 +253,13 @@ def run_ingest(
     command: str = "ingest",
     fetch: Callable[[RunSummary], None] | None = None,
     progress: Progress | None = None,
+    detach: Detach | None = None,
 ) -> RunSummary:
     """One run, recorded in `runs` whatever happens inside it.
+
+    With `detach`, the fetch runs with the warehouse closed: detach(con, crawl) closes the
+    connection, crawls (which writes only raw/) and returns a new connection and the crawl's
+    error, if any. A crawl that hangs until its budget then holds no DuckDB lock.
 
     Refused before it starts (ArchiveError) when the manifest is lost while objects remain:
     see `verify.index_problem`.
@@ -262,7 +270,11 @@ def run_ingest(
     summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
     try:
         quarantine_step(con, archive, summary)
-        if fetch is not None:
+        if fetch is not None and detach is not None:
+            con, error = detach(con, lambda: fetch(summary))
+            if error is not None:
+                raise error
+        elif fetch is not None:
             fetch(summary)
         parse_and_load(con, archive, summary, options, progress)
     except BaseException as exc:

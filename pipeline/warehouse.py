@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -130,6 +131,7 @@ class WorkingCopy:
         self.build_dir = self.published.parent / ".build"
         self.path = self.build_dir / self.published.name
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._lock: int | None = None  # fd holding the run lock (build_dir/run.lock) while a run lasts
 
     def _stamp(self) -> str | None:
         try:
@@ -143,6 +145,7 @@ class WorkingCopy:
         if _NOT_A_FILE.match(str(self.published)):
             raise WarehouseError(f"{self.published} is not a warehouse file: give a path such as warehouse/iom.duckdb")
         self.build_dir.mkdir(parents=True, exist_ok=True)
+        self._take_run_lock()
         stamp_file = self.build_dir / self.STAMP
         current = self._stamp()
         known = stamp_file.read_text(encoding="utf-8").strip() if stamp_file.exists() else None
@@ -198,7 +201,33 @@ class WorkingCopy:
             wal.rename(wal.with_name(f"{wal.name}.stale-{int(time.time())}"))
         (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
 
-    def close(self) -> None:
+    def _take_run_lock(self) -> None:
+        """One run at a time, also while a run has the working copy closed (during its crawl)."""
+        if self._lock is not None:
+            return
+        fd = os.open(self.build_dir / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise WarehouseLockedError(
+                f"warehouse {self.path} is in use by another process (a run is in progress)"
+            ) from exc
+        self._lock = fd
+
+    def detach(self) -> None:
+        """Close the connection but keep the run lock: the crawl runs with the warehouse closed."""
         if self.con is not None:
             self.con.close()
             self.con = None
+
+    def reopen(self) -> duckdb.DuckDBPyConnection:
+        """Connect again after detach(), to load what the crawl archived."""
+        self.con = connect(self.path, published=self.published)
+        return self.con
+
+    def close(self) -> None:
+        self.detach()
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None

@@ -112,3 +112,33 @@ def test_the_run_budget_ends_the_crawl_and_the_run_says_why(tmp_path: Path, stri
     assert "time budget of 3s" in done.stderr
     _, status, exit_code = _runs(tmp_path)[-1]
     assert (status, exit_code) == (fault_case(request)["status"], done.returncode)
+
+
+def test_the_crawl_holds_no_warehouse_lock(tmp_path: Path) -> None:
+    """While a slow site is crawled, the warehouse files are closed; a second run is still refused."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    slow = [Fault.slow(r"/resources/.+", delay=0.3, times=None)]
+    with Replica(page_size=5, faults=slow, rate_per_second=5.0) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml")
+        args = ["ingest", "--sources", str(sources), "--db", str(tmp_path / "w.duckdb"), "--raw", str(tmp_path / "raw")]
+        env = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        run = subprocess.Popen([sys.executable, "-m", "pipeline", *args], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(rep.requests) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.poll() is None, "the crawl ended before the check"
+        working = tmp_path / ".build" / "w.duckdb"
+        assert working.exists()  # the run recorded itself, then closed the file for the crawl
+        con = duckdb.connect(str(working))  # a writer's lock: refused if the crawl held the file
+        assert con.execute("SELECT status FROM runs").fetchall() == [("running",)]
+        con.close()
+        second = cli(*args)
+        assert second.returncode == 4 and "a run is in progress" in second.stderr
+        _, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
+    assert _runs(tmp_path) == [(1, "ok", 0)]
