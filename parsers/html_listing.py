@@ -320,10 +320,14 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
         target = link_or_none(url, href)
         if target is None:  # not a URL: not a pager link either
             continue
-        page_no = _page_param(target)
+        try:
+            page_no = _page_param(target)
+            target_path = urlsplit(target).path
+        except ValueError:  # a malformed link (http://[::1/x) is no pager link: skipped, not fatal
+            continue
         if page_no is None:
             # a pager's "first" link is the bare listing URL (page 0); elsewhere, not a pager link
-            if container is None or urlsplit(target).path != (here.path or urlsplit(target).path):
+            if container is None or target_path != (here.path or target_path):
                 continue
             page_no = 0
         seen_pages.append(page_no)

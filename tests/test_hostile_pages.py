@@ -129,3 +129,13 @@ def test_page_over_the_time_limit_is_a_parse_timeout_and_the_pool_goes_on(tmp_pa
         pool.timeout_s = 30
         [record] = pool.parse("html-listing", nested_cards(1), BASE).records
         assert record["title"] == "Title 0"
+
+
+def test_a_malformed_pager_link_is_skipped_not_fatal() -> None:
+    """Found by the nightly fuzz profile: a pager link `http://[::1/x` raised ValueError."""
+    body = (
+        b'<html><body><div class="views-row"><h3><a href="/en/item">Item</a></h3><p>Teaser text here.</p></div>'
+        b'<nav class="pager"><a class="pager" rel="next" href="http://[::1/x">next</a></nav></body></html>'
+    )
+    page = html_listing.parse(body, "https://migrantprotection.iom.int/en/resources")
+    assert page.page_info["pager"]["next"] is None
