@@ -13,6 +13,8 @@ from test_dedup_rules import MP, add_pages, build_warehouse, page
 
 from pipeline.dedup import run_dedup
 
+#: distinct abstracts in three languages for records whose life (added, changed, withdrawn) a test
+#: drives by hand; tests/test_export.py uses them too
 TEXTS = [
     "This guide explains how municipalities can welcome newly arrived migrants, with checklists for "
     "housing, schooling and health services drawn from twelve city programmes in Europe.",
@@ -20,6 +22,8 @@ TEXTS = [
     "des mesures pour réduire les frais de transfert dans la région des Grands Lacs.",
     "Esta herramienta ayuda a los equipos de frontera a identificar a niñas y niños no acompañados y a "
     "remitirlos a servicios de protección adecuados en los puntos de entrada terrestres.",
+    "This report reviews the recruitment of seasonal agricultural workers across three corridors, with the fees "
+    "they paid, the contracts they signed and how complaints were handled.",
 ]
 
 

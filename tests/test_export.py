@@ -29,6 +29,7 @@ from citeproc.source.json import CiteProcJSON
 from click.testing import CliRunner
 from lxml import etree
 from pylatexenc.latex2text import LatexNodes2Text
+from test_changes import _card
 from test_crawl import crawl_ingest
 from test_dedup_rules import MP, PUB, add_pages, build_warehouse, page
 
@@ -493,22 +494,6 @@ def test_page_fields_are_merged_per_edition_best_source_first(tmp_path):
 
 
 # -- incremental exports --------------------------------------------------------------------------
-
-TEXTS = [
-    "This guide explains how municipalities can welcome newly arrived migrants, with checklists for "
-    "housing, schooling and health services drawn from twelve city programmes in Europe.",
-    "Ce rapport examine les envois de fonds des travailleurs saisonniers vers leurs familles et propose "
-    "des mesures pour réduire les frais de transfert dans la région des Grands Lacs.",
-    "Esta herramienta ayuda a los equipos de frontera a identificar a niñas y niños no acompañados y a "
-    "remitirlos a servicios de protección adecuados en los puntos de entrada terrestres.",
-    "This report reviews the recruitment of seasonal agricultural workers across three corridors, with the fees "
-    "they paid, the contracts they signed and how complaints were handled.",
-]
-
-
-def _card(k: int, title: str | None = None) -> dict:
-    return {"title": title or f"Item {k}", "abstract": TEXTS[k], "url": f"https://{MP}/en/r/item-{k}"}
-
 
 @pytest.fixture
 def three_runs(tmp_path: Path) -> tuple[Path, dict[int, str]]:
