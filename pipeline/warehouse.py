@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -86,7 +87,10 @@ def schema_steps() -> list[Path]:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply every schema step; each is idempotent, so this runs at the start of every run.
+    """Apply the schema steps when they changed since they were last applied (each is idempotent).
+
+    The fingerprint of the step files is kept in `schema_state`: a run on an up-to-date warehouse
+    reads one row instead of re-running every step (and checkpointing).
 
     All steps run in one transaction and are checkpointed into the file at once, so the
     write-ahead log never holds schema changes. DuckDB 1.5 cannot replay some of them (a column
@@ -95,13 +99,23 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     and 1.5.6 fail, 2.0 replays it): a run killed before its first checkpoint would otherwise leave
     a warehouse that no client opens until its .wal file is deleted.
     """
+    steps = [(step.name, step.read_text(encoding="utf-8")) for step in schema_steps()]
+    fingerprint = hashlib.sha256("\0".join(f"{name}\0{text}" for name, text in steps).encode()).hexdigest()
+    try:
+        applied = con.execute("SELECT fingerprint FROM schema_state").fetchall()
+    except duckdb.CatalogException:
+        applied = []
+    if applied == [(fingerprint,)]:
+        return  # the steps as they are now were applied already: nothing to do
     con.execute("BEGIN TRANSACTION")
     try:
-        for step in schema_steps():
+        for name, text in steps:
             try:
-                con.execute(step.read_text(encoding="utf-8"))
+                con.execute(text)
             except duckdb.Error as exc:
-                raise WarehouseError(f"schema step {step.name} failed: {exc}") from exc
+                raise WarehouseError(f"schema step {name} failed: {exc}") from exc
+        con.execute("DELETE FROM schema_state")
+        con.execute("INSERT INTO schema_state VALUES (?, now())", [fingerprint])
     except BaseException:
         con.execute("ROLLBACK")
         raise
