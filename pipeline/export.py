@@ -54,12 +54,9 @@ EXTRA_FIELDS = (
     "date_of_upload",
 )
 
-#: the publications view's order of trust in a page format (warehouse/schema/100_dedup.sql); kept
-#: equal to it so a record's extra fields come from the sighting its title and year come from
-SOURCE_RANK = """CASE p.format
-            WHEN 'html-detail' THEN 1 WHEN 'text-detail' THEN 1 WHEN 'text-catalogue' THEN 2
-            WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
-        END"""
+#: the publications view's order of trust in a page format (macro in warehouse/schema/100_dedup.sql),
+#: so a record's extra fields come from the sighting its title and year come from
+SOURCE_RANK = "source_rank(p.format)"
 
 #: a 304 or an identical re-fetch shows the archived body again: each is a "seen" time of that page
 _PAGE_SEEN = """

@@ -71,16 +71,21 @@ def parse_and_load(
     entries = [e for e in archive.entries() if e.format not in AUXILIARY_FORMATS]
     summary.pages_archived = len(entries)
     summary.pages_new = register_pages(con, summary.run_id, entries)
-    damaged = {sha: why for sha in sorted({e.sha256 for e in entries}) if (why := archive.object_problem(sha))}
-    _retry_restored(con, entries, damaged)
+    checked: dict[str, str | None] = {}
+
+    def problem(sha: str) -> str | None:
+        """Each object read and hashed at most once here; pages parsed this run are checked by their read."""
+        if sha not in checked:
+            checked[sha] = archive.object_problem(sha)
+        return checked[sha]
+
+    _retry_restored(con, entries, problem)
     status = dict(con.execute("SELECT page_id, parse_status FROM raw_pages").fetchall())
     todo = [e for e in entries if options.reparse or status.get(e.page_id) == "pending"]
     todo_ids = {e.page_id for e in todo}
     summary.pages_skipped = len(entries) - len(todo)
     # pages not parsed this run whose body is damaged: said and recorded, their rows kept
-    untouched = [
-        archive_failure(e, damaged[e.sha256]) for e in entries if e.page_id not in todo_ids and e.sha256 in damaged
-    ]
+    untouched = [archive_failure(e, why) for e in entries if e.page_id not in todo_ids and (why := problem(e.sha256))]
     for result in untouched:
         result.keep_rows = True
         summary.failures.append(_describe(result.entry, result.error or ""))
@@ -107,7 +112,9 @@ def parse_and_load(
     return summary
 
 
-def _retry_restored(con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEntry], damaged: dict[str, str]) -> None:
+def _retry_restored(
+    con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEntry], problem: Callable[[str], str | None]
+) -> None:
     """Parse again the pages that failed only because their body was damaged, now that it is whole.
 
     The crawler fetches such a body again (same bytes, same page_id); without this the page
@@ -118,7 +125,7 @@ def _retry_restored(con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEnt
         "WHERE parse_status = 'failed' AND starts_with(parse_error, 'archive object ')"
     ).fetchall()
     listed = {e.page_id for e in entries}
-    restored = [page_id for page_id, sha in failed if page_id in listed and sha not in damaged]
+    restored = [page_id for page_id, sha in failed if page_id in listed and problem(sha) is None]
     if restored:
         con.execute("UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored])
 

@@ -109,9 +109,11 @@ def test_verify_quarantines_bad_lines_with_their_reason_then_is_clean(seed_archi
     lines[2] = json.dumps(bad)
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with open(seed_archive / "fetchlog.jsonl", "w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"url": "https://x.test/a", "status": "abc", "outcome": "failed", "fetch_id": "f1"}) + "\n")
+        fh.write(
+            json.dumps({"url": "http://127.0.0.1/a", "status": "abc", "outcome": "failed", "fetch_id": "f1"}) + "\n"
+        )
         fh.write("{not json\n")
-        fh.write(json.dumps({"url": "https://x.test/b", "status": 404, "outcome": "failed", "fetch_id": "f2"}) + "\n")
+        fh.write(json.dumps({"url": "http://127.0.0.1/b", "status": 404, "outcome": "failed", "fetch_id": "f2"}) + "\n")
 
     first = run_cli("archive", "verify")
     assert first.returncode == EXIT_DAMAGE, first.stdout + first.stderr
@@ -201,7 +203,13 @@ def test_bad_lines_are_quarantined_once_and_never_block_later_runs(tmp_path, see
     bad["retrieved_at"] = "not a time"
     lines[0] = json.dumps(bad)
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    fetch_line = {"url": "https://x.test/a", "status": "abc", "outcome": "fetched", "fetch_id": "f1", "kind": "detail"}
+    fetch_line = {
+        "url": "http://127.0.0.1/a",
+        "status": "abc",
+        "outcome": "fetched",
+        "fetch_id": "f1",
+        "kind": "detail",
+    }
     (seed_archive / "fetchlog.jsonl").write_text(json.dumps(fetch_line) + "\n", encoding="utf-8")
 
     first = run_cli("ingest", "--offline")

@@ -124,6 +124,8 @@ class EditionTable:
     titles: list[frozenset[int]] = field(default_factory=list)  # title ids of each edition
     group: np.ndarray | None = None  # text group of each edition (same_teaser components)
     teaser_pairs: list[tuple[int, int, str]] = field(default_factory=list)
+    #: sightings whose text may be evidence (evidence_texts), read once per pass
+    usable: np.ndarray | None = None
     #: (edition, edition of a work's text group) for sightings that match every edition of one work
     teaser_of_work: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -199,6 +201,7 @@ def same_teaser_pairs(
     `eds.teaser_pairs`; call it before any work summary is made.
     """
     hashes, usable = evidence_texts(con, feats)
+    eds.usable = usable
     by_hash: dict[int, set[int]] = defaultdict(set)
     for i in np.flatnonzero(usable).tolist():
         by_hash[int(hashes[i])].add(int(edition_of[i]))
@@ -609,8 +612,7 @@ def work_edges(
     # texts that translate each other (xling.py), mutual unique best per language
     xstats = xstats if xstats is not None else xling.Stats()
     if embed_budget >= 0 and len({int(x) for x in eds.lang if x >= 0}) >= 2:
-        _, usable = evidence_texts(con, feats)
-        usable &= feats.lang >= 0
+        usable = (eds.usable if eds.usable is not None else evidence_texts(con, feats)[1]) & (feats.lang >= 0)
         texts = xling.edition_texts(con, edition_of, usable, feats.truncated)
         xstats.texts = len(texts.opening)
         opening = xling.vectors(con, texts.opening, embed_budget, xstats)

@@ -127,15 +127,20 @@ CREATE OR REPLACE MACRO derived_title(t) AS
          ELSE regexp_extract(left(regexp_replace(trim(t), '\s+', ' ', 'g'), 81), '^(.*)\s', 1) || ' …'
     END;
 
+-- Order of trust in a page format when sightings of one edition disagree: a detail page says most
+-- about its item, a text listing least. Used by the publications view and by exports.
+CREATE OR REPLACE MACRO source_rank(fmt) AS
+    CASE fmt
+        WHEN 'html-detail' THEN 1 WHEN 'text-detail' THEN 1 WHEN 'text-catalogue' THEN 2
+        WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
+    END;
+
 CREATE OR REPLACE VIEW publications AS
 WITH ranked AS (
     SELECT
         m.edition_id, m.work_id, m.edition_language, s.*,
         p.format, p.retrieved_at,
-        CASE p.format
-            WHEN 'html-detail' THEN 1 WHEN 'text-detail' THEN 1 WHEN 'text-catalogue' THEN 2
-            WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
-        END AS source_rank,
+        source_rank(p.format) AS source_rank,
         coalesce(nullif(s.full_abstract, ''), CASE WHEN NOT s.abstract_truncated THEN s.abstract END) AS full_text
     FROM edition_members AS m
     JOIN sightings AS s USING (sighting_id)
