@@ -1,5 +1,5 @@
 """Deduplication of a real crawl of the replica (plus the seed archive), measured against the
-replica's ground truth (`edition_key`, `work_key` of every item in tests/replica_data/dataset.json)."""
+replica's ground truth (`edition_key`, `work_key` of every item in pipeline/replica/data/dataset.json)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pipeline.replica import Replica
 from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
 
-DATASET = REPO_ROOT / "tests" / "replica_data" / "dataset.json"
+DATASET = REPO_ROOT / "pipeline" / "replica" / "data" / "dataset.json"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DATASET_PATH = Path(__file__).resolve().parent.parent.parent / "tests" / "replica_data" / "dataset.json"
+DATASET_PATH = Path(__file__).resolve().parent / "data" / "dataset.json"
 
 MP = "migrantprotection.iom.int"
 RR = "returnandreintegration.iom.int"
