@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +73,38 @@ class Archive:
         self.manifest = self.root / "manifest.jsonl"
 
     # -- writing ---------------------------------------------------------------------------
+    def entry_for(
+        self,
+        body: bytes,
+        *,
+        source: str,
+        url: str | None,
+        format: str,
+        retrieved_at: datetime | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        label: str | None = None,
+    ) -> ArchiveEntry:
+        """The manifest entry of a retrieval, before anything is written.
+
+        Split from the write so that a crawler can know a body's name (its sha256) at once and
+        leave the compression and the fsyncs to a writer thread (`store`).
+        """
+        if format not in FORMATS + AUXILIARY_FORMATS:
+            raise ArchiveError(f"unknown page format {format!r}; known: {', '.join(FORMATS + AUXILIARY_FORMATS)}")
+        when = (retrieved_at or datetime.now(UTC)).astimezone(UTC)
+        return ArchiveEntry(
+            source=source,
+            url=url,
+            format=format,
+            sha256=hashlib.sha256(body).hexdigest(),
+            size=len(body),
+            retrieved_at=when.isoformat(timespec="seconds"),
+            status=status,
+            headers=dict(headers or {}),
+            label=label,
+        )
+
     def put(
         self,
         body: bytes,
@@ -86,24 +118,22 @@ class Archive:
         label: str | None = None,
     ) -> ArchiveEntry:
         """Store a body (once per content) and record this retrieval in the manifest."""
-        if format not in FORMATS + AUXILIARY_FORMATS:
-            raise ArchiveError(f"unknown page format {format!r}; known: {', '.join(FORMATS + AUXILIARY_FORMATS)}")
-        sha = hashlib.sha256(body).hexdigest()
-        self._write_object(sha, body)
-        when = (retrieved_at or datetime.now(UTC)).astimezone(UTC)
-        entry = ArchiveEntry(
-            source=source,
-            url=url,
-            format=format,
-            sha256=sha,
-            size=len(body),
-            retrieved_at=when.isoformat(timespec="seconds"),
-            status=status,
-            headers=dict(headers or {}),
-            label=label,
-        )
-        self._append(entry)
+        entry = self.entry_for(
+            body, source=source, url=url, format=format, retrieved_at=retrieved_at, status=status,
+            headers=headers, label=label,
+        )  # fmt: skip
+        self.store([(body, entry)])
         return entry
+
+    def store(self, items: Sequence[tuple[bytes, ArchiveEntry]]) -> None:
+        """Write the bodies, then their manifest lines: a group commit.
+
+        Every object is durable (written, fsync'ed, renamed) before the manifest names it, and the
+        lines of the whole group share one append and one fsync.
+        """
+        for body, entry in items:
+            self._write_object(entry.sha256, body)
+        append_jsonl_many(self.manifest, [asdict(entry) for _, entry in items])
 
     def has_object(self, sha256: str) -> bool:
         return self._object_path(sha256).exists()
@@ -145,9 +175,6 @@ class Archive:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-    def _append(self, entry: ArchiveEntry) -> None:
-        append_jsonl(self.manifest, asdict(entry))
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
@@ -196,6 +223,9 @@ class FetchLog:
     def append(self, record: dict[str, Any]) -> None:
         append_jsonl(self.path, record)
 
+    def append_many(self, records: Sequence[dict[str, Any]]) -> None:
+        append_jsonl_many(self.path, records)
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Every readable line in order; a line with a field of the wrong type is skipped, loudly."""
         for lineno, data in read_jsonl(self.path):
@@ -240,15 +270,26 @@ class FetchState:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON line durably; repair a torn last line left by a killed writer first."""
+    append_jsonl_many(path, [record])
+
+
+def append_jsonl_many(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Append JSON lines with one write and one fsync; repair a torn last line first.
+
+    A kill during the write leaves at most one torn line at the end, which the next append
+    closes and every reader skips (`read_jsonl`).
+    """
+    if not records:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    data = b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n" for r in records)
     with _locked(path), open(path, "ab+") as fh:
         fh.seek(0, os.SEEK_END)
         if fh.tell() > 0:
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) != b"\n":
                 fh.write(b"\n")
-        fh.write(line.encode("utf-8") + b"\n")
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 

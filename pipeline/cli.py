@@ -102,8 +102,22 @@ def main(verbose: bool) -> None:
     "--full", is_flag=True, help="Walk every listing page and re-validate every known page (conditional requests)."
 )
 @click.option("--reparse", is_flag=True, help="Parse every archived page again, not only new ones.")
+@click.option(
+    "--no-dedup",
+    "no_dedup",
+    is_flag=True,
+    help="Load only; editions and works are updated by the next run or by `pipeline dedup` "
+    "(for several loads in a row, or to time the load apart).",
+)
 def ingest(
-    db: Path | None, raw: Path | None, sources_path: Path | None, offline: bool, strict: bool, full: bool, reparse: bool
+    db: Path | None,
+    raw: Path | None,
+    sources_path: Path | None,
+    offline: bool,
+    strict: bool,
+    full: bool,
+    reparse: bool,
+    no_dedup: bool,
 ) -> None:
     """Crawl the sites into the raw archive, then build or update the warehouse from it.
 
@@ -125,6 +139,7 @@ def ingest(
         options = IngestOptions(
             reparse=reparse,
             full=full,
+            dedup=not no_dedup,
             batch_pages=settings.load_batch_pages,
             overrides_path=settings.overrides_file,
             embed_budget=settings.embed_budget,

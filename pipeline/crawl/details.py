@@ -1,0 +1,79 @@
+"""Detail pages: which URLs to fetch (once each), and the language editions they link to."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from pipeline.urls import canonical_url
+
+if TYPE_CHECKING:
+    from pipeline.crawl.site import Site
+
+_LANG_PREFIX = re.compile(r"^/([a-z]{2})(?:/|$)")
+
+
+class DetailQueue:
+    """Decides which detail URLs become jobs: allowed, not yet queued, not archived before.
+
+    `known_before` is what earlier runs archived intact (fixed for the run: the listing walk's
+    incremental rule compares with it); `known` grows with this run's fetches.
+    """
+
+    def __init__(self, site: Site, known: set[str]) -> None:
+        self.site = site
+        self.known_before = frozenset(known)
+        self.known = set(known)
+        self.queued: set[str] = set()
+        self.done = 0
+        self.total = 0
+
+    def enqueue(self, url: str) -> bool:
+        """Schedule a detail page; False if it is not allowed, already queued or already archived."""
+        site = self.site
+        if not site.source.follow_details or not site.source.allows(url):
+            return False
+        key = canonical_url(url) or url
+        if key in self.queued:
+            return False
+        self.queued.add(key)
+        if key in self.known and not site.options.full:
+            return False
+        self.total += 1
+        site.schedule_detail(url)
+        return True
+
+    async def fetch(self, url: str) -> None:
+        """Fetch one detail page and queue the language editions it links to."""
+        site = self.site
+        outcome = await site.fetcher.get(url, "detail", site.recorder.validators(url))
+        site.recorder.record(outcome, site.source.detail_format)
+        body = site.recorder.body(outcome)
+        if outcome.outcome in ("fetched", "not_modified"):
+            site.report.detail_pages += 1
+            self.known.add(canonical_url(outcome.final_url or url) or url)
+        self.done += 1
+        if site.progress:
+            site.progress(site.source.name, "details", self.done, self.total)
+        if body is None:
+            if outcome.outcome not in ("fetched", "not_modified"):
+                site.report.problems.append(f"detail {url}: {outcome.reason}")
+            return
+        parsed = await site.parse(site.source.detail_format, body, url)
+        if parsed is None:
+            return
+        for record in parsed.records:
+            for link in record.get("edition_links", []):
+                if follows_edition(site.source.languages, link):
+                    self.enqueue(link)
+
+
+def follows_edition(languages: tuple[str, ...] | list[str], url: str) -> bool:
+    """Language editions are followed for the languages the source declares.
+
+    An edition whose path starts with a language prefix (`/ar/...`) outside `languages` is left
+    alone; one with no prefix (publications.iom.int gives editions their own slugs) is followed.
+    """
+    match = _LANG_PREFIX.match(urlsplit(url).path)
+    return match is None or match.group(1) in languages

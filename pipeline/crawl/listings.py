@@ -1,0 +1,124 @@
+"""Walking a listing section page by page: cards to the detail queue, layout alerts, the walk's log.
+
+One `SectionWalk` per start URL. Each page is one job of the site's scheduler (`site.py`); the
+next page is known only once this one is parsed (its pager link), so a section's pages go one
+after the other while its cards' detail pages are fetched beside them.
+
+Incremental by default: a section is walked newest first and stops at the first page whose cards
+were all archived by earlier runs, once the section has been walked to its end at least once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from parsers import ParsedPage
+from pipeline.urls import canonical_url
+
+if TYPE_CHECKING:
+    from pipeline.crawl.site import Site
+
+
+@dataclass
+class SectionWalk:
+    section: str
+    page: int
+    url: str | None
+    #: cards per page seen so far (the layout check's "usual")
+    counts: list[int] = field(default_factory=list)
+    #: every card URL the walk showed (the section is complete only once all their details are in)
+    cards: list[str] = field(default_factory=list)
+    #: walked to its end (or to where an earlier complete walk takes over)
+    complete: bool = False
+
+    async def step(self, site: Site) -> bool:
+        """Fetch and read the walk's current page; True when there is a next page to walk."""
+        url, source = self.url, site.source
+        assert url is not None
+        outcome = await site.fetcher.get(url, "listing", site.recorder.validators(url))
+        site.recorder.record(outcome, source.listing_format)
+        body = site.recorder.body(outcome)
+        if body is None:
+            site.report.problems.append(f"listing {url}: {outcome.reason}")
+            site.report.lost_listings.append(f"{url}: {outcome.reason}")
+            return False
+        site.report.listing_pages += 1
+        parsed = await site.parse(source.listing_format, body, url)
+        if parsed is None:
+            site.report.lost_listings.append(f"{url}: could not be parsed")
+            return False
+        cards = [r["url"] for r in parsed.records if r.get("url")]
+        if outcome.outcome == "fetched":
+            check_layout(site, url, parsed, self.counts, site.state.section_cards.get(self.section))
+        self.counts.append(len(parsed.records))
+        # "new" is against earlier runs only: details fetched by this run beside the walk do not count
+        new = [c for c in cards if canonical_url(c) not in site.details.known_before]
+        self.cards.extend(c for c in cards if source.allows(c))
+        for card in cards:
+            site.details.enqueue(card)
+        if site.progress:
+            site.progress(source.name, "listings", site.report.listing_pages, 0)
+        pager = parsed.page_info.get("pager")
+        if pager is None:  # a format without pager links: count pages ourselves
+            following = page_url(self.section, source.pager.param, self.page + 1, source.pager.first)
+            next_url = following if parsed.records else None
+        else:
+            next_url = pager.get("next")
+        if not next_url:
+            self.complete = True
+            return False
+        if not site.options.full and not new and self.section in site.state.complete_sections:
+            self.complete = True  # incremental: everything from here on was seen by an earlier walk
+            return False
+        if not source.allows(next_url) or self.page + 1 >= source.pager.first + source.pager.max_pages:
+            return False
+        self.url, self.page = next_url, self.page + 1
+        return True
+
+    def log_record(self, site: Site) -> dict[str, object]:
+        """The walk's fetch-log line, written once its details are in.
+
+        A section counts as complete (allowing later runs to stop paging early) only when it was
+        walked to its end *and* every card it showed has its detail page archived: a run killed
+        before the details, or a detail that failed, leaves the section incomplete, so the next
+        run walks it again and picks up what is missing.
+        """
+        follow = site.source.follow_details
+        details_in = not follow or all((canonical_url(c) or c) in site.details.known for c in self.cards)
+        return {
+            "kind": "section", "url": self.section, "complete": self.complete and details_in,
+            "pages": len(self.counts), "cards_median": statistics.median(self.counts) if self.counts else 0,
+            "run_id": site.options.run_id,
+        }  # fmt: skip
+
+
+def check_layout(site: Site, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> None:
+    """Flag a page that yields no cards, or far fewer than the section usually shows.
+
+    "Usually" is the median of this walk's earlier pages, else of the last complete walk.
+    The last page of a section is exempt from the drop rule: it is often short.
+    """
+    alerts = site.report.layout_alerts
+    info = parsed.page_info
+    has_next = bool((info.get("pager") or {}).get("next"))
+    n = len(parsed.records)
+    if info.get("layout") == "fallback-text":
+        alerts.append(f"{url}: markup changed, cards read from the page text")
+    if n == 0:
+        alerts.append(f"{url}: listing page yields no cards")
+    elif has_next and (counts or usual):
+        usual = statistics.median(counts) if counts else usual
+        if n < usual * site.config.layout_drop_ratio:
+            alerts.append(f"{url}: {n} cards where the section usually has {usual:g}")
+
+
+def page_url(section: str, param: str, page: int, first: int) -> str:
+    """URL of page `page` of a section: the bare URL for the first page (Drupal's 0-based pager)."""
+    parts = urlsplit(section)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != param]
+    if page != first:
+        query.append((param, str(page)))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))

@@ -1,0 +1,84 @@
+"""What a crawl tells the run: per-source outcome counts, pages, problems and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline.fetch import FetchOutcome
+
+#: progress callback: (source, stage, done, total)
+CrawlProgress = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    full: bool = False
+    run_id: int | None = None
+    #: per-page parse time limit in seconds (link discovery parses in worker processes)
+    parse_timeout_s: float = 20.0
+
+
+@dataclass
+class SourceReport:
+    name: str
+    status: str = "ok"  # ok | unreachable | blocked | stopped (run budget) | failed
+    reason: str | None = None
+    requests: int = 0
+    conditional_requests: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    listing_pages: int = 0
+    detail_pages: int = 0
+    sitemap_only: int = 0
+    layout_alerts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    #: listing pages that could not be fetched or parsed: their cards are lost to this run
+    lost_listings: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    finished: bool = False
+
+    def count(self, outcome: FetchOutcome) -> None:
+        self.requests += outcome.attempts if outcome.outcome != "unreachable" else 0
+        self.conditional_requests += int(outcome.conditional)
+        self.outcomes[outcome.outcome] = self.outcomes.get(outcome.outcome, 0) + 1
+
+
+@dataclass
+class CrawlReport:
+    sources: list[SourceReport]
+
+    @property
+    def offline(self) -> bool:
+        # not one source crawled (unreachable, or skipped: robots.txt unavailable, Crawl-delay over the cap)
+        return bool(self.sources) and all(s.status in ("unreachable", "blocked") for s in self.sources)
+
+    @property
+    def unreachable(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status != "ok"]
+
+    @property
+    def layout_alerts(self) -> list[str]:
+        return [f"{s.name}: {a}" for s in self.sources for a in s.layout_alerts]
+
+    @property
+    def lost_listings(self) -> list[str]:
+        return [f"{s.name}: {a}" for s in self.sources for a in s.lost_listings]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            s.name: {
+                "status": s.status,
+                "reason": s.reason,
+                "requests": s.requests,
+                "conditional_requests": s.conditional_requests,
+                "outcomes": s.outcomes,
+                "listing_pages": s.listing_pages,
+                "detail_pages": s.detail_pages,
+                "sitemap_only": s.sitemap_only,
+                "layout_alerts": s.layout_alerts,
+                "lost_listings": s.lost_listings[:50],
+                "problems": s.problems[:20],
+                "elapsed_s": round(s.elapsed_s, 3),
+            }
+            for s in self.sources
+        }
