@@ -170,6 +170,9 @@ class Replica:
         self._stopping = threading.Event()
         self._faults: list[Fault] = list(faults)
         self._log: list[LoggedRequest] = []
+        #: requests being served now, and the most served at once since the log was cleared, per site
+        self._in_flight: dict[str, int] = {}
+        self._max_in_flight: dict[str, int] = {}
         self._validators: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._items = copy.deepcopy(items) if items is not None else load_items()
         self._sites: dict[str, _Site] = {}
@@ -305,6 +308,12 @@ class Replica:
     def clear_requests(self) -> None:
         with self._lock:
             self._log.clear()
+            self._max_in_flight.clear()
+
+    def max_in_flight(self, site: str) -> int:
+        """The most requests `site` was serving at the same moment (a client's concurrency as seen)."""
+        with self._lock:
+            return self._max_in_flight.get(site, 0)
 
     def max_requests_per_second(self, site: str, window: float = 1.0) -> int:
         """The most requests `site` received within any `window` seconds."""
@@ -489,6 +498,16 @@ class Replica:
         return Handler
 
     def _serve(self, handler: BaseHTTPRequestHandler, site_name: str, *, head: bool) -> None:
+        with self._lock:
+            now = self._in_flight[site_name] = self._in_flight.get(site_name, 0) + 1
+            self._max_in_flight[site_name] = max(self._max_in_flight.get(site_name, 0), now)
+        try:
+            self._serve_one(handler, site_name, head=head)
+        finally:
+            with self._lock:
+                self._in_flight[site_name] -= 1
+
+    def _serve_one(self, handler: BaseHTTPRequestHandler, site_name: str, *, head: bool) -> None:
         """Decide the response, log it, then send it: a client that got its answer sees it logged."""
         arrival = time.monotonic()
         split = urlsplit(handler.path)
