@@ -130,6 +130,7 @@ def ingest(
     import duckdb
 
     from pipeline.ingest import IngestOptions, crawl_step, run_ingest
+    from pipeline.parse import ParsedPages
     from pipeline.sources import load_sources
     from pipeline.warehouse import WorkingCopy, migrate, rebuild_hint
 
@@ -153,7 +154,8 @@ def ingest(
     ui = ProgressUI(sys.stderr.isatty())
     try:
         migrate(con)
-        fetch = crawl_step(sources, archive, options, ui.crawl) if sources else None
+        parsed_pages = ParsedPages()  # the crawl's parses, handed to the load: no page parsed twice
+        fetch = crawl_step(sources, archive, options, ui.crawl, parsed_pages) if sources else None
 
         def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Exception | None]:
             work.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
@@ -165,7 +167,9 @@ def ingest(
             return work.reopen(), error
 
         with ui:
-            summary = run_ingest(con, archive, options, fetch=fetch, progress=ui.parse, detach=detach)
+            summary = run_ingest(
+                con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
+            )
         code = run_exit_code(summary, strict)
         work.con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
         work.publish()  # analysts see the finished run at once, never a half-loaded one

@@ -16,7 +16,7 @@ import duckdb
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
-from pipeline.parse import PageResult, archive_failure, parse_entry
+from pipeline.parse import PageResult, ParsedPages, archive_failure, parse_entry, result_from_parsed
 from pipeline.parse_pool import PagePool
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
@@ -58,8 +58,12 @@ def parse_and_load(
     summary: RunSummary,
     options: IngestOptions,
     progress: Progress | None = None,
+    parsed_pages: ParsedPages | None = None,
 ) -> RunSummary:
     """Register every archived page, then parse and load those not processed yet.
+
+    Pages in `parsed_pages` (parsed by this run's crawl, from the bytes it archived) are validated
+    and loaded without being read and parsed again.
 
     A page already parsed (or already failed) by an earlier run is skipped unless `reparse`:
     the archive never changes under a page_id, so parsing it again would only repeat work.
@@ -96,8 +100,12 @@ def parse_and_load(
         PagePool(options.parse_timeout_s, options.parse_workers) as pool,
         ThreadPoolExecutor(pool.size, thread_name_prefix="parse") as threads,
     ):
+        def result(entry: ArchiveEntry) -> PageResult:
+            parsed = parsed_pages.take(entry.page_id) if parsed_pages is not None else None
+            return result_from_parsed(entry, parsed) if parsed is not None else parse_entry(archive, entry, pool)
+
         for batch in _chunks(todo, options.batch_pages):
-            results = list(threads.map(lambda entry: parse_entry(archive, entry, pool), batch))
+            results = list(threads.map(result, batch))
             for result in results:
                 if result.archive_error:
                     summary.archive_damage.append(_describe(result.entry, result.error or ""))
@@ -223,15 +231,22 @@ def quarantine_step(con: duckdb.DuckDBPyConnection, archive: Archive, summary: R
 
 
 def crawl_step(
-    sources: SourcesFile, archive: Archive, options: IngestOptions, progress: CrawlProgress | None = None
+    sources: SourcesFile,
+    archive: Archive,
+    options: IngestOptions,
+    progress: CrawlProgress | None = None,
+    parsed_pages: ParsedPages | None = None,
 ) -> Callable[[RunSummary], None]:
-    """The fetch stage as a step of a run: crawl, then note what happened on the run."""
+    """The fetch stage as a step of a run: crawl, then note what happened on the run.
+
+    With `parsed_pages`, the pages the crawl parsed are kept for the load (see `run_ingest`).
+    """
 
     from pipeline.crawl import CrawlOptions, crawl
 
     def step(summary: RunSummary) -> None:
         crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id, parse_timeout_s=options.parse_timeout_s)
-        report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress))
+        report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress, parsed_pages))
         summary.crawl = report.as_dict()
         summary.layout_alerts = report.layout_alerts
         summary.sources_unreachable = [s.name for s in report.unreachable]
@@ -261,6 +276,7 @@ def run_ingest(
     fetch: Callable[[RunSummary], None] | None = None,
     progress: Progress | None = None,
     detach: Detach | None = None,
+    parsed_pages: ParsedPages | None = None,
 ) -> RunSummary:
     """One run, recorded in `runs` whatever happens inside it.
 
@@ -270,6 +286,8 @@ def run_ingest(
 
     Refused before it starts (ArchiveError) when the manifest is lost while objects remain:
     see `verify.index_problem`.
+
+    `parsed_pages`, shared with `crawl_step`, carries the crawl's parses to the load.
     """
     lost = index_problem(archive)
     if lost:
@@ -283,7 +301,7 @@ def run_ingest(
                 raise error
         elif fetch is not None:
             fetch(summary)
-        parse_and_load(con, archive, summary, options, progress)
+        parse_and_load(con, archive, summary, options, progress, parsed_pages)
     except BaseException as exc:
         summary.status = "failed"
         summary.failures.insert(0, f"{type(exc).__name__}: {exc}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from parsers import PARSERS, ParseError, ShapeError
+from parsers import PARSERS, ParsedPage, ParseError, ShapeError
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import ArchiveError
 from pipeline.models import SightingRecord
@@ -36,6 +36,29 @@ class PageResult:
         return self.error is None
 
 
+class ParsedPages:
+    """Pages the crawl parsed (to find their links), by page_id, for the load of the same run.
+
+    Every page fetched is parsed by the crawler anyway; handing its result to the load saves
+    reading, decompressing and parsing it a second time. Bounded: past `limit` pages, the rest are
+    parsed again by the load, as they would be without the hand-off.
+    """
+
+    def __init__(self, limit: int = 5_000) -> None:
+        self.limit = limit
+        self._pages: dict[str, ParsedPage] = {}
+
+    def add(self, page_id: str, parsed: ParsedPage) -> None:
+        if len(self._pages) < self.limit:
+            self._pages[page_id] = parsed
+
+    def take(self, page_id: str) -> ParsedPage | None:
+        return self._pages.pop(page_id, None)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
 def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = None) -> PageResult:
     """Parse one archived page; a failure is returned as data so the run can go on.
 
@@ -57,6 +80,16 @@ def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = N
         return _failed(result, str(exc))
     except Exception as exc:  # a parser bug costs this page, recorded, not the run
         return _failed(result, f"parser crashed: {type(exc).__name__}: {exc}")
+    return result_from_parsed(entry, parsed, result)
+
+
+def result_from_parsed(entry: ArchiveEntry, parsed: ParsedPage, result: PageResult | None = None) -> PageResult:
+    """Validate what a parser returned for one archived page into the records to load.
+
+    Shared by the load (which parses archived bodies) and by the crawl's hand-off (pages the
+    crawler already parsed to find their links are not parsed a second time).
+    """
+    result = result if result is not None else PageResult(entry)
     result.page_info = parsed.page_info
     if parsed.problems and not parsed.records:
         # records were there but none could be read (e.g. one truncated catalogue entry): the

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import duckdb
+
 from pipeline.archive import Archive, FetchLog
 from pipeline.crawl import CrawlOptions, CrawlReport, crawl
 from pipeline.replica import Fault, Replica
@@ -73,3 +75,29 @@ def test_an_archive_that_cannot_be_written_stops_the_crawl_with_the_reason(tmp_p
     log = raw / "fetchlog.jsonl"
     lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     assert not [r for r in lines if r.get("sha256")]
+
+
+def test_pages_handed_from_the_crawl_load_exactly_what_a_reparse_of_the_archive_loads(tmp_path: Path) -> None:
+    """The load takes the crawl's parses instead of parsing again; the rows must not differ."""
+    from tests.test_crawl import cli
+
+    with Replica(page_size=10, rate_per_second=500.0, crawl_delay=0) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml")
+        raw = tmp_path / "raw"
+        crawled = cli("ingest", "--db", str(tmp_path / "crawled.duckdb"), "--raw", str(raw), "--sources", str(sources),
+                      "--no-dedup")  # fmt: skip
+        assert crawled.returncode == 0, crawled.stderr
+    reparsed = cli("ingest", "--offline", "--reparse", "--no-dedup", "--db", str(tmp_path / "reparsed.duckdb"),
+                   "--raw", str(raw))  # fmt: skip
+    assert reparsed.returncode == 0, reparsed.stderr
+    query = """SELECT s.* EXCLUDE (run_id), p.url FROM sightings s JOIN raw_pages p USING (page_id)
+               ORDER BY sighting_id"""
+    rows = {}
+    for name in ("crawled", "reparsed"):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
+        try:
+            rows[name] = con.execute(query).fetchall()
+        finally:
+            con.close()
+    assert len(rows["crawled"]) > 100
+    assert rows["crawled"] == rows["reparsed"]

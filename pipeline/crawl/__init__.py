@@ -23,6 +23,7 @@ site that keeps the host's allowed slots busy).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from pipeline import http
@@ -32,6 +33,7 @@ from pipeline.crawl.recorder import ArchiveWriter
 from pipeline.crawl.report import CrawlOptions, CrawlProgress, CrawlReport, SourceReport
 from pipeline.crawl.site import Site
 from pipeline.errors import ArchiveError
+from pipeline.parse import ParsedPages
 from pipeline.parse_pool import PagePool
 from pipeline.sources import SourcesFile
 
@@ -46,8 +48,12 @@ async def crawl(
     fetch_log: FetchLog,
     options: CrawlOptions,
     progress: CrawlProgress | None = None,
+    parsed_pages: ParsedPages | None = None,
 ) -> CrawlReport:
-    """Crawl every source concurrently (each behind its own host gate)."""
+    """Crawl every source concurrently (each behind its own host gate).
+
+    `parsed_pages` receives the pages the crawl parsed, for the load of the same run.
+    """
     state = fetch_log.state()
     budget = sources.crawler.run_budget
     writer = ArchiveWriter(archive, fetch_log)
@@ -55,11 +61,15 @@ async def crawl(
     try:
         with PagePool(options.parse_timeout_s) as pool:
             pool.warm()
-            async with http.make_client(sources.crawler) as client:
-                sites = [
-                    Site(client, sources.crawler, source, archive, writer, state, options, progress, pool)
-                    for source in sources.sources
-                ]
+            async with contextlib.AsyncExitStack() as clients:
+                for source in sources.sources:
+                    client = await clients.enter_async_context(
+                        http.make_client(sources.crawler, connections=source.concurrency)
+                    )
+                    site = Site(
+                        client, sources.crawler, source, archive, writer, state, options, progress, pool, parsed_pages
+                    )
+                    sites.append(site)
                 try:
                     async with asyncio.timeout(budget):
                         results = await asyncio.gather(*(s.run() for s in sites), return_exceptions=True)

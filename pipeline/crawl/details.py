@@ -48,7 +48,7 @@ class DetailQueue:
         """Fetch one detail page and queue the language editions it links to."""
         site = self.site
         outcome = await site.fetcher.get(url, "detail", site.recorder.validators(url))
-        site.recorder.record(outcome, site.source.detail_format)
+        entry = site.recorder.record(outcome, site.source.detail_format)
         body = site.recorder.body(outcome)
         if outcome.outcome in ("fetched", "not_modified"):
             site.report.detail_pages += 1
@@ -60,7 +60,7 @@ class DetailQueue:
             if outcome.outcome not in ("fetched", "not_modified"):
                 site.report.problems.append(f"detail {url}: {outcome.reason}")
             return
-        parsed = await site.parse(site.source.detail_format, body, url)
+        parsed = await site.parse(site.source.detail_format, body, url, entry)
         if parsed is None:
             return
         for record in parsed.records:

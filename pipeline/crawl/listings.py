@@ -39,14 +39,14 @@ class SectionWalk:
         url, source = self.url, site.source
         assert url is not None
         outcome = await site.fetcher.get(url, "listing", site.recorder.validators(url))
-        site.recorder.record(outcome, source.listing_format)
+        entry = site.recorder.record(outcome, source.listing_format)
         body = site.recorder.body(outcome)
         if body is None:
             site.report.problems.append(f"listing {url}: {outcome.reason}")
             site.report.lost_listings.append(f"{url}: {outcome.reason}")
             return False
         site.report.listing_pages += 1
-        parsed = await site.parse(source.listing_format, body, url)
+        parsed = await site.parse(source.listing_format, body, url, entry)
         if parsed is None:
             site.report.lost_listings.append(f"{url}: could not be parsed")
             return False

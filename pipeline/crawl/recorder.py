@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.archive import Archive, ArchiveEntry, FetchLog, FetchState
@@ -27,6 +28,8 @@ from pipeline.urls import canonical_url
 
 #: most submissions one group commit takes
 GROUP_MAX = 64
+#: threads writing a group's objects at once (their fsyncs are committed together)
+OBJECT_THREADS = 8
 _STOP = object()
 
 
@@ -43,6 +46,7 @@ class ArchiveWriter:
         self.fetch_log = fetch_log
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._error: BaseException | None = None
+        self._objects = ThreadPoolExecutor(OBJECT_THREADS, thread_name_prefix="iom-archive-object")
         self._thread = threading.Thread(target=self._run, name="iom-archive-writer", daemon=True)
         self._thread.start()
 
@@ -56,6 +60,7 @@ class ArchiveWriter:
         """Wait until everything submitted is durable; raise the writer's failure, if any."""
         self._queue.put(_STOP)
         self._thread.join()
+        self._objects.shutdown()
         if self._error is not None:
             raise ArchiveError(f"archive writes stopped: {type(self._error).__name__}: {self._error}")
 
@@ -76,7 +81,7 @@ class ArchiveWriter:
             try:
                 bodies = [body for body, _ in group if body is not None]
                 if bodies:
-                    self.archive.store(bodies)
+                    self.archive.store(bodies, self._objects)
                 self.fetch_log.append_many([record for _, record in group])
             except BaseException as exc:  # reported to the crawl by submit() and close()
                 self._error = exc
@@ -103,11 +108,14 @@ class Recorder:
         #: sha256 -> archived body intact, checked once a run (reading a body costs a hash)
         self._intact: dict[str, bool] = {}
 
-    def record(self, outcome: FetchOutcome, fmt: str) -> None:
-        """Archive the body (if any) and log the outcome; the log line is written after the body."""
+    def record(self, outcome: FetchOutcome, fmt: str) -> ArchiveEntry | None:
+        """Archive the body (if any) and log the outcome; the log line is written after the body.
+
+        Returns the archive entry of a fetched body (its page_id names the page for the load)."""
         self.report.count(outcome)
         sha = None
         body = None
+        entry = None
         if outcome.outcome == "fetched" and outcome.body is not None:
             entry = self.archive.entry_for(
                 outcome.body,
@@ -146,6 +154,7 @@ class Recorder:
         }
         record["fetch_id"] = hashlib.sha256(repr(sorted(record.items())).encode()).hexdigest()[:16]
         self.writer.submit(body, record)
+        return entry
 
     def section(self, record: dict[str, Any]) -> None:
         """A section's walk, logged after everything this source submitted before it."""

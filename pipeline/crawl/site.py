@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable
 
 from parsers import PARSERS, ParsedPage, ParseError
 from pipeline import http
-from pipeline.archive import Archive, FetchState
+from pipeline.archive import Archive, ArchiveEntry, FetchState
 from pipeline.crawl.details import DetailQueue
 from pipeline.crawl.listings import SectionWalk
 from pipeline.crawl.recorder import ArchiveWriter, Recorder
 from pipeline.crawl.report import CrawlOptions, CrawlProgress, SourceReport
 from pipeline.crawl.robots import read_robots, read_sitemaps
 from pipeline.fetch import Fetcher, HostGate
+from pipeline.parse import ParsedPages
 from pipeline.parse_pool import PagePool
 from pipeline.sources import CrawlerConfig, Source
 
@@ -48,8 +49,10 @@ class Site:
         options: CrawlOptions,
         progress: CrawlProgress | None,
         pool: PagePool,
+        parsed_pages: ParsedPages | None = None,
     ) -> None:
         self.config = config
+        self.parsed_pages = parsed_pages
         self.source = source
         self.state = state
         self.options = options
@@ -136,14 +139,23 @@ class Site:
                 self._jobs.task_done()
 
     # -- parsing ----------------------------------------------------------------------------
-    async def parse(self, fmt: str, body: bytes, url: str) -> ParsedPage | None:
+    async def parse(self, fmt: str, body: bytes, url: str, entry: ArchiveEntry | None = None) -> ParsedPage | None:
         """Parse off the event loop, in a worker process under the time limit: a slow page
-        costs that page, never the other sources' crawls."""
+        costs that page, never the other sources' crawls.
+
+        A page just archived (`entry`) is parsed at its archived URL, as the load would parse it,
+        and handed to the load (`parsed_pages`), which then does not parse it again.
+        """
         if fmt not in PARSERS:
             self.report.problems.append(f"no parser for format {fmt!r} ({url})")
             return None
         try:
-            return await asyncio.to_thread(self.pool.parse, fmt, body, url)
+            if entry is None:
+                return await asyncio.to_thread(self.pool.parse, fmt, body, url)
+            parsed = await asyncio.to_thread(self.pool.parse, fmt, body, entry.url)
+            if self.parsed_pages is not None:
+                self.parsed_pages.add(entry.page_id, parsed)
+            return parsed
         except ParseError as exc:
             self.report.problems.append(f"{url}: {exc}")
         except Exception as exc:  # a parser bug must cost one page, not the crawl
