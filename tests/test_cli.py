@@ -63,6 +63,42 @@ def test_stats_help_explains_each_option(run_cli):
     assert "per source and kind" in result.stdout
 
 
+def test_help_lists_every_command_with_its_own_summary(run_cli):
+    """The listing is written from LAZY_COMMANDS without importing the commands: it must say what
+    each command's own docstring says, and running a lazily registered command must work."""
+    import click
+
+    from pipeline.cli import LAZY_COMMANDS, load_lazy_command
+
+    for name, (_module, _attribute, summary) in LAZY_COMMANDS.items():
+        command = load_lazy_command(name)
+        assert isinstance(command, click.Command)
+        assert command.name == name
+        assert " ".join(summary.split()) == " ".join((command.help or "").split("\n\n")[0].split()), name
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    listed = re.findall(r"^  ([a-z][\w-]*)\s{2,}", result.stdout.split("Commands:", 1)[1], flags=re.M)
+    assert listed == sorted({"ingest", "stats", *LAZY_COMMANDS})
+    archive = run_cli("archive", "--help")
+    assert archive.returncode == 0 and "verify" in archive.stdout, archive.stderr
+
+
+def test_help_imports_no_subsystem():
+    """`--help` and `stats` stay quick to start: listing the commands imports none of their modules."""
+    probe = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pipeline', 'parsers', 'duckdb'))))"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert loaded == "['pipeline', 'pipeline.cli', 'pipeline.errors', 'pipeline.settings']", loaded
+
+
 def test_unknown_option_is_a_usage_error(run_cli):
     result = run_cli("ingest", "--no-such-option")
     assert result.returncode == 2
