@@ -350,8 +350,10 @@ def stats(db: Path | None, as_json: bool) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
     import duckdb
 
-    from pipeline.analyst import _jsonable
     from pipeline.warehouse import connect, rebuild_hint
+
+    if as_json:  # only --json needs the analyst module's value conversion
+        from pipeline.analyst import _jsonable
 
     try:
         settings = load_settings().with_overrides(db_path=db)
