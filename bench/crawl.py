@@ -231,8 +231,10 @@ def main(argv: list[str] | None = None) -> None:
     env = child_env()
     GOALS.clear()
     scales = [int(s) for s in args.scales.split(",") if s.strip()]
+    print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews both sides)")
     for scale in scales:
         report(scale, args.repeat, measure(scale, args.repeat, env, naive=scale == 1))
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
