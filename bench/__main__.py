@@ -1,7 +1,8 @@
 """Run benchmarks: `python -m bench [NAME] [OPTIONS]`.
 
-No arguments: every benchmark below with its defaults. A name: that benchmark with OPTIONS.
-Options without a name go to the default benchmark. Each benchmark module has
+No arguments: every benchmark below with its defaults, then the goal lines they printed again,
+together (a module may keep them in a module-level `GOALS: list[str]`). A name: that benchmark
+with OPTIONS. Options without a name go to the default benchmark. Each benchmark module has
 `main(argv: list[str] | None) -> None`; register a new one with one line in BENCHMARKS.
 """
 
@@ -16,6 +17,7 @@ BENCHMARKS = {
     "dedup_quality": "bench.dedup_quality",
     "xling_quality": "bench.xling_quality",
     "crawl": "bench.crawl",
+    "startup": "bench.startup",
 }
 DEFAULT = "dedup"
 
@@ -23,9 +25,15 @@ DEFAULT = "dedup"
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
+        goals: list[str] = []
         for name, module in BENCHMARKS.items():
             print(f"== {name}", flush=True)
-            importlib.import_module(module).main([])
+            loaded = importlib.import_module(module)
+            loaded.main([])
+            goals += getattr(loaded, "GOALS", [])
+        if goals:
+            print("== goals")
+            print("\n".join(goals))
         return
     name, rest = (argv[0], argv[1:]) if not argv[0].startswith("-") else (DEFAULT, argv)
     if name not in BENCHMARKS:

@@ -1,37 +1,109 @@
-"""Benchmark the crawler against the local replica: pages per second and request counts.
+"""Crawl the local replica as whole processes: this project's `ingest` against a Scrapy spider.
 
-Baseline, measured in the same run against the same replica: a naive sequential loop that GETs
-every page the crawler fetched, one after the other, with no politeness, no retries, no archive
-and no link discovery. The crawler's figure is printed as a ratio to it, so the number says what
-the crawler's machinery (robots, gates, conditional requests, archive writes, link discovery)
-costs or saves on this machine.
+The goal (issue 10): a full crawl-ingest of the replica, politeness off, at least 1.5x the pages
+per second of the Scrapy spider a user would write instead (bench/peers/scrapy_spider.py), at the
+replica's size and at 10 times it (`Replica(scale=10)`: every item ten times over, distinct ids,
+titles and aliases). Both sides are whole processes timed from outside (time.perf_counter around
+subprocess.run), start-up included, on the same replica, the same start URLs and the same per-site
+concurrency (8), with no crawl delay and a rate limit far above what either reaches.
 
-    python -m bench crawl [--repeat N]
+This project's side is `python -m pipeline ingest` into a fresh archive and warehouse: crawl,
+parse, load and the deduplication pass that every ingest ends with (its share is printed apart,
+from dedup_runs.seconds, with the crawl's own share from runs.crawl). Scrapy's side crawls and
+writes a JSON Lines feed of the same fields.
+
+Pages are counted on the replica's own request log (status 200), cleared between runs, and the
+two sides' URL sets must be equal: a MISMATCH is printed with examples, and no ratio is claimed.
+
+Also measured, as before: a naive sequential GET loop over the same URLs (what the machinery costs
+or saves) and the no-change incremental re-run (a second ingest: requests sent, how many were
+conditional).
+
+    python -m bench crawl [--repeat N] [--scales 1,10]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import http
-from pipeline.archive import Archive, FetchLog
-from pipeline.crawl import CrawlOptions, crawl
 from pipeline.replica import Replica
 from pipeline.sources import SourcesFile, load_sources
 
+REPO = Path(__file__).resolve().parent.parent
+SPIDER = REPO / "bench" / "peers" / "scrapy_spider.py"
 #: fast enough that the crawler is held back by neither the replica nor its own politeness
 BENCH_RATE = 2000.0
+TARGET = 1.5
+#: goal lines (bench/__main__.py prints them again at the end of a full run)
+GOALS: list[str] = []
 
 
-def _crawl(sources: SourcesFile, root: Path) -> float:
+@dataclass
+class Side:
+    """One side's runs at one scale."""
+
+    seconds: list[float] = field(default_factory=list)
+    pages: list[int] = field(default_factory=list)
+    dedup: list[float] = field(default_factory=list)
+    crawl: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def rate(self, seconds: float | None = None) -> float:
+        return statistics.median(self.pages) / (seconds if seconds is not None else self.median)
+
+
+def child_env() -> dict[str, str]:
+    """A user's shell: no IOM_* overrides, bytecode caching on (as start-up is measured)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    asyncio.run(crawl(sources, Archive(root), FetchLog(root), CrawlOptions()))
-    return time.perf_counter() - started
+    result = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} exited {result.returncode}:\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def _fetched(rep: Replica) -> set[str]:
+    return {f"{r.site} {r.target}" for r in rep.requests if r.status == 200}
+
+
+def _phases(db: Path) -> tuple[float | None, float | None]:
+    """(crawl seconds: the slowest source, dedup seconds) of the warehouse's last run, if recorded."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return None, None
+    try:
+        crawl_json = con.sql("SELECT crawl FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+        crawl = json.loads(crawl_json[0]) if crawl_json and crawl_json[0] else {}
+        elapsed = [s.get("elapsed_s") for s in crawl.values() if isinstance(s, dict) and s.get("elapsed_s")]
+        dedup = con.sql("SELECT seconds FROM dedup_runs ORDER BY dedup_run_id DESC LIMIT 1").fetchone()
+        return (max(elapsed) if elapsed else None), (dedup[0] if dedup else None)
+    except duckdb.Error:
+        return None, None
+    finally:
+        con.close()
 
 
 async def _naive(urls: list[str], sources: SourcesFile) -> float:
@@ -43,38 +115,126 @@ async def _naive(urls: list[str], sources: SourcesFile) -> float:
         return time.perf_counter() - started
 
 
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[str, object]:
+    """Every measurement at one scale: both sides `repeat` times, alternating which goes first."""
+    project, scrapy, incremental = Side(), Side(), Side()
+    conditional: list[int] = []
+    naive_times: list[float] = []
+    mismatch: tuple[set[str], set[str]] | None = None
+    py = sys.executable
+    with Replica(page_size=10, rate_per_second=BENCH_RATE, crawl_delay=0, concurrency=8, scale=scale) as rep:
+        for n in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp_name:
+                tmp = Path(tmp_name)
+                toml = rep.write_sources(tmp / "s.toml")
+                db, raw = tmp / "w.duckdb", tmp / "raw"
+                ingest = [py, "-m", "pipeline", "ingest", "--db", str(db), "--raw", str(raw), "--sources", str(toml)]
+                spider = [py, str(SPIDER), "--sources", str(toml), "--out", str(tmp / "items.jsonl")]
+                sets: dict[str, set[str]] = {}
+                for side in (("project", "scrapy") if n % 2 == 0 else ("scrapy", "project")):
+                    rep.clear_requests()
+                    if side == "project":
+                        project.seconds.append(_timed(ingest, env))
+                        sets["project"] = _fetched(rep)
+                        project.pages.append(len(sets["project"]))
+                        crawl_s, dedup_s = _phases(db)
+                        if crawl_s is not None:
+                            project.crawl.append(crawl_s)
+                        if dedup_s is not None:
+                            project.dedup.append(dedup_s)
+                    else:
+                        scrapy.seconds.append(_timed(spider, env))
+                        sets["scrapy"] = _fetched(rep)
+                        scrapy.pages.append(len(sets["scrapy"]))
+                if sets["project"] != sets["scrapy"] and mismatch is None:
+                    mismatch = (sets["project"] - sets["scrapy"], sets["scrapy"] - sets["project"])
+                rep.clear_requests()
+                incremental.seconds.append(_timed(ingest, env))
+                incremental.pages.append(len(rep.requests))
+                conditional.append(sum(r.conditional for r in rep.requests))
+                if naive:
+                    urls = [rep.sites[key.split(" ", 1)[0]] + key.split(" ", 1)[1] for key in sorted(sets["project"])]
+                    rep.clear_requests()
+                    naive_times.append(asyncio.run(_naive(urls, load_sources(toml))))
+                rep.clear_requests()
+    return {
+        "project": project,
+        "scrapy": scrapy,
+        "incremental": incremental,
+        "conditional": conditional,
+        "naive": naive_times,
+        "mismatch": mismatch,
+    }
+
+
+def verdict(ratio: float, target: float = TARGET) -> str:
+    return "met" if ratio >= target else f"MISSED by {1 - ratio / target:.0%}"
+
+
+def report(scale: int, repeat: int, m: dict[str, object]) -> None:
+    project, scrapy, incremental = m["project"], m["scrapy"], m["incremental"]
+    assert isinstance(project, Side) and isinstance(scrapy, Side) and isinstance(incremental, Side)
+    pages_p, pages_s = statistics.median(project.pages), statistics.median(scrapy.pages)
+    mismatch = m["mismatch"]
+    label = f"{scale}x replica" if scale != 1 else "replica"
+    print(f"\n{label}: whole processes, politeness off, 8 per site, median of {repeat} runs")
+    check = "equal" if mismatch is None and pages_p == pages_s else "MISMATCH"
+    print(f"  pages fetched (status 200, replica's log): project {pages_p:g}, Scrapy {pages_s:g}: {check}")
+    if mismatch is not None:
+        only_p, only_s = mismatch  # type: ignore[misc]
+        print(f"    only the project: {len(only_p)} e.g. {sorted(only_p)[:3]}")
+        print(f"    only Scrapy:      {len(only_s)} e.g. {sorted(only_s)[:3]}")
+    print(f"  {'':44}{'seconds':>9}{'pages/s':>9}")
+    print(f"  {'Scrapy spider (crawl + JSON Lines feed)':44}{scrapy.median:9.2f}{scrapy.rate():9.1f}")
+    print(f"  {'this project: ingest (crawl+parse+load+dedup)':44}{project.median:9.2f}{project.rate():9.1f}")
+    crawl_s, dedup_s = _median_or_none(project.crawl), _median_or_none(project.dedup)
+    if crawl_s is not None:
+        print(f"  {'  of which the crawl (slowest source)':44}{crawl_s:9.2f}")
+    if dedup_s is not None:
+        print(f"  {'  of which the dedup pass':44}{dedup_s:9.2f}")
+        print(f"  {'  ingest without the dedup pass':44}{project.median - dedup_s:9.2f}"
+              f"{project.rate(project.median - dedup_s):9.1f}")  # fmt: skip
+    ratio = project.rate() / scrapy.rate()
+    shown = verdict(ratio) if check == "equal" else "not comparable (page sets differ)"
+    print(f"  ratio project/Scrapy, pages/s: {ratio:.2f}x (target {TARGET:g}x): {shown}")
+    if dedup_s is not None:
+        ratio_nd = project.rate(project.median - dedup_s) / scrapy.rate()
+        print(f"  (without the dedup pass: {ratio_nd:.2f}x)")
+    GOALS.append(f"crawl {label}: project/Scrapy {ratio:.2f}x (target {TARGET:g}x) {shown}")
+    conditional = statistics.median(m["conditional"])  # type: ignore[arg-type]
+    print(
+        f"  no-change re-run (second ingest): {incremental.median:.2f} s, {statistics.median(incremental.pages):g} "
+        f"requests ({conditional:g} conditional, {statistics.median(incremental.pages) / pages_p:.1%} of the first run)"
+    )
+    naive = m["naive"]
+    if naive:
+        naive_s = statistics.median(naive)  # type: ignore[arg-type]
+        print(f"  naive sequential GET loop over the same URLs, in-process: {naive_s:.2f} s, "
+              f"{pages_p / naive_s:.1f} pages/s")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench crawl", description=__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (the median is kept)")
+    parser.add_argument("--scales", default="1,10", help="replica sizes, comma-separated multiples (default 1,10)")
     args = parser.parse_args(argv)
-
-    crawl_times, naive_times = [], []
-    with Replica(page_size=10, rate_per_second=BENCH_RATE, crawl_delay=0, concurrency=8) as rep:
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                root = Path(tmp)
-                sources = load_sources(rep.write_sources(root / "s.toml"))
-                rep.clear_requests()
-                crawl_times.append(_crawl(sources, root / "raw"))
-                full_requests = len(rep.requests)
-                urls = [rep.sites[r.site] + r.target for r in rep.requests if r.status == 200]
-                rep.clear_requests()
-                _crawl(sources, root / "raw")
-                incremental_requests = len(rep.requests)
-                conditional = sum(r.conditional for r in rep.requests)
-                rep.clear_requests()
-                naive_times.append(asyncio.run(_naive(urls, sources)))
-                rep.clear_requests()
-    pages = len(urls)
-    crawl_s, naive_s = statistics.median(crawl_times), statistics.median(naive_times)
-    print(f"crawl of the replica (3 sites, {pages} pages), median of {args.repeat} runs")
-    print(f"{'':30}{'seconds':>9}{'pages/s':>9}{'ratio':>7}")
-    print(f"{'naive sequential GET loop':30}{naive_s:9.2f}{pages / naive_s:9.1f}{1.0:7.2f}")
-    print(f"{'crawler, first (full) run':30}{crawl_s:9.2f}{pages / crawl_s:9.1f}{naive_s / crawl_s:7.2f}")
-    print(
-        f"requests: first run {full_requests}; incremental re-run {incremental_requests} "
-        f"({conditional} conditional, {incremental_requests / full_requests:.1%} of the first run)"
-    )
+    if not SPIDER.exists():
+        raise SystemExit(f"{SPIDER} missing")
+    try:
+        import scrapy  # noqa: F401
+    except ImportError:
+        raise SystemExit("Scrapy is not installed: `make bench` installs requirements-bench.lock") from None
+    env = child_env()
+    GOALS.clear()
+    scales = [int(s) for s in args.scales.split(",") if s.strip()]
+    print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews both sides)")
+    for scale in scales:
+        report(scale, args.repeat, measure(scale, args.repeat, env, naive=scale == 1))
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

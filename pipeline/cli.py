@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipeline import __version__
-from pipeline.archive import FORMATS, Archive
 from pipeline.errors import (
     ArchiveError,
     ConfigError,
-    PageRefused,
     PipelineError,
     WarehouseError,
     WarehouseLockedError,
@@ -54,6 +52,85 @@ _raw_option = click.option(
 )
 
 
+#: commands that live beside their subsystem: name -> (module, attribute, first paragraph of its help).
+#: Imported only when that command runs (or its own --help is asked for): `--help`, `stats` and
+#: `ingest` do not pay for the replica's HTTP server, the report's tables or the exporters. The help
+#: text is what `--help` lists; tests/test_cli.py checks it against each command's own.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "archive": ("pipeline.archive_cli", "archive", "Inspect or add to the raw archive."),
+    "dedup": (
+        "pipeline.dedup.cli",
+        "dedup",
+        "Group publication sightings into editions and works (a pass also runs after every ingest).",
+    ),
+    "export": (
+        "pipeline.export_cli",
+        "export_command",
+        "Export editions or works: Parquet, CSV, JSON Lines, Dublin Core XML, CSL-JSON, RIS or BibTeX.",
+    ),
+    "query": (
+        "pipeline.analyst",
+        "query",
+        "Run one read-only SQL statement against the warehouse and print the result.",
+    ),
+    "replica": (
+        "pipeline.replica.cli",
+        "replica",
+        "Serve a replica of publications.iom.int, migrantprotection.iom.int and "
+        "returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C.",
+    ),
+    "report": (
+        "pipeline.report",
+        "report",
+        "Write the run report: counts per site, type, year and language; what the latest run added, changed "
+        "and withdrew; merges and the rules behind them; quality flags, rejects, fetch failures.",
+    ),
+    "schema": ("pipeline.analyst", "schema", "Describe the warehouse's tables and views, with what each column means."),
+    "serve-oai": (
+        "pipeline.oai_cli",
+        "serve_oai",
+        "Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.",
+    ),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when the command is looked up to run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(load_lazy_command(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing, from the recorded help of commands not loaded yet (same text as click's)."""
+        from click.utils import make_default_short_help
+
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                cmd = self.commands[name]
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(limit)))
+            else:
+                rows.append((name, make_default_short_help(LAZY_COMMANDS[name][2], limit).strip()))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def load_lazy_command(name: str) -> click.Command:
+    """Import the module of a lazily registered command and return the command."""
+    import importlib
+
+    module, attribute, _help = LAZY_COMMANDS[name]
+    return getattr(importlib.import_module(module), attribute)
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -67,7 +144,7 @@ def _exit_code(exc: PipelineError) -> int:
     return EXIT_NOTHING_PROCESSED
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="iom-pipeline")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
@@ -129,6 +206,7 @@ def ingest(
     """
     import duckdb
 
+    from pipeline.archive import Archive
     from pipeline.ingest import IngestOptions, crawl_step, run_ingest
     from pipeline.parse import ParsedPages
     from pipeline.sources import load_sources
@@ -276,8 +354,10 @@ def stats(db: Path | None, as_json: bool) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
     import duckdb
 
-    from pipeline.analyst import _jsonable
     from pipeline.warehouse import connect, rebuild_hint
+
+    if as_json:  # only --json needs the analyst module's value conversion
+        from pipeline.analyst import _jsonable
 
     try:
         settings = load_settings().with_overrides(db_path=db)
@@ -302,92 +382,6 @@ def stats(db: Path | None, as_json: bool) -> None:
         con.close()
     if as_json:
         click.echo(json.dumps(out, indent=1, ensure_ascii=False))
-
-
-@main.group()
-def archive() -> None:
-    """Inspect or add to the raw archive."""
-
-
-@archive.command("add")
-@_raw_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--source", required=True, help="Site the page came from, e.g. migrantprotection.iom.int.")
-@click.option("--url", default=None, help="URL the page was retrieved from, if known.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("auto", *FORMATS)),
-    required=True,
-    help="Page format (picks the parser); auto recognises listing, catalogue, detail and news pages by their shape.",
-)
-@click.option("--retrieved-at", default=None, help="When it was retrieved (ISO 8601); default now.")
-def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt: str, retrieved_at: str | None) -> None:
-    """Add a page supplied as a file (a text dump, a saved page) to the archive, byte for byte.
-
-    Refused with exit 2, and nothing written, when the source is not declared in the sources
-    file, the file is over the crawler's size limit, or it is not the text of a page (empty,
-    binary, NUL bytes, neither UTF-8 nor the charset it declares).
-    """
-    from datetime import datetime
-
-    from parsers import ParseError
-    from parsers.detect import detect_format
-    from pipeline.admit import admit_page
-    from pipeline.sources import load_sources
-
-    try:
-        settings = load_settings().with_overrides(raw_dir=raw)
-        body = admit_page(file, source, load_sources(settings.sources_file), settings.sources_file)
-    except PageRefused as exc:
-        _fail(f"{file.name}: not archived: {exc}", EXIT_USAGE)
-    except (PipelineError, OSError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
-    if fmt == "auto":
-        try:
-            found, why = detect_format(body, url)
-        except ParseError as exc:
-            _fail(f"{file.name}: not archived: {exc}", EXIT_CONFIG)
-        if found is None:
-            _fail(f"{file.name}: not archived: {why}; give --format if you know what it is", EXIT_CONFIG)
-        fmt = found
-        click.echo(f"{file.name}: {fmt} ({why})", err=True)
-    try:
-        when = datetime.fromisoformat(retrieved_at) if retrieved_at else None
-        entry = Archive(settings.raw_dir).put(
-            body, source=source, url=url, format=fmt, retrieved_at=when, label=file.name
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--retrieved-at") from exc
-    except (PipelineError, OSError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
-    click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}  {fmt}")
-
-
-@archive.command("verify")
-@_raw_option
-def archive_verify(raw: Path | None) -> None:
-    """Check every object against its hash and every manifest and fetch-log line.
-
-    Unreadable lines are moved to manifest.rejected.jsonl / fetchlog.rejected.jsonl with their
-    reason, so the next run reads clean files. One line per problem, then a summary. Exit 0 when
-    the archive is intact, 5 when problems were found (objects are never changed: the crawler
-    fetches a missing or corrupt page again).
-    """
-    from pipeline.verify import verify_archive
-
-    try:
-        settings = load_settings().with_overrides(raw_dir=raw)
-        report = verify_archive(Archive(settings.raw_dir))
-    except (PipelineError, OSError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
-    for problem in report.problems:
-        click.echo(f"problem: {problem}")
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}")
-    click.echo(report.summary)
-    if not report.clean:
-        sys.exit(EXIT_CONFIG)
 
 
 def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-def]
@@ -438,24 +432,3 @@ class ProgressUI:
         if done == total or done - self._last.get(label, 0) >= step:
             self._last[label] = done
             click.echo(f"{label}: {done}" + (f"/{total}" if total else "") + " pages", err=True)
-
-
-def _register_subcommands() -> None:
-    """Commands that live beside their subsystem, registered here so `--help` lists them."""
-    from pipeline.analyst import query, schema
-    from pipeline.dedup.cli import dedup
-    from pipeline.export_cli import export_command
-    from pipeline.oai_cli import serve_oai
-    from pipeline.replica.cli import replica
-    from pipeline.report import report
-
-    main.add_command(query)
-    main.add_command(schema)
-    main.add_command(replica)
-    main.add_command(dedup)
-    main.add_command(export_command)
-    main.add_command(report)
-    main.add_command(serve_oai)
-
-
-_register_subcommands()

@@ -63,6 +63,48 @@ def test_stats_help_explains_each_option(run_cli):
     assert "per source and kind" in result.stdout
 
 
+def test_help_lists_every_command_with_its_own_summary(run_cli):
+    """The listing is written from LAZY_COMMANDS without importing the commands: it must say what
+    each command's own docstring says, and running a lazily registered command must work."""
+    import click
+
+    from pipeline.cli import LAZY_COMMANDS, load_lazy_command
+
+    for name, (_module, _attribute, summary) in LAZY_COMMANDS.items():
+        command = load_lazy_command(name)
+        assert isinstance(command, click.Command)
+        assert command.name == name
+        assert " ".join(summary.split()) == " ".join((command.help or "").split("\n\n")[0].split()), name
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    listed = re.findall(r"^  ([a-z][\w-]*)\s{2,}", result.stdout.split("Commands:", 1)[1], flags=re.M)
+    assert listed == sorted({"ingest", "stats", *LAZY_COMMANDS})
+    archive = run_cli("archive", "--help")
+    assert archive.returncode == 0 and "verify" in archive.stdout, archive.stderr
+
+
+def test_help_imports_no_subsystem():
+    """`--help` stays quick to start: listing the commands imports none of their modules, nor the
+    heavy libraries (DuckDB, pyarrow, numpy, pydantic, the parsers) that only running them needs."""
+    import subprocess
+    import sys
+
+    from pipeline.cli import LAZY_COMMANDS
+
+    probe = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(result.stdout.split())
+    assert "pipeline.cli" in loaded
+    heavy = {module for module, _attribute, _summary in LAZY_COMMANDS.values()}
+    heavy |= {"duckdb", "pyarrow", "numpy", "pydantic", "parsers", "pipeline.archive", "pipeline.ingest"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+
+
 def test_unknown_option_is_a_usage_error(run_cli):
     result = run_cli("ingest", "--no-such-option")
     assert result.returncode == 2

@@ -119,6 +119,29 @@ def test_every_card_and_sitemap_url_serves_its_item(rep: Replica, client: httpx.
         assert client.get(url).status_code == 200
 
 
+def test_scale_serves_distinct_copies_that_link_only_within_their_copy(client: httpx.Client) -> None:
+    """`Replica(scale=k)` (benchmarks at k times the sites' size): every copy is a page of its own."""
+    base = load_items()
+    with Replica(page_size=10) as unscaled:
+        base_urls = len(unscaled.expected_detail_urls())
+    with Replica(page_size=10, scale=3) as rep:
+        items = rep.items
+        assert len(items) == 3 * len(base)
+        assert len({i["id"] for i in items}) == len(items)
+        assert len({i["title"] for i in items}) == 3 * len({i["title"] for i in base})
+        assert len(rep.expected_detail_urls()) == 3 * base_urls
+        by_id = {i["id"]: i for i in items}
+        copies = [c for c in rep.expected_cards() if c["item_id"].endswith("-part-3")]
+        assert copies
+        for card in copies[:10]:
+            page = client.get(card["url"])
+            assert page.status_code == 200, card
+            assert LexborHTMLParser(page.text).css_first("h1").text(strip=True) == by_id[card["item_id"]]["title"]
+            editions = [link.url for r in html_detail.parse(page.content, card["url"]).records
+                        for link in map(httpx.URL, r.get("edition_links", []))]  # fmt: skip
+            assert all(str(url).split("?")[0].rstrip("/").endswith("-part-3") for url in editions), editions
+
+
 def test_sitemap_lists_every_detail_page_including_unlisted_ones(rep: Replica, client: httpx.Client) -> None:
     for site, base in rep.sites.items():
         response = client.get(base + "/sitemap.xml")

@@ -212,3 +212,33 @@ def check_items(items: list[dict[str, Any]]) -> None:
             for section in placement.get("sections", []):
                 if section not in known:
                     raise ValueError(f"item {item['id']}: {site} has no listing section {section!r}")
+
+
+def scaled_items(items: list[dict[str, Any]], scale: int) -> list[dict[str, Any]]:
+    """The dataset `scale` times over, for benchmarks at a size the real sites might reach.
+
+    Copy k (k >= 2) of an item gets its own id, nid, title (", part k"), alias on every site
+    ("-part-k"), attachment file names and edition/work keys, so every copy is a page of its own
+    that links only to editions of the same copy; listings, sitemaps and ground truth grow with it.
+    """
+    if scale < 1:
+        raise ValueError("scale must be >= 1")
+    if scale == 1:
+        return items
+    step = 10 ** len(str(max(i["nid"] for i in items)))
+    out = list(items)
+    for k in range(2, scale + 1):
+        for item in items:
+            copy = json.loads(json.dumps(item))
+            copy["id"] = f"{item['id']}-part-{k}"
+            copy["nid"] = item["nid"] + (k - 1) * step
+            copy["title"] = f"{item['title']}, part {k}"
+            copy["edition_key"] = f"{item['edition_key']}-part-{k}"
+            copy["work_key"] = f"{item['work_key']}-part-{k}"
+            for placement in copy["sites"].values():
+                placement["path"] = f"{placement['path'].rstrip('/')}-part-{k}"
+            for pdf in copy["pdfs"]:
+                pdf["file"] = f"part-{k}-{pdf['file']}"
+            out.append(copy)
+    check_items(out)
+    return out

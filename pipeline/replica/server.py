@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pipeline.replica.dataset import SITES, TYPE_SLUGS, Section, load_items, slugify, strip_prefix
+from pipeline.replica.dataset import SITES, TYPE_SLUGS, Section, load_items, scaled_items, slugify, strip_prefix
 from pipeline.replica.faults import Fault
 from pipeline.replica.render import (
     DISALLOWED,
@@ -143,6 +143,8 @@ class Replica:
     `port`: None or 0 for ephemeral ports, or the first site's port (the others take the next ones).
     `interface_listings`: also declare the Spanish-interface listing `/es/resources/directrices`
     (same items as `/en/resources/guideline`, cards linking `/es/` re-renders of the same nodes).
+    `scale`: serve the items that many times over (distinct ids, titles and aliases; see
+    `dataset.scaled_items`), for benchmarks at several times the real sites' size.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class Replica:
         concurrency: int = 4,
         interface_listings: bool = False,
         items: list[dict[str, Any]] | None = None,
+        scale: int = 1,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
@@ -174,7 +177,7 @@ class Replica:
         self._in_flight: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
         self._validators: dict[tuple[str, str], tuple[str, datetime]] = {}
-        self._items = copy.deepcopy(items) if items is not None else load_items()
+        self._items = scaled_items(copy.deepcopy(items) if items is not None else load_items(), scale)
         self._sites: dict[str, _Site] = {}
         for name, spec in SITES.items():
             sections = tuple(s for s in spec.sections if interface_listings or s.lang == "en")
