@@ -168,8 +168,14 @@ def connect_lake(
         if read_only:
             options.append("READ_ONLY")
         suffix = f" ({', '.join(options)})" if options else ""
+        attach = f"ATTACH {_sql_string(str(lake))} AS {LAKE}{suffix}"
         try:
-            con.execute(f"ATTACH {_sql_string(str(lake))} AS {LAKE}{suffix}")
+            Retrying(
+                retry=retry_if_exception(_is_init_race),
+                stop=stop_after_attempt(10),
+                wait=wait_random_exponential(multiplier=0.05, max=1.0),
+                reraise=True,
+            )(con.execute, attach)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open the lake {lake}: {_first_line(exc)}") from exc
         con.execute(f"USE {LAKE}")
@@ -179,6 +185,20 @@ def connect_lake(
         con.close()
         raise
     return con
+
+
+def _is_init_race(exc: BaseException) -> bool:
+    """Two workers attached a new, empty catalog at once and both began creating DuckLake's tables.
+
+    Observed on 1.5.5: 'Failed to initialize DuckLake: Failed to execute query "CREATE TABLE
+    "public"."ducklake_metadata"...": ERROR: duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"'. PostgreSQL creates the tables in one transaction, so the loser
+    finds a complete catalog when it attaches again.
+    """
+    text = str(exc)
+    return isinstance(exc, duckdb.Error) and "Failed to initialize DuckLake" in text and (
+        "duplicate key" in text or "already exists" in text
+    )
 
 
 def _first_line(exc: BaseException) -> str:
