@@ -300,3 +300,26 @@ def test_reader_process_sees_whole_batches_while_a_writer_writes(
     assert all(n % batch == 0 for n in counts), counts  # never half a batch
     assert counts[-1] == 20 * batch
     assert "read-only" in read["write_refused"]
+
+
+def test_unreachable_catalog_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(WarehouseError, match="cannot open the lake"):
+        connect_lake(f"ducklake:postgres:host=127.0.0.1 port={port} user=lake dbname=x connect_timeout=5",
+                     tmp_path / "data")
+
+
+def test_duplicate_keys_counts_what_a_primary_key_would_have_refused(lake_catalog: tuple[str, Path]) -> None:
+    con = connect_lake(spec(lake_catalog), lake_catalog[1])
+    schema = migrate_lake(con)
+    con.execute("INSERT INTO text_vectors VALUES ('a', 'm', [1.0]), ('a', 'm2', [1.0]), ('a', 'm', [2.0])")
+    con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'ok'), (1, now(), 'ok')")
+    counts = duplicate_keys(con, schema.keys)
+    assert counts["text_vectors"] == 1 and counts["runs"] == 1 and counts["sightings"] == 0
+    # a FLOAT[512] vector, as pipeline/dedup/xling.py writes it, goes into the lake's FLOAT[] column
+    con.execute("INSERT INTO text_vectors SELECT 'b', 'm', list_value(1.0, 2.0)::FLOAT[2]")
+    con.close()
