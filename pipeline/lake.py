@@ -360,21 +360,24 @@ def _split_top_level(body: str) -> list[str]:
 
 
 def _translate_table(name: str, head: str, body: str, out: LakeSchema) -> str:
-    columns = []
+    """One CREATE TABLE with its keys, sequence defaults and fixed-size arrays rewritten, column by column.
+
+    Column by column rather than one regex over the statement, so a key that spans columns
+    (`PRIMARY KEY (a, b)`) makes each of them NOT NULL and commas inside types or defaults stay put.
+    """
+    columns: list[str] = []
     for item in _split_top_level(body):
-        if _TABLE_CONSTRAINT.match(item):
-            key = _TABLE_KEY.match(item)
-            if key:
+        if constraint := _TABLE_CONSTRAINT.match(item):
+            kind = constraint.group(1).upper()
+            if kind.startswith(("CHECK", "FOREIGN")):
+                columns.append(item)  # left for DuckLake to accept or refuse, loudly
+                continue
+            out.applied_rules.add("primary-key")
+            if key := _TABLE_KEY.match(item):
                 cols = tuple(c.strip() for c in key.group(1).split(","))
                 out.keys[name] = cols
-                out.applied_rules.add("primary-key")
                 # the key's columns must still never be NULL
                 columns = [c if c.split()[0] not in cols or _NOT_NULL.search(c) else c + " NOT NULL" for c in columns]
-            elif item.upper().startswith(("UNIQUE", "CONSTRAINT")):
-                out.applied_rules.add("primary-key")
-            else:
-                columns.append(item)  # CHECK / FOREIGN KEY: left for DuckLake to accept or refuse, loudly
-                continue
             continue
         col = item
         inline = _INLINE_KEY.search(col)

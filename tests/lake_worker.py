@@ -1,4 +1,4 @@
-"""One process of a lake concurrency test: a writer appending fetches, or a read-only reader.
+"""One process of a lake concurrency test: a writer appending fetches, an updater, or a read-only reader.
 
 Run by tests/test_lake.py as `python tests/lake_worker.py MODE JSON`; prints one JSON line
 (what it did) on stdout. Processes, not threads: each is a separate DuckDB instance with its own
@@ -57,6 +57,42 @@ def append(args: dict) -> dict:
     return {"name": args["name"], "rows": rows, "retries": stats.retries, "conflicts": stats.conflicts}
 
 
+def append_runs(args: dict) -> dict:
+    """Append rows to `runs` in small batches: the same table the updater rewrites."""
+    con = connect_lake(args["spec"])
+    stats = RetryStats()
+    barrier(Path(args["sync"]), args["name"])
+    first, rows, batch = args["first_id"], args["rows"], args["batch"]
+    for start in range(first, first + rows, batch):
+
+        def insert(start: int = start) -> None:
+            with transaction(con):
+                con.execute(
+                    "INSERT INTO runs (run_id, started_at, status) SELECT i, now(), 'ok' FROM range(?, ?) AS t(i)",
+                    [start, min(start + batch, first + rows)],
+                )
+
+        with_retries(insert, stats=stats, attempts=30)
+    con.close()
+    return {"name": args["name"], "retries": stats.retries, "conflicts": stats.conflicts}
+
+
+def update(args: dict) -> dict:
+    """Bump one run's counter `times` times, each a transaction racing the appenders' inserts."""
+    con = connect_lake(args["spec"])
+    stats = RetryStats()
+    barrier(Path(args["sync"]), args["name"])
+
+    def bump() -> None:
+        with transaction(con):
+            con.execute("UPDATE runs SET pages_parsed = pages_parsed + 1 WHERE run_id = 1")
+
+    for _ in range(args["times"]):
+        with_retries(bump, stats=stats, attempts=30)
+    con.close()
+    return {"name": args["name"], "retries": stats.retries, "conflicts": stats.conflicts}
+
+
 def read(args: dict) -> dict:
     """Read counts from a read-only attachment until the writer says it is done; try one write."""
     con = connect_lake(args["spec"], read_only=True)
@@ -81,7 +117,7 @@ def read(args: dict) -> dict:
 
 if __name__ == "__main__":
     mode, raw = sys.argv[1], sys.argv[2]
-    result = {"append": append, "read": read}[mode](json.loads(raw))
+    result = {"append": append, "append_runs": append_runs, "update": update, "read": read}[mode](json.loads(raw))
     if mode == "append" and json.loads(raw).get("then_done"):
         (Path(json.loads(raw)["sync"]) / "done").touch()
     print(json.dumps(result))

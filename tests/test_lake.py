@@ -323,3 +323,27 @@ def test_duplicate_keys_counts_what_a_primary_key_would_have_refused(lake_catalo
     # a FLOAT[512] vector, as pipeline/dedup/xling.py writes it, goes into the lake's FLOAT[] column
     con.execute("INSERT INTO text_vectors SELECT 'b', 'm', list_value(1.0, 2.0)::FLOAT[2]")
     con.close()
+
+
+def test_updater_process_beside_appenders_loses_no_update(tmp_path: Path, lake_catalog: tuple[str, Path]) -> None:
+    """UPDATEs racing other processes' inserts on the same table: retried conflicts, exact final values."""
+    con = connect_lake(spec(lake_catalog), lake_catalog[1])
+    migrate_lake(con)
+    con.execute("INSERT INTO runs (run_id, started_at, status, pages_parsed) VALUES (1, now(), 'running', 0)")
+    con.close()
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    common = {"spec": spec(lake_catalog), "data_path": str(lake_catalog[1]), "sync": str(sync)}
+    procs = [
+        _start("update", {**common, "name": "updater", "times": 15}),
+        # appenders into `runs` itself, in batches small enough to be inlined into the catalog
+        *(_start("append_runs", {**common, "name": f"a{i}", "rows": 60, "batch": 5, "first_id": 1000 * (i + 1)})
+          for i in range(2)),
+    ]
+    _release(sync, ["updater", "a0", "a1"], procs)
+    results = _results(procs)
+    con = connect_lake(spec(lake_catalog), read_only=True)
+    assert con.execute("SELECT pages_parsed FROM runs WHERE run_id = 1").fetchone() == (15,)
+    assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchone() == (121, 121)
+    con.close()
+    print({r["name"]: r["retries"] for r in results})
