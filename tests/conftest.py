@@ -35,6 +35,7 @@ from pipeline.archive import Archive
 from pipeline.ingest import IngestOptions, run_ingest
 from pipeline.runs import RunSummary
 from pipeline.warehouse import connect, migrate
+from tests.pg import lake_catalog, pg_cluster  # noqa: F401 (fixtures: a throwaway PostgreSQL for the lake tests)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPO_RAW = REPO_ROOT / "raw"

@@ -1,0 +1,517 @@
+"""The warehouse as a DuckLake whose catalog is in PostgreSQL: the one module that knows about the lake.
+
+A DuckDB file allows one writing process; a DuckLake keeps its catalog in PostgreSQL and its rows
+in Parquet files under a data folder, so several ingest workers on several machines can commit
+into one warehouse. Everything that differs between the two backends lives here, so the rest of
+the pipeline can stay backend-neutral:
+
+- `parse_spec` / `is_lake_spec`: `--warehouse ducklake:postgres:<libpq conninfo>`;
+- `connect_lake`: a DuckDB connection with the lake attached and in use, its extensions loaded
+  from the installed wheels (never downloaded: see `SAFE_CONFIG`);
+- `migrate_lake`: the schema steps of `warehouse/schema/*.sql` (still the one source of the
+  schema) translated statement by statement into what DuckLake accepts; each rule says why;
+- `next_ids`: ids from PostgreSQL sequences, since DuckLake has none;
+- `with_retries` / `transaction`: what to do when two workers' commits conflict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from pipeline.errors import WarehouseError
+from pipeline.warehouse import MEMORY_LIMIT, SAFE_CONFIG, schema_steps
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ducklake:postgres:"
+#: the catalog name the lake is attached as (and USEd), so unqualified table names resolve to it
+LAKE = "lake"
+#: the same PostgreSQL database attached directly, for what DuckLake does not do (sequences)
+PG = "lake_pg"
+#: PostgreSQL schema holding the warehouse's sequences, apart from DuckLake's own `ducklake_*` tables
+SEQUENCE_SCHEMA = "warehouse_sequences"
+#: lake-only table holding comments on view columns, which DuckLake cannot store (rule `view-column-comment`)
+VIEW_COLUMN_COMMENTS = "lake_view_column_comments"
+#: bump when a translation rule changes, so lakes migrated by the old rules are migrated again
+RULES_VERSION = "1"
+
+#: extension name -> the PyPI wheel (module) that ships its signed binary. The binary's file name
+#: must be `<name>.duckdb_extension`: DuckDB derives the entry point from it, which is why the
+#: postgres extension comes from `duckdb-extension-postgres-scanner` (same binary as
+#: `duckdb-extension-postgres`, whose `postgres.duckdb_extension` fails with "did not contain the
+#: expected entrypoint function 'postgres_duckdb_cpp_init'"). json and parquet are statically
+#: linked into the duckdb 1.5.5 wheel; their wheels are used only if a build ever lacks them.
+EXTENSION_WHEELS = {
+    "json": "duckdb_extension_json",
+    "parquet": "duckdb_extension_parquet",
+    "postgres_scanner": "duckdb_extension_postgres_scanner",
+    "ducklake": "duckdb_extension_ducklake",
+}
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# specs and connections
+
+
+@dataclass(frozen=True)
+class LakeSpec:
+    """Where the lake's catalog is: a libpq conninfo (`host=... dbname=...` or `postgresql://...`)."""
+
+    conninfo: str
+
+    def __str__(self) -> str:
+        return PREFIX + self.conninfo
+
+
+def is_lake_spec(spec: str | Path) -> bool:
+    """A `--warehouse` value names a lake rather than a DuckDB file."""
+    return str(spec).startswith(PREFIX)
+
+
+_KEYVAL = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)""")
+
+
+def parse_spec(spec: str | Path) -> LakeSpec:
+    """Check a `ducklake:postgres:<conninfo>` spec early, so a typo fails before any work is done.
+
+    Only the shape is checked (libpq reports the rest when it connects): key=value pairs, or a
+    postgres:// URI. Other catalogs (`ducklake:sqlite:`, `ducklake:file.ducklake`) are refused:
+    they allow one writer at a time, which is what the file warehouse already is.
+    """
+    text = str(spec)
+    if not is_lake_spec(text):
+        raise WarehouseError(f"{text!r} is not a lake: give ducklake:postgres:<conninfo>, e.g. "
+                             "ducklake:postgres:host=127.0.0.1 dbname=iom")
+    conninfo = text[len(PREFIX):].strip()
+    if not conninfo:
+        raise WarehouseError("ducklake:postgres: needs a PostgreSQL conninfo after it, e.g. host=127.0.0.1 dbname=iom")
+    if not conninfo.startswith(("postgres://", "postgresql://")):
+        rest = _KEYVAL.sub("", conninfo).strip()
+        if rest or not _KEYVAL.search(conninfo):
+            raise WarehouseError(f"cannot read the PostgreSQL conninfo {conninfo!r}: write key=value pairs "
+                                 "separated by spaces (host=... port=... dbname=... user=...) or a postgresql:// URI")
+    return LakeSpec(conninfo)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def extension_file(name: str) -> Path | None:
+    """The extension binary shipped by its wheel for this DuckDB version, or None if not installed."""
+    found = importlib.util.find_spec(EXTENSION_WHEELS[name])
+    if found is None or not found.submodule_search_locations:
+        return None
+    for root in found.submodule_search_locations:
+        path = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+        if path.exists():
+            return path
+    return None
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load the lake's extensions from the installed wheels: no download, no autoload, same in cron.
+
+    The wheels hold signed binaries built for exactly this DuckDB (their folder is named after its
+    version), so signature checks stay on.
+    """
+    loaded = {name for (name,) in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    for name in EXTENSION_WHEELS:
+        if name in loaded:
+            continue
+        path = extension_file(name)
+        if path is None:
+            wheel = EXTENSION_WHEELS[name].replace("_", "-")
+            raise WarehouseError(
+                f"the DuckDB extension {name} is not installed: pip install {wheel}=={duckdb.__version__} "
+                "(it is in requirements.lock: make venv)"
+            )
+        con.execute(f"LOAD {_sql_string(str(path))}")
+
+
+def connect_lake(
+    spec: str | LakeSpec,
+    data_path: Path | None = None,
+    *,
+    read_only: bool = False,
+    memory_limit: str = MEMORY_LIMIT,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached as `lake` and in use, so queries read as on a file.
+
+    `data_path` is where the Parquet files go; a new lake needs it, an existing one remembers
+    its own (DuckLake stores it in the catalog). Readers attach read-only: they never take part
+    in commit conflicts and cannot write by mistake.
+    """
+    lake = spec if isinstance(spec, LakeSpec) else parse_spec(spec)
+    con = duckdb.connect(":memory:", config={"memory_limit": memory_limit, **SAFE_CONFIG})
+    try:
+        load_extensions(con)
+        options = []
+        if data_path is not None:
+            data_path = Path(data_path)
+            if not read_only:
+                data_path.mkdir(parents=True, exist_ok=True)
+            options.append(f"DATA_PATH {_sql_string(str(data_path.resolve()) + '/')}")
+        if read_only:
+            options.append("READ_ONLY")
+        suffix = f" ({', '.join(options)})" if options else ""
+        attach = f"ATTACH {_sql_string(str(lake))} AS {LAKE}{suffix}"
+        try:
+            Retrying(
+                retry=retry_if_exception(_is_init_race),
+                stop=stop_after_attempt(10),
+                wait=wait_random_exponential(multiplier=0.05, max=1.0),
+                reraise=True,
+            )(con.execute, attach)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open the lake {lake}: {_first_line(exc)}") from exc
+        con.execute(f"USE {LAKE}")
+        if not read_only:
+            con.execute(f"ATTACH {_sql_string(lake.conninfo)} AS {PG} (TYPE postgres)")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _is_init_race(exc: BaseException) -> bool:
+    """Two workers attached a new, empty catalog at once and both began creating DuckLake's tables.
+
+    Observed on 1.5.5: 'Failed to initialize DuckLake: Failed to execute query "CREATE TABLE
+    "public"."ducklake_metadata"...": ERROR: duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"'. PostgreSQL creates the tables in one transaction, so the loser
+    finds a complete catalog when it attaches again.
+    """
+    text = str(exc)
+    return isinstance(exc, duckdb.Error) and "Failed to initialize DuckLake" in text and (
+        "duplicate key" in text or "already exists" in text
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# commit conflicts
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit lost a race with another writer's commit; doing the work again succeeds.
+
+    Observed on 1.5.5 as a TransactionException at COMMIT: "Failed to commit DuckLake transaction.
+    Transaction conflict - attempting to delete from table with index "2" - but another transaction
+    has inserted into it" (also: created by another transaction already, has altered it, has
+    deleted inlined data from it). The failed transaction is rolled back already.
+    """
+    return isinstance(exc, duckdb.TransactionException) and "Transaction conflict" in str(exc)
+
+
+@dataclass
+class RetryStats:
+    """How often commits had to be redone: the cost of concurrency, for logs and benchmarks."""
+
+    retries: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 10,
+    stats: RetryStats | None = None,
+    max_wait: float = 2.0,
+) -> T:
+    """Run `fn` (one whole transaction), again after a commit conflict, with jittered backoff.
+
+    Only conflicts are retried: any other error is a real failure and surfaces at once. `fn` must
+    redo its work from scratch (open its own transaction, e.g. with `transaction(con)`), because a
+    conflicting commit has been rolled back. The jitter keeps writers that collided from colliding
+    again in lockstep.
+    """
+
+    def count(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if stats is not None:
+            stats.retries += 1
+            if exc is not None:
+                stats.conflicts.append(str(exc).strip().splitlines()[-1])
+        log.debug("lake commit conflict (attempt %d), retrying: %s", state.attempt_number, exc)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_conflict),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.05, max=max_wait),
+        before_sleep=count,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolled back on error (if the failed COMMIT has not rolled it back already)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------------------------
+# sequences
+
+
+def next_ids(con: duckdb.DuckDBPyConnection, sequence: str, n: int = 1) -> list[int]:
+    """`n` ids from a warehouse sequence, unique across every worker (DuckLake has no sequences).
+
+    They come from a PostgreSQL sequence in the catalog database: nextval is atomic across
+    connections and never hands out a number twice, even when the transaction that used it
+    rolls back (gaps, as in DuckDB, and no duplicates).
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", sequence):
+        raise ValueError(f"not a sequence name: {sequence!r}")
+    inner = f"SELECT nextval('{SEQUENCE_SCHEMA}.{sequence}') AS id FROM generate_series(1, {int(n)})"
+    rows = con.execute(f"SELECT id FROM postgres_query('{PG}', {_sql_string(inner)})").fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# schema translation
+
+
+@dataclass
+class LakeSchema:
+    """The schema steps as the lake takes them, and what had to be kept outside DuckLake."""
+
+    statements: list[tuple[str, str]] = field(default_factory=list)  # (step name, SQL) run in DuckLake
+    sequences: dict[str, int] = field(default_factory=dict)  # name -> START, created in PostgreSQL
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> PRIMARY KEY columns (not enforced)
+    view_column_comments: list[tuple[str, str, str]] = field(default_factory=list)  # (view, column, comment)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (step name, statement) with no lake form
+    applied_rules: set[str] = field(default_factory=set)
+
+
+#: The translation rules, by name; each is applied in `translate` and named in LakeSchema.applied_rules.
+RULES = {
+    "sequence": "CREATE SEQUENCE -> a PostgreSQL sequence in the catalog database "
+    "(DuckLake: 'does not support sequences'); ids come from next_ids().",
+    "primary-key": "PRIMARY KEY / UNIQUE dropped, kept as NOT NULL and recorded in LakeSchema.keys "
+    "(DuckLake: 'PRIMARY KEY/UNIQUE constraints are not supported'); uniqueness is the writers' job.",
+    "nextval-default": "DEFAULT nextval('seq') dropped: a DuckLake default cannot call a sequence; "
+    "writers give the id from next_ids().",
+    "fixed-array": "TYPE[n] -> TYPE[] (DuckLake: 'unsupported type FLOAT[512]'); values cast on insert.",
+    "index": "CREATE INDEX skipped (DuckLake: 'does not support indexes'); Parquet min/max statistics prune instead.",
+    "view-column-comment": "COMMENT ON COLUMN <view>.<col> -> a row of lake_view_column_comments "
+    "(DuckLake: 'Cannot comment on columns for entry ... it is not a table').",
+}
+
+_LEADING_COMMENTS = re.compile(r"^(?:\s*--[^\n]*\n)*\s*")
+_CREATE_SEQUENCE = re.compile(
+    r"^CREATE\s+SEQUENCE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)(?:\s+START\s+(?:WITH\s+)?(\d+))?\s*;?\s*$", re.I
+)
+_CREATE_TABLE = re.compile(r"^(CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*)\((.*)\)\s*;?\s*$", re.I | re.S)
+_CREATE_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
+_CREATE_INDEX = re.compile(r"^CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)
+_ALTER_ADD = re.compile(r"^ALTER\s+TABLE\s+\w+\s+ADD\s+COLUMN\b", re.I)
+_COMMENT_COLUMN = re.compile(r"^COMMENT\s+ON\s+COLUMN\s+(\w+)\.(\w+)\s+IS\s+'((?:[^']|'')*)'\s*;?\s*$", re.I | re.S)
+_TABLE_CONSTRAINT = re.compile(r"^(?:CONSTRAINT\s+\w+\s+)?(PRIMARY\s+KEY|UNIQUE|CHECK|FOREIGN\s+KEY)\b", re.I)
+_TABLE_KEY = re.compile(r"^(?:CONSTRAINT\s+\w+\s+)?PRIMARY\s+KEY\s*\(([^)]*)\)", re.I)
+_INLINE_KEY = re.compile(r"\s+(PRIMARY\s+KEY|UNIQUE)\b", re.I)
+_NOT_NULL = re.compile(r"\bNOT\s+NULL\b", re.I)
+_NEXTVAL_DEFAULT = re.compile(r"\s+DEFAULT\s+nextval\s*\(\s*'[^']*'\s*\)", re.I)
+_FIXED_ARRAY = re.compile(r"(\w)\[\d+\]")
+
+
+def _split_top_level(body: str) -> list[str]:
+    """Split a column list at the commas outside parentheses and quotes (DECIMAL(9,2), defaults)."""
+    parts, depth, quote, start = [], 0, False, 0
+    for i, ch in enumerate(body):
+        if ch == "'":
+            quote = not quote
+        elif quote:
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _translate_table(name: str, head: str, body: str, out: LakeSchema) -> str:
+    """One CREATE TABLE with its keys, sequence defaults and fixed-size arrays rewritten, column by column.
+
+    Column by column rather than one regex over the statement, so a key that spans columns
+    (`PRIMARY KEY (a, b)`) makes each of them NOT NULL and commas inside types or defaults stay put.
+    """
+    columns: list[str] = []
+    for item in _split_top_level(body):
+        if constraint := _TABLE_CONSTRAINT.match(item):
+            kind = constraint.group(1).upper()
+            if kind.startswith(("CHECK", "FOREIGN")):
+                columns.append(item)  # left for DuckLake to accept or refuse, loudly
+                continue
+            out.applied_rules.add("primary-key")
+            if key := _TABLE_KEY.match(item):
+                cols = tuple(c.strip() for c in key.group(1).split(","))
+                out.keys[name] = cols
+                # the key's columns must still never be NULL
+                columns = [c if c.split()[0] not in cols or _NOT_NULL.search(c) else c + " NOT NULL" for c in columns]
+            continue
+        col = item
+        inline = _INLINE_KEY.search(col)
+        if inline:
+            if inline.group(1).upper().startswith("PRIMARY"):
+                out.keys[name] = (col.split()[0],)
+                if not _NOT_NULL.search(col):
+                    col = _INLINE_KEY.sub(" NOT NULL", col, count=1)
+            col = _INLINE_KEY.sub("", col)
+            out.applied_rules.add("primary-key")
+        if _NEXTVAL_DEFAULT.search(col):
+            col = _NEXTVAL_DEFAULT.sub("", col)
+            out.applied_rules.add("nextval-default")
+        if _FIXED_ARRAY.search(col):
+            col = _FIXED_ARRAY.sub(r"\1[]", col)
+            out.applied_rules.add("fixed-array")
+        columns.append(col)
+    return head + "(\n    " + ",\n    ".join(columns) + "\n)"
+
+
+def translate(steps: list[tuple[str, str]] | None = None) -> LakeSchema:
+    """The schema steps rewritten for DuckLake, statement by statement (see RULES for each change).
+
+    Statements are split by DuckDB's own parser, so quoting and comments are handled as DuckDB
+    handles them; anything no rule names passes through unchanged and, if DuckLake refuses it,
+    fails `migrate_lake` with the step's name, so a new kind of statement gets a rule on purpose.
+    """
+    if steps is None:
+        steps = [(p.name, p.read_text(encoding="utf-8")) for p in schema_steps()]
+    out = LakeSchema()
+    views: set[str] = set()
+    splitter = duckdb.connect(":memory:", config=dict(SAFE_CONFIG))
+    try:
+        for name, text in steps:
+            for stmt in splitter.extract_statements(text):
+                sql = _LEADING_COMMENTS.sub("", stmt.query).strip().rstrip(";").strip()
+                if not sql:
+                    continue
+                if m := _CREATE_SEQUENCE.match(sql):
+                    out.sequences[m.group(1)] = int(m.group(2) or 1)
+                    out.applied_rules.add("sequence")
+                    continue
+                if _CREATE_INDEX.match(sql):
+                    out.skipped.append((name, sql))
+                    out.applied_rules.add("index")
+                    continue
+                if m := _CREATE_TABLE.match(sql):
+                    sql = _translate_table(m.group(2), m.group(1), m.group(3), out)
+                elif m := _CREATE_VIEW.match(sql):
+                    views.add(m.group(1).lower())
+                elif _ALTER_ADD.match(sql) and _FIXED_ARRAY.search(sql):
+                    sql = _FIXED_ARRAY.sub(r"\1[]", sql)
+                    out.applied_rules.add("fixed-array")
+                elif (m := _COMMENT_COLUMN.match(sql)) and m.group(1).lower() in views:
+                    out.view_column_comments.append((m.group(1), m.group(2), m.group(3).replace("''", "'")))
+                    out.applied_rules.add("view-column-comment")
+                    continue
+                out.statements.append((name, sql))
+    finally:
+        splitter.close()
+    return out
+
+
+def schema_fingerprint(steps: list[tuple[str, str]]) -> str:
+    """The steps' fingerprint as migrate() computes it, plus the rules version (a rule change re-migrates)."""
+    base = "\0".join(f"{name}\0{text}" for name, text in steps)
+    return hashlib.sha256(f"{base}\0lake-rules-{RULES_VERSION}".encode()).hexdigest()
+
+
+def migrate_lake(con: duckdb.DuckDBPyConnection, *, stats: RetryStats | None = None) -> LakeSchema:
+    """Bring the lake's schema up to date from warehouse/schema/*.sql; the lake's migrate().
+
+    Like migrate(), a fingerprint in `schema_state` skips the work when nothing changed, and all
+    DuckLake statements commit as one transaction (one snapshot): readers see the old schema or
+    the new one. Sequences are created first, outside it: DuckDB lets a transaction write to one
+    attached database only, and PostgreSQL's CREATE SEQUENCE IF NOT EXISTS is idempotent anyway.
+    Workers starting together race to migrate; the losers' commits conflict and are retried,
+    and on retry they find the fingerprint and stop.
+    """
+    steps = [(p.name, p.read_text(encoding="utf-8")) for p in schema_steps()]
+    fingerprint = schema_fingerprint(steps)
+    schema = translate(steps)
+
+    def applied() -> bool:
+        try:
+            return con.execute("SELECT fingerprint FROM schema_state").fetchall() == [(fingerprint,)]
+        except duckdb.CatalogException:
+            return False
+
+    if applied():
+        return schema
+    if schema.sequences:
+        ddl = [f"CREATE SCHEMA IF NOT EXISTS {SEQUENCE_SCHEMA}"] + [
+            f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_SCHEMA}.{seq} START {start}"
+            for seq, start in schema.sequences.items()
+        ]
+        con.execute(f"CALL postgres_execute('{PG}', {_sql_string('; '.join(ddl))})")
+
+    def apply() -> None:
+        if applied():
+            return
+        with transaction(con):
+            for name, sql in schema.statements:
+                try:
+                    con.execute(sql)
+                except duckdb.Error as exc:
+                    raise WarehouseError(f"schema step {name} failed on the lake: {_first_line(exc)}\n{sql}") from exc
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {VIEW_COLUMN_COMMENTS} "
+                "(view_name VARCHAR NOT NULL, column_name VARCHAR NOT NULL, comment VARCHAR NOT NULL)"
+            )
+            con.execute(
+                f"COMMENT ON TABLE {VIEW_COLUMN_COMMENTS} IS 'Comments on the columns of the views (DuckLake keeps "
+                "comments on table columns only); a DuckDB file warehouse has them as column comments.'"
+            )
+            con.execute(f"DELETE FROM {VIEW_COLUMN_COMMENTS}")
+            if schema.view_column_comments:
+                con.executemany(f"INSERT INTO {VIEW_COLUMN_COMMENTS} VALUES (?, ?, ?)", schema.view_column_comments)
+            con.execute("DELETE FROM schema_state")
+            con.execute("INSERT INTO schema_state VALUES (?, now())", [fingerprint])
+
+    with_retries(apply, stats=stats)
+    return schema
+
+
+def duplicate_keys(con: duckdb.DuckDBPyConnection, keys: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Rows beyond the first per key, per table: the check a DuckDB file's PRIMARY KEY made on insert.
+
+    DuckLake enforces no keys, so concurrent workers can insert the same key twice; this is how a
+    test or a maintenance run sees it (the ingest's dedup step must keep it at zero).
+    """
+    out = {}
+    for table, cols in keys.items():
+        key = ", ".join(cols)
+        (extra,) = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone()  # type: ignore[misc]
+        out[table] = int(extra)
+    return out
