@@ -447,6 +447,10 @@ def schema_fingerprint(steps: list[tuple[str, str]]) -> str:
     return hashlib.sha256(f"{base}\0lake-rules-{RULES_VERSION}".encode()).hexdigest()
 
 
+#: key of the PostgreSQL advisory lock that serialises the sequence DDL of workers migrating at once
+_DDL_LOCK = 0x10A_1A3E
+
+
 def migrate_lake(con: duckdb.DuckDBPyConnection, *, stats: RetryStats | None = None) -> LakeSchema:
     """Bring the lake's schema up to date from warehouse/schema/*.sql; the lake's migrate().
 
@@ -470,7 +474,10 @@ def migrate_lake(con: duckdb.DuckDBPyConnection, *, stats: RetryStats | None = N
     if applied():
         return schema
     if schema.sequences:
-        ddl = [f"CREATE SCHEMA IF NOT EXISTS {SEQUENCE_SCHEMA}"] + [
+        # IF NOT EXISTS is not safe against a concurrent creator in PostgreSQL (two workers starting
+        # on a new lake both insert the schema's catalog row): a transaction-level advisory lock
+        # makes the workers create it one after the other
+        ddl = [f"SELECT pg_advisory_xact_lock({_DDL_LOCK})", f"CREATE SCHEMA IF NOT EXISTS {SEQUENCE_SCHEMA}"] + [
             f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE_SCHEMA}.{seq} START {start}"
             for seq, start in schema.sequences.items()
         ]
