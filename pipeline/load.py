@@ -115,14 +115,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     Returns (sightings written, rejects written).
     """
     replaced = [r for r in results if not r.keep_rows]
-    sighting_rows = []
-    for result in replaced:
-        for s in result.sightings:
-            row = s.model_dump()
-            row["run_id"] = run_id
-            row["source"] = result.entry.source
-            row["extra"] = json.dumps(row["extra"], ensure_ascii=False) if row["extra"] else None
-            sighting_rows.append(row)
+    sighting_rows = [row for result in replaced for row in result.sighting_rows()]
     reject_rows = [
         {
             "run_id": run_id,
@@ -141,7 +134,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
             "page_id": r.entry.page_id,
             "parse_status": "parsed" if r.ok else "failed",
             "parse_error": r.error,
-            "sightings_count": len(r.sightings),
+            "sightings_count": r.sighting_count,
             "page_info": json.dumps(r.page_info, ensure_ascii=False, default=str) if r.page_info else None,
         }
         for r in replaced
@@ -163,7 +156,11 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
-        con.execute("INSERT INTO sightings BY NAME SELECT * REPLACE (CAST(extra AS JSON) AS extra) FROM new_sightings")
+        con.execute(
+            "INSERT INTO sightings BY NAME "
+            "SELECT * REPLACE (CAST(extra AS JSON) AS extra, CAST(? AS INTEGER) AS run_id) FROM new_sightings",
+            [run_id],
+        )
         con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
         con.execute(
             """

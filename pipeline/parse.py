@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,10 +30,29 @@ class PageResult:
     archive_error: bool = False
     #: leave the page's warehouse rows as they are (a body that cannot be read replaces nothing)
     keep_rows: bool = False
+    #: sightings already turned into warehouse rows (see `as_rows`), loaded like `sightings`
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def sighting_count(self) -> int:
+        return len(self.sightings) + len(self.rows)
+
+    def sighting_rows(self) -> list[dict[str, Any]]:
+        """Every sighting of the page as a row of the `sightings` table, without its run_id."""
+        return self.rows + [sighting_row(s, self.entry.source) for s in self.sightings]
+
+    def as_rows(self) -> PageResult:
+        """The same result with its sightings as plain rows.
+
+        Why: a parse worker sends its results to the loading process, and a pydantic model
+        costs several times a dict to pickle, unpickle and dump there; the loader's core is the
+        scarce one in a re-parse, so the dump is done where the record was validated.
+        """
+        return replace(self, sightings=[], rows=self.sighting_rows())
 
 
 def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = None) -> PageResult:
@@ -85,6 +104,14 @@ def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = N
         # every record failed validation: the page yields nothing, like an unreadable page
         _failed(result, f"no valid record on the page ({len(parsed.records)} rejected at validation)")
     return result
+
+
+def sighting_row(record: SightingRecord, source: str) -> dict[str, Any]:
+    """A validated record as a row of the `sightings` table (its run_id is the loader's)."""
+    row = record.model_dump()
+    row["source"] = source
+    row["extra"] = json.dumps(row["extra"], ensure_ascii=False) if row["extra"] else None
+    return row
 
 
 def archive_failure(entry: ArchiveEntry, reason: str) -> PageResult:
