@@ -16,6 +16,7 @@ BENCHMARKS = {
     "dedup_quality": "bench.dedup_quality",
     "xling_quality": "bench.xling_quality",
     "crawl": "bench.crawl",
+    "reparse": "bench.reparse",
 }
 DEFAULT = "dedup"
 
