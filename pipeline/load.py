@@ -155,7 +155,14 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
+        # only pages an earlier batch wrote can have rows: a first parse (every page of a rebuild)
+        # skips the scan of the whole sightings table, which grows with the archive
+        written = con.execute(
+            "SELECT count(*) FROM raw_pages "
+            "WHERE parsed_run_id IS NOT NULL AND page_id IN (SELECT page_id FROM statuses)"
+        ).fetchone()[0]
+        if written:
+            con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
         con.execute(
             "INSERT INTO sightings BY NAME "
             "SELECT * REPLACE (CAST(extra AS JSON) AS extra, CAST(? AS INTEGER) AS run_id) FROM new_sightings",
