@@ -75,8 +75,22 @@ _REJECT_SCHEMA = pa.schema(
 )
 
 
+#: entries registered per statement: the rows of one chunk are all this holds in memory at once
+REGISTER_CHUNK = 5_000
+
+
 def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> int:
-    """Add archive entries the warehouse has not seen; return how many were new."""
+    """Add archive entries the warehouse has not seen; return how many were new.
+
+    In chunks: rows for the whole archive at once made the run's peak memory grow with it.
+    """
+    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
+    for start in range(0, len(entries), REGISTER_CHUNK):
+        _register_chunk(con, run_id, entries[start : start + REGISTER_CHUNK])
+    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
+
+
+def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> None:
     rows = [
         {
             "page_id": e.page_id,
@@ -92,7 +106,6 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
         for e in entries
     ]
     incoming = pa.Table.from_pylist(rows, schema=_PAGE_SCHEMA)  # noqa: F841 (scanned by DuckDB)
-    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
     con.execute(
         """
         INSERT INTO raw_pages BY NAME
@@ -104,7 +117,6 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
         """,
         [run_id],
     )
-    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[PageResult]) -> tuple[int, int]:
