@@ -22,6 +22,7 @@ from pipeline.archive import Archive, ArchiveEntry
 from pipeline.parse import parse_entry
 from pipeline.parse_batches import BatchPool
 from pipeline.runs import RunSummary
+from pipeline.urls import _canonical, canonical_url
 
 BASE = "https://example.org/en/resources"
 
@@ -183,3 +184,17 @@ def test_plain_links_are_joined_as_urljoin_joins_them(base: str, href: str) -> N
             absolute(base, href)
         return
     assert absolute(base, href) == expected
+
+
+URL_PARTS = st.sampled_from(["en", "es", "fr", "ar", "EN", "a-b", "x_y", "Res", "", "1", "enx", "en-gb", "a.b", "%41"])
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "ftp"]),
+    host=st.sampled_from(["example.org", "Migrantprotection.IOM.int", "h", "a-b.c", "xn--bcher-kva.ch", "h:8080"]),
+    path=st.lists(URL_PARTS, max_size=4).map(lambda parts: "".join("/" + p for p in parts)),
+    tail=st.sampled_from(["", "/", "?utm_source=x", "?b=2&a=1", "#top", "//"]),
+)
+def test_plain_urls_are_canonical_as_w3lib_makes_them(scheme: str, host: str, path: str, tail: str) -> None:
+    url = f"{scheme}://{host}{path}{tail}"
+    assert canonical_url(url) == _canonical(url, ())
