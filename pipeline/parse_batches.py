@@ -49,11 +49,6 @@ def _serve(conn: Connection, root: str) -> None:  # pragma: no cover - runs in t
             conn.send(("page", index, parse_entry(archive, entry).as_rows()))
 
 
-def timed_out(entry: ArchiveEntry, timeout_s: float) -> PageResult:
-    """The result of a page whose parse was stopped at the time limit."""
-    return _failed(entry, f"parse timeout: page not parsed within {timeout_s:g} s")
-
-
 def _failed(entry: ArchiveEntry, reason: str) -> PageResult:
     result = PageResult(entry, error=reason)
     result.rejects.append({"stage": "parse", "position": None, "reason": reason, "excerpt": None})
