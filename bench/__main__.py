@@ -18,6 +18,7 @@ BENCHMARKS = {
     "xling_quality": "bench.xling_quality",
     "crawl": "bench.crawl",
     "startup": "bench.startup",
+    "reparse": "bench.reparse",
 }
 DEFAULT = "dedup"
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlparse, urlsplit
 
 import charset_normalizer
 
@@ -64,7 +65,32 @@ def absolute(base: str | None, href: str | None) -> str | None:
     if not href:
         return None
     href = href.strip()
-    return urljoin(base, href) if base else href
+    if not base:
+        return href
+    if _PLAIN_HREF.fullmatch(href) and "/." not in href.partition("?")[0]:
+        parts = _base_parts(base)
+        if parts is not None:  # what urljoin returns for such a link, without its cost
+            prefix, path = parts
+            return prefix + (path + href if href[0] == "?" else href)
+    return urljoin(base, href)
+
+
+#: links whose join with an http(s) page URL is a concatenation: a path from the root (no `//`
+#: start, no `;` parameters, no fragment, no character urljoin strips; dot segments are ruled
+#: out by the caller) with a non-empty query or none, or a query alone (pager links `?page=2`)
+_PLAIN_HREF = re.compile(r"/(?!/)[A-Za-z0-9_~%!$&'()*+,=:@./-]*(?:\?[!-\"$-~]+)?|\?[!-\"$-~]+")
+
+
+@lru_cache(maxsize=64)
+def _base_parts(base: str) -> tuple[str, str] | None:
+    """(scheme://netloc, path) of an http(s) page URL without `;` parameters, else None."""
+    try:
+        parts = urlparse(base)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.params:
+        return None
+    return f"{parts.scheme}://{parts.netloc}", parts.path
 
 
 def link_or_none(base: str | None, href: str | None) -> str | None:

@@ -108,6 +108,14 @@ _UNCOUNTED = frozenset(
 )
 _TAG_START = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)|<!--")
 _RAW_TEXT = frozenset(["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"])
+#: the tokens `flatten_deep_nesting` acts on, in one expression: a comment, an unterminated
+#: comment (the scan stops there), a raw-text element with its content up to its end tag, a tag
+_TOKENS = re.compile(
+    r"<(?:!--.*?-->|(!)--"
+    rf"|(?i:(?P<raw>{'|'.join(sorted(_RAW_TEXT))}))(?![a-zA-Z0-9:-])[^>]*>(?:.*?(?=(?i:</(?P=raw)))|.*)"
+    r"|(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^>]*>)",
+    re.DOTALL,
+)
 
 
 def flatten_deep_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
@@ -117,6 +125,10 @@ def flatten_deep_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
     the text stays, so readers of the visible text still see it. Pages within the limit are
     returned unchanged. Every search starts past the previous one, so the pass is linear too.
     """
+    return _flatten(text, max_depth) if _deeper_than(text, max_depth) else text
+
+
+def _flatten(text: str, max_depth: int) -> str:
     depth = 0
     dropped: dict[str, int] = {}
     out: list[str] = []
@@ -159,6 +171,35 @@ def flatten_deep_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
     return "".join(out)
 
 
+def _deeper_than(text: str, max_depth: int) -> bool:
+    """Whether `flatten_deep_nesting` would drop a tag: the same depth count, found in one regex pass.
+
+    Why: nearly every page is within the limit, and this pass costs a fraction of the
+    rewriting loop (a fifth of a listing page's parse time went there); the rewrite runs only
+    for the pages that need it. Kept in step with that loop by tests/test_parser_properties.py.
+    """
+    depth = 0
+    uncounted: dict[str, bool] = {}
+    for unterminated, _raw, slash, name in _TOKENS.findall(text):
+        if not name:
+            if unterminated:
+                return False
+            continue
+        skip = uncounted.get(name)
+        if skip is None:
+            skip = uncounted[name] = name.lower() in _UNCOUNTED
+        if skip:
+            continue
+        if slash:
+            if depth:
+                depth -= 1
+        elif depth >= max_depth:
+            return True
+        else:
+            depth += 1
+    return False
+
+
 def _find_ci(text: str, needle: str, start: int) -> int:
     match = re.compile(re.escape(needle), re.IGNORECASE).search(text, start)
     return match.start() if match else -1
@@ -182,7 +223,7 @@ def node_text(node: LexborNode | None) -> str:
 
 
 def classes(node: LexborNode) -> str:
-    return node.attributes.get("class") or ""
+    return node.attrs.get("class") or ""
 
 
 def same_node_path(a: str, b: str) -> bool:
@@ -223,11 +264,11 @@ def visible_lines(root: LexborNode, *, skip: Iterable[str] = ()) -> list[Line]:
             tokens.append(_BREAK)
             continue
         if tag == "img":
-            alt = clean(node.attributes.get("alt"))
+            alt = clean(node.attrs.get("alt"))
             if alt:
                 tokens += [_BREAK, (alt, None, False), _BREAK]
             continue
-        child_href = (node.attributes.get("href") or None) if tag == "a" else href
+        child_href = (node.attrs.get("href") or None) if tag == "a" else href
         child_heading = heading or tag in HEADING_TAGS
         block = tag in BLOCK_TAGS
         if block:
@@ -253,8 +294,8 @@ def meta_tags(tree: LexborHTMLParser) -> dict[str, list[str]]:
     """`<meta name|property=... content=...>` values by lower-cased key, in page order."""
     found: dict[str, list[str]] = {}
     for node in tree.css("meta[content]"):
-        key = node.attributes.get("name") or node.attributes.get("property") or node.attributes.get("itemprop")
-        value = clean(node.attributes.get("content"))
+        key = node.attrs.get("name") or node.attrs.get("property") or node.attrs.get("itemprop")
+        value = clean(node.attrs.get("content"))
         if key and value:
             found.setdefault(key.strip().lower(), []).append(value)
     return found
@@ -304,5 +345,3 @@ def ld_text(value: Any) -> str | None:
             if value.get(key):
                 return clean(str(value[key]))
     return None
-
-

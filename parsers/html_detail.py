@@ -285,7 +285,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
 
 def _canonical(tree: LexborHTMLParser, url: str | None) -> str | None:
     link = tree.css_first('link[rel="canonical"][href]')
-    return link_or_none(url, link.attributes.get("href")) if link is not None else None
+    return link_or_none(url, link.attrs.get("href")) if link is not None else None
 
 
 def _main_ld(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -388,7 +388,7 @@ def _alt_years(scope: LexborNode) -> list[str]:
     """MP prints the year only in the cover's alt text: "2021, IOM, <title>"."""
     years = []
     for img in scope.css("img[alt]"):
-        match = _ALT_YEAR.match(img.attributes.get("alt") or "")
+        match = _ALT_YEAR.match(img.attrs.get("alt") or "")
         if match:
             years.append(match.group(1))
     return years
@@ -407,8 +407,8 @@ def _pdfs(
             if content and ("pdf" in str(media.get("encodingFormat", "")).lower() or _PDF_HREF.search(content)):
                 urls.append(link_or_none(base, content) or content)
     for link in scope.css("a[href]"):
-        href = link.attributes.get("href") or ""
-        if _PDF_HREF.search(href) or (link.attributes.get("type") or "").lower() == "application/pdf":
+        href = link.attrs.get("href") or ""
+        if _PDF_HREF.search(href) or (link.attrs.get("type") or "").lower() == "application/pdf":
             urls.append(link_or_none(base, href) or href)
             label = node_text(link)
             name = label.rsplit(" - ", 1)[-1].strip()
@@ -430,8 +430,8 @@ def _editions(
     candidates: list[str] = []
     names: list[str] = []
     for link in tree.css('link[rel="alternate"][hreflang][href]'):
-        if (link.attributes.get("hreflang") or "").lower() != "x-default":
-            candidates.append(link.attributes.get("href") or "")
+        if (link.attrs.get("hreflang") or "").lower() != "x-default":
+            candidates.append(link.attrs.get("href") or "")
     for node in scope.css("[class]"):
         match = _FIELD_CLASS.search(classes(node))
         if not match:  # only fields are read below: reading every node's label costs size x depth
@@ -442,11 +442,11 @@ def _editions(
             LABELS.get(label) == "editions" or FIELD_KEYS.get(match.group(1).replace("-", "_")) == "editions"
         ):
             for link in node.css("a[href]"):
-                candidates.append(link.attributes.get("href") or "")
+                candidates.append(link.attrs.get("href") or "")
                 if node_text(link):
                     names.append(node_text(link))
     for link in tree.css(LANGUAGE_SWITCHERS):
-        candidates.append(link.attributes.get("href") or "")
+        candidates.append(link.attrs.get("href") or "")
     for key in ("workTranslation", "translationOfWork"):
         for value in ld_values(ld, key):
             target = value.get("@id") or value.get("url") if isinstance(value, dict) else value

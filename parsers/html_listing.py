@@ -135,7 +135,7 @@ def _guarded_card(card: LexborNode, position: int, url: str | None, page: Parsed
 def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
     link = _first(card, TITLE_SELECTORS)
     title = node_text(link) or None
-    href = absolute(url, link.attributes.get("href")) if link is not None else None
+    href = absolute(url, link.attrs.get("href")) if link is not None else None
     teaser_node = _first(card, TEASER_SELECTORS)
     extra = _card_fields(card)
     caption = card.css_first("figcaption, [class*='caption']")
@@ -215,7 +215,11 @@ def _kind(card: LexborNode, href: str | None, extra: dict[str, str]) -> str:
         return "news"
     if "caption" in extra and is_caption(extra["caption"]):
         return "news"
-    path = urlsplit(href).path if href else ""
+    if not href or (
+        href.isascii() and "[" not in href and "]" not in href and not any(hint in href for hint in NEWS_PATH_HINTS)
+    ):
+        return "publication"  # no hint anywhere in a link urlsplit accepts: none in its path
+    path = urlsplit(href).path
     return "news" if any(hint in path for hint in NEWS_PATH_HINTS) else "publication"
 
 
@@ -308,15 +312,15 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
     active = container.css_first(ACTIVE_PAGE_SELECTOR) if container is not None else None
     if active is not None:
         link = active if active.tag == "a" else active.css_first("a[href]")
-        if link is not None and _page_param(link.attributes.get("href") or "") is not None:
-            current = _page_param(link.attributes.get("href") or "") or 0
+        if link is not None and _page_param(link.attrs.get("href") or "") is not None:
+            current = _page_param(link.attrs.get("href") or "") or 0
         elif node_text(active).isdigit():
             current = int(node_text(active)) - 1
     next_url: str | None = None
     last_page: int | None = None
     seen_pages = [current]
     for link in scope.css("a[href]"):
-        href = link.attributes.get("href") or ""
+        href = link.attrs.get("href") or ""
         target = link_or_none(url, href)
         if target is None:  # not a URL: not a pager link either
             continue
@@ -331,7 +335,7 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
                 continue
             page_no = 0
         seen_pages.append(page_no)
-        hints = " ".join([link.attributes.get("rel") or "", classes(link), classes(link.parent) if link.parent else ""])
+        hints = " ".join([link.attrs.get("rel") or "", classes(link), classes(link.parent) if link.parent else ""])
         text = node_text(link)
         if "next" in hints or (not re.search(r"last|first|prev", hints) and _PAGE_LINK_NEXT.search(text)):
             if page_no > current and next_url is None:
@@ -352,6 +356,8 @@ def _first_in_tree(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> Lexbor
 
 
 def _page_param(url: str) -> int | None:
+    if "page" not in url and "%" not in url:  # no `page` key, even percent-encoded: skip the parse
+        return None
     try:
         values = parse_qs(urlsplit(url).query).get("page")
         return max(0, int(values[0])) if values else None

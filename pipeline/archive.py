@@ -48,7 +48,7 @@ FORMATS = ("text-listing", "text-catalogue", "text-detail", "html-listing", "htm
 AUXILIARY_FORMATS = ("robots-txt", "sitemap-xml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run holds one per archived page
 class ArchiveEntry:
     source: str
     url: str | None

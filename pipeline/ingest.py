@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -16,8 +15,8 @@ import duckdb
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
-from pipeline.parse import PageResult, ParsedPages, archive_failure, parse_entry, result_from_parsed
-from pipeline.parse_pool import PagePool
+from pipeline.parse import PageResult, ParsedPages, archive_failure
+from pipeline.parse_batches import BatchPool
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
@@ -48,7 +47,7 @@ class IngestOptions:
     embed_budget: int = 20_000
     #: per-page parse time limit in seconds (see Settings.parse_timeout_s)
     parse_timeout_s: float = 20.0
-    #: parser processes, each parsing one page at a time
+    #: parser processes, each parsing one batch of pages at a time
     parse_workers: int = 2
 
 
@@ -96,21 +95,26 @@ def parse_and_load(
         summary.archive_damage.append(_describe(result.entry, result.error or ""))
     summary.rejects_added += write_batch(con, summary.run_id, untouched)[1] if untouched else 0
     done = 0
-    with (
-        PagePool(options.parse_timeout_s, options.parse_workers) as pool,
-        ThreadPoolExecutor(pool.size, thread_name_prefix="parse") as threads,
-    ):
-        def result(entry: ArchiveEntry) -> PageResult:
-            parsed = parsed_pages.take(entry.page_id) if parsed_pages is not None else None
-            return result_from_parsed(entry, parsed) if parsed is not None else parse_entry(archive, entry, pool)
-
-        for batch in _chunks(todo, options.batch_pages):
-            results = list(threads.map(result, batch))
+    # pages this run's crawl parsed and validated: loaded as they are, not read or parsed again
+    handed: list[PageResult] = []
+    rest: list[ArchiveEntry] = []
+    for entry in todo:
+        ready = parsed_pages.take(entry.page_id) if parsed_pages is not None else None
+        if ready is None:
+            rest.append(entry)
+        else:
+            ready.entry = entry
+            handed.append(ready)
+    for results in _chunks(handed, options.batch_pages):
+        done = _load_batch(con, summary, list(results), done, len(todo), progress)
+    # workers read, check, parse and validate each batch; this process only loads, meanwhile
+    with BatchPool(archive.root, options.parse_timeout_s, options.parse_workers) as pool:
+        for results in pool.map(_chunks(rest, options.batch_pages)):
             for result in results:
                 if result.archive_error:
                     summary.archive_damage.append(_describe(result.entry, result.error or ""))
                     result.keep_rows = status.get(result.entry.page_id) != "pending"
-            done = _load_batch(con, summary, batch, results, done, len(todo), progress)
+            done = _load_batch(con, summary, results, done, len(todo), progress)
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
     if options.dedup:
@@ -141,7 +145,6 @@ def _retry_restored(
 def _load_batch(
     con: duckdb.DuckDBPyConnection,
     summary: RunSummary,
-    batch: Sequence[ArchiveEntry],
     results: list[PageResult],
     done: int,
     total: int,
@@ -164,7 +167,7 @@ def _load_batch(
         for reject in result.rejects:
             where = f"record {reject.get('position')} rejected at {reject['stage']}"
             summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
-    done += len(batch)
+    done += len(results)
     if progress:
         progress("parse", done, total)
     return done

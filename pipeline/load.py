@@ -75,8 +75,22 @@ _REJECT_SCHEMA = pa.schema(
 )
 
 
+#: entries registered per statement: the rows of one chunk are all this holds in memory at once
+REGISTER_CHUNK = 5_000
+
+
 def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> int:
-    """Add archive entries the warehouse has not seen; return how many were new."""
+    """Add archive entries the warehouse has not seen; return how many were new.
+
+    In chunks: rows for the whole archive at once made the run's peak memory grow with it.
+    """
+    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
+    for start in range(0, len(entries), REGISTER_CHUNK):
+        _register_chunk(con, run_id, entries[start : start + REGISTER_CHUNK])
+    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
+
+
+def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> None:
     rows = [
         {
             "page_id": e.page_id,
@@ -92,7 +106,6 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
         for e in entries
     ]
     incoming = pa.Table.from_pylist(rows, schema=_PAGE_SCHEMA)  # noqa: F841 (scanned by DuckDB)
-    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
     con.execute(
         """
         INSERT INTO raw_pages BY NAME
@@ -104,7 +117,6 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
         """,
         [run_id],
     )
-    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[PageResult]) -> tuple[int, int]:
@@ -115,14 +127,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     Returns (sightings written, rejects written).
     """
     replaced = [r for r in results if not r.keep_rows]
-    sighting_rows = []
-    for result in replaced:
-        for s in result.sightings:
-            row = s.model_dump()
-            row["run_id"] = run_id
-            row["source"] = result.entry.source
-            row["extra"] = json.dumps(row["extra"], ensure_ascii=False) if row["extra"] else None
-            sighting_rows.append(row)
+    sighting_rows = [row for result in replaced for row in result.sighting_rows()]
     reject_rows = [
         {
             "run_id": run_id,
@@ -141,7 +146,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
             "page_id": r.entry.page_id,
             "parse_status": "parsed" if r.ok else "failed",
             "parse_error": r.error,
-            "sightings_count": len(r.sightings),
+            "sightings_count": r.sighting_count,
             "page_info": json.dumps(r.page_info, ensure_ascii=False, default=str) if r.page_info else None,
         }
         for r in replaced
@@ -162,8 +167,19 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
-        con.execute("INSERT INTO sightings BY NAME SELECT * REPLACE (CAST(extra AS JSON) AS extra) FROM new_sightings")
+        # only pages an earlier batch wrote can have rows: a first parse (every page of a rebuild)
+        # skips the scan of the whole sightings table, which grows with the archive
+        written = con.execute(
+            "SELECT count(*) FROM raw_pages "
+            "WHERE parsed_run_id IS NOT NULL AND page_id IN (SELECT page_id FROM statuses)"
+        ).fetchone()[0]
+        if written:
+            con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
+        con.execute(
+            "INSERT INTO sightings BY NAME "
+            "SELECT * REPLACE (CAST(extra AS JSON) AS extra, CAST(? AS INTEGER) AS run_id) FROM new_sightings",
+            [run_id],
+        )
         con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
         con.execute(
             """

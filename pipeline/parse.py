@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,29 +30,48 @@ class PageResult:
     archive_error: bool = False
     #: leave the page's warehouse rows as they are (a body that cannot be read replaces nothing)
     keep_rows: bool = False
+    #: sightings already turned into warehouse rows (see `as_rows`), loaded like `sightings`
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def sighting_count(self) -> int:
+        return len(self.sightings) + len(self.rows)
+
+    def sighting_rows(self) -> list[dict[str, Any]]:
+        """Every sighting of the page as a row of the `sightings` table, without its run_id."""
+        return self.rows + [sighting_row(s, self.entry.source) for s in self.sightings]
+
+    def as_rows(self) -> PageResult:
+        """The same result with its sightings as plain rows.
+
+        Why: a parse worker sends its results to the loading process, and a pydantic model
+        costs several times a dict to pickle, unpickle and dump there; the loader's core is the
+        scarce one in a re-parse, so the dump is done where the record was validated.
+        """
+        return replace(self, sightings=[], rows=self.sighting_rows())
+
 
 class ParsedPages:
-    """Pages the crawl parsed (to find their links), by page_id, for the load of the same run.
+    """Pages the crawl parsed and validated (to find their links), by page_id, for the load.
 
-    Every page fetched is parsed by the crawler anyway; handing its result to the load saves
-    reading, decompressing and parsing it a second time. Bounded: past `limit` pages, the rest are
-    parsed again by the load, as they would be without the hand-off.
+    Every page fetched is parsed by the crawler anyway; handing its rows to the load of the same
+    run saves reading, decompressing, parsing and validating it a second time. Bounded: past
+    `limit` pages, the rest are parsed again by the load, as they would be without the hand-off.
     """
 
     def __init__(self, limit: int = 5_000) -> None:
         self.limit = limit
-        self._pages: dict[str, ParsedPage] = {}
+        self._pages: dict[str, PageResult] = {}
 
-    def add(self, page_id: str, parsed: ParsedPage) -> None:
+    def add(self, page_id: str, result: PageResult) -> None:
         if len(self._pages) < self.limit:
-            self._pages[page_id] = parsed
+            self._pages[page_id] = result
 
-    def take(self, page_id: str) -> ParsedPage | None:
+    def take(self, page_id: str) -> PageResult | None:
         return self._pages.pop(page_id, None)
 
     def __len__(self) -> int:
@@ -118,6 +137,14 @@ def result_from_parsed(entry: ArchiveEntry, parsed: ParsedPage, result: PageResu
         # every record failed validation: the page yields nothing, like an unreadable page
         _failed(result, f"no valid record on the page ({len(parsed.records)} rejected at validation)")
     return result
+
+
+def sighting_row(record: SightingRecord, source: str) -> dict[str, Any]:
+    """A validated record as a row of the `sightings` table (its run_id is the loader's)."""
+    row = dict(record.__dict__)  # model_dump, minus its cost: every field is a plain value here
+    row["source"] = source
+    row["extra"] = json.dumps(row["extra"], ensure_ascii=False) if row["extra"] else None
+    return row
 
 
 def archive_failure(entry: ArchiveEntry, reason: str) -> PageResult:

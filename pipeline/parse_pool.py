@@ -17,9 +17,13 @@ import multiprocessing
 import queue
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parsers import PARSERS, ParsedPage, ParseError, ShapeError
+
+if TYPE_CHECKING:
+    from pipeline.archive import ArchiveEntry
+    from pipeline.parse import PageResult
 
 
 class ParseTimeout(ParseError):
@@ -33,11 +37,17 @@ class ParserCrash(Exception):
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
     while True:
         try:
-            fmt, body, url = conn.recv()
+            fmt, body, url, entry = conn.recv()
         except EOFError:
             return
         try:
-            reply: tuple[Any, ...] = ("ok", PARSERS[fmt](body, url))
+            parsed = PARSERS[fmt](body, url)
+            if entry is not None:  # validated here too, off the caller's core (see PagePool.parse_for_load)
+                from pipeline.parse import result_from_parsed
+
+                reply: tuple[Any, ...] = ("ok", (parsed, result_from_parsed(entry, parsed).as_rows()))
+            else:
+                reply = ("ok", parsed)
         except ShapeError as exc:
             reply = ("shape", str(exc))
         except ParseError as exc:
@@ -84,6 +94,25 @@ class PagePool:
             raise ParseError(f"unknown page format {fmt!r} (known: {', '.join(sorted(PARSERS))})")
         if self.timeout_s <= 0:
             return parser(body, url)
+        return self._ask((fmt, body, url, None))
+
+    def parse_for_load(self, body: bytes, entry: ArchiveEntry) -> tuple[ParsedPage, PageResult]:
+        """Parse an archived page and validate its records, both in the worker.
+
+        The crawl parses every page it fetches to find its links; validating there too hands the
+        load finished rows (`PageResult.as_rows`), so the loading process neither parses nor
+        validates the pages of its own run's crawl.
+        """
+        if entry.format not in PARSERS:
+            raise ParseError(f"unknown page format {entry.format!r} (known: {', '.join(sorted(PARSERS))})")
+        if self.timeout_s <= 0:
+            from pipeline.parse import result_from_parsed
+
+            parsed = PARSERS[entry.format](body, entry.url)
+            return parsed, result_from_parsed(entry, parsed).as_rows()
+        return self._ask((entry.format, body, entry.url, entry))
+
+    def _ask(self, message: tuple[Any, ...]) -> Any:
         worker = self._idle.get()
         try:
             if worker is not None and not worker.process.is_alive():
@@ -91,7 +120,7 @@ class PagePool:
                 worker = None
             if worker is None:
                 worker = self._start()
-            worker.conn.send((fmt, body, url))
+            worker.conn.send(message)
             if not worker.conn.poll(self.timeout_s):
                 self._retire(worker)
                 worker = None

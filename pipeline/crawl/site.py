@@ -152,9 +152,9 @@ class Site:
         try:
             if entry is None:
                 return await asyncio.to_thread(self.pool.parse, fmt, body, url)
-            parsed = await asyncio.to_thread(self.pool.parse, fmt, body, entry.url)
+            parsed, result = await asyncio.to_thread(self.pool.parse_for_load, body, entry)
             if self.parsed_pages is not None:
-                self.parsed_pages.add(entry.page_id, parsed)
+                self.parsed_pages.add(entry.page_id, result)
             return parsed
         except ParseError as exc:
             self.report.problems.append(f"{url}: {exc}")
