@@ -208,7 +208,7 @@ def ingest(
 
     from pipeline.archive import Archive
     from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-    from pipeline.parse import ParsedPages
+    from pipeline.page_result import ParsedPages
     from pipeline.sources import load_sources
     from pipeline.warehouse import WorkingCopy, migrate, rebuild_hint
 

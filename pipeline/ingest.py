@@ -15,8 +15,7 @@ import duckdb
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
-from pipeline.parse import PageResult, ParsedPages, archive_failure
-from pipeline.parse_batches import BatchPool
+from pipeline.page_result import PageResult, ParsedPages, archive_failure
 from pipeline.runs import RunSummary, finish_run, start_run
 from pipeline.sources import SourcesFile
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
@@ -107,14 +106,19 @@ def parse_and_load(
             handed.append(ready)
     for results in _chunks(handed, options.batch_pages):
         done = _load_batch(con, summary, list(results), done, len(todo), progress)
-    # workers read, check, parse and validate each batch; this process only loads, meanwhile
-    with BatchPool(archive.root, options.parse_timeout_s, options.parse_workers) as pool:
-        for results in pool.map(_chunks(rest, options.batch_pages)):
-            for result in results:
-                if result.archive_error:
-                    summary.archive_damage.append(_describe(result.entry, result.error or ""))
-                    result.keep_rows = status.get(result.entry.page_id) != "pending"
-            done = _load_batch(con, summary, results, done, len(todo), progress)
+    if rest:
+        # the parse stack is imported only when there is a page to parse: a run with nothing new,
+        # or one whose crawl handed every page over, never loads the parsers or the models
+        from pipeline.parse_batches import BatchPool
+
+        # workers read, check, parse and validate each batch; this process only loads, meanwhile
+        with BatchPool(archive.root, options.parse_timeout_s, options.parse_workers) as pool:
+            for results in pool.map(_chunks(rest, options.batch_pages)):
+                for result in results:
+                    if result.archive_error:
+                        summary.archive_damage.append(_describe(result.entry, result.error or ""))
+                        result.keep_rows = status.get(result.entry.page_id) != "pending"
+                done = _load_batch(con, summary, results, done, len(todo), progress)
     register_fetches(con, list(FetchLog(archive.root).records()))
     complete_from_details(con)
     if options.dedup:

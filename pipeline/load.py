@@ -7,72 +7,108 @@ which is what lets a killed run be started again without duplicates.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from pipeline.archive import ArchiveEntry
-from pipeline.parse import PageResult
 
-_PAGE_SCHEMA = pa.schema(
-    [
-        ("page_id", pa.string()),
-        ("source", pa.string()),
-        ("url", pa.string()),
-        ("format", pa.string()),
-        ("sha256", pa.string()),
-        ("retrieved_at", pa.string()),
-        ("size_bytes", pa.int64()),
-        ("http_status", pa.int32()),
-        ("label", pa.string()),
-    ]
-)
+if TYPE_CHECKING:
+    from pipeline.page_result import PageResult
 
-_LIST = pa.list_(pa.string())
-_SIGHTING_SCHEMA = pa.schema(
-    [
-        ("sighting_id", pa.string()),
-        ("page_id", pa.string()),
-        ("run_id", pa.int32()),
-        ("source", pa.string()),
-        ("position", pa.int32()),
-        ("kind", pa.string()),
-        ("title", pa.string()),
-        ("abstract", pa.string()),
-        ("abstract_truncated", pa.bool_()),
-        ("full_abstract", pa.string()),
-        ("year", pa.int32()),
-        ("page_count", pa.int32()),
-        ("isbn", _LIST),
-        ("eisbn", _LIST),
-        ("languages", _LIST),
-        ("text_language", pa.string()),
-        ("pdf_available", pa.bool_()),
-        ("pdf_urls", _LIST),
-        ("url", pa.string()),
-        ("canonical_url", pa.string()),
-        ("detail_url", pa.string()),
-        ("edition_links", _LIST),
-        ("extra", pa.string()),
-        ("quality_flags", _LIST),
-        ("toc", _LIST),
-        ("attachments", _LIST),
-    ]
-)
 
-_REJECT_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.int32()),
-        ("page_id", pa.string()),
-        ("stage", pa.string()),
-        ("position", pa.int32()),
-        ("reason", pa.string()),
-        ("excerpt", pa.string()),
-        ("record", pa.string()),
-    ]
-)
+@functools.cache
+def _schemas() -> dict[str, Any]:
+    """Arrow schemas of the bulk loads, built on first use.
+
+    pyarrow (and the numpy it imports) costs about a quarter of a second to import: a run with
+    nothing to load, and every command that only reads, should not pay it.
+    """
+    import pyarrow as pa
+
+    list_ = pa.list_(pa.string())
+    page = pa.schema(
+        [
+            ("page_id", pa.string()),
+            ("source", pa.string()),
+            ("url", pa.string()),
+            ("format", pa.string()),
+            ("sha256", pa.string()),
+            ("retrieved_at", pa.string()),
+            ("size_bytes", pa.int64()),
+            ("http_status", pa.int32()),
+            ("label", pa.string()),
+        ]
+    )
+
+    sighting = pa.schema(
+        [
+            ("sighting_id", pa.string()),
+            ("page_id", pa.string()),
+            ("run_id", pa.int32()),
+            ("source", pa.string()),
+            ("position", pa.int32()),
+            ("kind", pa.string()),
+            ("title", pa.string()),
+            ("abstract", pa.string()),
+            ("abstract_truncated", pa.bool_()),
+            ("full_abstract", pa.string()),
+            ("year", pa.int32()),
+            ("page_count", pa.int32()),
+            ("isbn", list_),
+            ("eisbn", list_),
+            ("languages", list_),
+            ("text_language", pa.string()),
+            ("pdf_available", pa.bool_()),
+            ("pdf_urls", list_),
+            ("url", pa.string()),
+            ("canonical_url", pa.string()),
+            ("detail_url", pa.string()),
+            ("edition_links", list_),
+            ("extra", pa.string()),
+            ("quality_flags", list_),
+            ("toc", list_),
+            ("attachments", list_),
+        ]
+    )
+
+    reject = pa.schema(
+        [
+            ("run_id", pa.int32()),
+            ("page_id", pa.string()),
+            ("stage", pa.string()),
+            ("position", pa.int32()),
+            ("reason", pa.string()),
+            ("excerpt", pa.string()),
+            ("record", pa.string()),
+        ]
+    )
+
+    fetch = pa.schema(
+        [
+            ("fetch_id", pa.string()),
+            ("run_id", pa.int32()),
+            ("source", pa.string()),
+            ("kind", pa.string()),
+            ("url", pa.string()),
+            ("final_url", pa.string()),
+            ("status", pa.int32()),
+            ("outcome", pa.string()),
+            ("reason", pa.string()),
+            ("conditional", pa.bool_()),
+            ("etag", pa.string()),
+            ("last_modified", pa.string()),
+            ("content_type", pa.string()),
+            ("sha256", pa.string()),
+            ("fetched_at", pa.string()),
+            ("attempts", pa.int32()),
+            ("elapsed_ms", pa.int32()),
+        ]
+    )
+    return {"page": page, "sighting": sighting, "reject": reject, "fetch": fetch}
 
 
 #: entries registered per statement: the rows of one chunk are all this holds in memory at once
@@ -85,12 +121,17 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
     In chunks: rows for the whole archive at once made the run's peak memory grow with it.
     """
     before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
+    if before:  # a run over an archive the warehouse knows registers nothing: no bulk load to build
+        known = {page_id for (page_id,) in con.execute("SELECT page_id FROM raw_pages").fetchall()}
+        entries = [e for e in entries if e.page_id not in known]
     for start in range(0, len(entries), REGISTER_CHUNK):
         _register_chunk(con, run_id, entries[start : start + REGISTER_CHUNK])
     return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
 
 
 def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> None:
+    import pyarrow as pa
+
     rows = [
         {
             "page_id": e.page_id,
@@ -105,7 +146,7 @@ def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequen
         }
         for e in entries
     ]
-    incoming = pa.Table.from_pylist(rows, schema=_PAGE_SCHEMA)  # noqa: F841 (scanned by DuckDB)
+    incoming = pa.Table.from_pylist(rows, schema=_schemas()["page"])  # noqa: F841 (scanned by DuckDB)
     con.execute(
         """
         INSERT INTO raw_pages BY NAME
@@ -126,6 +167,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
     sightings and parse status stay as an earlier run left them, since nothing replaces them.
     Returns (sightings written, rejects written).
     """
+    import pyarrow as pa
+
     replaced = [r for r in results if not r.keep_rows]
     sighting_rows = [row for result in replaced for row in result.sighting_rows()]
     reject_rows = [
@@ -151,8 +194,8 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
         }
         for r in replaced
     ]
-    new_sightings = pa.Table.from_pylist(sighting_rows, schema=_SIGHTING_SCHEMA)  # noqa: F841
-    new_rejects = pa.Table.from_pylist(reject_rows, schema=_REJECT_SCHEMA)  # noqa: F841
+    new_sightings = pa.Table.from_pylist(sighting_rows, schema=_schemas()["sighting"])  # noqa: F841
+    new_rejects = pa.Table.from_pylist(reject_rows, schema=_schemas()["reject"])  # noqa: F841
     statuses = pa.Table.from_pylist(  # noqa: F841
         status_rows,
         schema=pa.schema(
@@ -201,43 +244,26 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
 
 def write_rejects(con: duckdb.DuckDBPyConnection, run_id: int, rows: Sequence[dict]) -> int:
     """Record rejects that belong to no parsed page (e.g. a manifest line moved out); return how many."""
+    import pyarrow as pa
+
     new_rejects = pa.Table.from_pylist(  # noqa: F841 (scanned by DuckDB)
-        [{**{name: None for name in _REJECT_SCHEMA.names}, **row, "run_id": run_id} for row in rows],
-        schema=_REJECT_SCHEMA,
+        [{**{name: None for name in _schemas()["reject"].names}, **row, "run_id": run_id} for row in rows],
+        schema=_schemas()["reject"],
     )
     con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
     return len(rows)
 
 
-_FETCH_SCHEMA = pa.schema(
-    [
-        ("fetch_id", pa.string()),
-        ("run_id", pa.int32()),
-        ("source", pa.string()),
-        ("kind", pa.string()),
-        ("url", pa.string()),
-        ("final_url", pa.string()),
-        ("status", pa.int32()),
-        ("outcome", pa.string()),
-        ("reason", pa.string()),
-        ("conditional", pa.bool_()),
-        ("etag", pa.string()),
-        ("last_modified", pa.string()),
-        ("content_type", pa.string()),
-        ("sha256", pa.string()),
-        ("fetched_at", pa.string()),
-        ("attempts", pa.int32()),
-        ("elapsed_ms", pa.int32()),
-    ]
-)
-
-
 def register_fetches(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) -> int:
     """Copy fetch-log lines the warehouse does not have yet into `fetches`."""
-    rows = [{name: r.get(name) for name in _FETCH_SCHEMA.names} for r in records if r.get("fetch_id")]
-    if not rows:
+    known = {fetch_id for (fetch_id,) in con.execute("SELECT fetch_id FROM fetches").fetchall()}
+    records = [r for r in records if r.get("fetch_id") and r["fetch_id"] not in known]
+    if not records:  # nothing new in the fetch log: no bulk load to build
         return 0
-    incoming = pa.Table.from_pylist(rows, schema=_FETCH_SCHEMA)  # noqa: F841 (scanned by DuckDB)
+    import pyarrow as pa
+
+    rows = [{name: r.get(name) for name in _schemas()["fetch"].names} for r in records]
+    incoming = pa.Table.from_pylist(rows, schema=_schemas()["fetch"])  # noqa: F841 (scanned by DuckDB)
     before = con.execute("SELECT count(*) FROM fetches").fetchone()[0]
     con.execute(
         """

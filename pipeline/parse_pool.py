@@ -23,7 +23,7 @@ from parsers import PARSERS, ParsedPage, ParseError, ShapeError
 
 if TYPE_CHECKING:
     from pipeline.archive import ArchiveEntry
-    from pipeline.parse import PageResult
+    from pipeline.page_result import PageResult
 
 
 class ParseTimeout(ParseError):

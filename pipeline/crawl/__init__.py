@@ -33,7 +33,7 @@ from pipeline.crawl.recorder import ArchiveWriter
 from pipeline.crawl.report import CrawlOptions, CrawlProgress, CrawlReport, SourceReport
 from pipeline.crawl.site import Site
 from pipeline.errors import ArchiveError
-from pipeline.parse import ParsedPages
+from pipeline.page_result import ParsedPages
 from pipeline.parse_pool import PagePool
 from pipeline.sources import SourcesFile
 

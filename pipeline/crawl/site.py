@@ -25,7 +25,7 @@ from pipeline.crawl.recorder import ArchiveWriter, Recorder
 from pipeline.crawl.report import CrawlOptions, CrawlProgress, SourceReport
 from pipeline.crawl.robots import read_robots, read_sitemaps
 from pipeline.fetch import Fetcher, HostGate
-from pipeline.parse import ParsedPages
+from pipeline.page_result import ParsedPages
 from pipeline.parse_pool import PagePool
 from pipeline.sources import CrawlerConfig, Source
 
