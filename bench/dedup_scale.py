@@ -26,10 +26,12 @@ from pathlib import Path
 
 import duckdb
 
+from bench.dedup_quality import REALISTIC as NOISE
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = ROOT / ".bench"
 #: bump when the generator changes, so cached corpora are rebuilt
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_SIZES = "10k,100k,1m"
 TARGET_RATIO = 12.0
 TARGET_SECONDS_1M = 600.0
@@ -59,7 +61,7 @@ def _generate(size: int, seed: int, path: Path) -> None:
     con = duckdb.connect(str(tmp))
     try:
         migrate(con)
-        write(con, generate(size, seed))
+        write(con, generate(size, seed, noise=NOISE))
     finally:
         con.close()
     tmp.rename(path)

@@ -109,15 +109,11 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
                 length(norm)::INTEGER AS norm_len,
                 hash(norm) AS text_hash,
                 left(norm, {HEAD_CHARS}) AS head,
-                list_filter(
-                    list_transform(
-                        list_concat(
-                            regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
-                            regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
-                        ),
-                        lambda x: {_norm("x")}
-                    ),
-                    lambda x: x IS NOT NULL AND x <> '' AND NOT list_contains({stop}, x)
+                -- as printed: normalised once per distinct value later (signal_table); a lambda
+                -- per signal here cost more than normalising the texts themselves
+                list_concat(
+                    regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
+                    regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
                 ) AS signals
             FROM normed
         )
@@ -184,6 +180,23 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
         if canon:
             feats.links[int(idx)] = canon
     return feats
+
+
+def signals_sql() -> str:
+    """DuckDB query: (idx, sig) for every sighting's signals, normalised, stopwords dropped.
+
+    dd_s keeps the signals as extracted (the regex's empty matches included); they are
+    normalised here once per distinct value, which is one name or acronym repeated across
+    thousands of sightings.
+    """
+    stop = sql_string_list(ALL_STOPWORDS)
+    return f"""
+        WITH raw AS (SELECT idx, unnest(signals) AS raw FROM dd_s),
+        distinct_raw AS (SELECT DISTINCT raw FROM raw WHERE raw <> ''),
+        normed AS (SELECT raw, {_norm("raw")} AS sig FROM distinct_raw),
+        kept AS (SELECT raw, sig FROM normed WHERE sig <> '' AND NOT list_contains({stop}, sig))
+        SELECT r.idx, k.sig FROM raw AS r JOIN kept AS k USING (raw)
+    """
 
 
 def sighting_ids(con: duckdb.DuckDBPyConnection, idxs: np.ndarray | list[int]) -> list[str]:

@@ -71,7 +71,7 @@ import pyarrow as pa
 
 from pipeline.dedup import xling
 from pipeline.dedup.cluster import TIE_MARGIN, Edges
-from pipeline.dedup.features import Features
+from pipeline.dedup.features import Features, signals_sql
 from pipeline.dedup.match import min_known
 
 #: signals in at most this many editions are "rare": they propose candidate pairs and count as
@@ -313,10 +313,14 @@ def file_name_pairs(
         """
     ).fetchall()
     by_name: dict[str, set[int]] = defaultdict(set)
+    # a page URL is shared by its cards and copies: each distinct link is parsed once
+    names: dict[str, str | None] = {}
     for idx, pdfs, url in rows:
         ed = int(edition_of[idx])
         for link in [*(pdfs or []), *([url] if url else [])]:
-            name = file_name(link)
+            name = names.get(link, "")
+            if name == "":
+                name = names[link] = file_name(link)
             if name:
                 by_name[name].add(ed)
     pairs: dict[tuple[int, int], str] = {}
@@ -389,10 +393,10 @@ def prepare_signals(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds:
     )
     try:
         con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE dd_sig AS
             SELECT DISTINCT e.ed, s.sig
-            FROM (SELECT idx, unnest(signals) AS sig FROM dd_s) AS s JOIN dd_ed AS e USING (idx)
+            FROM ({signals_sql()}) AS s JOIN dd_ed AS e USING (idx)
             """
         )
     finally:
