@@ -175,8 +175,13 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
     for name, target in (("isbn", feats.isbn), ("eisbn", feats.eisbn)):
         for idx, values in con.execute(f"SELECT idx, {name} FROM dd_s WHERE len({name}) > 0").fetchall():
             target[int(idx)] = frozenset(values)
+    # every sighting of an edition repeats its links: each distinct link is canonicalised once
+    canonical: dict[str, str | None] = {}
     for idx, values in con.execute("SELECT idx, edition_links FROM dd_s WHERE len(edition_links) > 0").fetchall():
-        canon = tuple(sorted({c for c in (canonical_url(v) for v in values) if c}))
+        for v in values:
+            if v not in canonical:
+                canonical[v] = canonical_url(v)
+        canon = tuple(sorted({c for c in (canonical[v] for v in values) if c}))
         if canon:
             feats.links[int(idx)] = canon
     return feats

@@ -178,7 +178,12 @@ def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> E
 def link_edges(feats: Features, edition_of: np.ndarray) -> list[tuple[int, int, int, int, str]]:
     """Edition links as (edition a, edition b, sighting with the link, sighting of b at the url, url)."""
     by_url: dict[str, dict[int, int]] = defaultdict(dict)
-    for idx in np.flatnonzero(feats.url_id >= 0).tolist():
+    if not feats.links:
+        return []
+    # only sightings at a URL some page links to can be a target
+    linked = {url for links in feats.links.values() for url in links}
+    ids = [k for k, url in enumerate(feats.urls) if url in linked]
+    for idx in np.flatnonzero(np.isin(feats.url_id, np.asarray(ids, dtype=np.int32))).tolist():
         ed = int(edition_of[idx])
         targets = by_url[feats.urls[int(feats.url_id[idx])]]
         targets[ed] = min(targets.get(ed, idx), idx)
