@@ -82,7 +82,6 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
     enough for any teaser) and the signals, never whole texts, so its size per sighting is
     bounded whatever the length of the abstracts.
     """
-    stop = sql_string_list(ALL_STOPWORDS)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE dd_s AS
@@ -109,15 +108,11 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
                 length(norm)::INTEGER AS norm_len,
                 hash(norm) AS text_hash,
                 left(norm, {HEAD_CHARS}) AS head,
-                list_filter(
-                    list_transform(
-                        list_concat(
-                            regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
-                            regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
-                        ),
-                        lambda x: {_norm("x")}
-                    ),
-                    lambda x: x IS NOT NULL AND x <> '' AND NOT list_contains({stop}, x)
+                -- as printed: normalised once per distinct value later (signal_table); a lambda
+                -- per signal here cost more than normalising the texts themselves
+                list_concat(
+                    regexp_extract_all(coalesce(title, ''), '{SIGNAL_REGEX}', 1),
+                    regexp_extract_all(coalesce(text, ''), '{SIGNAL_REGEX}', 1)
                 ) AS signals
             FROM normed
         )
@@ -125,16 +120,17 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
         FROM narrow AS n JOIN keys AS k USING (sighting_id)
         """
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE dd_tok AS
-        SELECT DISTINCT idx, (hash(w) % 4294967296)::UINTEGER AS h
-        FROM (SELECT idx, unnest(string_split(head, ' ')[1:{WINDOW_WORDS}]) AS w FROM dd_s)
-        WHERE length(w) > 1 AND NOT list_contains({stop}, w)
-        """
-    )
+    # stopwords as a table: an anti-join costs less than a list literal tested on every word
     con.register("dd_stop", stopword_table())
     try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE dd_tok AS
+            SELECT DISTINCT idx, (hash(w) % 4294967296)::UINTEGER AS h
+            FROM (SELECT idx, unnest(string_split(head, ' ')[1:{WINDOW_WORDS}]) AS w FROM dd_s)
+            WHERE length(w) > 1 AND w NOT IN (SELECT w FROM dd_stop)
+            """
+        )
         _detect_languages(con)
     finally:
         con.unregister("dd_stop")
@@ -179,11 +175,33 @@ def build(con: duckdb.DuckDBPyConnection) -> Features:
     for name, target in (("isbn", feats.isbn), ("eisbn", feats.eisbn)):
         for idx, values in con.execute(f"SELECT idx, {name} FROM dd_s WHERE len({name}) > 0").fetchall():
             target[int(idx)] = frozenset(values)
+    # every sighting of an edition repeats its links: each distinct link is canonicalised once
+    canonical: dict[str, str | None] = {}
     for idx, values in con.execute("SELECT idx, edition_links FROM dd_s WHERE len(edition_links) > 0").fetchall():
-        canon = tuple(sorted({c for c in (canonical_url(v) for v in values) if c}))
+        for v in values:
+            if v not in canonical:
+                canonical[v] = canonical_url(v)
+        canon = tuple(sorted({c for c in (canonical[v] for v in values) if c}))
         if canon:
             feats.links[int(idx)] = canon
     return feats
+
+
+def signals_sql() -> str:
+    """DuckDB query: (idx, sig) for every sighting's signals, normalised, stopwords dropped.
+
+    dd_s keeps the signals as extracted (the regex's empty matches included); they are
+    normalised here once per distinct value, which is one name or acronym repeated across
+    thousands of sightings.
+    """
+    stop = sql_string_list(ALL_STOPWORDS)
+    return f"""
+        WITH raw AS (SELECT idx, unnest(signals) AS raw FROM dd_s),
+        distinct_raw AS (SELECT DISTINCT raw FROM raw WHERE raw <> ''),
+        normed AS (SELECT raw, {_norm("raw")} AS sig FROM distinct_raw),
+        kept AS (SELECT raw, sig FROM normed WHERE sig <> '' AND NOT list_contains({stop}, sig))
+        SELECT r.idx, k.sig FROM raw AS r JOIN kept AS k USING (raw)
+    """
 
 
 def sighting_ids(con: duckdb.DuckDBPyConnection, idxs: np.ndarray | list[int]) -> list[str]:

@@ -71,7 +71,7 @@ import pyarrow as pa
 
 from pipeline.dedup import xling
 from pipeline.dedup.cluster import TIE_MARGIN, Edges
-from pipeline.dedup.features import Features
+from pipeline.dedup.features import Features, signals_sql
 from pipeline.dedup.match import min_known
 
 #: signals in at most this many editions are "rare": they propose candidate pairs and count as
@@ -178,7 +178,12 @@ def edition_table(feats: Features, edition_of: np.ndarray, n_editions: int) -> E
 def link_edges(feats: Features, edition_of: np.ndarray) -> list[tuple[int, int, int, int, str]]:
     """Edition links as (edition a, edition b, sighting with the link, sighting of b at the url, url)."""
     by_url: dict[str, dict[int, int]] = defaultdict(dict)
-    for idx in np.flatnonzero(feats.url_id >= 0).tolist():
+    if not feats.links:
+        return []
+    # only sightings at a URL some page links to can be a target
+    linked = {url for links in feats.links.values() for url in links}
+    ids = [k for k, url in enumerate(feats.urls) if url in linked]
+    for idx in np.flatnonzero(np.isin(feats.url_id, np.asarray(ids, dtype=np.int32))).tolist():
         ed = int(edition_of[idx])
         targets = by_url[feats.urls[int(feats.url_id[idx])]]
         targets[ed] = min(targets.get(ed, idx), idx)
@@ -313,10 +318,14 @@ def file_name_pairs(
         """
     ).fetchall()
     by_name: dict[str, set[int]] = defaultdict(set)
+    # a page URL is shared by its cards and copies: each distinct link is parsed once
+    names: dict[str, str | None] = {}
     for idx, pdfs, url in rows:
         ed = int(edition_of[idx])
         for link in [*(pdfs or []), *([url] if url else [])]:
-            name = file_name(link)
+            name = names.get(link, "")
+            if name == "":
+                name = names[link] = file_name(link)
             if name:
                 by_name[name].add(ed)
     pairs: dict[tuple[int, int], str] = {}
@@ -389,10 +398,10 @@ def prepare_signals(con: duckdb.DuckDBPyConnection, edition_of: np.ndarray, eds:
     )
     try:
         con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE dd_sig AS
             SELECT DISTINCT e.ed, s.sig
-            FROM (SELECT idx, unnest(signals) AS sig FROM dd_s) AS s JOIN dd_ed AS e USING (idx)
+            FROM ({signals_sql()}) AS s JOIN dd_ed AS e USING (idx)
             """
         )
     finally:
