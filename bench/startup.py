@@ -38,7 +38,7 @@ GOALS: list[str] = []
 PHASES = [
     ("import pipeline.cli (click, settings)", "pipeline/cli.py", "<module>"),
     ("import duckdb", "duckdb/__init__.py", "<module>"),
-    ("import pipeline.ingest (parse, load, models, parsers...)", "pipeline/ingest.py", "<module>"),
+    ("import pipeline.ingest (load, archive, runs, verify)", "pipeline/ingest.py", "<module>"),
     ("open the working copy", "pipeline/warehouse.py", "open"),
     ("schema check (migrate)", "pipeline/warehouse.py", "migrate"),
     ("run_ingest, all of it:", "pipeline/ingest.py", "run_ingest"),
