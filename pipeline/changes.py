@@ -27,7 +27,11 @@ def _current_sql(level: str) -> str:
 
 
 def record(con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None) -> dict[str, int]:
-    """Append this pass's changes to record_changes; returns counts like {"edition_added": 3}."""
+    """Append this pass's changes to record_changes; returns counts like {"edition_added": 3}.
+
+    The current hashes are materialised once: inlined, the `publications` view (ordered aggregates
+    over every sighting's text) was evaluated for the join and again for the anti-join.
+    """
     counts: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
@@ -37,7 +41,7 @@ def record(con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None
                 INSERT INTO record_changes
                 SELECT nextval('record_change_seq'), ?, ?, ?, id, op, now(), h
                 FROM (
-                    WITH cur AS ({_current_sql(level)}),
+                    WITH cur AS MATERIALIZED ({_current_sql(level)}),
                     last AS (SELECT id, content_hash, withdrawn FROM record_status WHERE level = ?)
                     SELECT c.id, CASE WHEN l.id IS NULL OR l.withdrawn THEN 'added' ELSE 'changed' END AS op, c.h
                     FROM cur AS c LEFT JOIN last AS l USING (id)
