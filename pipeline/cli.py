@@ -180,6 +180,13 @@ def main(verbose: bool) -> None:
 )
 @click.option("--reparse", is_flag=True, help="Parse every archived page again, not only new ones.")
 @click.option(
+    "--source",
+    "only_sources",
+    multiple=True,
+    metavar="NAME",
+    help="Crawl and load only this source (repeatable), e.g. to split the sources between workers.",
+)
+@click.option(
     "--no-dedup",
     "no_dedup",
     is_flag=True,
@@ -195,6 +202,7 @@ def ingest(
     full: bool,
     reparse: bool,
     no_dedup: bool,
+    only_sources: tuple[str, ...],
 ) -> None:
     """Crawl the sites into the raw archive, then build or update the warehouse from it.
 
@@ -219,12 +227,22 @@ def ingest(
             reparse=reparse,
             full=full,
             dedup=not no_dedup,
+            sources=frozenset(only_sources) or None,
             batch_pages=settings.load_batch_pages,
             overrides_path=settings.overrides_file,
             embed_budget=settings.embed_budget,
             parse_timeout_s=settings.parse_timeout_s,
         )
         sources = None if offline else load_sources(settings.sources_file)
+        if sources is not None and only_sources:
+            declared = [s.name for s in sources.sources]
+            unknown = sorted(set(only_sources) - set(declared))
+            if unknown:
+                raise click.BadParameter(
+                    f"{', '.join(unknown)} not declared in {settings.sources_file} (declared: {', '.join(declared)})",
+                    param_hint="--source",
+                )
+            sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
         work = WorkingCopy(settings.db_path)
         con = work.open()
     except PipelineError as exc:

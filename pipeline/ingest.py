@@ -48,6 +48,8 @@ class IngestOptions:
     parse_timeout_s: float = 20.0
     #: parser processes, each parsing one batch of pages at a time
     parse_workers: int = 2
+    #: load only the archived pages of these sources (None: all); see `ingest --source`
+    sources: frozenset[str] | None = None
 
 
 def parse_and_load(
@@ -70,7 +72,11 @@ def parse_and_load(
     object is archive damage (a reject of stage `archive`, status partial, exit 5), and a page
     whose body cannot be read keeps the rows an earlier run gave it, since nothing replaces them.
     """
-    entries = [e for e in archive.entries() if e.format not in AUXILIARY_FORMATS]
+    entries = [
+        e
+        for e in archive.entries()
+        if e.format not in AUXILIARY_FORMATS and (options.sources is None or e.source in options.sources)
+    ]
     summary.pages_archived = len(entries)
     summary.pages_new = register_pages(con, summary.run_id, entries)
     checked: dict[str, str | None] = {}

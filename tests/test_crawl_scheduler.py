@@ -101,3 +101,41 @@ def test_pages_handed_from_the_crawl_load_exactly_what_a_reparse_of_the_archive_
             con.close()
     assert len(rows["crawled"]) > 100
     assert rows["crawled"] == rows["reparsed"]
+
+
+def test_ingest_source_limits_the_crawl_and_the_load_to_the_named_sources(tmp_path: Path) -> None:
+    """Workers split the sources between them: each run touches its own sources only."""
+    from tests.test_crawl import cli
+
+    with Replica(page_size=10, rate_per_second=500.0, crawl_delay=0) as rep:
+        toml = rep.write_sources(tmp_path / "s.toml")
+        names = [s.name for s in load_sources(toml).sources]
+        first, second = names[0], names[1]
+        where = ["--db", str(tmp_path / "w.duckdb"), "--raw", str(tmp_path / "raw"), "--sources", str(toml)]
+
+        wrong = cli("ingest", *where, "--source", "no-such-site.example")
+        assert wrong.returncode == 2
+        assert "no-such-site.example" in wrong.stderr and first in wrong.stderr
+        assert rep.requests == []
+
+        done = cli("ingest", *where, "--source", first, "--no-dedup")
+        assert done.returncode == 0, done.stderr
+        assert {r.site for r in rep.requests} == {first}
+        counts_after_first = _counts(tmp_path)
+        assert set(counts_after_first) == {first}
+
+        rep.clear_requests()
+        done = cli("ingest", *where, "--source", second, "--no-dedup")
+        assert done.returncode == 0, done.stderr
+        assert {r.site for r in rep.requests} == {second}
+    counts = _counts(tmp_path)
+    assert set(counts) == {first, second}
+    assert counts[first] == counts_after_first[first]  # the other worker's rows untouched
+
+
+def _counts(workdir: Path) -> dict[str, int]:
+    con = duckdb.connect(str(workdir / "w.duckdb"), read_only=True)
+    try:
+        return dict(con.execute("SELECT source, count(*) FROM sightings GROUP BY source").fetchall())
+    finally:
+        con.close()
