@@ -31,13 +31,13 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.procs import child_env, timed
 from pipeline import http
 from pipeline.replica import Replica
 from pipeline.sources import SourcesFile, load_sources
@@ -65,22 +65,6 @@ class Side:
 
     def rate(self, seconds: float | None = None) -> float:
         return statistics.median(self.pages) / (seconds if seconds is not None else self.median)
-
-
-def child_env() -> dict[str, str]:
-    """A user's shell: no IOM_* overrides, bytecode caching on (as start-up is measured)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, cmd))} exited {result.returncode}:\n{result.stderr[-2000:]}")
-    return elapsed
 
 
 def _fetched(rep: Replica) -> set[str]:
@@ -141,21 +125,21 @@ def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[s
                 for side in (("project", "scrapy") if n % 2 == 0 else ("scrapy", "project")):
                     rep.clear_requests()
                     if side == "project":
-                        project.seconds.append(_timed(ingest, env))
+                        project.seconds.append(timed(ingest, env))
                         sets["project"] = _fetched(rep)
                         project.pages.append(len(sets["project"]))
                         crawl_s, _ = _phases(db)
                         if crawl_s is not None:
                             project.crawl.append(crawl_s)
-                        dedup.seconds.append(_timed(dedup_cmd, env))
+                        dedup.seconds.append(timed(dedup_cmd, env))
                     else:
-                        scrapy.seconds.append(_timed(spider, env))
+                        scrapy.seconds.append(timed(spider, env))
                         sets["scrapy"] = _fetched(rep)
                         scrapy.pages.append(len(sets["scrapy"]))
                 if sets["project"] != sets["scrapy"] and mismatch is None:
                     mismatch = (sets["project"] - sets["scrapy"], sets["scrapy"] - sets["project"])
                 rep.clear_requests()
-                incremental.seconds.append(_timed(ingest, env))
+                incremental.seconds.append(timed(ingest, env))
                 incremental.pages.append(len(rep.requests))
                 conditional.append(sum(r.conditional for r in rep.requests))
                 if naive:

@@ -25,9 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
+
+from bench.procs import child_env, timed
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 0.3
@@ -58,27 +59,11 @@ PHASES = [
 ]
 
 
-def child_env() -> dict[str, str]:
-    """The environment of a user's shell: no IOM_* overrides, bytecode caching on."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
-def _run(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.strip()[-500:]}")
-    return elapsed
-
-
 def build_warehouse(tmp: Path, env: dict[str, str]) -> tuple[Path, Path]:
     """A warehouse of the bundled seed archive (raw/), built once by a first offline ingest."""
     raw, db = tmp / "raw", tmp / "w.duckdb"
     shutil.copytree(REPO / "raw", raw, ignore=shutil.ignore_patterns(".*.lock"))
-    _run([sys.executable, "-m", "pipeline", "ingest", "--offline", "--db", str(db), "--raw", str(raw)], env)
+    timed([sys.executable, "-m", "pipeline", "ingest", "--offline", "--db", str(db), "--raw", str(raw)], env)
     return raw, db
 
 
@@ -172,11 +157,11 @@ def main(argv: list[str] | None = None) -> None:
             ],
         }  # fmt: skip
         for cmd in commands.values():
-            _run(cmd, env)  # warm-up: bytecode cache written, files in the page cache
+            timed(cmd, env)  # warm-up: bytecode cache written, files in the page cache
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):  # interleaved, so a busy moment of the machine hits every command
             for name, cmd in commands.items():
-                times[name].append(_run(cmd, env))
+                times[name].append(timed(cmd, env))
         offenders = {name: import_offenders(cmd, env) for name, cmd in commands.items() if "floor" not in name}
         profiled, ingest_phases = phases(commands["no-change ingest --offline"], env, tmp)
 

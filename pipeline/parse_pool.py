@@ -34,6 +34,19 @@ class ParserCrash(Exception):
     """The parser raised something other than ParseError, or its process died."""
 
 
+def _work(fmt: str, body: bytes, url: str | None, entry: ArchiveEntry | None) -> Any:
+    """One page's parse; with its archive entry, its records validated too (see `parse_for_load`).
+
+    The same function in a worker and, with no time limit, in the caller, so both give one result.
+    """
+    parsed = PARSERS[fmt](body, url)
+    if entry is None:
+        return parsed
+    from pipeline.parse import result_from_parsed
+
+    return parsed, result_from_parsed(entry, parsed).as_rows()
+
+
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
     # load the validation stack and langcodes' name tables before the first page, not during it
     # (about 0.3 s): a crawl starts its workers while robots.txt and the sitemap download
@@ -46,13 +59,7 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
         except EOFError:
             return
         try:
-            parsed = PARSERS[fmt](body, url)
-            if entry is not None:  # validated here too, off the caller's core (see PagePool.parse_for_load)
-                from pipeline.parse import result_from_parsed
-
-                reply: tuple[Any, ...] = ("ok", (parsed, result_from_parsed(entry, parsed).as_rows()))
-            else:
-                reply = ("ok", parsed)
+            reply: tuple[Any, ...] = ("ok", _work(fmt, body, url, entry))
         except ShapeError as exc:
             reply = ("shape", str(exc))
         except ParseError as exc:
@@ -111,10 +118,7 @@ class PagePool:
         if entry.format not in PARSERS:
             raise ParseError(f"unknown page format {entry.format!r} (known: {', '.join(sorted(PARSERS))})")
         if self.timeout_s <= 0:
-            from pipeline.parse import result_from_parsed
-
-            parsed = PARSERS[entry.format](body, entry.url)
-            return parsed, result_from_parsed(entry, parsed).as_rows()
+            return _work(entry.format, body, entry.url, entry)
         return self._ask((entry.format, body, entry.url, entry))
 
     def _ask(self, message: tuple[Any, ...]) -> Any:

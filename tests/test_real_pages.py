@@ -225,3 +225,26 @@ def test_real_pairs_are_judged_with_precision_first(tmp_path):
     assert result.works.precision == 1.0, result.errors
     assert result.editions.recall == 1.0, result.errors
     assert result.works.recall == 1.0, result.errors
+
+
+def test_the_crawls_hand_off_gives_the_load_the_rows_its_own_parse_gives(tmp_path):
+    """The crawl's parse workers validate what they parse and hand the rows to the load
+    (`PagePool.parse_for_load`); on real pages those rows, rejects and errors must be the ones the
+    load gets by parsing the archived page itself (`parse_entry`)."""
+    from pipeline.archive import Archive
+    from pipeline.parse import parse_entry
+    from pipeline.parse_pool import PagePool
+
+    archive = Archive(tmp_path / "raw")
+    entries = []
+    for page in LABELS:
+        fmt, _ = detect_format(_body(page), page["url"])
+        if fmt is not None:
+            entries.append(archive.put(_body(page), source=page["source"], url=page["url"], format=fmt))
+    assert len(entries) >= 30
+    with PagePool(20.0) as pool:
+        for entry in entries:
+            _, handed = pool.parse_for_load(archive.read(entry.sha256), entry)
+            own = parse_entry(archive, entry).as_rows()
+            assert (handed.rows, handed.rejects, handed.error) == (own.rows, own.rejects, own.error), entry.url
+            assert handed.rows or handed.error, entry.url

@@ -1,6 +1,6 @@
 """Build `dataset.json`, the replica's items, from the seed dumps plus hand-written items.
 
-Run `python -m pipeline.replica.build_dataset [--seeds DIR]` after editing the tables below; the
+Run `python -m tests.replica_data.build_dataset [--seeds DIR]` after editing the tables below; the
 output is committed, so tests never need the seed directory. Schema: see `README.md`.
 
 The seed listing dumps carry only teasers: titles, years and organisations of those items are
