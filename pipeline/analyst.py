@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError
-from pipeline.settings import load_settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,7 +73,7 @@ def write_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: A
 
 @click.command()
 @click.argument("sql")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Warehouse file.")
+@warehouse_options(read_only=True)
 @click.option(
     "--format",
     "fmt",
@@ -81,7 +81,7 @@ def write_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: A
     default=None,
     help="Output format. Default: a table on a terminal, CSV when piped.",
 )
-def query(sql: str, db: Path | None, fmt: str | None) -> None:
+def query(sql: str, db: str | None, data_path: Path | None, fmt: str | None) -> None:
     """Run one read-only SQL statement against the warehouse and print the result."""
     import duckdb
 
@@ -89,7 +89,7 @@ def query(sql: str, db: Path | None, fmt: str | None) -> None:
 
     fmt = fmt or ("table" if sys.stdout.isatty() else "csv")
     try:
-        con = connect(load_settings().with_overrides(db_path=db).db_path, read_only=True)
+        con = connect(settings_from(db, data_path).db_path, read_only=True)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(4 if "in use" in str(exc) else 5)
@@ -164,10 +164,10 @@ def schema_markdown() -> str:
 
 
 @click.command()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Warehouse file.")
+@warehouse_options(read_only=True)
 @click.option("--markdown", "as_markdown", is_flag=True, help="The reference as Markdown (docs/warehouse.md).")
 @click.option("--json", "as_json", is_flag=True, help="Tables, views and columns as JSON.")
-def schema(db: Path | None, as_markdown: bool, as_json: bool) -> None:
+def schema(db: str | None, data_path: Path | None, as_markdown: bool, as_json: bool) -> None:
     """Describe the warehouse's tables and views, with what each column means."""
     from pipeline.warehouse import connect
 
@@ -175,7 +175,7 @@ def schema(db: Path | None, as_markdown: bool, as_json: bool) -> None:
         click.echo(schema_markdown(), nl=False)
         return
     try:
-        con = connect(load_settings().with_overrides(db_path=db).db_path, read_only=True)
+        con = connect(settings_from(db, data_path).db_path, read_only=True)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(4 if "in use" in str(exc) else 5)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipeline import __version__
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import (
     ArchiveError,
     ConfigError,
@@ -27,9 +28,9 @@ from pipeline.errors import (
     WarehouseError,
     WarehouseLockedError,
 )
-from pipeline.settings import load_settings
 
 if TYPE_CHECKING:
+    from pipeline.lake import LakeSpec
     from pipeline.runs import RunSummary
 
 EXIT_NOTHING_PROCESSED = 1
@@ -38,12 +39,6 @@ EXIT_STRICT = 3
 EXIT_LOCKED = 4
 EXIT_CONFIG = 5
 
-_db_option = click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
 _raw_option = click.option(
     "--raw",
     type=click.Path(file_okay=False, path_type=Path),
@@ -67,6 +62,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "pipeline.export_cli",
         "export_command",
         "Export editions or works: Parquet, CSV, JSON Lines, Dublin Core XML, CSL-JSON, RIS or BibTeX.",
+    ),
+    "lake": (
+        "pipeline.lake_cli",
+        "lake",
+        "Run the warehouse as a DuckLake with its catalog in PostgreSQL (several writers at once).",
     ),
     "query": (
         "pipeline.analyst",
@@ -159,7 +159,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@_db_option
+@warehouse_options()
 @_raw_option
 @click.option(
     "--sources",
@@ -194,7 +194,8 @@ def main(verbose: bool) -> None:
     "(for several loads in a row, or to time the load apart).",
 )
 def ingest(
-    db: Path | None,
+    db: str | None,
+    data_path: Path | None,
     raw: Path | None,
     sources_path: Path | None,
     offline: bool,
@@ -218,10 +219,10 @@ def ingest(
     from pipeline.ingest import IngestOptions, crawl_step, run_ingest
     from pipeline.page_result import ParsedPages
     from pipeline.sources import load_sources
-    from pipeline.warehouse import WorkingCopy, migrate, rebuild_hint
+    from pipeline.warehouse import committed, migrate, open_writer, rebuild_hint
 
     try:
-        settings = load_settings().with_overrides(db_path=db, raw_dir=raw, sources_file=sources_path)
+        settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
         archive = Archive(settings.raw_dir)
         options = IngestOptions(
             reparse=reparse,
@@ -243,7 +244,7 @@ def ingest(
                     param_hint="--source",
                 )
             sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
-        work = WorkingCopy(settings.db_path)
+        work = open_writer(settings.db_path)
         con = work.open()
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
@@ -267,7 +268,10 @@ def ingest(
                 con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
             )
         code = run_exit_code(summary, strict)
-        work.con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
+        final = work.con
+        committed(
+            final, lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
+        )
         work.publish()  # analysts see the finished run at once, never a half-loaded one
         _write_last_run(settings.db_path, summary, code)
     except PipelineError as exc:
@@ -303,9 +307,12 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
     return 0
 
 
-def _write_last_run(db_path: Path, summary: RunSummary, code: int) -> None:
-    """`<warehouse>.last-run.json` beside the warehouse: what monitoring reads without opening it."""
-    if str(db_path) == ":memory:":
+def _write_last_run(db_path: Path | LakeSpec, summary: RunSummary, code: int) -> None:
+    """`<warehouse>.last-run.json` beside the warehouse: what monitoring reads without opening it.
+
+    A lake has no file beside it, and several workers' runs at once: its monitoring reads `runs`.
+    """
+    if not isinstance(db_path, Path) or str(db_path) == ":memory:":
         return
     target = db_path.with_name(db_path.name + ".last-run.json")
     data = {
@@ -366,9 +373,9 @@ STATS_SECTIONS = [
 
 
 @main.command()
-@_db_option
+@warehouse_options(read_only=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the same figures as one JSON object.")
-def stats(db: Path | None, as_json: bool) -> None:
+def stats(db: str | None, data_path: Path | None, as_json: bool) -> None:
     """Print what the warehouse holds, per source and kind, and the last runs."""
     import duckdb
 
@@ -378,7 +385,7 @@ def stats(db: Path | None, as_json: bool) -> None:
         from pipeline.analyst import _jsonable
 
     try:
-        settings = load_settings().with_overrides(db_path=db)
+        settings = settings_from(db, data_path)
         con = connect(settings.db_path, read_only=True)
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
-from pipeline.settings import load_settings
 
 #: kept here, not imported from pipeline.export, so `--help` does not load pyarrow and DuckDB
 #: (tests/test_export.py checks they are the same)
@@ -48,13 +48,8 @@ EXIT_CONFIG = 5
     help="Only records added, changed or withdrawn in runs after RUN, with an `operation` field "
     "(withdrawn records carry only their id). 0: every change ever logged.",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
-def export_command(fmt: str, out: Path, level: str, since: int | None, db: Path | None) -> None:
+@warehouse_options(read_only=True)
+def export_command(fmt: str, out: Path, level: str, since: int | None, db: str | None, data_path: Path | None) -> None:
     """Export editions or works: Parquet, CSV, JSON Lines, Dublin Core XML, CSL-JSON, RIS or BibTeX.
 
     Every record has its stable id, all its fields (organisation, type, publisher, series...),
@@ -65,7 +60,7 @@ def export_command(fmt: str, out: Path, level: str, since: int | None, db: Path 
     try:
         from pipeline.export import export
 
-        settings = load_settings().with_overrides(db_path=db)
+        settings = settings_from(db, data_path)
         summary = export(settings.db_path, out, fmt, level, since)
     except UnknownRunError as exc:
         raise click.BadParameter(str(exc).removeprefix(f"--since {since}: "), param_hint="'--since'") from exc

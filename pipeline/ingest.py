@@ -16,9 +16,10 @@ from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
 from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
 from pipeline.page_result import PageResult, ParsedPages, archive_failure
-from pipeline.runs import RunSummary, finish_run, start_run
+from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
 from pipeline.sources import SourcesFile
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
+from pipeline.warehouse import commit_retries, committed, exclusive_dedup, hold_sources
 
 if TYPE_CHECKING:
     from pipeline.crawl import CrawlProgress
@@ -125,7 +126,10 @@ def parse_and_load(
                         summary.archive_damage.append(_describe(result.entry, result.error or ""))
                         result.keep_rows = status.get(result.entry.page_id) != "pending"
                 done = _load_batch(con, summary, results, done, len(todo), progress)
-    register_fetches(con, list(FetchLog(archive.root).records()))
+    register_fetches(
+        con,
+        [r for r in FetchLog(archive.root).records() if options.sources is None or r.get("source") in options.sources],
+    )
     complete_from_details(con)
     if options.dedup:
         dedup_step(con, summary, options.overrides_path, options.embed_budget)
@@ -149,7 +153,12 @@ def _retry_restored(
     listed = {e.page_id for e in entries}
     restored = [page_id for page_id, sha in failed if page_id in listed and problem(sha) is None]
     if restored:
-        con.execute("UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored])
+        committed(
+            con,
+            lambda: con.execute(
+                "UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored]
+            ),
+        )
 
 
 def _load_batch(
@@ -190,22 +199,29 @@ def dedup_step(
 
     Its inputs are the publication sightings and the overrides file; when neither changed, a
     pass would rewrite the same clusters, so it is skipped and the run adds nothing else.
-    """
-    fingerprint = _dedup_fingerprint(con, overrides_path)
-    last = con.execute(
-        "SELECT dedup->>'fingerprint', coalesce(TRY_CAST(dedup->>'texts_pending' AS INTEGER), 0) FROM runs "
-        "WHERE dedup IS NOT NULL AND run_id < ? ORDER BY run_id DESC LIMIT 1",
-        [summary.run_id],
-    ).fetchone()
-    # a pass that left texts without vectors (embed budget) is not finished: run it again
-    if last and last[0] == fingerprint and last[1] == 0:
-        summary.dedup = {"fingerprint": fingerprint, "skipped": True}
-        return
-    from pipeline.dedup import run_dedup
 
-    result = run_dedup(con, overrides_path, embed_budget)
-    summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
-    summary.notes.append(f"{result.editions} editions, {result.works} works")
+    On a lake, workers finishing together queue for one lease (`warehouse.exclusive_dedup`):
+    the first runs the pass and records its fingerprint on its run at once, the next ones
+    then find it current, or run it again for the rows loaded since.
+    """
+    with exclusive_dedup(con):
+        fingerprint = _dedup_fingerprint(con, overrides_path)
+        last = con.execute(
+            "SELECT dedup->>'fingerprint', coalesce(TRY_CAST(dedup->>'texts_pending' AS INTEGER), 0) FROM runs "
+            "WHERE dedup->>'dedup_run_id' IS NOT NULL AND run_id <> ? "
+            "ORDER BY TRY_CAST(dedup->>'dedup_run_id' AS BIGINT) DESC LIMIT 1",
+            [summary.run_id],
+        ).fetchone()
+        # a pass that left texts without vectors (embed budget) is not finished: run it again
+        if last and last[0] == fingerprint and last[1] == 0:
+            summary.dedup = {"fingerprint": fingerprint, "skipped": True}
+            return
+        from pipeline.dedup import run_dedup
+
+        result = run_dedup(con, overrides_path, embed_budget)
+        summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
+        summary.notes.append(f"{result.editions} editions, {result.works} works")
+        record_dedup(con, summary)
 
 
 def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> str:
@@ -305,8 +321,17 @@ def run_ingest(
     lost = index_problem(archive)
     if lost:
         raise ArchiveError(lost)
+    retries_before = commit_retries()
     summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
+
+    def close(con: duckdb.DuckDBPyConnection) -> None:
+        summary.commit_retries = commit_retries() - retries_before
+        if summary.commit_retries:
+            summary.notes.append(f"{summary.commit_retries} lake commits redone after conflicts with other workers")
+        finish_run(con, summary)
+
     try:
+        hold_sources(con, sorted(options.sources) if options.sources is not None else None)
         quarantine_step(con, archive, summary)
         if fetch is not None and detach is not None:
             con, error = detach(con, lambda: fetch(summary))
@@ -318,9 +343,9 @@ def run_ingest(
     except BaseException as exc:
         summary.status = "failed"
         summary.failures.insert(0, f"{type(exc).__name__}: {exc}")
-        finish_run(con, summary)
+        close(con)
         raise
-    finish_run(con, summary)
+    close(con)
     return summary
 
 

@@ -30,13 +30,13 @@ import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import MEMORY_LIMIT, SAFE_CONFIG, schema_steps
+from pipeline.warehouse import LAKE_CATALOG, LAKE_PREFIX, MEMORY_LIMIT, SAFE_CONFIG, schema_steps, transaction
 
 log = logging.getLogger(__name__)
 
-PREFIX = "ducklake:postgres:"
+PREFIX = LAKE_PREFIX
 #: the catalog name the lake is attached as (and USEd), so unqualified table names resolve to it
-LAKE = "lake"
+LAKE = LAKE_CATALOG
 #: the same PostgreSQL database attached directly, for what DuckLake does not do (sequences)
 PG = "lake_pg"
 #: PostgreSQL schema holding the warehouse's sequences, apart from DuckLake's own `ducklake_*` tables
@@ -44,7 +44,10 @@ SEQUENCE_SCHEMA = "warehouse_sequences"
 #: lake-only table holding comments on view columns, which DuckLake cannot store (rule `view-column-comment`)
 VIEW_COLUMN_COMMENTS = "lake_view_column_comments"
 #: bump when a translation rule changes, so lakes migrated by the old rules are migrated again
-RULES_VERSION = "1"
+RULES_VERSION = "2"
+#: sequences only the lake needs: a DuckDB file has one writer, which numbers its runs max + 1;
+#: workers starting together would all take the same number
+LAKE_SEQUENCES = {"run_seq": 1}
 
 #: extension name -> the PyPI wheel (module) that ships its signed binary. The binary's file name
 #: must be `<name>.duckdb_extension`: DuckDB derives the entry point from it, which is why the
@@ -68,9 +71,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class LakeSpec:
-    """Where the lake's catalog is: a libpq conninfo (`host=... dbname=...` or `postgresql://...`)."""
+    """Where the lake's catalog is: a libpq conninfo (`host=... dbname=...` or `postgresql://...`).
+
+    `data_path` is the folder of its Parquet files: a new lake needs it, an existing one
+    remembers its own (DuckLake stores it in the catalog), so readers may leave it out. Given
+    (`--data-path`), it must be the lake's own: DuckLake refuses another. `default_data_path` (the
+    configured one) is used only to create a lake, so a configured default never clashes.
+    """
 
     conninfo: str
+    data_path: Path | None = None
+    default_data_path: Path | None = None
 
     def __str__(self) -> str:
         return PREFIX + self.conninfo
@@ -84,7 +95,7 @@ def is_lake_spec(spec: str | Path) -> bool:
 _KEYVAL = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)""")
 
 
-def parse_spec(spec: str | Path) -> LakeSpec:
+def parse_spec(spec: str | Path, data_path: Path | None = None, default_data_path: Path | None = None) -> LakeSpec:
     """Check a `ducklake:postgres:<conninfo>` spec early, so a typo fails before any work is done.
 
     Only the shape is checked (libpq reports the rest when it connects): key=value pairs, or a
@@ -93,17 +104,25 @@ def parse_spec(spec: str | Path) -> LakeSpec:
     """
     text = str(spec)
     if not is_lake_spec(text):
-        raise WarehouseError(f"{text!r} is not a lake: give ducklake:postgres:<conninfo>, e.g. "
-                             "ducklake:postgres:host=127.0.0.1 dbname=iom")
-    conninfo = text[len(PREFIX):].strip()
+        raise WarehouseError(
+            f"{text!r} is not a lake: give ducklake:postgres:<conninfo>, e.g. "
+            "ducklake:postgres:host=127.0.0.1 dbname=iom"
+        )
+    conninfo = text[len(PREFIX) :].strip()
     if not conninfo:
         raise WarehouseError("ducklake:postgres: needs a PostgreSQL conninfo after it, e.g. host=127.0.0.1 dbname=iom")
     if not conninfo.startswith(("postgres://", "postgresql://")):
         rest = _KEYVAL.sub("", conninfo).strip()
         if rest or not _KEYVAL.search(conninfo):
-            raise WarehouseError(f"cannot read the PostgreSQL conninfo {conninfo!r}: write key=value pairs "
-                                 "separated by spaces (host=... port=... dbname=... user=...) or a postgresql:// URI")
-    return LakeSpec(conninfo)
+            raise WarehouseError(
+                f"cannot read the PostgreSQL conninfo {conninfo!r}: write key=value pairs "
+                "separated by spaces (host=... port=... dbname=... user=...) or a postgresql:// URI"
+            )
+    return LakeSpec(
+        conninfo,
+        Path(data_path) if data_path is not None else None,
+        Path(default_data_path) if default_data_path is not None else None,
+    )
 
 
 def _sql_string(text: str) -> str:
@@ -156,9 +175,14 @@ def connect_lake(
     in commit conflicts and cannot write by mistake.
     """
     lake = spec if isinstance(spec, LakeSpec) else parse_spec(spec)
+    data_path = data_path if data_path is not None else lake.data_path
     con = duckdb.connect(":memory:", config={"memory_limit": memory_limit, **SAFE_CONFIG})
     try:
         load_extensions(con)
+        if not read_only:
+            con.execute(f"ATTACH {_sql_string(lake.conninfo)} AS {PG} (TYPE postgres)")
+            if data_path is None and lake.default_data_path is not None and not _catalog_exists(con):
+                data_path = lake.default_data_path
         options = []
         if data_path is not None:
             data_path = Path(data_path)
@@ -179,12 +203,16 @@ def connect_lake(
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open the lake {lake}: {_first_line(exc)}") from exc
         con.execute(f"USE {LAKE}")
-        if not read_only:
-            con.execute(f"ATTACH {_sql_string(lake.conninfo)} AS {PG} (TYPE postgres)")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _catalog_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    """The catalog database already holds a lake (DuckLake's own tables are there)."""
+    inner = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ducklake_metadata'"
+    return bool(con.execute(f"SELECT * FROM postgres_query('{PG}', {_sql_string(inner)})").fetchall()[0][0])
 
 
 def _is_init_race(exc: BaseException) -> bool:
@@ -196,8 +224,10 @@ def _is_init_race(exc: BaseException) -> bool:
     finds a complete catalog when it attaches again.
     """
     text = str(exc)
-    return isinstance(exc, duckdb.Error) and "Failed to initialize DuckLake" in text and (
-        "duplicate key" in text or "already exists" in text
+    return (
+        isinstance(exc, duckdb.Error)
+        and "Failed to initialize DuckLake" in text
+        and ("duplicate key" in text or "already exists" in text)
     )
 
 
@@ -227,6 +257,10 @@ class RetryStats:
 
     retries: int = 0
     conflicts: list[str] = field(default_factory=list)
+
+
+#: this process's retries of lake commits (warehouse.committed), reported with each run
+RETRIES = RetryStats()
 
 
 def with_retries(
@@ -260,19 +294,6 @@ def with_retries(
         reraise=True,
     )
     return retrying(fn)
-
-
-@contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolled back on error (if the failed COMMIT has not rolled it back already)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        with contextlib.suppress(duckdb.TransactionException):
-            con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,6 +494,7 @@ def migrate_lake(con: duckdb.DuckDBPyConnection, *, stats: RetryStats | None = N
 
     if applied():
         return schema
+    schema.sequences.update({k: v for k, v in LAKE_SEQUENCES.items() if k not in schema.sequences})
     if schema.sequences:
         # IF NOT EXISTS is not safe against a concurrent creator in PostgreSQL (two workers starting
         # on a new lake both insert the schema's catalog row): a transaction-level advisory lock
@@ -522,3 +544,235 @@ def duplicate_keys(con: duckdb.DuckDBPyConnection, keys: dict[str, tuple[str, ..
         (extra,) = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone()  # type: ignore[misc]
         out[table] = int(extra)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# leases: what one worker holds while it runs
+
+
+#: advisory-lock namespaces (the first key of PostgreSQL's two-key locks), one per kind of lease
+RUN_LOCKS = 0x10A1
+SOURCE_LOCKS = 0x10A2
+DEDUP_LOCK = (0x10A3, 1)
+
+
+class Leases:
+    """Advisory locks held by one PostgreSQL session of this process, released when it ends.
+
+    DuckLake has no locks of its own, and a lock row in the lake would outlive a worker killed
+    with -9. A PostgreSQL session lock lives exactly as long as its connection: the server drops
+    it when the process dies, however it dies. The DuckDB postgres extension pools connections,
+    so the session is pinned by one DuckDB transaction on a connection of its own, opened here
+    and kept open; it reads nothing from the lake, so it holds back no snapshot cleanup.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        con = duckdb.connect(":memory:", config={"memory_limit": "256MB", **SAFE_CONFIG})
+        try:
+            path = extension_file("postgres_scanner")
+            if path is None:
+                raise WarehouseError("the DuckDB extension postgres_scanner is not installed: make venv")
+            con.execute(f"LOAD {_sql_string(str(path))}")
+            con.execute(f"ATTACH {_sql_string(conninfo)} AS {PG} (TYPE postgres)")
+            con.execute("BEGIN TRANSACTION")
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"cannot reach the lake's catalog {conninfo}: {_first_line(exc)}") from exc
+        self.con = con
+
+    def _ask(self, sql: str) -> object:
+        return self.con.execute(f"SELECT * FROM postgres_query('{PG}', {_sql_string(sql)})").fetchall()[0][0]
+
+    def try_lock(self, space: int, key: int | str, *, shared: bool = False) -> bool:
+        """Take the lock now or say it is held elsewhere (a string key is hashed by PostgreSQL)."""
+        kind = "_shared" if shared else ""
+        return bool(self._ask(f"SELECT pg_try_advisory_lock{kind}({int(space)}, {_lock_key(key)})"))
+
+    def lock(self, space: int, key: int | str) -> None:
+        """Wait for the lock (another worker's dedup pass, say) and take it."""
+        self._ask(f"SELECT pg_advisory_lock({int(space)}, {_lock_key(key)})::text")
+
+    def unlock(self, space: int, key: int | str, *, shared: bool = False) -> None:
+        kind = "_shared" if shared else ""
+        self._ask(f"SELECT pg_advisory_unlock{kind}({int(space)}, {_lock_key(key)})")
+
+    def close(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()  # the session ends: PostgreSQL releases every lock it held
+
+
+def _lock_key(key: int | str) -> str:
+    return str(int(key)) if isinstance(key, int) else f"hashtext({_sql_string(key)})"
+
+
+#: one session per catalog for the whole process: its locks are this process's leases
+_LEASES: dict[str, Leases] = {}
+
+
+def leases(con: duckdb.DuckDBPyConnection) -> Leases:
+    """This process's lease session for the lake `con` is attached to (opened on first use)."""
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?", [PG]).fetchall()
+    if not rows:
+        raise WarehouseError("this lake connection is read-only: it holds no leases")
+    conninfo = str(rows[0][0])
+    if conninfo not in _LEASES:
+        _LEASES[conninfo] = Leases(conninfo)
+    return _LEASES[conninfo]
+
+
+def release_leases() -> None:
+    """End every lease session of this process (at the end of a run; a dead process ends them anyway)."""
+    while _LEASES:
+        _LEASES.popitem()[1].close()
+
+
+def start_run_id(con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
+    """A new run's id, leased for as long as this process lives, and the runs whose worker died.
+
+    A run left `running` is crashed only if no live process holds its lease: on a lake, other
+    workers' runs are `running` too, and marking them crashed would be a lie.
+    """
+    held = leases(con)
+    run_id = next_ids(con, "run_seq")[0]
+    if not held.try_lock(RUN_LOCKS, run_id):  # a fresh id cannot be held: the sequence is broken
+        raise WarehouseError(f"run id {run_id} is already leased: is run_seq shared with another warehouse?")
+    dead = []
+    for (other,) in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall():
+        if held.try_lock(RUN_LOCKS, int(other)):
+            held.unlock(RUN_LOCKS, int(other))
+            dead.append(int(other))
+    return run_id, dead
+
+
+#: the key a run loading every source holds exclusively, and a run loading some sources holds shared
+ALL_SOURCES = "*"
+
+
+def hold_sources(con: duckdb.DuckDBPyConnection, names: list[str] | None) -> None:
+    """Lease the sources this worker loads (None: all of them); one another live worker loads is an error.
+
+    The lake has no primary keys, so two workers loading one source at once would each insert
+    its new pages. This is the lake's form of the file's one-writer lock, per source: a worker
+    with `--source` holds its sources and a shared lease on "all", a worker without holds "all".
+    """
+    from pipeline.errors import WarehouseLockedError
+
+    held = leases(con)
+    wanted = [(ALL_SOURCES, names is not None)] + [(name, False) for name in sorted(set(names or []))]
+    taken: list[tuple[str, bool]] = []
+    for name, shared in wanted:
+        if not held.try_lock(SOURCE_LOCKS, name, shared=shared):
+            for done, was_shared in taken:
+                held.unlock(SOURCE_LOCKS, done, shared=was_shared)
+            what = "every source" if name == ALL_SOURCES else f"source {name}"
+            raise WarehouseLockedError(
+                f"another worker is loading {what} into this lake: split the sources between workers with --source"
+            )
+        taken.append((name, shared))
+
+
+@contextlib.contextmanager
+def exclusive_dedup(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One dedup pass at a time across every worker: the others wait, then find it done or redo it."""
+    held = leases(con)
+    held.lock(*DEDUP_LOCK)
+    try:
+        yield
+    finally:
+        held.unlock(*DEDUP_LOCK)
+
+
+# ---------------------------------------------------------------------------------------------
+# the lake as the commands see it
+
+
+class LakeWriter:
+    """The lake's counterpart of warehouse.WorkingCopy, with the same methods.
+
+    The file needs a private copy published whole because readers would otherwise see a
+    half-loaded file or lock the writer out. A lake needs neither: every commit is a snapshot
+    readers see whole, and writers do not block readers. So `publish` only ends the run's leases.
+    """
+
+    def __init__(self, spec: LakeSpec) -> None:
+        self.spec = spec
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def open(self) -> duckdb.DuckDBPyConnection:
+        self.con = connect_lake(self.spec)
+        return self.con
+
+    def detach(self) -> None:
+        """Nothing to release during the crawl: the lake takes no lock while nobody commits."""
+
+    def reopen(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            return self.open()
+        return self.con
+
+    def publish(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        release_leases()
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+class LakeReaders:
+    """Read-only connections for a server's requests: one lake attachment, a cursor per request.
+
+    A file server opens the file per request (a new run replaces it); attaching a lake costs
+    about a second, and a lake needs no re-opening: each query reads the latest snapshot.
+    """
+
+    def __init__(self, spec: LakeSpec) -> None:
+        self.spec = spec
+        self._base: duckdb.DuckDBPyConnection | None = None
+
+    def open(self) -> duckdb.DuckDBPyConnection:
+        if self._base is None:
+            self._base = connect_lake(self.spec, read_only=True)
+        cursor = self._base.cursor()
+        cursor.execute(f"USE {LAKE}")
+        return cursor
+
+
+# ---------------------------------------------------------------------------------------------
+# maintenance
+
+
+@dataclass
+class CompactReport:
+    files_before: int
+    files_after: int
+    snapshots_before: int
+    snapshots_after: int
+
+
+def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> CompactReport:
+    """Merge the small Parquet files each commit leaves, then drop what no snapshot needs.
+
+    Every worker commit writes at least one file (or inlines up to 10 rows in the catalog), so a
+    lake loaded in 200-page batches grows thousands of small files. In order: flush inlined rows
+    to Parquet, merge adjacent files, expire snapshots older than `older_than` (time travel and
+    `ducklake_table_changes` reach back only that far afterwards), delete the files they alone
+    used. Safe beside running workers: DuckLake commits the merge like any other writer.
+    """
+
+    def counts() -> tuple[int, int]:
+        n_files = con.execute(
+            f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file WHERE end_snapshot IS NULL"
+        ).fetchone()[0]
+        n_snaps = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
+        return int(n_files), int(n_snaps)
+
+    files_before, snaps_before = counts()
+    with_retries(lambda: con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')"))
+    with_retries(lambda: con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')"))
+    con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - INTERVAL {_sql_string(older_than)})")
+    con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+    files_after, snaps_after = counts()
+    return CompactReport(files_before, files_after, snaps_before, snaps_after)

@@ -2,19 +2,23 @@
 
 Every table states its key: raw_pages by page_id, sightings by sighting_id (<page_id>:<position>),
 so replaying the same archive writes the same rows. A batch either lands whole or not at all,
-which is what lets a killed run be started again without duplicates.
+which is what lets a killed run be started again without duplicates. Each transaction goes
+through `warehouse.committed`, so on a lake a commit that conflicts with another worker's is
+done again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from pipeline.archive import ArchiveEntry
+from pipeline.warehouse import committed, next_ids, transaction
 
 if TYPE_CHECKING:
     from pipeline.page_result import PageResult
@@ -120,13 +124,14 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
 
     In chunks: rows for the whole archive at once made the run's peak memory grow with it.
     """
-    before = con.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
-    if before:  # a run over an archive the warehouse knows registers nothing: no bulk load to build
-        known = {page_id for (page_id,) in con.execute("SELECT page_id FROM raw_pages").fetchall()}
-        entries = [e for e in entries if e.page_id not in known]
+    # a run over an archive the warehouse knows registers nothing: no bulk load to build
+    known = {page_id for (page_id,) in con.execute("SELECT page_id FROM raw_pages").fetchall()}
+    entries = [e for e in entries if e.page_id not in known]
     for start in range(0, len(entries), REGISTER_CHUNK):
-        _register_chunk(con, run_id, entries[start : start + REGISTER_CHUNK])
-    return con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] - before
+        chunk = entries[start : start + REGISTER_CHUNK]
+        committed(con, lambda chunk=chunk: _register_chunk(con, run_id, chunk))
+    # counted here, not as the table's growth: on a lake other workers add pages meanwhile
+    return len({e.page_id for e in entries})
 
 
 def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequence[ArchiveEntry]) -> None:
@@ -146,18 +151,21 @@ def _register_chunk(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequen
         }
         for e in entries
     ]
-    incoming = pa.Table.from_pylist(rows, schema=_schemas()["page"])  # noqa: F841 (scanned by DuckDB)
-    con.execute(
-        """
-        INSERT INTO raw_pages BY NAME
-        SELECT DISTINCT ON (page_id) page_id, source, url, format, sha256,
-               CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at, size_bytes, http_status, label,
-               ? AS first_run_id, 'pending' AS parse_status
-        FROM incoming
-        WHERE page_id NOT IN (SELECT page_id FROM raw_pages)
-        """,
-        [run_id],
-    )
+    con.register("incoming", pa.Table.from_pylist(rows, schema=_schemas()["page"]))
+    try:
+        con.execute(
+            """
+            INSERT INTO raw_pages BY NAME
+            SELECT DISTINCT ON (page_id) page_id, source, url, format, sha256,
+                   CAST(retrieved_at AS TIMESTAMPTZ) AS retrieved_at, size_bytes, http_status, label,
+                   ? AS first_run_id, 'pending' AS parse_status
+            FROM incoming
+            WHERE page_id NOT IN (SELECT page_id FROM raw_pages)
+            """,
+            [run_id],
+        )
+    finally:
+        con.unregister("incoming")
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[PageResult]) -> tuple[int, int]:
@@ -194,9 +202,9 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
         }
         for r in replaced
     ]
-    new_sightings = pa.Table.from_pylist(sighting_rows, schema=_schemas()["sighting"])  # noqa: F841
-    new_rejects = pa.Table.from_pylist(reject_rows, schema=_schemas()["reject"])  # noqa: F841
-    statuses = pa.Table.from_pylist(  # noqa: F841
+    new_sightings = pa.Table.from_pylist(sighting_rows, schema=_schemas()["sighting"])
+    new_rejects = _with_reject_ids(con, pa.Table.from_pylist(reject_rows, schema=_schemas()["reject"]))
+    statuses = pa.Table.from_pylist(
         status_rows,
         schema=pa.schema(
             [
@@ -208,49 +216,78 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
             ]
         ),
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        # only pages an earlier batch wrote can have rows: a first parse (every page of a rebuild)
-        # skips the scan of the whole sightings table, which grows with the archive
-        written = con.execute(
-            "SELECT count(*) FROM raw_pages "
-            "WHERE parsed_run_id IS NOT NULL AND page_id IN (SELECT page_id FROM statuses)"
-        ).fetchone()[0]
-        if written:
-            con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
-        con.execute(
-            "INSERT INTO sightings BY NAME "
-            "SELECT * REPLACE (CAST(extra AS JSON) AS extra, CAST(? AS INTEGER) AS run_id) FROM new_sightings",
-            [run_id],
-        )
-        con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
-        con.execute(
-            """
-            UPDATE raw_pages AS p
-            SET parse_status = s.parse_status, parse_error = s.parse_error,
-                sightings_count = s.sightings_count, page_info = CAST(s.page_info AS JSON),
-                parsed_run_id = ?
-            FROM statuses AS s
-            WHERE p.page_id = s.page_id
-            """,
-            [run_id],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    tables = {"new_sightings": new_sightings, "new_rejects": new_rejects, "statuses": statuses}
+
+    def write() -> None:
+        with transaction(con):
+            # only pages an earlier batch wrote can have rows: a first parse (every page of a rebuild)
+            # skips the scan of the whole sightings table, which grows with the archive
+            written = con.execute(
+                "SELECT count(*) FROM raw_pages "
+                "WHERE parsed_run_id IS NOT NULL AND page_id IN (SELECT page_id FROM statuses)"
+            ).fetchone()[0]
+            if written:
+                con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
+            con.execute(
+                "INSERT INTO sightings BY NAME "
+                "SELECT * REPLACE (CAST(extra AS JSON) AS extra, CAST(? AS INTEGER) AS run_id) FROM new_sightings",
+                [run_id],
+            )
+            con.execute(
+                "INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects"
+            )
+            con.execute(
+                """
+                UPDATE raw_pages AS p
+                SET parse_status = s.parse_status, parse_error = s.parse_error,
+                    sightings_count = s.sightings_count, page_info = CAST(s.page_info AS JSON),
+                    parsed_run_id = ?
+                FROM statuses AS s
+                WHERE p.page_id = s.page_id
+                """,
+                [run_id],
+            )
+
+    with _registered(con, tables):
+        committed(con, write)
     return len(sighting_rows), len(reject_rows)
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> Iterator[None]:
+    """Arrow tables visible to SQL by name for a block: a retried transaction scans them again."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+def _with_reject_ids(con: duckdb.DuckDBPyConnection, rejects: Any) -> Any:
+    """Rejects with their ids: from `reject_seq`, taken here because a lake column has no sequence default."""
+    import pyarrow as pa
+
+    ids = next_ids(con, "reject_seq", rejects.num_rows)
+    return rejects.append_column("reject_id", pa.array(ids, pa.int64()))
 
 
 def write_rejects(con: duckdb.DuckDBPyConnection, run_id: int, rows: Sequence[dict]) -> int:
     """Record rejects that belong to no parsed page (e.g. a manifest line moved out); return how many."""
     import pyarrow as pa
 
-    new_rejects = pa.Table.from_pylist(  # noqa: F841 (scanned by DuckDB)
+    new_rejects = pa.Table.from_pylist(
         [{**{name: None for name in _schemas()["reject"].names}, **row, "run_id": run_id} for row in rows],
         schema=_schemas()["reject"],
     )
-    con.execute("INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects")
+    with _registered(con, {"new_rejects": _with_reject_ids(con, new_rejects)}):
+        committed(
+            con,
+            lambda: con.execute(
+                "INSERT INTO rejects BY NAME SELECT * REPLACE (CAST(record AS JSON) AS record) FROM new_rejects"
+            ),
+        )
     return len(rows)
 
 
@@ -263,16 +300,19 @@ def register_fetches(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) ->
     import pyarrow as pa
 
     rows = [{name: r.get(name) for name in _schemas()["fetch"].names} for r in records]
-    incoming = pa.Table.from_pylist(rows, schema=_schemas()["fetch"])  # noqa: F841 (scanned by DuckDB)
-    before = con.execute("SELECT count(*) FROM fetches").fetchone()[0]
-    con.execute(
-        """
-        INSERT INTO fetches BY NAME
-        SELECT DISTINCT ON (fetch_id) * REPLACE (CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at)
-        FROM incoming WHERE fetch_id NOT IN (SELECT fetch_id FROM fetches)
-        """
-    )
-    return con.execute("SELECT count(*) FROM fetches").fetchone()[0] - before
+    with _registered(con, {"incoming": pa.Table.from_pylist(rows, schema=_schemas()["fetch"])}):
+        committed(
+            con,
+            lambda: con.execute(
+                """
+                INSERT INTO fetches BY NAME
+                SELECT DISTINCT ON (fetch_id) * REPLACE (CAST(fetched_at AS TIMESTAMPTZ) AS fetched_at)
+                FROM incoming WHERE fetch_id NOT IN (SELECT fetch_id FROM fetches)
+                """
+            ),
+        )
+    # counted here, not as the table's growth: on a lake other workers add fetches meanwhile
+    return len({r["fetch_id"] for r in records})
 
 
 def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
@@ -281,8 +321,10 @@ def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
     Matched on the canonical URL, so a card linking to /en/... finds a detail fetched as /fr/...
     Idempotent: it writes the same values on every run.
     """
-    con.execute(
-        """
+    committed(
+        con,
+        lambda: con.execute(
+            """
         UPDATE sightings AS card
         SET full_abstract = d.abstract, detail_url = d.url
         FROM (
@@ -295,4 +337,5 @@ def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
           AND card.page_id IN (SELECT page_id FROM raw_pages WHERE format <> 'html-detail')
           AND (card.full_abstract IS DISTINCT FROM d.abstract OR card.detail_url IS DISTINCT FROM d.url)
         """
+        ),
     )

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
@@ -52,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import duckdb
@@ -61,7 +62,10 @@ from lxml import etree
 from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
 from pipeline.export import select_records
-from pipeline.warehouse import connect
+from pipeline.warehouse import FileReaders, connect, open_readers
+
+if TYPE_CHECKING:
+    from pipeline.lake import LakeReaders, LakeSpec
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,7 @@ class OaiError(Exception):
 class OaiConfig:
     """What the endpoint says about itself and how much it sends at once."""
 
-    db_path: Path
+    db_path: Path | LakeSpec
     admin_email: str
     base_url: str = ""
     page_size: int = PAGE_SIZE
@@ -536,7 +540,7 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
         return _serialise(root)
     for key, value in [("verb", request.verb), *request.args.items()]:
         echo.set(key, _clean(value))
-    con = connect(config.db_path, read_only=True)
+    con = _readers(config.db_path).open()
     try:
         VERB_ANSWERS[request.verb](con, config, request, root)
     except OaiError as exc:
@@ -546,6 +550,12 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
     finally:
         con.close()
     return _serialise(root)
+
+
+@functools.cache
+def _readers(where: Path | LakeSpec) -> FileReaders | LakeReaders:
+    """The server's source of read-only connections (a lake's is attached once, see warehouse.open_readers)."""
+    return open_readers(where)
 
 
 def _serialise(root: etree._Element) -> bytes:
@@ -632,7 +642,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), format % args)
 
 
-def check_warehouse(db_path: Path) -> int:
+def check_warehouse(db_path: Path | LakeSpec) -> int:
     """Editions the warehouse serves; raises WarehouseError when it cannot serve at all.
 
     Run once at start-up so a wrong --db or a warehouse older than the change log fails at once

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseLockedError
-from pipeline.settings import load_settings
 
 #: kept here, not imported from pipeline.oai, so `--help` does not load DuckDB (tests/test_oai.py
 #: checks they are the same)
@@ -33,12 +33,7 @@ EXIT_CONFIG = 5
     show_default=True,
     help="Address to listen on; the default keeps the endpoint to this machine.",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file, opened read-only. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
+@warehouse_options(read_only=True)
 @click.option(
     "--base-url",
     default=None,
@@ -51,7 +46,9 @@ EXIT_CONFIG = 5
     show_default=True,
     help="Records or headers per ListRecords/ListIdentifiers response; the rest follow by resumption token.",
 )
-def serve_oai(port: int, host: str, db: Path | None, base_url: str | None, page_size: int) -> None:
+def serve_oai(
+    port: int, host: str, db: str | None, data_path: Path | None, base_url: str | None, page_size: int
+) -> None:
     """Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.
 
     Read-only: each request opens the published warehouse read-only for the time of its query,
@@ -61,7 +58,7 @@ def serve_oai(port: int, host: str, db: Path | None, base_url: str | None, page_
     from pipeline.oai import OaiConfig, OaiServer, check_warehouse
 
     try:
-        settings = load_settings().with_overrides(db_path=db)
+        settings = settings_from(db, data_path)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import WarehouseError
 
 if TYPE_CHECKING:  # DuckDB loads when a report is built, not for `--help`
@@ -558,20 +559,14 @@ def write_report(db_path: Path, out: Path, now: datetime | None = None) -> Repor
     show_default=True,
     help="HTML file to write (one self-contained page: no script, no network needed to view it).",
 )
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file, opened read-only. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
-def report(out: Path, db: Path | None) -> None:
+@warehouse_options(read_only=True)
+def report(out: Path, db: str | None, data_path: Path | None) -> None:
     """Write the run report: counts per site, type, year and language; what the latest run added,
     changed and withdrew; merges and the rules behind them; quality flags, rejects, fetch failures."""
     from pipeline.errors import PipelineError, WarehouseLockedError
-    from pipeline.settings import load_settings
 
     try:
-        settings = load_settings().with_overrides(db_path=db)
+        settings = settings_from(db, data_path)
         written = write_report(settings.db_path, out)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)

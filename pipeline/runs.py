@@ -8,6 +8,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.warehouse import committed, new_run_id, transaction
+
 
 @dataclass
 class RunSummary:
@@ -28,6 +30,8 @@ class RunSummary:
     dedup: dict[str, Any] | None = None
     #: damage met in raw/ (objects missing or corrupt, lines quarantined): status partial, exit 5
     archive_damage: list[str] = field(default_factory=list)
+    #: lake commits redone after a conflict with another worker's (always 0 on a file)
+    commit_retries: int = 0
 
     @property
     def message(self) -> str:
@@ -48,29 +52,48 @@ class RunSummary:
 
 def start_run(con: duckdb.DuckDBPyConnection, command: str, options: dict[str, Any]) -> RunSummary:
     """Open a run row; a run left 'running' by a killed process is marked 'crashed' first."""
-    con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
-    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()[0]
-    con.execute(
-        "INSERT INTO runs (run_id, started_at, status, command, options) VALUES (?, now(), 'running', ?, ?)",
-        [run_id, command, json.dumps(options, default=str)],
-    )
+    run_id, dead = new_run_id(con)
+
+    def write() -> None:
+        with transaction(con):
+            if dead:
+                con.execute("UPDATE runs SET status = 'crashed' WHERE list_contains(?, run_id)", [dead])
+            con.execute(
+                "INSERT INTO runs (run_id, started_at, status, command, options) VALUES (?, now(), 'running', ?, ?)",
+                [run_id, command, json.dumps(options, default=str)],
+            )
+
+    committed(con, write)
     return RunSummary(run_id=run_id)
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
     counts = {k: v for k, v in asdict(summary).items() if k.startswith(("pages_", "sightings_", "rejects_"))}
     assignments = ", ".join(f"{k} = ?" for k in counts)
-    con.execute(
-        f"""UPDATE runs SET finished_at = now(), status = ?, message = ?, crawl = ?, layout_alerts = ?,
+    committed(
+        con,
+        lambda: con.execute(
+            f"""UPDATE runs SET finished_at = now(), status = ?, message = ?, crawl = ?, layout_alerts = ?,
                sources_unreachable = ?, dedup = ?, {assignments} WHERE run_id = ?""",
-        [
-            summary.status,
-            summary.message,
-            json.dumps(summary.crawl) if summary.crawl is not None else None,
-            summary.layout_alerts,
-            summary.sources_unreachable,
-            json.dumps(summary.dedup, default=str) if summary.dedup is not None else None,
-            *counts.values(),
-            summary.run_id,
-        ],
+            [
+                summary.status,
+                summary.message,
+                json.dumps(summary.crawl) if summary.crawl is not None else None,
+                summary.layout_alerts,
+                summary.sources_unreachable,
+                json.dumps(summary.dedup, default=str) if summary.dedup is not None else None,
+                *counts.values(),
+                summary.run_id,
+            ],
+        ),
     )
+
+
+def record_dedup(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:
+    """Put the dedup pass on its run now, not at the run's end: the next pass checks it.
+
+    A worker waiting for the dedup lease reads the last pass's fingerprint when it gets it;
+    written only by finish_run, it would not be there yet and the pass would run twice.
+    """
+    dedup = json.dumps(summary.dedup, default=str) if summary.dedup is not None else None
+    committed(con, lambda: con.execute("UPDATE runs SET dedup = ? WHERE run_id = ?", [dedup, summary.run_id]))

@@ -6,14 +6,20 @@ import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, WarehouseError
+
+if TYPE_CHECKING:
+    from pipeline.lake import LakeSpec
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 
 #: environment variable -> settings field. Kept as data so `grep IOM_` finds every override.
 ENV_OVERRIDES = {
     "IOM_DB": "db_path",
+    "IOM_WAREHOUSE": "db_path",
+    "IOM_LAKE_DATA": "lake_data",
     "IOM_RAW": "raw_dir",
     "IOM_SOURCES": "sources_file",
     "IOM_OVERRIDES": "overrides_file",
@@ -21,12 +27,14 @@ ENV_OVERRIDES = {
     "IOM_CONTACT": "contact",
     "IOM_EMBED_BUDGET": "embed_budget",
     "IOM_PARSE_TIMEOUT": "parse_timeout_s",
+    "IOM_LOAD_BATCH_PAGES": "load_batch_pages",
 }
 
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path
+    #: the warehouse: a DuckDB file, or a lake (`ducklake:postgres:<conninfo>`, pipeline/lake.py)
+    db_path: Path | LakeSpec
     raw_dir: Path
     sources_file: Path
     overrides_file: Path
@@ -37,10 +45,22 @@ class Settings:
     embed_budget: int = 20_000
     #: seconds one page may take to parse before it is a reject ("parse timeout"); <= 0: no limit
     parse_timeout_s: float = 20.0
+    #: where a new lake puts its Parquet files (an existing lake remembers its own)
+    lake_data: Path | None = None
 
     def with_overrides(self, **changes: object) -> Settings:
-        """Apply command-line values; None means 'not given' so defaults survive."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """Apply command-line values; None means 'not given' so defaults survive.
+
+        `db_path` may be given as the `--warehouse` text: a lake spec there takes `lake_data`
+        (from `--data-path`, or the configured one) as its data folder.
+        """
+        given = changes.pop("lake_data", None)
+        updated = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        if isinstance(updated.db_path, (str, Path)):
+            return replace(updated, db_path=_warehouse(Path.cwd(), updated.db_path, self.lake_data, given))
+        if given is not None:
+            return replace(updated, db_path=replace(updated.db_path, data_path=Path(given)))  # type: ignore[arg-type]
+        return updated
 
 
 def load_settings(environ: dict[str, str] | None = None, root: Path | None = None) -> Settings:
@@ -59,8 +79,10 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
         if env.get(var):
             data[field] = env[var]
     try:
+        lake_data = _rooted(root, data["lake_data"]) if data.get("lake_data") else None
         return Settings(
-            db_path=_rooted(root, data["db_path"]),
+            db_path=_warehouse(root, data["db_path"], lake_data),
+            lake_data=lake_data,
             raw_dir=_rooted(root, data["raw_dir"]),
             sources_file=_rooted(root, data["sources_file"]),
             overrides_file=_rooted(root, data["overrides_file"]),
@@ -77,3 +99,15 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
 def _rooted(root: Path, value: str | Path) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else root / path
+
+
+def _warehouse(root: Path, value: str | Path, lake_data: Path | None, given_data: object = None) -> Path | LakeSpec:
+    """A configured warehouse: a lake spec as such, a file path taken from the project root."""
+    if str(value).startswith("ducklake:"):  # checked before importing: reading settings must stay cheap
+        from pipeline.warehouse import location
+
+        try:
+            return location(str(value), Path(given_data) if given_data else None, lake_data)  # type: ignore[arg-type]
+        except WarehouseError as exc:
+            raise ConfigError(str(exc)) from exc
+    return _rooted(root, value)

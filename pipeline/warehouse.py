@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
 from pipeline.errors import WarehouseError, WarehouseLockedError
+
+if TYPE_CHECKING:
+    from pipeline.lake import LakeReaders, LakeSpec, LakeWriter
+
+    #: where a warehouse is: a DuckDB file, or a DuckLake whose catalog is in PostgreSQL
+    Location = Path | LakeSpec
+
+T = TypeVar("T")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
 
@@ -27,8 +38,41 @@ SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions
 _NOT_A_FILE = re.compile(r"^(?::memory:|[a-zA-Z][a-zA-Z0-9+.-]+:)")
 
 
-def rebuild_hint(published: Path) -> str:
+#: the name a lake is attached and used as (pipeline/lake.py), so queries read the same on both
+LAKE_CATALOG = "lake"
+#: how `--warehouse` names a lake rather than a file
+LAKE_PREFIX = "ducklake:postgres:"
+
+
+def location(
+    value: str | Path, data_path: Path | None = None, default_data_path: Path | None = None
+) -> Path | LakeSpec:
+    """`--warehouse` as given: `ducklake:postgres:<conninfo>` is a lake, anything else a DuckDB file.
+
+    A lake spec is checked here, so a typo fails before a crawl, not after it. `data_path` is a
+    lake's Parquet folder as the user gave it; `default_data_path` the configured one, used only
+    to create a new lake.
+    """
+    if str(value).startswith(LAKE_PREFIX):
+        from pipeline.lake import parse_spec
+
+        return parse_spec(str(value), data_path, default_data_path)
+    return Path(value)
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """This connection works in a lake (pipeline/lake.py attaches it as `lake` and uses it)."""
+    return con.execute("SELECT current_database()").fetchone()[0] == LAKE_CATALOG  # type: ignore[index]
+
+
+def rebuild_hint(published: Path | LakeSpec) -> str:
     """The exact commands that rebuild a damaged warehouse from the raw archive (README "Recovery")."""
+    if not isinstance(published, Path):
+        return (
+            "a lake keeps every snapshot until `iom-pipeline compact` expires it: see README 'Warehouse as a"
+            f" DuckLake'; to rebuild it from raw/, drop its catalog database and run iom-pipeline ingest --offline"
+            f" --warehouse '{published}'"
+        )
     return (
         f"move it aside and rebuild it from raw/: mv {published} {published}.damaged && "
         f"iom-pipeline ingest --offline --db {published}"
@@ -36,18 +80,23 @@ def rebuild_hint(published: Path) -> str:
 
 
 def connect(
-    path: Path,
+    path: Path | LakeSpec,
     *,
     read_only: bool = False,
     memory_limit: str = MEMORY_LIMIT,
     published: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file; a second writer or a damaged file gets a clear error, not a stack trace.
+    """Open the warehouse; a second writer or a damaged file gets a clear error, not a stack trace.
 
     DuckDB allows one writing process per file: a cron ingest that overlaps a running one must
     stop and say so rather than wait or corrupt anything. `published` is the file users know
     (for the working copy of a run, the warehouse it will become), named in the errors.
+    A lake (pipeline/lake.py) is opened with the lake attached and in use, so the same SQL runs.
     """
+    if not isinstance(path, (str, Path)):
+        from pipeline.lake import connect_lake
+
+        return connect_lake(path, read_only=read_only, memory_limit=memory_limit)
     if _NOT_A_FILE.match(str(path)):
         raise WarehouseError(f"{path} is not a warehouse file: give a path such as warehouse/iom.duckdb")
     path = Path(path)
@@ -99,6 +148,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     and 1.5.6 fail, 2.0 replays it): a run killed before its first checkpoint would otherwise leave
     a warehouse that no client opens until its .wal file is deleted.
     """
+    if is_lake(con):
+        from pipeline.lake import migrate_lake
+
+        migrate_lake(con)
+        return
     steps = [(step.name, step.read_text(encoding="utf-8")) for step in schema_steps()]
     fingerprint = hashlib.sha256("\0".join(f"{name}\0{text}" for name, text in steps).encode()).hexdigest()
     try:
@@ -245,3 +299,118 @@ class WorkingCopy:
         if self._lock is not None:
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
+
+
+# ---------------------------------------------------------------------------------------------
+# what differs between a file and a lake, behind one function each (the lake's side: pipeline/lake.py)
+
+
+def open_writer(where: Path | LakeSpec) -> WorkingCopy | LakeWriter:
+    """The run's writer: a working copy published whole (file), or the lake itself."""
+    if isinstance(where, Path):
+        return WorkingCopy(where)
+    from pipeline.lake import LakeWriter
+
+    return LakeWriter(where)
+
+
+class FileReaders:
+    """A read-only connection per request: a run replaces the published file, so none is kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def open(self) -> duckdb.DuckDBPyConnection:
+        return connect(self.path, read_only=True)
+
+
+def open_readers(where: Path | LakeSpec) -> FileReaders | LakeReaders:
+    """Connections for a long-lived reader such as the OAI-PMH server."""
+    if isinstance(where, Path):
+        return FileReaders(where)
+    from pipeline.lake import LakeReaders
+
+    return LakeReaders(where)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolled back on error (unless the failed COMMIT rolled it back already).
+
+    A lake's COMMIT can fail on a conflict with another worker, after which DuckDB has ended the
+    transaction: a ROLLBACK then would hide the conflict behind "no transaction is active".
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def committed(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """Run `work` (one whole transaction), again after a lake commit conflict; once on a file.
+
+    On a lake, a commit that loses a race with another worker's is rolled back and redone
+    (pipeline/lake.py `with_retries`, counted in `lake.RETRIES`); a file has one writer and
+    never conflicts.
+    """
+    if not is_lake(con):
+        return work()
+    from pipeline.lake import RETRIES, with_retries
+
+    return with_retries(work, stats=RETRIES)
+
+
+def commit_retries() -> int:
+    """Lake commits this process redid after a conflict so far (0 when no lake was written)."""
+    import sys
+
+    lake = sys.modules.get("pipeline.lake")
+    return lake.RETRIES.retries if lake is not None else 0
+
+
+def next_ids(con: duckdb.DuckDBPyConnection, sequence: str, n: int = 1) -> list[int]:
+    """`n` new ids of a warehouse sequence: DuckDB's own on a file, PostgreSQL's on a lake."""
+    if n <= 0:
+        return []
+    if is_lake(con):
+        from pipeline import lake
+
+        return lake.next_ids(con, sequence, n)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", sequence):
+        raise ValueError(f"not a sequence name: {sequence!r}")
+    return sorted(int(r[0]) for r in con.execute(f"SELECT nextval('{sequence}') FROM range({int(n)})").fetchall())
+
+
+def new_run_id(con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
+    """The id of a new run, and the ids of runs left `running` by a process that died.
+
+    A file has one writer at a time, so any run still `running` is dead and the next number is
+    free. A lake has live workers' runs `running` too: see `lake.start_run_id`.
+    """
+    if is_lake(con):
+        from pipeline.lake import start_run_id
+
+        return start_run_id(con)
+    dead = [int(r[0]) for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
+    return int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()[0]), dead  # type: ignore[index]
+
+
+def hold_sources(con: duckdb.DuckDBPyConnection, names: list[str] | None) -> None:
+    """Claim the sources a run loads: nothing to do on a file (one writer), a lease on a lake."""
+    if is_lake(con):
+        from pipeline.lake import hold_sources as hold
+
+        hold(con, names)
+
+
+def exclusive_dedup(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+    """One dedup pass at a time: a file's single writer already guarantees it, a lake needs a lease."""
+    if is_lake(con):
+        from pipeline.lake import exclusive_dedup as exclusive
+
+        return exclusive(con)
+    return contextlib.nullcontext()

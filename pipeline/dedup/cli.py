@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseLockedError
-from pipeline.settings import load_settings
 
 EXIT_NO_PASS = 1
 EXIT_LOCKED = 4
@@ -20,12 +20,7 @@ EXIT_CONFIG = 5
 
 
 @click.command()
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="DuckDB warehouse file. Default: warehouse/iom.duckdb, or $IOM_DB.",
-)
+@warehouse_options()
 @click.option(
     "--overrides",
     "overrides_path",
@@ -50,7 +45,8 @@ EXIT_CONFIG = 5
 )
 @click.argument("sightings", nargs=-1, metavar="[SIGHTING_ID [SIGHTING_ID]]")
 def dedup(
-    db: Path | None,
+    db: str | None,
+    data_path: Path | None,
     overrides_path: Path | None,
     labels: Path | None,
     explaining: bool,
@@ -65,10 +61,10 @@ def dedup(
     from pipeline.dedup.evaluate import evaluate
     from pipeline.dedup.explain import explain
     from pipeline.dedup.run import run_dedup
-    from pipeline.warehouse import WorkingCopy, connect, migrate
+    from pipeline.warehouse import connect, exclusive_dedup, migrate, open_writer
 
-    settings = load_settings().with_overrides(db_path=db, overrides_file=overrides_path)
     try:
+        settings = settings_from(db, data_path, overrides_file=overrides_path)
         if labels is not None:
             con = connect(settings.db_path, read_only=True)
             try:
@@ -95,11 +91,12 @@ def dedup(
             return
         if sightings:
             raise click.UsageError("sighting ids are only taken with --explain")
-        work = WorkingCopy(settings.db_path)
+        work = open_writer(settings.db_path)
         con = work.open()
         try:
             migrate(con)
-            summary = run_dedup(con, settings.overrides_file, settings.embed_budget)
+            with exclusive_dedup(con):  # a lake's workers may be running one: wait for it
+                summary = run_dedup(con, settings.overrides_file, settings.embed_budget)
             work.publish()
         finally:
             work.close()

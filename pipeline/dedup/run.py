@@ -25,6 +25,7 @@ from pipeline.dedup.cluster import Clusterer, Edges, Link
 from pipeline.dedup.ids import reconcile
 from pipeline.dedup.write import LinkRows, PassRecord, write_pass
 from pipeline.errors import WarehouseError
+from pipeline.warehouse import next_ids
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def run_dedup(
     _check_schema(con)
     loaded = overrides_mod.load(overrides_path)
     result = compute(con, loaded, embed_budget)
-    dedup_run_id = int(con.execute("SELECT nextval('dedup_run_seq')").fetchall()[0][0])
+    dedup_run_id = next_ids(con, "dedup_run_seq")[0]
     ingest_run = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
     feats = result.feats
     seeds_ed = features.sighting_ids(con, result.edition_roots)

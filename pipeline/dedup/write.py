@@ -20,6 +20,7 @@ import pyarrow as pa
 from pipeline.dedup.cluster import Link
 from pipeline.dedup.features import LANG_CODES
 from pipeline.dedup.ids import Assignment
+from pipeline.warehouse import committed, transaction
 
 _LANG_LIST = "[" + ", ".join(f"'{c}'" for c in LANG_CODES) + "]"
 
@@ -121,7 +122,7 @@ def write_pass(
     for name, table in tables.items():
         con.register(name, table)
     try:
-        return _apply(con, run)
+        return committed(con, lambda: _apply(con, run))
     finally:
         for name in tables:
             con.unregister(name)
@@ -129,8 +130,7 @@ def write_pass(
 
 def _apply(con: duckdb.DuckDBPyConnection, run: PassRecord) -> int:
     rid = int(run.dedup_run_id)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM edition_members")
         con.execute(
             f"""
@@ -204,8 +204,4 @@ def _apply(con: duckdb.DuckDBPyConnection, run: PassRecord) -> int:
                 run.overrides_file,
             ],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(retired)

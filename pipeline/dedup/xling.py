@@ -237,9 +237,10 @@ def vectors(
             ),
         )
         try:
+            # an anti-join rather than ON CONFLICT: a lake warehouse has no primary key to conflict on
             con.execute(
-                f"INSERT INTO text_vectors SELECT text_key, '{MODEL}', vector::FLOAT[{DIMS}] FROM dd_new "
-                "ON CONFLICT DO NOTHING"
+                f"INSERT INTO text_vectors SELECT n.text_key, '{MODEL}', n.vector::FLOAT[{DIMS}] FROM dd_new n "
+                f"WHERE NOT EXISTS (SELECT 1 FROM text_vectors t WHERE t.text_key = n.text_key AND t.model = '{MODEL}')"
             )
         finally:
             con.unregister("dd_new")

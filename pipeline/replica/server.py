@@ -416,11 +416,13 @@ class Replica:
 
     # --- sources file -----------------------------------------------------------------------
 
-    def write_sources(self, path: str | Path, **crawler_overrides: Any) -> Path:
+    def write_sources(self, path: str | Path, *, per_section: bool = False, **crawler_overrides: Any) -> Path:
         """Write a sources file for pipeline.sources.load_sources that points at this replica.
 
         Timeouts and backoff are short so that a crawl of the replica, faults included, takes
-        seconds; `crawler_overrides` replace any [crawler] key.
+        seconds; `crawler_overrides` replace any [crawler] key. `per_section` declares one
+        source per listing section (`<site>#<section>`, the site's first section also reading the
+        sitemap): ten sources instead of three, for splitting a crawl between more workers.
         """
         from pipeline.sources import load_sources
 
@@ -442,22 +444,31 @@ class Replica:
         lines += [f"{key} = {_toml(value)}" for key, value in crawler.items()]
         for name, site in self._sites.items():
             base = site.view.base_url
-            lines += [
-                "",
-                "[[sources]]",
-                f"name = {_toml(name)}",
-                f"base_url = {_toml(base)}",
-                f"start_urls = {_toml([s.path for s in site.sections])}",
-                f"allowed_hosts = {_toml([urlsplit(base).netloc])}",
-                'languages = ["en", "es", "fr"]',
-                f"rate_per_second = {_toml(float(self.rate_per_second))}",
-                f"concurrency = {self.concurrency}",
-                "robots = true",
-                'sitemap = "/sitemap.xml"',
-                'pager = { param = "page", first = 0, max_pages = 100 }',
-                'listing_format = "html-listing"',
-                'detail_format = "html-detail"',
-            ]
+            parts = (
+                [
+                    (f"{name}#{s.path.rstrip('/').rsplit('/', 1)[-1]}", [s.path], i == 0)
+                    for i, s in enumerate(site.sections)
+                ]
+                if per_section
+                else [(name, [s.path for s in site.sections], True)]
+            )
+            for source, start_urls, sitemap in parts:
+                lines += [
+                    "",
+                    "[[sources]]",
+                    f"name = {_toml(source)}",
+                    f"base_url = {_toml(base)}",
+                    f"start_urls = {_toml(start_urls)}",
+                    f"allowed_hosts = {_toml([urlsplit(base).netloc])}",
+                    'languages = ["en", "es", "fr"]',
+                    f"rate_per_second = {_toml(float(self.rate_per_second))}",
+                    f"concurrency = {self.concurrency}",
+                    "robots = true",
+                    f"sitemap = {_toml('/sitemap.xml' if sitemap else '')}",  # empty: no sitemap
+                    'pager = { param = "page", first = 0, max_pages = 100 }',
+                    'listing_format = "html-listing"',
+                    'detail_format = "html-detail"',
+                ]
         target = Path(path)
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
         load_sources(target)  # fail here, naming the file, rather than in the crawler

@@ -180,13 +180,14 @@ SELECT
         pdf_available := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE pdf_available IS NOT NULL),
         url := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE canonical_url IS NOT NULL)
     ) AS value_sources,
-    coalesce(list_distinct(list(year) FILTER (WHERE year IS NOT NULL)), []) AS years_seen,
-    coalesce(list_distinct(list(page_count) FILTER (WHERE page_count IS NOT NULL)), []) AS page_counts_seen,
-    list_distinct(list(source)) AS sources,
+    coalesce(list_sort(list_distinct(list(year) FILTER (WHERE year IS NOT NULL))), []) AS years_seen,
+    coalesce(list_sort(list_distinct(list(page_count) FILTER (WHERE page_count IS NOT NULL))), []) AS page_counts_seen,
+    -- sorted: list_distinct keeps no order, and the change log hashes this list
+    list_sort(list_distinct(list(source))) AS sources,
     count(*) AS sighting_count,
     list(sighting_id ORDER BY sighting_id) AS sighting_ids,
     min(retrieved_at) AS first_seen,
-    list_distinct(flatten(list(quality_flags))) AS quality_flags
+    list_sort(list_distinct(flatten(list(quality_flags)))) AS quality_flags
 FROM ranked
 GROUP BY edition_id
 )
@@ -255,7 +256,7 @@ SELECT
     ) AS display_title,
     count(title) = 0 AS title_derived,
     sum(sighting_count) AS sighting_count,
-    list_distinct(flatten(list(sources))) AS sources
+    list_sort(list_distinct(flatten(list(sources)))) AS sources
 FROM publications
 GROUP BY work_id;
 COMMENT ON VIEW works IS 'One row per work: a publication across its language editions, with its languages and editions.';

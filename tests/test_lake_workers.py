@@ -1,0 +1,399 @@
+"""Several ingest workers loading one lake at once hold the same warehouse as one process loading a file.
+
+The reference is independent of the lake code: a DuckDB file built by one `ingest` of the same
+archive (the file backend, with its primary keys). The archive is a crawl of the replica with a
+sources file that declares one source per listing section (twelve sources), so two and four
+workers each get several. Every worker is its own process running the real CLI, as on separate
+machines; they share the raw archive and the PostgreSQL catalog, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.lake import connect_lake, duplicate_keys, translate
+from pipeline.replica import Replica
+from tests.pg import PgCluster
+from tests.test_bad_input import add_bad_pages
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: columns that name a run or a time: they differ between any two loads and say nothing of the content
+VOLATILE = {"run_id", "first_run_id", "parsed_run_id", "dedup_run_id", "first_dedup_run_id", "last_dedup_run_id"}
+
+#: what is compared, and in what order: the tables and views an analyst or an export reads
+COMPARED = ["raw_pages", "sightings", "fetches", "rejects", "edition_members", "dedup_ids", "publications", "works"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[str]]:
+    """The replica crawled once into an archive, and the single-file warehouse loaded from it."""
+    root = tmp_path_factory.mktemp("lake-workers")
+    with Replica(page_size=10, crawl_delay=0, rate_per_second=200, concurrency=4) as rep:
+        sources = rep.write_sources(root / "sources.toml", per_section=True)
+        done = cli(
+            "ingest",
+            "--no-dedup",
+            "--sources",
+            str(sources),
+            "--raw",
+            str(root / "raw"),
+            "--warehouse",
+            str(root / "crawl.duckdb"),
+            cwd=root,
+        )
+    assert done.returncode == 0, done.stderr
+    reference = root / "single.duckdb"
+    done = cli("ingest", "--offline", "--raw", str(root / "raw"), "--warehouse", str(reference), cwd=root)
+    assert done.returncode == 0, done.stderr
+    names = []
+    for line in (root / "raw" / "manifest.jsonl").read_text().splitlines():
+        name = json.loads(line)["source"]
+        if name not in names:
+            names.append(name)
+    return {"root": root, "raw": root / "raw", "reference": reference, "sources": names}
+
+
+def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    """A table's rows without run numbers and times, in a stable order."""
+    columns = [
+        name
+        for name, dtype in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+        if name not in VOLATILE and "TIMESTAMP" not in dtype and name not in ("reject_id", "change_id")
+    ]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    return con.execute(f"SELECT {listed} FROM {table} ORDER BY ALL").fetchall()
+
+
+def assert_same_warehouse(lake: duckdb.DuckDBPyConnection, reference: Path, may_be_empty: tuple[str, ...] = ()) -> None:
+    ref = duckdb.connect(str(reference), read_only=True)
+    try:
+        for table in COMPARED:
+            expected = rows(ref, table)
+            assert expected or table in may_be_empty, (
+                f"the reference has no {table}: the comparison would prove nothing"
+            )
+            got = rows(lake, table)
+            assert len(got) == len(expected), (table, len(got), len(expected))
+            assert got == expected, table
+    finally:
+        ref.close()
+
+
+def new_lake(pg_cluster: PgCluster, folder: Path) -> str:
+    return "ducklake:postgres:" + pg_cluster.conninfo(pg_cluster.create_database())
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_build_the_same_warehouse_as_one_file(
+    crawled: dict, pg_cluster: PgCluster, tmp_path: Path, workers: int
+) -> None:
+    spec = new_lake(pg_cluster, tmp_path)
+    done = cli(
+        "lake",
+        "workers",
+        "-n",
+        str(workers),
+        "--offline",
+        "--raw",
+        str(crawled["raw"]),
+        "--warehouse",
+        spec,
+        "--data-path",
+        str(tmp_path / "data"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{workers} workers finished" in done.stdout
+    con = connect_lake(spec, read_only=True)
+    try:
+        runs = con.execute("SELECT status, options FROM runs ORDER BY run_id").fetchall()
+        assert [status for status, _ in runs] == ["ok"] * workers
+        assert_same_warehouse(con, crawled["reference"], may_be_empty=("rejects",))
+        assert set(duplicate_keys(con, translate().keys).values()) == {0}
+        # every source was loaded by exactly one worker
+        per_run = con.execute("SELECT first_run_id, list(DISTINCT source) FROM raw_pages GROUP BY 1").fetchall()
+        loaded = [name for _, names in per_run for name in names]
+        assert sorted(loaded) == sorted(crawled["sources"])
+    finally:
+        con.close()
+
+
+def _worker(spec: str, raw: Path, data: Path, names: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "ingest",
+        "--offline",
+        "--no-dedup",
+        "--raw",
+        str(raw),
+        "--warehouse",
+        spec,
+        "--data-path",
+        str(data),
+    ]
+    args += [a for name in names for a in ("--source", name)]
+    # its own process group: kill -9 takes the worker and its parse processes, as a crashed machine would
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(
+    crawled: dict, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    spec = new_lake(pg_cluster, tmp_path)
+    data = tmp_path / "data"
+    names = crawled["sources"]
+    mine, theirs = names[0::2], names[1::2]
+    # one page per batch: the victim commits batch after batch, so it dies between two of them
+    victim = _worker(spec, crawled["raw"], data, mine, tmp_path, IOM_LOAD_BATCH_PAGES="1")
+    other = _worker(spec, crawled["raw"], data, theirs, tmp_path, IOM_LOAD_BATCH_PAGES="1")
+    deadline = time.monotonic() + 120
+    parsed = 0
+    while time.monotonic() < deadline and victim.poll() is None:
+        try:
+            reader = connect_lake(spec, read_only=True)
+        except Exception:  # the lake is being created by the workers
+            time.sleep(0.2)
+            continue
+        try:
+            parsed = reader.execute(
+                "SELECT count(*) FROM raw_pages WHERE parsed_run_id IS NOT NULL AND list_contains(?, source)", [mine]
+            ).fetchone()[0]
+        except duckdb.CatalogException:
+            parsed = 0
+        finally:
+            reader.close()
+        if parsed >= 2:
+            break
+        time.sleep(0.05)
+    assert victim.poll() is None, f"the worker finished before it could be killed: {victim.communicate()}"
+    assert parsed >= 2
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    _out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, err
+    con = connect_lake(spec, read_only=True)
+    try:
+        statuses = dict(con.execute("SELECT status, count(*) FROM runs GROUP BY ALL").fetchall())
+        assert statuses == {"running": 1, "ok": 1}  # the killed run, never finished
+        pending = con.execute(
+            "SELECT count(*) FROM raw_pages WHERE parsed_run_id IS NULL AND list_contains(?, source)", [mine]
+        ).fetchone()[0]
+        assert pending > 0, "the victim had finished its pages: the kill tested nothing"
+    finally:
+        con.close()
+    # the same worker, started again, finishes the job; then the one dedup pass
+    again = _worker(spec, crawled["raw"], data, mine, tmp_path)
+    _out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    done = cli("dedup", "--warehouse", spec, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    con = connect_lake(spec, read_only=True)
+    try:
+        statuses = dict(con.execute("SELECT status, count(*) FROM runs GROUP BY ALL").fetchall())
+        assert statuses == {"crashed": 1, "ok": 2}
+        assert set(duplicate_keys(con, translate().keys).values()) == {0}
+        assert_same_warehouse(con, crawled["reference"], may_be_empty=("rejects",))
+    finally:
+        con.close()
+
+
+READER = """
+import json, sys, time
+from pipeline.lake import connect_lake
+spec, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+con = connect_lake(spec, read_only=True)
+seen = []
+from pathlib import Path
+while True:
+    last = Path(stop).exists()
+    seen.append(con.execute(
+        "SELECT (SELECT count(*) FROM sightings), "
+        "(SELECT coalesce(sum(sightings_count), 0) FROM raw_pages WHERE parse_status = 'parsed')"
+    ).fetchone())
+    if last:
+        break
+    time.sleep(0.02)
+Path(out).write_text(json.dumps(seen))
+"""
+
+
+def test_a_reader_in_another_process_sees_whole_batches_while_workers_write(
+    crawled: dict, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    spec = new_lake(pg_cluster, tmp_path)
+    data = tmp_path / "data"
+    # the lake exists (schema migrated) before the reader attaches it
+    first = cli(
+        "ingest",
+        "--offline",
+        "--no-dedup",
+        "--raw",
+        str(tmp_path / "empty"),
+        "--warehouse",
+        spec,
+        "--data-path",
+        str(data),
+        cwd=tmp_path,
+    )
+    assert first.returncode in (0, 1), first.stderr
+    stop, out = tmp_path / "stop", tmp_path / "seen.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, spec, str(stop), str(out)], cwd=tmp_path, env=_env())
+    names = crawled["sources"]
+    workers = [_worker(spec, crawled["raw"], data, names[i::4], tmp_path, IOM_LOAD_BATCH_PAGES="2") for i in range(4)]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+    stop.touch()
+    assert reader.wait(timeout=120) == 0
+    seen = [tuple(pair) for pair in json.loads(out.read_text())]
+    # each batch writes its sightings and its pages' parse status in one commit: a reader never
+    # sees one without the other, and what it sees only grows
+    assert all(sightings == counted for sightings, counted in seen), [p for p in seen if p[0] != p[1]][:5]
+    counts = [s for s, _ in seen]
+    assert counts == sorted(counts)
+    assert len(set(counts)) >= 3, "the reader saw no load in progress"
+    ref = duckdb.connect(str(crawled["reference"]), read_only=True)
+    try:
+        assert counts[-1] == ref.execute("SELECT count(*) FROM sightings").fetchone()[0]
+    finally:
+        ref.close()
+
+
+def _wait_for_pages(spec: str, source: str, worker: subprocess.Popen[str], at_least: int = 1) -> bool:
+    """Wait until `worker` has registered pages of `source` (so it holds its lease), while it runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            con = connect_lake(spec, read_only=True)
+        except Exception:  # not created yet
+            time.sleep(0.1)
+            continue
+        try:
+            if con.execute("SELECT count(*) FROM raw_pages WHERE source = ?", [source]).fetchone()[0] >= at_least:
+                return True
+        except duckdb.CatalogException:
+            pass
+        finally:
+            con.close()
+        time.sleep(0.05)
+    return False
+
+
+def test_two_workers_for_one_source_are_refused(crawled: dict, pg_cluster: PgCluster, tmp_path: Path) -> None:
+    """The lake has no primary key to stop two loads of one source: a lease per source does."""
+    spec = new_lake(pg_cluster, tmp_path)
+    data = tmp_path / "data"
+    name = crawled["sources"][0]
+    slow = _worker(spec, crawled["raw"], data, [name], tmp_path, IOM_LOAD_BATCH_PAGES="1")
+    try:
+        assert _wait_for_pages(spec, name, slow), "the first worker never registered its pages"
+        done = cli(
+            "ingest",
+            "--offline",
+            "--no-dedup",
+            "--raw",
+            str(crawled["raw"]),
+            "--warehouse",
+            spec,
+            "--source",
+            name,
+            cwd=tmp_path,
+        )
+        assert slow.poll() is None, "the first worker finished before the second started: nothing was tested"
+        assert done.returncode == 4, (done.returncode, done.stderr)
+        assert f"another worker is loading source {name}" in done.stderr
+    finally:
+        _out, err = slow.communicate(timeout=300)
+    assert slow.returncode == 0, err
+    con = connect_lake(spec, read_only=True)
+    try:
+        assert set(duplicate_keys(con, translate().keys).values()) == {0}
+    finally:
+        con.close()
+
+
+def test_lake_and_file_agree_on_bad_input_and_keep_their_data_path(
+    pg_cluster: PgCluster, tmp_path: Path, seed_archive: Path
+) -> None:
+    """Rejects, failed pages and all: the seeds plus tests/test_bad_input.py's bad pages, on both backends.
+
+    Also: a configured default data path never clashes with the folder an existing lake was
+    made with (DuckLake refuses a DATA_PATH other than its own).
+    """
+    add_bad_pages(seed_archive)
+    reference = tmp_path / "single.duckdb"
+    made = cli("ingest", "--offline", "--raw", str(seed_archive), "--warehouse", str(reference), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    spec = new_lake(pg_cluster, tmp_path)
+    made = cli(
+        "ingest",
+        "--offline",
+        "--raw",
+        str(seed_archive),
+        "--warehouse",
+        spec,
+        "--data-path",
+        str(tmp_path / "first"),
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    again = cli(
+        "ingest",
+        "--offline",
+        "--raw",
+        str(seed_archive),
+        "--warehouse",
+        spec,
+        cwd=tmp_path,
+        IOM_LAKE_DATA=str(tmp_path / "elsewhere"),
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 pages parsed" in again.stdout
+    assert not (tmp_path / "elsewhere").exists()
+    assert list((tmp_path / "first").rglob("*.parquet"))
+    con = connect_lake(spec, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM rejects").fetchone()[0] > 0
+        assert_same_warehouse(con, reference, may_be_empty=("fetches",))  # the seeds were never fetched
+        ids = [r[0] for r in con.execute("SELECT reject_id FROM rejects ORDER BY reject_id").fetchall()]
+        assert len(set(ids)) == len(ids)
+    finally:
+        con.close()
