@@ -7,10 +7,10 @@ BENCH_STAMP := $(VENV)/.bench-installed-stamp
 ARGS   ?=
 STRICT ?=
 
-.PHONY: help venv ingest test lint stats report bench lock clean
+.PHONY: help venv ingest test lint stats report bench lock clean lake lake-ingest lake-compact
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,18 @@ venv: $(STAMP)  ## create .venv and install the pinned dependencies
 
 ingest: $(STAMP)  ## fetch the sites (or use the archive offline) and rebuild the warehouse; STRICT=1 fails on any fetch problem
 	$(PY) -m pipeline ingest $(if $(STRICT),--strict) $(ARGS)
+
+WORKERS ?= 4
+LAKE_SPEC = $$(cat warehouse/lake.spec)
+
+lake: $(STAMP)  ## start a local PostgreSQL for a DuckLake warehouse (apt-get install postgresql); prints its --warehouse value
+	$(PY) -m pipeline lake start
+
+lake-ingest: $(STAMP)  ## WORKERS ingest workers (default 4) split the sources and load the lake at once, then one dedup pass
+	$(PY) -m pipeline lake workers -n $(WORKERS) --warehouse "$(LAKE_SPEC)" $(ARGS)
+
+lake-compact: $(STAMP)  ## merge the lake's small files, expire snapshots older than an hour
+	$(PY) -m pipeline lake compact --warehouse "$(LAKE_SPEC)" $(ARGS)
 
 stats: $(STAMP)  ## what the warehouse holds, per source and kind
 	$(PY) -m pipeline stats $(ARGS)

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "crawl": "bench.crawl",
     "startup": "bench.startup",
     "reparse": "bench.reparse",
+    "lake": "bench.lake",
 }
 DEFAULT = "dedup"
 

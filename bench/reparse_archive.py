@@ -92,8 +92,12 @@ def _variant(item: dict[str, Any], site: str, serial: int, rng: random.Random) -
     }
 
 
-def pages(count: int, seed: int = 1) -> Iterator[tuple[str, str, str]]:
-    """(source, url, html) of `count` listing pages, sections taken in turn."""
+def pages(count: int, seed: int = 1, per_section: bool = False) -> Iterator[tuple[str, str, str]]:
+    """(source, url, html) of `count` listing pages, sections taken in turn.
+
+    `per_section` names the source `<site>#<section>` (as `Replica.write_sources(per_section=True)`
+    does), so that several ingest workers can split the archive by source.
+    """
     rng = random.Random(seed)
     sections = _sections()
     serial = 0
@@ -107,16 +111,17 @@ def pages(count: int, seed: int = 1) -> Iterator[tuple[str, str, str]]:
             shown.append(_variant(item, site, serial, rng))
         view = _PageView(spec, f"https://{site}", CARDS_PER_PAGE, 0.0, shown=shown, page=number)
         url = f"https://{site}{section.path}" + (f"?page={number}" if number else "")
-        yield site, url, render_listing(view, section, number)
+        source = f"{site}#{section.path.rstrip('/').rsplit('/', 1)[-1]}" if per_section else site
+        yield source, url, render_listing(view, section, number)
 
 
-def write_archive(root: Path, count: int, seed: int = 1) -> int:
+def write_archive(root: Path, count: int, seed: int = 1, per_section: bool = False) -> int:
     """Write `count` pages into a new archive at `root`; returns the pages written."""
     objects = root / "objects"
     objects.mkdir(parents=True, exist_ok=True)
     written = 0
     with open(root / "manifest.jsonl", "w", encoding="utf-8") as manifest:
-        for n, (source, url, html) in enumerate(pages(count, seed)):
+        for n, (source, url, html) in enumerate(pages(count, seed, per_section)):
             body = html.encode("utf-8")
             sha = hashlib.sha256(body).hexdigest()
             folder = objects / sha[:2]

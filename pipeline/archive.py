@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.errors import ArchiveError
 
@@ -67,11 +67,80 @@ class ArchiveEntry:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-class Archive:
+class ObjectStore(Protocol):
+    """Where the archive keeps its bodies: immutable blobs under keys `objects/<ab>/<sha256>.gz`.
+
+    The one thing a shared archive (object storage for workers on several machines, README "The
+    raw archive beyond one disk") must provide. The contract is what object storage gives:
+    `put` is atomic and durable (after it returns, every reader gets the whole blob; before, none
+    gets part of it); keys are content hashes, so a blob is never rewritten with other content.
+    """
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """The blob; FileNotFoundError if there is none under `key`."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def keys(self, prefix: str) -> Iterator[str]: ...
+
+    def where(self, key: str) -> str:
+        """Where the blob is, for messages (a path, a URL)."""
+        ...
+
+
+class LocalStore:
+    """The archive's folder on a local or network file system (the default)."""
+
     def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write to a temporary file, fsync, rename: a crash leaves the old state or the whole blob."""
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).exists()
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        base = self.root / prefix
+        if base.is_dir():
+            for path in base.rglob("*"):
+                if path.is_file() and not path.name.startswith(".tmp-"):
+                    yield path.relative_to(self.root).as_posix()
+
+    def where(self, key: str) -> str:
+        return str(self.root / key)
+
+
+def object_key(sha256: str) -> str:
+    """The key of a body: two hex digits of fan-out keep folders (and object-storage listings) small."""
+    return f"objects/{sha256[:2]}/{sha256}.gz"
+
+
+class Archive:
+    def __init__(self, root: Path, blobs: ObjectStore | None = None) -> None:
         self.root = Path(root)
         self.objects = self.root / "objects"
         self.manifest = self.root / "manifest.jsonl"
+        #: the bodies' storage; the manifest and fetch log stay files under `root` (README on sharing)
+        self.blobs: ObjectStore = blobs if blobs is not None else LocalStore(self.root)
 
     # -- writing ---------------------------------------------------------------------------
     def entry_for(
@@ -142,7 +211,7 @@ class Archive:
         append_jsonl_many(self.manifest, [asdict(entry) for _, entry in items])
 
     def has_object(self, sha256: str) -> bool:
-        return self._object_path(sha256).exists()
+        return self.blobs.exists(object_key(sha256))
 
     def object_problem(self, sha256: str) -> str | None:
         """Why the stored body of `sha256` cannot be used (missing, unreadable, edited), else None.
@@ -158,42 +227,28 @@ class Archive:
 
     def object_shas(self) -> list[str]:
         """The sha256 named by every object file on disk, sorted (temporary files left aside)."""
-        if not self.objects.is_dir():
-            return []
-        return sorted(p.name[:-3] for p in self.objects.glob("??/*.gz") if _SHA256.fullmatch(p.name[:-3]))
-
-    def _object_path(self, sha256: str) -> Path:
-        return self.objects / sha256[:2] / f"{sha256}.gz"
+        names = (key.rsplit("/", 1)[-1] for key in self.blobs.keys("objects"))
+        return sorted(n[:-3] for n in names if n.endswith(".gz") and _SHA256.fullmatch(n[:-3]))
 
     def _write_object(self, sha: str, body: bytes) -> None:
-        path = self._object_path(sha)
-        if path.exists() and self.object_problem(sha) is None:
+        key = object_key(sha)
+        if self.blobs.exists(key) and self.object_problem(sha) is None:
             return  # stored once; a damaged copy is replaced by the good body re-fetched now
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                # mtime=0 keeps the compressed bytes reproducible for the same body
-                fh.write(gzip.compress(body, compresslevel=6, mtime=0))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # mtime=0 keeps the compressed bytes reproducible for the same body
+        self.blobs.put(key, gzip.compress(body, compresslevel=6, mtime=0))
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
         """Return the body and check it still hashes to its name."""
-        path = self._object_path(sha256)
+        key = object_key(sha256)
         try:
-            body = gzip.decompress(path.read_bytes())
+            body = gzip.decompress(self.blobs.get(key))
         except FileNotFoundError as exc:
-            raise ArchiveError(f"archive object {sha256} is missing ({path})") from exc
+            raise ArchiveError(f"archive object {sha256} is missing ({self.blobs.where(key)})") from exc
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise ArchiveError(f"archive object {sha256} is unreadable: {exc}") from exc
         if hashlib.sha256(body).hexdigest() != sha256:
-            raise ArchiveError(f"archive object {sha256} does not match its hash ({path})")
+            raise ArchiveError(f"archive object {sha256} does not match its hash ({self.blobs.where(key)})")
         return body
 
     def iter_entries(self) -> Iterator[ArchiveEntry]:

@@ -33,7 +33,7 @@ def warehouse_options(read_only: bool = False) -> Callable[[F], F]:
             default=None,
             metavar="PATH|ducklake:postgres:CONNINFO",
             help=f"Warehouse, {opened}: a DuckDB file, or a DuckLake with its catalog in PostgreSQL "
-            "(ducklake:postgres:host=... dbname=...). Default: warehouse/iom.duckdb, or $IOM_WAREHOUSE.",
+            "(ducklake:postgres:host=... dbname=...). Default: warehouse/iom.duckdb, or $IOM_WAREHOUSE ($IOM_DB).",
         )(fn)
 
     return decorate

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -31,7 +31,10 @@ import pyarrow.parquet as pq
 
 from pipeline import citation
 from pipeline.errors import ExportError, UnknownRunError, WarehouseError
-from pipeline.warehouse import connect
+from pipeline.warehouse import connect, is_lake
+
+if TYPE_CHECKING:
+    from pipeline.lake import LakeSpec
 
 FORMATS = ("parquet", "csv", "jsonl", "dc", "csl-json", "ris", "bibtex")
 LEVELS = ("edition", "work")
@@ -185,7 +188,12 @@ def id_column(level: str) -> str:
 
 
 def select_records(
-    con: duckdb.DuckDBPyConnection, level: str, since: int | None = None, ids: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    since: int | None = None,
+    ids: list[str] | None = None,
+    *,
+    since_snapshot: int | None = None,
 ) -> pa.Table:
     """The records of a level, ordered by id; with `since`, only those changed in later runs.
 
@@ -194,6 +202,12 @@ def select_records(
     id gone now is withdrawn (its row carries only the id and the operation), any other changed.
     `ids` (without `since`) keeps only those records: OAI-PMH serves a page of them at a time
     with the same fields, so its Dublin Core cannot differ from the export's.
+
+    `since_snapshot` (a lake only) is the same relative to a lake snapshot: the changes committed
+    after it, told by the `snapshot_id` DuckLake keeps on every row. Unlike run numbers, which
+    concurrent workers take in one order and commit in another, snapshots are the order in which
+    changes became visible, so a consumer that stored the snapshot of its last export misses
+    nothing and gets nothing twice.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
@@ -201,22 +215,26 @@ def select_records(
     body = _edition_sql() if level == "edition" else _work_sql()
     final = "editions" if level == "edition" else "works_out"
     con.execute("SET TimeZone = 'UTC'")
+    column = "run_id"
+    if since_snapshot is not None:
+        since, column = since_snapshot, "snapshot_id"
     if since is None:
         where = "" if ids is None else f"WHERE list_contains($ids, {key})"
         sql = f"WITH {body.strip()} SELECT * FROM {final} {where} ORDER BY {key}"
         return con.sql(sql, params=None if ids is None else {"ids": ids}).to_arrow_table()
     if ids is not None:
         raise ValueError("select_records: ids and since cannot be combined")
-    _check_run(con, since)
+    if column == "run_id":
+        _check_run(con, since)
     sql = f"""
     WITH {body.strip()},
     touched AS (
         SELECT id,
-               arg_max(op, change_id) FILTER (WHERE run_id <= $since) AS before,
+               arg_max(op, change_id) FILTER (WHERE {column} <= $since) AS before,
                arg_max(op, change_id) AS now
         FROM record_changes WHERE level = $level
         GROUP BY id
-        HAVING bool_or(run_id > $since)
+        HAVING bool_or({column} > $since)
     )
     SELECT CASE WHEN t.now = 'withdrawn' OR r.{key} IS NULL THEN 'withdrawn'
                 WHEN t.before IS NULL OR t.before = 'withdrawn' THEN 'added'
@@ -245,21 +263,43 @@ class ExportSummary:
     level: str
     records: int
     operations: dict[str, int]
+    #: the lake snapshot the export read (None for a DuckDB file): the next --since-snapshot
+    snapshot: int | None = None
 
     @property
     def message(self) -> str:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(self.operations.items()))
-        return f"{self.records} {self.level}s written to {self.path} ({self.format})" + (f": {ops}" if ops else "")
+        text = f"{self.records} {self.level}s written to {self.path} ({self.format})" + (f": {ops}" if ops else "")
+        if self.snapshot is not None:
+            text += f"; as of lake snapshot {self.snapshot} (next time: --since-snapshot {self.snapshot})"
+        return text
 
 
-def export(db_path: Path, out: Path, fmt: str, level: str = "edition", since: int | None = None) -> ExportSummary:
-    """Write the records of `level` (changed since run `since`, if given) to `out` in `fmt`."""
+def export(
+    db_path: Path | LakeSpec,
+    out: Path,
+    fmt: str,
+    level: str = "edition",
+    since: int | None = None,
+    since_snapshot: int | None = None,
+) -> ExportSummary:
+    """Write the records of `level` (changed since run `since`, or lake snapshot `since_snapshot`) to `out`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     con = connect(db_path, read_only=True)
+    snapshot = None
     try:
+        if is_lake(con):
+            from pipeline.lake import current_snapshot
+
+            con.execute("BEGIN TRANSACTION")  # the snapshot named and the rows read are the same one
+            snapshot = current_snapshot(con)
+            if since_snapshot is not None and since_snapshot > snapshot:
+                raise UnknownRunError(f"--since-snapshot {since_snapshot}: the lake's latest snapshot is {snapshot}")
+        elif since_snapshot is not None:
+            raise UnknownRunError(f"--since-snapshot {since_snapshot}: a DuckDB file has no snapshots; use --since RUN")
         try:
-            table = select_records(con, level, since)
+            table = select_records(con, level, since, since_snapshot=since_snapshot)
         except duckdb.Error as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise WarehouseError(
@@ -272,7 +312,7 @@ def export(db_path: Path, out: Path, fmt: str, level: str = "edition", since: in
     if "operation" in table.column_names:
         for op in table.column("operation").to_pylist():
             operations[op] = operations.get(op, 0) + 1
-    return ExportSummary(out, fmt, level, table.num_rows, operations)
+    return ExportSummary(out, fmt, level, table.num_rows, operations, snapshot)
 
 
 def write_atomically(out: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:

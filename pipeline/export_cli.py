@@ -48,8 +48,25 @@ EXIT_CONFIG = 5
     help="Only records added, changed or withdrawn in runs after RUN, with an `operation` field "
     "(withdrawn records carry only their id). 0: every change ever logged.",
 )
+@click.option(
+    "--since-snapshot",
+    "since_snapshot",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SNAPSHOT",
+    help="On a lake: the same, for changes committed after lake snapshot SNAPSHOT (each lake export "
+    "names the snapshot it read, to pass next time).",
+)
 @warehouse_options(read_only=True)
-def export_command(fmt: str, out: Path, level: str, since: int | None, db: str | None, data_path: Path | None) -> None:
+def export_command(
+    fmt: str,
+    out: Path,
+    level: str,
+    since: int | None,
+    since_snapshot: int | None,
+    db: str | None,
+    data_path: Path | None,
+) -> None:
     """Export editions or works: Parquet, CSV, JSON Lines, Dublin Core XML, CSL-JSON, RIS or BibTeX.
 
     Every record has its stable id, all its fields (organisation, type, publisher, series...),
@@ -57,12 +74,17 @@ def export_command(fmt: str, out: Path, level: str, since: int | None, db: str |
     its work. The warehouse is opened read-only; while an ingest is writing it, DuckDB's lock
     stops the export with exit code 4 (run it again after the ingest).
     """
+    if since is not None and since_snapshot is not None:
+        raise click.UsageError("give --since or --since-snapshot, not both")
     try:
         from pipeline.export import export
 
         settings = settings_from(db, data_path)
-        summary = export(settings.db_path, out, fmt, level, since)
+        summary = export(settings.db_path, out, fmt, level, since, since_snapshot)
     except UnknownRunError as exc:
+        if since_snapshot is not None:
+            text = str(exc).removeprefix(f"--since-snapshot {since_snapshot}: ")
+            raise click.BadParameter(text, param_hint="'--since-snapshot'") from exc
         raise click.BadParameter(str(exc).removeprefix(f"--since {since}: "), param_hint="'--since'") from exc
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -180,7 +180,10 @@ def connect_lake(
     try:
         load_extensions(con)
         if not read_only:
-            con.execute(f"ATTACH {_sql_string(lake.conninfo)} AS {PG} (TYPE postgres)")
+            try:
+                con.execute(f"ATTACH {_sql_string(lake.conninfo)} AS {PG} (TYPE postgres)")
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot open the lake {lake}: {_first_line(exc)}") from exc
             if data_path is None and lake.default_data_path is not None and not _catalog_exists(con):
                 data_path = lake.default_data_path
         options = []
@@ -776,3 +779,21 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
     con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
     files_after, snaps_after = counts()
     return CompactReport(files_before, files_after, snaps_before, snaps_after)
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    """The id of the lake snapshot this connection's transaction reads."""
+    return int(con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0])  # type: ignore[index]
+
+
+#: `record_status` as the OAI-PMH server reads it from a lake: a change's datestamp is the time of
+#: the snapshot that committed it, not the `now()` of its transaction, which is earlier. A harvest
+#: between the two would otherwise miss the change for ever: its next `from` would be later than
+#: the stamp. Once `compact` has expired that snapshot, `changed_at` (milliseconds earlier) stands in.
+RECORD_STATUS_CTE = f"""lake_record_status AS (
+    SELECT c.level, c.id,
+           arg_max(c.op, c.change_id) = 'withdrawn' AS withdrawn,
+           max(coalesce(s.snapshot_time, c.changed_at)) AS last_changed_at
+    FROM record_changes AS c LEFT JOIN ducklake_snapshots('{LAKE}') AS s ON s.snapshot_id = c.snapshot_id
+    GROUP BY c.level, c.id
+)"""

@@ -6,7 +6,8 @@ reading its database, so the warehouse speaks the protocol they all share
 
 - one record per edition (`publications`), identified as `oai:iom-pubwarehouse:<edition_id>`;
   its datestamp is its last change in the change log (`record_status.last_changed_at`, UTC, to
-  the second), so `from`/`until` give exactly what changed since the last harvest;
+  the second; on a lake, the time of the snapshot that committed it: `lake.RECORD_STATUS_CTE`),
+  so `from`/`until` give exactly what changed since the last harvest;
 - an edition the log marks withdrawn is a deleted record (`<header status="deleted">`) for ever
   (deletedRecord=persistent): `record_changes` is append-only, so a harvester learns of every
   deletion however long it waited;
@@ -62,7 +63,7 @@ from lxml import etree
 from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
 from pipeline.export import select_records
-from pipeline.warehouse import FileReaders, connect, open_readers
+from pipeline.warehouse import FileReaders, connect, is_lake, open_readers
 
 if TYPE_CHECKING:
     from pipeline.lake import LakeReaders, LakeSpec
@@ -347,13 +348,24 @@ def select_headers(
         "after": after,
         "limit": limit,
     }
-    rows = con.execute(_HEADERS_SQL, params).fetchall()
+    rows = con.execute(_for_backend(con, _HEADERS_SQL), params).fetchall()
     headers = [Header(r[0], r[2], bool(r[1]), tuple(r[3])) for r in rows]
     return headers, int(rows[0][4]) if rows else 0
 
 
+def _for_backend(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """On a lake, datestamps are the times of the snapshots that committed the changes (lake.py)."""
+    if not is_lake(con):
+        return sql
+    from pipeline.lake import RECORD_STATUS_CTE
+
+    rest = sql.lstrip().removeprefix("WITH ")  # every query here starts with the items' WITH list
+    return "WITH " + RECORD_STATUS_CTE + ",\n" + rest.replace("record_status", "lake_record_status")
+
+
 def earliest_datestamp(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute(_ITEMS + "SELECT strftime(min(stamp), '%Y-%m-%dT%H:%M:%SZ') FROM stamped").fetchone()
+    sql = _ITEMS + "SELECT strftime(min(stamp), '%Y-%m-%dT%H:%M:%SZ') FROM stamped"
+    row = con.execute(_for_backend(con, sql)).fetchone()
     return row[0] if row else None
 
 

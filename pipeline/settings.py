@@ -56,8 +56,8 @@ class Settings:
         """
         given = changes.pop("lake_data", None)
         updated = replace(self, **{k: v for k, v in changes.items() if v is not None})
-        if isinstance(updated.db_path, (str, Path)):
-            return replace(updated, db_path=_warehouse(Path.cwd(), updated.db_path, self.lake_data, given))
+        if isinstance(changes.get("db_path"), (str, Path)):  # as typed: relative to where the command runs
+            return replace(updated, db_path=_warehouse(None, updated.db_path, self.lake_data, given))
         if given is not None:
             return replace(updated, db_path=replace(updated.db_path, data_path=Path(given)))  # type: ignore[arg-type]
         return updated
@@ -101,8 +101,12 @@ def _rooted(root: Path, value: str | Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def _warehouse(root: Path, value: str | Path, lake_data: Path | None, given_data: object = None) -> Path | LakeSpec:
-    """A configured warehouse: a lake spec as such, a file path taken from the project root."""
+def _warehouse(
+    root: Path | None, value: str | Path, lake_data: Path | None, given_data: object = None
+) -> Path | LakeSpec:
+    """A warehouse: a lake spec as such, a file path taken from `root` (the project root for
+    configured ones; None leaves a command-line path as typed, `:memory:` and `s3://` included,
+    so that opening it can refuse them by name)."""
     if str(value).startswith("ducklake:"):  # checked before importing: reading settings must stay cheap
         from pipeline.warehouse import location
 
@@ -110,4 +114,4 @@ def _warehouse(root: Path, value: str | Path, lake_data: Path | None, given_data
             return location(str(value), Path(given_data) if given_data else None, lake_data)  # type: ignore[arg-type]
         except WarehouseError as exc:
             raise ConfigError(str(exc)) from exc
-    return _rooted(root, value)
+    return _rooted(root, value) if root is not None else Path(value)

@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +191,53 @@ def test_cli_archive_add_refuses_an_unknown_format(tmp_path, empty_archive, run_
     assert result.returncode == 2
     assert "pdf-thing" in result.stderr
     assert not (empty_archive / "manifest.jsonl").exists()
+
+
+class _MemoryStore:
+    """A second ObjectStore, kept in a dict: what an object-storage backend would plug in."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.puts = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        self.blobs[key] = data
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.blobs[key]
+        except KeyError:
+            raise FileNotFoundError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return key in self.blobs
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        return iter([k for k in self.blobs if k.startswith(prefix)])
+
+    def where(self, key: str) -> str:
+        return f"memory://{key}"
+
+
+def test_the_archive_needs_only_its_object_store_interface(tmp_path: Path) -> None:
+    """Bodies go through `Archive.blobs` alone: another store holds them, the folder gets none."""
+    store = _MemoryStore()
+    archive = Archive(tmp_path / "raw", blobs=store)
+    body = b"<html><body>une page</body></html>"
+    entry = archive.put(body, source="s", url="https://example.org/a", format="html-listing")
+    archive.put(body, source="s", url="https://example.org/b", format="html-listing")
+    sha = hashlib.sha256(body).hexdigest()
+    # the key layout is the folder's: objects/<two hex digits>/<sha256>.gz, the body gzip-compressed
+    assert list(store.blobs) == [f"objects/{sha[:2]}/{sha}.gz"]
+    assert gzip.decompress(store.blobs[f"objects/{sha[:2]}/{sha}.gz"]) == body
+    assert store.puts == 1  # stored once per content
+    assert not (tmp_path / "raw" / "objects").exists()
+    assert archive.read(entry.sha256) == body
+    assert archive.object_shas() == [sha]
+    assert [e.url for e in archive.entries()] == ["https://example.org/a", "https://example.org/b"]
+    store.blobs[f"objects/{sha[:2]}/{sha}.gz"] = gzip.compress(b"other bytes")
+    problem = archive.object_problem(sha)
+    assert problem is not None and "does not match its hash" in problem and "memory://" in problem
+    del store.blobs[f"objects/{sha[:2]}/{sha}.gz"]
+    assert "is missing" in (archive.object_problem(sha) or "")

@@ -46,9 +46,11 @@ def test_ingest_help_explains_each_option(run_cli):
     result = run_cli("ingest", "--help")
     assert result.returncode == 0, result.stderr
     options = option_help(result.stdout)
-    assert {"--db", "--raw", "--reparse", "--offline", "--help"} <= set(options)
+    assert {"--warehouse", "--data-path", "--raw", "--reparse", "--offline", "--help"} <= set(options)
     assert all(len(text) > 10 for text in options.values()), options
-    assert "IOM_DB" in options["--db"] and "warehouse/iom.duckdb" in options["--db"]
+    assert "IOM_DB" in options["--warehouse"] and "warehouse/iom.duckdb" in options["--warehouse"]
+    assert "ducklake:postgres:" in options["--warehouse"]
+    assert "--warehouse, --db" in result.stdout  # the old name still works
     assert "IOM_RAW" in options["--raw"]
     assert "again" in options["--reparse"]
     assert "exits 1 only if nothing could be processed" in " ".join(result.stdout.split())
@@ -58,8 +60,8 @@ def test_stats_help_explains_each_option(run_cli):
     result = run_cli("stats", "--help")
     assert result.returncode == 0, result.stderr
     options = option_help(result.stdout)
-    assert set(options) == {"--db", "--json", "--help"}
-    assert "IOM_DB" in options["--db"]
+    assert set(options) == {"--warehouse", "--data-path", "--json", "--help"}
+    assert "IOM_DB" in options["--warehouse"] and "read-only" in options["--warehouse"]
     assert "per source and kind" in result.stdout
 
 
