@@ -233,6 +233,7 @@ def ingest(
             overrides_path=settings.overrides_file,
             embed_budget=settings.embed_budget,
             parse_timeout_s=settings.parse_timeout_s,
+            parse_workers=settings.parse_workers,
         )
         sources = None if offline else load_sources(settings.sources_file)
         if sources is not None and only_sources:

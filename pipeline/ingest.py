@@ -322,6 +322,8 @@ def run_ingest(
     if lost:
         raise ArchiveError(lost)
     retries_before = commit_retries()
+    # before the run row: a worker refused its sources (exit 4) leaves nothing behind
+    hold_sources(con, sorted(options.sources) if options.sources is not None else None)
     summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
 
     def close(con: duckdb.DuckDBPyConnection) -> None:
@@ -331,7 +333,6 @@ def run_ingest(
         finish_run(con, summary)
 
     try:
-        hold_sources(con, sorted(options.sources) if options.sources is not None else None)
         quarantine_step(con, archive, summary)
         if fetch is not None and detach is not None:
             con, error = detach(con, lambda: fetch(summary))

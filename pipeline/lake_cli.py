@@ -6,6 +6,7 @@ a scheduler splits one ingest between processes; `compact` is the lake's mainten
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -53,6 +54,26 @@ def lake_start(folder: Path, dbname: str) -> None:
     click.echo(spec)
 
 
+@lake.command("stop")
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("warehouse/lake-pg"),
+    show_default=True,
+    help="Folder of the local PostgreSQL cluster `lake start` made.",
+)
+def lake_stop(folder: Path) -> None:
+    """Stop the local PostgreSQL that `lake start` started (its data stays for the next start)."""
+    from pipeline.pgcluster import running
+
+    cluster = running(folder.resolve())
+    if cluster is None:
+        click.echo(f"no cluster running in {folder}")
+        return
+    cluster.stop(mode="fast")
+    click.echo(f"stopped the cluster in {folder}")
+
+
 @lake.command("workers")
 @warehouse_options()
 @_raw_option
@@ -93,9 +114,13 @@ def lake_workers(
         base += ["--data-path", str(settings.db_path.data_path)]
     if offline:
         base.append("--offline")
+    # each ingest starts parse processes: N workers on one machine share its cores instead of
+    # each taking two (IOM_PARSE_WORKERS, if set, wins)
+    env = dict(os.environ)
+    env.setdefault("IOM_PARSE_WORKERS", str(max(1, (os.cpu_count() or 2) // len(groups))))
     started = time.perf_counter()
     procs = [
-        subprocess.Popen([*base, "--no-dedup", *[arg for name in group for arg in ("--source", name)]])
+        subprocess.Popen([*base, "--no-dedup", *[arg for name in group for arg in ("--source", name)]], env=env)
         for group in groups
     ]
     codes = [p.wait() for p in procs]

@@ -96,9 +96,10 @@ class PgCluster:
         self.psql(f'CREATE DATABASE "{name}"')
         return name
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: `immediate` for a throwaway cluster, `fast` for one whose data is kept."""
         subprocess.run(
-            self._server_cmd("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop"),
+            self._server_cmd("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop"),
             capture_output=True,
             check=False,
             timeout=60,

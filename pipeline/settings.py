@@ -28,6 +28,7 @@ ENV_OVERRIDES = {
     "IOM_EMBED_BUDGET": "embed_budget",
     "IOM_PARSE_TIMEOUT": "parse_timeout_s",
     "IOM_LOAD_BATCH_PAGES": "load_batch_pages",
+    "IOM_PARSE_WORKERS": "parse_workers",
 }
 
 
@@ -47,6 +48,8 @@ class Settings:
     parse_timeout_s: float = 20.0
     #: where a new lake puts its Parquet files (an existing lake remembers its own)
     lake_data: Path | None = None
+    #: parse processes per ingest; `lake workers` lowers it so N workers share the machine's cores
+    parse_workers: int = 2
 
     def with_overrides(self, **changes: object) -> Settings:
         """Apply command-line values; None means 'not given' so defaults survive.
@@ -91,6 +94,7 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
             load_batch_pages=int(data.get("load_batch_pages", 200)),
             embed_budget=int(data.get("embed_budget", 20_000)),
             parse_timeout_s=float(data.get("parse_timeout_s", 20.0)),
+            parse_workers=max(1, int(data.get("parse_workers", 2))),
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"bad setting in {DEFAULTS_FILE}: {exc}") from exc

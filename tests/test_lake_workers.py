@@ -346,6 +346,8 @@ def test_two_workers_for_one_source_are_refused(crawled: dict, pg_cluster: PgClu
     con = connect_lake(spec, read_only=True)
     try:
         assert set(duplicate_keys(con, translate().keys).values()) == {0}
+        # the refused worker left no run behind: it stopped before recording one
+        assert con.execute("SELECT status FROM runs").fetchall() == [("ok",)]
     finally:
         con.close()
 
