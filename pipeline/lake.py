@@ -753,6 +753,8 @@ class CompactReport:
     files_after: int
     snapshots_before: int
     snapshots_after: int
+    #: Parquet files in the data path that no snapshot names (a killed worker's uncommitted writes)
+    orphans_deleted: int = 0
 
 
 def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> CompactReport:
@@ -760,9 +762,13 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
 
     Every worker commit writes at least one file (or inlines up to 10 rows in the catalog), so a
     lake loaded in 200-page batches grows thousands of small files. In order: flush inlined rows
-    to Parquet, merge adjacent files, expire snapshots older than `older_than` (time travel and
+    to Parquet, rewrite the files that have deleted rows, merge adjacent files, expire snapshots
+    older than `older_than` (time travel and
     `ducklake_table_changes` reach back only that far afterwards), delete the files they alone
-    used. Safe beside running workers: DuckLake commits the merge like any other writer.
+    used, and delete the orphans: files no snapshot ever named, which a worker killed before its
+    commit leaves behind. Safe beside running workers: DuckLake commits the merge like any other
+    writer, and an orphan must be older than `older_than` too, so a transaction still writing
+    keeps its files.
     """
 
     def counts() -> tuple[int, int]:
@@ -774,11 +780,15 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
 
     files_before, snaps_before = counts()
     with_retries(lambda: con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')"))
+    # a file with deleted rows is never merged; every batch's UPDATE of parse statuses leaves one
+    with_retries(lambda: con.execute(f"CALL ducklake_rewrite_data_files('{LAKE}', delete_threshold => 0)"))
     with_retries(lambda: con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')"))
-    con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - INTERVAL {_sql_string(older_than)})")
+    cutoff = f"now() - INTERVAL {_sql_string(older_than)}"
+    con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {cutoff})")
     con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+    orphans = con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {cutoff})").fetchall()
     files_after, snaps_after = counts()
-    return CompactReport(files_before, files_after, snaps_before, snaps_after)
+    return CompactReport(files_before, files_after, snaps_before, snaps_after, len(orphans))
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:

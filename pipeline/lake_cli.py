@@ -168,5 +168,5 @@ def lake_compact(db: str | None, data_path: Path | None, older_than: str) -> Non
         _fail(str(exc), EXIT_CONFIG)
     click.echo(
         f"data files {done.files_before} -> {done.files_after}, snapshots {done.snapshots_before} -> "
-        f"{done.snapshots_after}"
+        f"{done.snapshots_after}, orphaned files deleted {done.orphans_deleted}"
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -399,3 +401,43 @@ def test_lake_and_file_agree_on_bad_input_and_keep_their_data_path(
         assert len(set(ids)) == len(ids)
     finally:
         con.close()
+
+
+def test_compact_merges_files_and_drops_orphans_without_changing_the_warehouse(
+    crawled: dict, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    spec = new_lake(pg_cluster, tmp_path)
+    data = tmp_path / "data"
+    names = crawled["sources"]
+    # two pages a batch: many commits, many small files, as a busy lake has
+    workers = [_worker(spec, crawled["raw"], data, names[i::2], tmp_path, IOM_LOAD_BATCH_PAGES="2") for i in range(2)]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], errors
+    assert cli("dedup", "--warehouse", spec, cwd=tmp_path).returncode == 0
+    # what a worker killed before its commit leaves: a Parquet file no snapshot names, old enough
+    some = next(data.rglob("*.parquet"))
+    orphan = some.with_name("ducklake-orphan-of-a-killed-worker.parquet")
+    shutil.copyfile(some, orphan)
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+
+    def state() -> tuple[dict[str, list[tuple]], list[tuple]]:
+        con = connect_lake(spec, read_only=True)
+        try:
+            tables = {t: rows(con, t) for t in COMPARED}
+            feed = con.execute("SELECT change_id, snapshot_id FROM record_changes ORDER BY 1").fetchall()
+            return tables, feed
+        finally:
+            con.close()
+
+    before = state()
+    files_before = len(list(data.rglob("*.parquet")))
+    done = cli("lake", "compact", "--warehouse", spec, "--older-than", "0 seconds", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"data files (\d+) -> (\d+), snapshots (\d+) -> (\d+), orphaned files deleted (\d+)", done.stdout)
+    assert found, done.stdout
+    tracked_before, tracked_after, snaps_before, snaps_after, orphans = map(int, found.groups())
+    assert tracked_after < tracked_before and snaps_after < snaps_before
+    assert orphans >= 1 and not orphan.exists()
+    assert len(list(data.rglob("*.parquet"))) < files_before
+    # the same rows, and every change keeps the snapshot it was committed in (export --since-snapshot)
+    assert state() == before
