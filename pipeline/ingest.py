@@ -218,7 +218,7 @@ def dedup_step(
             return
         from pipeline.dedup import run_dedup
 
-        result = run_dedup(con, overrides_path, embed_budget)
+        result = run_dedup(con, overrides_path, embed_budget, summary.run_id)
         summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
         summary.notes.append(f"{result.editions} editions, {result.works} works")
         record_dedup(con, summary)

@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,8 +106,9 @@ def parse_spec(spec: str | Path, data_path: Path | None = None, default_data_pat
     text = str(spec)
     if not is_lake_spec(text):
         raise WarehouseError(
-            f"{text!r} is not a lake: give ducklake:postgres:<conninfo>, e.g. "
-            "ducklake:postgres:host=127.0.0.1 dbname=iom"
+            f"{text!r} is not a lake this pipeline writes: give ducklake:postgres:<conninfo>, e.g. "
+            "ducklake:postgres:host=127.0.0.1 dbname=iom (a DuckDB or SQLite catalog allows one writer at a "
+            "time, which a DuckDB file warehouse already is)"
         )
     conninfo = text[len(PREFIX) :].strip()
     if not conninfo:
@@ -563,10 +565,16 @@ class Leases:
     """Advisory locks held by one PostgreSQL session of this process, released when it ends.
 
     DuckLake has no locks of its own, and a lock row in the lake would outlive a worker killed
-    with -9. A PostgreSQL session lock lives exactly as long as its connection: the server drops
-    it when the process dies, however it dies. The DuckDB postgres extension pools connections,
-    so the session is pinned by one DuckDB transaction on a connection of its own, opened here
-    and kept open; it reads nothing from the lake, so it holds back no snapshot cleanup.
+    with -9. A PostgreSQL session lock lives as long as its connection: the server drops it as
+    soon as the process dies and its socket closes. (A machine that vanishes from the network
+    keeps its locks until TCP keepalive notices: put `keepalives_idle=60` in the conninfo.)
+    The DuckDB postgres extension pools connections, so the session is pinned by one DuckDB
+    transaction on a connection of its own, kept open; the queries run outside any PostgreSQL
+    transaction (`use_transaction => false`), so the session is idle between them and holds back
+    neither vacuum nor an `idle_in_transaction_session_timeout`.
+
+    `check()` says whether the session still holds what it took: a lost connection loses the
+    locks, and a worker must then stop rather than load a source another worker may now hold.
     """
 
     def __init__(self, conninfo: str) -> None:
@@ -583,22 +591,43 @@ class Leases:
             con.close()
             raise WarehouseError(f"cannot reach the lake's catalog {conninfo}: {_first_line(exc)}") from exc
         self.con = con
+        self.held = 0  # locks taken and not released: what `check` expects PostgreSQL to list
 
     def _ask(self, sql: str) -> object:
-        return self.con.execute(f"SELECT * FROM postgres_query('{PG}', {_sql_string(sql)})").fetchall()[0][0]
+        query = f"SELECT * FROM postgres_query('{PG}', {_sql_string(sql)}, use_transaction => false)"
+        try:
+            return self.con.execute(query).fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise WarehouseError(f"lost the lake's catalog {self.conninfo}: {_first_line(exc)}") from exc
 
     def try_lock(self, space: int, key: int | str, *, shared: bool = False) -> bool:
         """Take the lock now or say it is held elsewhere (a string key is hashed by PostgreSQL)."""
         kind = "_shared" if shared else ""
-        return bool(self._ask(f"SELECT pg_try_advisory_lock{kind}({int(space)}, {_lock_key(key)})"))
+        taken = bool(self._ask(f"SELECT pg_try_advisory_lock{kind}({int(space)}, {_lock_key(key)})"))
+        self.held += taken
+        return taken
 
     def lock(self, space: int, key: int | str) -> None:
         """Wait for the lock (another worker's dedup pass, say) and take it."""
         self._ask(f"SELECT pg_advisory_lock({int(space)}, {_lock_key(key)})::text")
+        self.held += 1
 
     def unlock(self, space: int, key: int | str, *, shared: bool = False) -> None:
         kind = "_shared" if shared else ""
-        self._ask(f"SELECT pg_advisory_unlock{kind}({int(space)}, {_lock_key(key)})")
+        self.held -= bool(self._ask(f"SELECT pg_advisory_unlock{kind}({int(space)}, {_lock_key(key)})"))
+
+    def check(self) -> None:
+        """Raise WarehouseError when PostgreSQL no longer lists the locks this session took."""
+        if not self.held:
+            return
+        listed = self._ask(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()"
+        )
+        if int(listed) < self.held:  # type: ignore[call-overload]
+            raise WarehouseError(
+                f"this worker's leases on {self.conninfo} are gone (its PostgreSQL session was lost): "
+                "stopping before it writes a source another worker may hold; run it again"
+            )
 
     def close(self) -> None:
         with contextlib.suppress(duckdb.Error):
@@ -622,6 +651,12 @@ def leases(con: duckdb.DuckDBPyConnection) -> Leases:
     if conninfo not in _LEASES:
         _LEASES[conninfo] = Leases(conninfo)
     return _LEASES[conninfo]
+
+
+def check_leases() -> None:
+    """Every lease session of this process still holds its locks (see Leases.check)."""
+    for held in _LEASES.values():
+        held.check()
 
 
 def release_leases() -> None:
@@ -734,11 +769,13 @@ class LakeReaders:
     def __init__(self, spec: LakeSpec) -> None:
         self.spec = spec
         self._base: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()  # two first requests at once attach it once
 
     def open(self) -> duckdb.DuckDBPyConnection:
-        if self._base is None:
-            self._base = connect_lake(self.spec, read_only=True)
-        cursor = self._base.cursor()
+        with self._lock:
+            if self._base is None:
+                self._base = connect_lake(self.spec, read_only=True)
+            cursor = self._base.cursor()
         cursor.execute(f"USE {LAKE}")
         return cursor
 
@@ -755,6 +792,10 @@ class CompactReport:
     snapshots_after: int
     #: Parquet files in the data path that no snapshot names (a killed worker's uncommitted writes)
     orphans_deleted: int = 0
+
+
+#: files younger than this are never taken for orphans: a batch is written and committed in seconds
+ORPHAN_MIN_AGE = "1 hour"
 
 
 def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> CompactReport:
@@ -778,6 +819,10 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
         n_snaps = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
         return int(n_files), int(n_snaps)
 
+    try:
+        con.execute(f"SELECT INTERVAL {_sql_string(older_than)}")
+    except duckdb.Error as exc:
+        raise WarehouseError(f"--older-than {older_than!r} is not an interval (e.g. '1 hour', '7 days')") from exc
     files_before, snaps_before = counts()
     with_retries(lambda: con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')"))
     # a file with deleted rows is never merged; every batch's UPDATE of parse statuses leaves one
@@ -786,7 +831,10 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
     cutoff = f"now() - INTERVAL {_sql_string(older_than)}"
     con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => {cutoff})")
     con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
-    orphans = con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {cutoff})").fetchall()
+    # an orphan is a file no commit names yet: a killed worker's, or a running worker's before its
+    # commit, so never younger than ORPHAN_MIN_AGE whatever `older_than` says
+    orphan_cutoff = f"least({cutoff}, now() - INTERVAL '{ORPHAN_MIN_AGE}')"
+    orphans = con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => {orphan_cutoff})").fetchall()
     files_after, snaps_after = counts()
     return CompactReport(files_before, files_after, snaps_before, snaps_after, len(orphans))
 

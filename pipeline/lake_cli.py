@@ -105,6 +105,11 @@ def lake_workers(
             names = [s.name for s in load_sources(settings.sources_file).sources]
     except PipelineError as exc:
         _fail(str(exc), EXIT_CONFIG)
+    if not names:
+        _fail(
+            f"no sources to load: {'the archive is empty' if offline else 'the sources file declares none'}",
+            EXIT_CONFIG,
+        )
     groups = [names[i::count] for i in range(count) if names[i::count]]
     if len(groups) < count:
         click.echo(f"{len(names)} sources for {count} workers: starting {len(groups)}", err=True)
@@ -123,7 +128,8 @@ def lake_workers(
         subprocess.Popen([*base, "--no-dedup", *[arg for name in group for arg in ("--source", name)]], env=env)
         for group in groups
     ]
-    codes = [p.wait() for p in procs]
+    # a worker killed by a signal has a negative code: the shell's 128 + signal, so it is not "0"
+    codes = [code if code >= 0 else 128 - code for code in (p.wait() for p in procs)]
     click.echo(f"{len(procs)} workers finished in {time.perf_counter() - started:.1f}s, exit codes {codes}")
     worst = max(codes, default=0)
     if not no_dedup:
@@ -147,6 +153,8 @@ def lake_compact(db: str | None, data_path: Path | None, older_than: str) -> Non
     Each worker commit writes at least one file; run this after loads (from cron, say nightly).
     Safe beside running workers: the merge commits like any other writer.
     """
+    import duckdb
+
     from pipeline.lake import compact
     from pipeline.warehouse import connect
 
@@ -166,6 +174,11 @@ def lake_compact(db: str | None, data_path: Path | None, older_than: str) -> Non
             con.close()
     except PipelineError as exc:
         _fail(str(exc), EXIT_CONFIG)
+    except duckdb.Error as exc:  # e.g. commit conflicts beyond the retries: say it, run it again later
+        _fail(
+            f"compaction stopped: {str(exc).strip().splitlines()[0]} (what it committed is kept; run it again)",
+            EXIT_CONFIG,
+        )
     click.echo(
         f"data files {done.files_before} -> {done.files_after}, snapshots {done.snapshots_before} -> "
         f"{done.snapshots_after}, orphaned files deleted {done.orphans_deleted}"

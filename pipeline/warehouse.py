@@ -53,7 +53,7 @@ def location(
     lake's Parquet folder as the user gave it; `default_data_path` the configured one, used only
     to create a new lake.
     """
-    if str(value).startswith(LAKE_PREFIX):
+    if str(value).startswith("ducklake:"):  # parse_spec explains why only a PostgreSQL catalog will do
         from pipeline.lake import parse_spec
 
         return parse_spec(str(value), data_path, default_data_path)
@@ -61,17 +61,21 @@ def location(
 
 
 def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
-    """This connection works in a lake (pipeline/lake.py attaches it as `lake` and uses it)."""
-    return con.execute("SELECT current_database()").fetchone()[0] == LAKE_CATALOG  # type: ignore[index]
+    """This connection works in a lake (pipeline/lake.py attaches it as `lake` and uses it).
+
+    By the database's type, not its name: a file called lake.duckdb is named `lake` too.
+    """
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return row is not None and row[0] == "ducklake"
 
 
 def rebuild_hint(published: Path | LakeSpec) -> str:
     """The exact commands that rebuild a damaged warehouse from the raw archive (README "Recovery")."""
     if not isinstance(published, Path):
         return (
-            "a lake keeps every snapshot until `iom-pipeline compact` expires it: see README 'Warehouse as a"
-            f" DuckLake'; to rebuild it from raw/, drop its catalog database and run iom-pipeline ingest --offline"
-            f" --warehouse '{published}'"
+            "a lake keeps every snapshot until `iom-pipeline lake compact` expires it (README 'The warehouse as a"
+            " DuckLake'); if it cannot be repaired, rebuild it from raw/ into a new catalog database:"
+            f" iom-pipeline ingest --offline --warehouse '{published}'"
         )
     return (
         f"move it aside and rebuild it from raw/: mv {published} {published}.damaged && "
@@ -359,8 +363,9 @@ def committed(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     """
     if not is_lake(con):
         return work()
-    from pipeline.lake import RETRIES, with_retries
+    from pipeline.lake import RETRIES, check_leases, with_retries
 
+    check_leases()  # one round trip to PostgreSQL: a worker that lost its leases must not write
     return with_retries(work, stats=RETRIES)
 
 

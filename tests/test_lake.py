@@ -25,14 +25,17 @@ from pipeline.lake import (
     connect_lake,
     duplicate_keys,
     is_lake_spec,
+    leases,
     migrate_lake,
     next_ids,
     parse_spec,
+    release_leases,
     transaction,
     translate,
     with_retries,
 )
-from pipeline.warehouse import connect, migrate
+from pipeline.warehouse import committed, connect, hold_sources, is_lake, migrate
+from tests.pg import PgCluster
 
 WORKER = Path(__file__).resolve().parent / "lake_worker.py"
 REPO = WORKER.parent.parent
@@ -58,7 +61,10 @@ def test_spec_shapes() -> None:
 
 
 def test_translation_rules_on_made_up_steps() -> None:
-    steps = [("001_x.sql", """
+    steps = [
+        (
+            "001_x.sql",
+            """
         -- a comment before the first statement
         CREATE SEQUENCE IF NOT EXISTS s START 7;
         CREATE TABLE IF NOT EXISTS t (
@@ -72,7 +78,9 @@ def test_translation_rules_on_made_up_steps() -> None:
         CREATE OR REPLACE VIEW w AS SELECT a FROM u;
         COMMENT ON COLUMN w.a IS 'it''s a';
         COMMENT ON COLUMN u.a IS 'table column';
-    """)]
+    """,
+        )
+    ]
     schema = translate(steps)
     assert schema.sequences == {"s": 7}
     assert schema.keys == {"t": ("id",), "u": ("a", "b")}
@@ -95,23 +103,34 @@ def test_translation_rules_on_made_up_steps() -> None:
 
 def _catalog(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, object]:
     """Tables, views, columns and comments of one database, in a form two backends can be compared in."""
-    tables = dict(con.execute(
-        "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'", [database]
-    ).fetchall())
-    views = dict(con.execute(
-        "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' "
-        "AND NOT internal", [database]
-    ).fetchall())
+    tables = dict(
+        con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'",
+            [database],
+        ).fetchall()
+    )
+    views = dict(
+        con.execute(
+            "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' "
+            "AND NOT internal",
+            [database],
+        ).fetchall()
+    )
     columns: dict[str, list[tuple]] = {}
     for table, column, dtype, nullable, comment in con.execute(
         "SELECT table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() "
-        "WHERE database_name = ? AND schema_name = 'main' ORDER BY table_name, column_index", [database]
+        "WHERE database_name = ? AND schema_name = 'main' ORDER BY table_name, column_index",
+        [database],
     ).fetchall():
         columns.setdefault(table, []).append((column, dtype, nullable, comment))
-    macros = {r[0] for r in con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE database_name = ? AND function_type = 'macro' "
-        "AND NOT internal", [database]
-    ).fetchall()}
+    macros = {
+        r[0]
+        for r in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE database_name = ? AND function_type = 'macro' "
+            "AND NOT internal",
+            [database],
+        ).fetchall()
+    }
     return {"tables": tables, "views": views, "columns": columns, "macros": macros}
 
 
@@ -154,7 +173,10 @@ def test_migrate_lake_gives_the_file_warehouse_schema(tmp_path: Path, lake_catal
             expected.append((column, dtype, nullable, comment))
         assert lake_columns[name] == expected, name  # type: ignore[index]
     assert len(view_column_comments) == sum(
-        1 for v in ref["views"] for c in ref_columns[v] if c[3] is not None  # type: ignore[attr-defined, index]
+        1
+        for v in ref["views"]
+        for c in ref_columns[v]
+        if c[3] is not None  # type: ignore[attr-defined, index]
     )
     assert schema.keys == ref_keys
     assert set(schema.sequences) == ref_sequences | set(LAKE_SEQUENCES)  # runs numbered by sequence on a lake
@@ -227,7 +249,10 @@ def test_update_racing_an_insert_conflicts_and_succeeds_on_retry(lake_catalog: t
 def _start(mode: str, args: dict) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), mode, json.dumps(args)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -255,17 +280,24 @@ def _results(procs: list[subprocess.Popen[str]]) -> list[dict]:
 
 
 @pytest.mark.parametrize("workers", [2, 4])
-def test_concurrent_workers_append_exact_counts(
-    workers: int, tmp_path: Path, lake_catalog: tuple[str, Path]
-) -> None:
+def test_concurrent_workers_append_exact_counts(workers: int, tmp_path: Path, lake_catalog: tuple[str, Path]) -> None:
     """Workers migrate the empty lake together and append in batches: every row lands exactly once."""
     sync = tmp_path / "sync"
     sync.mkdir()
     rows, batch = 600, 100
     names = [f"w{i}" for i in range(workers)]
     procs = [
-        _start("append", {"spec": spec(lake_catalog), "data_path": str(lake_catalog[1]), "sync": str(sync),
-                          "name": n, "rows": rows, "batch": batch})
+        _start(
+            "append",
+            {
+                "spec": spec(lake_catalog),
+                "data_path": str(lake_catalog[1]),
+                "sync": str(sync),
+                "name": n,
+                "rows": rows,
+                "batch": batch,
+            },
+        )
         for n in names
     ]
     _release(sync, names, procs)
@@ -291,8 +323,18 @@ def test_reader_process_sees_whole_batches_while_a_writer_writes(
     sync = tmp_path / "sync"
     sync.mkdir()
     batch = 50
-    writer = _start("append", {"spec": spec(lake_catalog), "data_path": str(lake_catalog[1]), "sync": str(sync),
-                               "name": "writer", "rows": 20 * batch, "batch": batch, "then_done": True})
+    writer = _start(
+        "append",
+        {
+            "spec": spec(lake_catalog),
+            "data_path": str(lake_catalog[1]),
+            "sync": str(sync),
+            "name": "writer",
+            "rows": 20 * batch,
+            "batch": batch,
+            "then_done": True,
+        },
+    )
     reader = _start("read", {"spec": spec(lake_catalog), "sync": str(sync), "name": "reader"})
     _release(sync, ["writer", "reader"], [writer, reader])
     _, read = _results([writer, reader])
@@ -310,8 +352,9 @@ def test_unreachable_catalog_is_a_clear_error(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(WarehouseError, match="cannot open the lake"):
-        connect_lake(f"ducklake:postgres:host=127.0.0.1 port={port} user=lake dbname=x connect_timeout=5",
-                     tmp_path / "data")
+        connect_lake(
+            f"ducklake:postgres:host=127.0.0.1 port={port} user=lake dbname=x connect_timeout=5", tmp_path / "data"
+        )
 
 
 def test_duplicate_keys_counts_what_a_primary_key_would_have_refused(lake_catalog: tuple[str, Path]) -> None:
@@ -338,8 +381,10 @@ def test_updater_process_beside_appenders_loses_no_update(tmp_path: Path, lake_c
     procs = [
         _start("update", {**common, "name": "updater", "times": 15}),
         # appenders into `runs` itself, in batches small enough to be inlined into the catalog
-        *(_start("append_runs", {**common, "name": f"a{i}", "rows": 60, "batch": 5, "first_id": 1000 * (i + 1)})
-          for i in range(2)),
+        *(
+            _start("append_runs", {**common, "name": f"a{i}", "rows": 60, "batch": 5, "first_id": 1000 * (i + 1)})
+            for i in range(2)
+        ),
     ]
     _release(sync, ["updater", "a0", "a1"], procs)
     results = _results(procs)
@@ -348,3 +393,49 @@ def test_updater_process_beside_appenders_loses_no_update(tmp_path: Path, lake_c
     assert con.execute("SELECT count(*), count(DISTINCT run_id) FROM runs").fetchone() == (121, 121)
     con.close()
     print({r["name"]: r["retries"] for r in results})
+
+
+def test_a_file_named_lake_is_still_a_file(tmp_path: Path, seed_archive: Path, ingest) -> None:  # type: ignore[no-untyped-def]
+    """DuckDB names a file's database after the file: `lake.duckdb` is `lake`, the lake's name too."""
+    db = tmp_path / "lake.duckdb"
+    summary = ingest(seed_archive, db)
+    assert summary.status == "ok"
+    con = connect(db, read_only=True)
+    try:
+        assert not is_lake(con)
+        assert con.execute("SELECT count(*) FROM publications").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
+def test_a_worker_that_lost_its_leases_stops_before_writing(
+    lake_catalog: tuple[str, Path], pg_cluster: PgCluster
+) -> None:
+    con = connect_lake(spec(lake_catalog), lake_catalog[1])
+    try:
+        migrate_lake(con)
+        assert is_lake(con)
+        hold_sources(con, ["publications.iom.int"])
+        committed(con, lambda: con.execute("DELETE FROM schema_state WHERE false"))  # leases held: writes go on
+        session = leases(con)
+        pid = session._ask("SELECT pg_backend_pid()")
+        pg_cluster.psql(f"SELECT pg_terminate_backend({int(pid)})")  # type: ignore[call-overload]
+        with pytest.raises(WarehouseError, match=r"leases .* are gone|lost the lake's catalog"):
+            committed(con, lambda: con.execute("DELETE FROM schema_state WHERE false"))
+    finally:
+        release_leases()
+        con.close()
+
+
+def test_warehouse_options_say_what_is_wrong(run_cli, empty_archive: Path) -> None:  # type: ignore[no-untyped-def]
+    """No server needed: these are refused before anything connects."""
+    file_with_data_path = run_cli("stats", "--data-path", "somewhere")
+    assert file_with_data_path.returncode == 5
+    assert "--data-path is for a lake" in file_with_data_path.stderr
+    sqlite = run_cli("stats", "--warehouse", "ducklake:sqlite:catalog.db")
+    assert sqlite.returncode == 5
+    assert "allows one writer at a time" in sqlite.stderr
+    nothing = run_cli("lake", "workers", "--offline", "--warehouse", "ducklake:postgres:host=127.0.0.1 dbname=x")
+    assert nothing.returncode == 5
+    assert "no sources to load: the archive is empty" in nothing.stderr
+    assert "Traceback" not in file_with_data_path.stderr + sqlite.stderr + nothing.stderr

@@ -35,17 +35,8 @@ def two_runs(pg_cluster: PgCluster, tmp_path: Path, seed_archive: Path) -> dict:
     spec = "ducklake:postgres:" + pg_cluster.conninfo(pg_cluster.create_database())
     file = tmp_path / "single.duckdb"
     for where in (str(file), spec):
-        done = cli(
-            "ingest",
-            "--offline",
-            "--raw",
-            str(seed_archive),
-            "--warehouse",
-            where,
-            "--data-path",
-            str(tmp_path / "data"),
-            cwd=tmp_path,
-        )
+        data = ["--data-path", str(tmp_path / "data")] if where == spec else []
+        done = cli("ingest", "--offline", "--raw", str(seed_archive), "--warehouse", where, *data, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     first = cli("export", "--warehouse", spec, "--format", "jsonl", "--out", str(tmp_path / "all.jsonl"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr

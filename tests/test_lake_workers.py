@@ -44,6 +44,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def cli(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    # a lake made without --data-path goes under the test's folder, never the repository's default
+    env.setdefault("IOM_LAKE_DATA", str(cwd / "default-lake-data"))
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         cwd=cwd,

@@ -25,7 +25,7 @@ from pipeline.dedup.cluster import Clusterer, Edges, Link
 from pipeline.dedup.ids import reconcile
 from pipeline.dedup.write import LinkRows, PassRecord, write_pass
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import next_ids
+from pipeline.warehouse import is_lake, next_ids
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,10 @@ def compute(
 
 
 def run_dedup(
-    con: duckdb.DuckDBPyConnection, overrides_path: Path | None, embed_budget: int = xling.DEFAULT_BUDGET
+    con: duckdb.DuckDBPyConnection,
+    overrides_path: Path | None,
+    embed_budget: int = xling.DEFAULT_BUDGET,
+    ingest_run_id: int | None = None,
 ) -> DedupSummary:
     """Re-cluster every publication sighting and rewrite the dedup tables; idempotent.
 
@@ -172,7 +175,13 @@ def run_dedup(
     loaded = overrides_mod.load(overrides_path)
     result = compute(con, loaded, embed_budget)
     dedup_run_id = next_ids(con, "dedup_run_seq")[0]
-    ingest_run = con.execute("SELECT max(run_id) FROM runs").fetchall()[0][0]
+    # the run the pass belongs to (its changes are credited to it: export --since RUN); a pass
+    # run on its own takes the last run, and on a lake the last one finished, since other
+    # workers' runs are still going
+    ingest_run = ingest_run_id
+    if ingest_run is None:
+        live = "WHERE status <> 'running'" if is_lake(con) else ""
+        ingest_run = con.execute(f"SELECT max(run_id) FROM runs {live}").fetchall()[0][0]
     feats = result.feats
     seeds_ed = features.sighting_ids(con, result.edition_roots)
     ed_assign = reconcile(con, "edition", result.edition_of, seeds_ed, dedup_run_id)

