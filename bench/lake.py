@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -43,6 +44,12 @@ def archive(pages: int) -> Path:
         print(f"writing a {pages}-page archive with one source per section into {root}", flush=True)
         write_archive(root, pages, per_section=True)
     return root
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
 def parse_count(text: str) -> int:
@@ -75,20 +82,27 @@ def main(argv: list[str] | None = None) -> None:
     cluster = start_cluster(bindir, folder, fsync=True)
     try:
         single = work / "single.duckdb"
+        cpu = children_cpu()
         file_s = timed(
             [py, "-m", "pipeline", "ingest", "--offline", "--no-dedup", "--raw", str(raw), "--warehouse", str(single)],
             env,
         )
+        file_cpu = children_cpu() - cpu
         with duckdb.connect(str(single), read_only=True) as con:
             sightings = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
         print(
-            f"archive: {pages} pages, {sightings} sightings; single file: {file_s:.1f}s ({pages / file_s:.0f} pages/s)",
+            f"archive: {pages} pages, {sightings} sightings; single file: {file_s:.1f}s "
+            f"({pages / file_s:.0f} pages/s), {file_cpu:.1f} CPU s",
             flush=True,
         )
-        print(f"{'workers':>7}  {'seconds':>8}  {'pages/s':>8}  {'vs file':>8}  {'retries':>7}  {'files':>6}")
+        print(
+            f"{'workers':>7}  {'seconds':>8}  {'pages/s':>8}  {'vs file':>8}  {'CPU s':>6}  "
+            f"{'retries':>7}  {'files':>6}"
+        )
         for n in counts:
             spec = "ducklake:postgres:" + cluster.conninfo(cluster.create_database())
             data = work / f"data-{n}"
+            cpu = children_cpu()
             lake_s = timed(
                 [
                     py,
@@ -109,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 env,
             )
+            lake_cpu = children_cpu() - cpu  # the workers' processes; PostgreSQL's own CPU is not counted
             con = connect_lake(spec, read_only=True)
             try:
                 got = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
@@ -121,11 +136,13 @@ def main(argv: list[str] | None = None) -> None:
             files = len(list(data.rglob("*.parquet")))
             ratio = file_s / lake_s
             print(
-                f"{n:>7}  {lake_s:>8.1f}  {pages / lake_s:>8.0f}  {ratio:>7.2f}x  {retries:>7}  {files:>6}", flush=True
+                f"{n:>7}  {lake_s:>8.1f}  {pages / lake_s:>8.0f}  {ratio:>7.2f}x  {lake_cpu:>6.1f}  "
+                f"{retries:>7}  {files:>6}",
+                flush=True,
             )
             GOALS.append(
                 f"lake load, {n} worker(s), {pages} pages: {ratio:.2f}x the single-file load's pages/s "
-                f"({lake_s:.1f}s vs {file_s:.1f}s), {retries} commit retries"
+                f"({lake_s:.1f}s vs {file_s:.1f}s; CPU {lake_cpu:.1f}s vs {file_cpu:.1f}s), {retries} commit retries"
             )
     finally:
         cluster.stop()
