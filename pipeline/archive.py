@@ -101,16 +101,7 @@ class LocalStore:
         """Write to a temporary file, fsync, rename: a crash leaves the old state or the whole blob."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _replace_file(path, data, prefix=".tmp-")  # `keys` and `object_shas` skip such files
 
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -556,8 +547,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _replace_file(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _replace_file(path: Path, content: bytes, prefix: str | None = None) -> None:
+    """Write beside `path`, fsync, rename over it: readers see the old file or the new one whole."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)

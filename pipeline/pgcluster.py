@@ -106,6 +106,18 @@ class PgCluster:
         )
 
 
+def _pg_start(cluster: PgCluster, opts: str) -> subprocess.CompletedProcess[str]:
+    """pg_ctl start with the server options `opts`, its log in the cluster's folder; waits up to a minute."""
+    log = str(cluster.folder / "server.log")
+    return subprocess.run(
+        cluster._server_cmd("pg_ctl", "-D", str(cluster.datadir), "-l", log, "-o", opts, "-w", "-t", "60", "start"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 def start_cluster(bindir: Path, folder: Path, *, port: int | None = None, fsync: bool = False) -> PgCluster:
     """initdb and start a cluster listening on 127.0.0.1 only, with its socket in its own folder.
 
@@ -138,25 +150,7 @@ def start_cluster(bindir: Path, folder: Path, *, port: int | None = None, fsync:
     for _ in range(5):  # another process may take the free port between our probe and the server's bind
         cluster.port = port or _free_port()
         opts = f"-h 127.0.0.1 -p {cluster.port} -k {folder} -c fsync={'on' if fsync else 'off'} -c max_connections=200"
-        started = subprocess.run(
-            cluster._server_cmd(
-                "pg_ctl",
-                "-D",
-                str(cluster.datadir),
-                "-l",
-                str(folder / "server.log"),
-                "-o",
-                opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        started = _pg_start(cluster, opts)
         if started.returncode == 0:
             return cluster
         log = folder / "server.log"
@@ -199,25 +193,7 @@ def start_local(folder: Path, dbname: str = "iom", port: int | None = None) -> t
             run_as = "postgres" if os.geteuid() == 0 else None
             cluster = PgCluster(bindir=bindir, folder=folder, port=port or _free_port(), run_as=run_as)
             opts = f"-h 127.0.0.1 -p {cluster.port} -k {folder} -c max_connections=200"
-            started = subprocess.run(
-                cluster._server_cmd(
-                    "pg_ctl",
-                    "-D",
-                    str(cluster.datadir),
-                    "-l",
-                    str(folder / "server.log"),
-                    "-o",
-                    opts,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=120,
-            )
+            started = _pg_start(cluster, opts)
             if started.returncode != 0:
                 raise RuntimeError(f"PostgreSQL did not start: {started.stderr.strip()} (see {folder}/server.log)")
         else:
