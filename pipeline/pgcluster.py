@@ -191,7 +191,10 @@ def start_local(folder: Path, dbname: str = "iom", port: int | None = None) -> t
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / "data" / "PG_VERSION").exists():
             run_as = "postgres" if os.geteuid() == 0 else None
-            cluster = PgCluster(bindir=bindir, folder=folder, port=port or _free_port(), run_as=run_as)
+            state = folder / "cluster.port"
+            # the port it had, so the lake's spec (warehouse/lake.spec, cron lines) stays valid
+            previous = int(state.read_text().strip()) if state.exists() else None
+            cluster = PgCluster(bindir=bindir, folder=folder, port=port or previous or _free_port(), run_as=run_as)
             opts = f"-h 127.0.0.1 -p {cluster.port} -k {folder} -c max_connections=200"
             started = _pg_start(cluster, opts)
             if started.returncode != 0:
