@@ -9,6 +9,7 @@ machines; they share the raw archive and the PostgreSQL catalog, nothing else.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -151,14 +152,16 @@ def test_workers_build_the_same_warehouse_as_one_file(
         con.close()
 
 
-def _worker(spec: str, raw: Path, data: Path, names: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+def _worker(
+    spec: str, raw: Path, data: Path, names: list[str], cwd: Path, *, dedup: bool = False, **env: str
+) -> subprocess.Popen[str]:
     args = [
         sys.executable,
         "-m",
         "pipeline",
         "ingest",
         "--offline",
-        "--no-dedup",
+        *([] if dedup else ["--no-dedup"]),
         "--raw",
         str(raw),
         "--warehouse",
@@ -443,3 +446,24 @@ def test_compact_merges_files_and_drops_orphans_without_changing_the_warehouse(
     assert len(list(data.rglob("*.parquet"))) < files_before
     # the same rows, and every change keeps the snapshot it was committed in (export --since-snapshot)
     assert state() == before
+
+
+def test_workers_that_each_dedup_take_turns_and_agree_with_the_file(
+    crawled: dict, pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    """Every worker runs the dedup pass it finds needed; the passes never overlap, the last one is whole."""
+    spec = new_lake(pg_cluster, tmp_path)
+    data = tmp_path / "data"
+    names = crawled["sources"]
+    workers = [_worker(spec, crawled["raw"], data, names[i::3], tmp_path, dedup=True) for i in range(3)]
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], errors
+    con = connect_lake(spec, read_only=True)
+    try:
+        passes = con.execute("SELECT started_at, finished_at FROM dedup_runs ORDER BY started_at").fetchall()
+        assert passes, "no worker ran the dedup pass"
+        for (_, end), (start, _) in itertools.pairwise(passes):
+            assert end <= start, passes  # one pass at a time
+        assert_same_warehouse(con, crawled["reference"], may_be_empty=("rejects",))
+    finally:
+        con.close()
