@@ -107,20 +107,29 @@ def query(sql: str, db: str | None, data_path: Path | None, fmt: str | None) -> 
 
 
 def describe(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Tables and views of the main schema with their columns, types and comments, in name order."""
+    """Tables and views of the main schema with their columns, types and comments, in name order.
+
+    Of the warehouse's own database only (a lake connection also sees an empty in-memory one). A
+    lake keeps comments on view columns as rows of `lake_view_column_comments` (pipeline/lake.py):
+    they are put back where a file has them, so both describe themselves alike.
+    """
+    here = "schema_name = 'main' AND database_name = current_database()"
     objects = con.execute(
-        """
-        SELECT table_name AS name, 'table' AS kind, comment FROM duckdb_tables() WHERE schema_name = 'main'
+        f"""
+        SELECT table_name AS name, 'table' AS kind, comment FROM duckdb_tables() WHERE {here}
         UNION ALL
-        SELECT view_name, 'view', comment FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal
+        SELECT view_name, 'view', comment FROM duckdb_views() WHERE {here} AND NOT internal
         ORDER BY name
         """
     ).fetchall()
+    kept: dict[tuple[str, str], str] = {}
+    if any(name == "lake_view_column_comments" for name, _, _ in objects):
+        kept = {(v, c): text for v, c, text in con.execute("SELECT * FROM lake_view_column_comments").fetchall()}
     out = []
     for name, kind, comment in objects:
         cols = con.execute(
-            "SELECT column_name, data_type, comment FROM duckdb_columns() "
-            "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {here} AND table_name = ? "
+            "ORDER BY column_index",
             [name],
         ).fetchall()
         out.append(
@@ -128,7 +137,7 @@ def describe(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 "name": name,
                 "kind": kind,
                 "comment": comment,
-                "columns": [{"name": c, "type": t, "comment": cc} for c, t, cc in cols],
+                "columns": [{"name": c, "type": t, "comment": cc or kept.get((name, c))} for c, t, cc in cols],
             }
         )
     return out

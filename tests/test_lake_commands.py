@@ -70,11 +70,12 @@ def test_stats_query_and_schema_agree(both: tuple[str, str, Path]) -> None:
         # every table and view with its columns' names; the lake-only comments table aside (README)
         shapes.append(
             {
-                t["name"]: [c["name"] for c in t["columns"]]
+                t["name"]: (t["kind"], t["comment"], [(c["name"], c["comment"]) for c in t["columns"]])
                 for t in json.loads(done.stdout)
                 if t["name"] != "lake_view_column_comments"
             }
         )
+    # names, kinds and every comment, views' columns included; types aside (FLOAT[512] is FLOAT[] on a lake)
     assert shapes[0] == shapes[1]
     assert {"publications", "works", "sightings", "record_changes"} <= set(shapes[0])
 
