@@ -27,14 +27,18 @@ def lake() -> None:
     """Run the warehouse as a DuckLake with its catalog in PostgreSQL (several writers at once)."""
 
 
-@lake.command("start")
-@click.option(
+#: `lake start` and `lake stop` name the same local cluster
+_folder_option = click.option(
     "--folder",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("warehouse/lake-pg"),
     show_default=True,
-    help="Folder of the local PostgreSQL cluster (created on first use).",
+    help="Folder of the local PostgreSQL cluster (created by the first `lake start`).",
 )
+
+
+@lake.command("start")
+@_folder_option
 @click.option("--dbname", default="iom", show_default=True, help="Catalog database of the lake.")
 def lake_start(folder: Path, dbname: str) -> None:
     """Start a local PostgreSQL on 127.0.0.1 for a lake's catalog and print the lake's --warehouse value.
@@ -55,13 +59,7 @@ def lake_start(folder: Path, dbname: str) -> None:
 
 
 @lake.command("stop")
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("warehouse/lake-pg"),
-    show_default=True,
-    help="Folder of the local PostgreSQL cluster `lake start` made.",
-)
+@_folder_option
 def lake_stop(folder: Path) -> None:
     """Stop the local PostgreSQL that `lake start` started (its data stays for the next start)."""
     from pipeline.pgcluster import running
