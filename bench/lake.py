@@ -52,11 +52,6 @@ def children_cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def parse_count(text: str) -> int:
-    text = text.strip().lower()
-    return int(float(text.rstrip("km")) * {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench lake", description=__doc__.splitlines()[0])
     parser.add_argument("--pages", default="5k", help="archive size (default 5k)")
@@ -66,10 +61,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import duckdb
 
+    from bench.reparse import parse_size
     from pipeline.lake import connect_lake
     from pipeline.pgcluster import find_bindir, start_cluster
 
-    pages = parse_count(args.pages)
+    pages = parse_size(args.pages)
     counts = [int(n) for n in args.workers.split(",")]
     raw = archive(pages)
     env = child_env()

@@ -31,7 +31,15 @@ import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import LAKE_CATALOG, LAKE_PREFIX, MEMORY_LIMIT, SAFE_CONFIG, schema_steps, transaction
+from pipeline.warehouse import (
+    LAKE_CATALOG,
+    LAKE_PREFIX,
+    MEMORY_LIMIT,
+    SAFE_CONFIG,
+    _first_line,
+    schema_steps,
+    transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +242,6 @@ def _is_init_race(exc: BaseException) -> bool:
         and "Failed to initialize DuckLake" in text
         and ("duplicate key" in text or "already exists" in text)
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------

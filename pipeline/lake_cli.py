@@ -22,6 +22,13 @@ from pipeline.errors import PipelineError
 SPEC_FILE = Path("warehouse/lake.spec")
 
 
+def _spec_or(db: str | None) -> str | None:
+    """--warehouse as given, else the lake `lake start` made here (else the configured warehouse)."""
+    if db is None and SPEC_FILE.exists():
+        return SPEC_FILE.read_text(encoding="utf-8").strip()
+    return db
+
+
 @click.group()
 def lake() -> None:
     """Run the warehouse as a DuckLake with its catalog in PostgreSQL (several writers at once)."""
@@ -92,9 +99,7 @@ def lake_workers(
     from pipeline.sources import load_sources
 
     try:
-        if db is None and SPEC_FILE.exists():
-            db = SPEC_FILE.read_text(encoding="utf-8").strip()
-        settings = settings_from(db, data_path, raw_dir=raw)
+        settings = settings_from(_spec_or(db), data_path, raw_dir=raw)
         if isinstance(settings.db_path, Path):
             raise click.UsageError("lake workers needs a lake: --warehouse ducklake:postgres:... (or `lake start`)")
         if offline:
@@ -157,9 +162,7 @@ def lake_compact(db: str | None, data_path: Path | None, older_than: str) -> Non
     from pipeline.warehouse import connect
 
     try:
-        if db is None and SPEC_FILE.exists():
-            db = SPEC_FILE.read_text(encoding="utf-8").strip()
-        settings = settings_from(db, data_path)
+        settings = settings_from(_spec_or(db), data_path)
         if isinstance(settings.db_path, Path):
             _fail(
                 "compact is for a lake: --warehouse ducklake:postgres:... (a DuckDB file needs no compaction)",

@@ -106,6 +106,17 @@ class PgCluster:
         )
 
 
+def _run_as() -> str | None:
+    """The OS user the server runs as: PostgreSQL refuses root, so as root Debian's `postgres` user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise RuntimeError("running as root and no `postgres` user to run the server as") from exc
+    return "postgres"
+
+
 def _pg_start(cluster: PgCluster, opts: str) -> subprocess.CompletedProcess[str]:
     """pg_ctl start with the server options `opts`, its log in the cluster's folder; waits up to a minute."""
     log = str(cluster.folder / "server.log")
@@ -126,14 +137,9 @@ def start_cluster(bindir: Path, folder: Path, *, port: int | None = None, fsync:
     The socket goes in the cluster's folder because /var/run/postgresql
     may not exist (or belong to another cluster) on a CI machine.
     """
-    run_as = None
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError as exc:
-            raise RuntimeError("running as root and no `postgres` user to run the server as") from exc
-        run_as = "postgres"
-        shutil.chown(folder, user="postgres")
+    run_as = _run_as()
+    if run_as:
+        shutil.chown(folder, user=run_as)
     cluster = PgCluster(bindir=bindir, folder=folder, port=0, run_as=run_as)
     init = subprocess.run(
         cluster._server_cmd(
@@ -165,8 +171,7 @@ def running(folder: Path) -> PgCluster | None:
     if bindir is None or not state.exists():
         return None
     port = int(state.read_text().strip())
-    run_as = "postgres" if os.geteuid() == 0 else None
-    cluster = PgCluster(bindir=bindir, folder=folder, port=port, run_as=run_as)
+    cluster = PgCluster(bindir=bindir, folder=folder, port=port, run_as=_run_as())
     status = subprocess.run(
         cluster._server_cmd("pg_ctl", "-D", str(cluster.datadir), "status"),
         capture_output=True,
@@ -190,11 +195,10 @@ def start_local(folder: Path, dbname: str = "iom", port: int | None = None) -> t
     if cluster is None:
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / "data" / "PG_VERSION").exists():
-            run_as = "postgres" if os.geteuid() == 0 else None
             state = folder / "cluster.port"
             # the port it had, so the lake's spec (warehouse/lake.spec, cron lines) stays valid
             previous = int(state.read_text().strip()) if state.exists() else None
-            cluster = PgCluster(bindir=bindir, folder=folder, port=port or previous or _free_port(), run_as=run_as)
+            cluster = PgCluster(bindir=bindir, folder=folder, port=port or previous or _free_port(), run_as=_run_as())
             opts = f"-h 127.0.0.1 -p {cluster.port} -k {folder} -c max_connections=200"
             started = _pg_start(cluster, opts)
             if started.returncode != 0:
