@@ -102,3 +102,39 @@ def test_display_titles_and_lists_are_never_missing(tmp_path: Path) -> None:
     works = con.execute("SELECT display_title, title_derived FROM works ORDER BY display_title").fetchall()
     assert [w[1] for w in works] == [False, True] or [w[1] for w in works] == [True, False]
     assert all(w[0] for w in works)
+
+
+def test_a_works_title_does_not_depend_on_which_ids_its_editions_hold(tmp_path: Path) -> None:
+    """Ids depend on the order of past passes (dedup/ids.py); a work's title must not.
+
+    Two French editions of one work, one seen on two pages and one on a single page: the work's
+    title is the one seen more. Swapping the two edition ids, as another pass history could have
+    issued them, leaves it so.
+    """
+    french = [TEXTS[1], TEXTS[1].replace("Grands Lacs", "Corne de l'Afrique")]
+    seen_twice = {"title": "Envois de fonds, Grands Lacs", "abstract": french[0], "url": f"https://{MP}/fr/r/a"}
+    seen_once = {"title": "Envois de fonds, Corne de l'Afrique", "abstract": french[1], "url": f"https://{MP}/fr/r/b"}
+    pages = [
+        page("a1", "html-detail", MP, f"https://{MP}/fr/r/a", seen_twice),
+        page("a2", "html-listing", MP, f"https://{MP}/fr/r?page=1", seen_twice),
+        page("b1", "html-detail", MP, f"https://{MP}/fr/r/b", seen_once),
+    ]
+    con = build_warehouse(tmp_path / "w.duckdb", pages)
+    run_dedup(con, None)
+    a, b = _edition_of(con, f"https://{MP}/fr/r/a"), _edition_of(con, f"https://{MP}/fr/r/b")
+    assert a != b
+    # one work of two same-language editions, whatever the text matcher made of them
+    con.execute("UPDATE edition_members SET work_id = 'wk_000000000001', edition_language = 'fr'")
+    for first, second in ((a, b), (b, a)):
+        con.execute(
+            "UPDATE edition_members SET edition_id = CASE edition_id WHEN ? THEN 'ed_000000000001' "
+            "ELSE 'ed_000000000002' END",
+            [first],
+        )
+        assert con.execute("SELECT title, display_title FROM works").fetchall() == [
+            ("Envois de fonds, Grands Lacs", "Envois de fonds, Grands Lacs")
+        ]
+        con.execute(
+            "UPDATE edition_members SET edition_id = CASE edition_id WHEN 'ed_000000000001' THEN ? ELSE ? END",
+            [first, second],
+        )
