@@ -327,9 +327,12 @@ def run_ingest(
     summary = start_run(con, command, {"reparse": options.reparse, "full": options.full, "crawl": fetch is not None})
 
     def close(con: duckdb.DuckDBPyConnection) -> None:
-        summary.commit_retries = commit_retries() - retries_before
-        if summary.commit_retries:
-            summary.notes.append(f"{summary.commit_retries} lake commits redone after conflicts with other workers")
+        retries, alone = (now - before for now, before in zip(commit_retries(), retries_before, strict=True))
+        summary.commit_retries = retries
+        if retries:
+            summary.notes.append(
+                f"{retries} lake commits redone after conflicts with other workers ({alone} of them alone)"
+            )
         finish_run(con, summary)
 
     try:

@@ -265,6 +265,7 @@ class RetryStats:
 
     retries: int = 0
     conflicts: list[str] = field(default_factory=list)
+    alone: int = 0  # commits that lost too often and were redone with every other commit held back
 
 
 #: this process's retries of lake commits (warehouse.committed), reported with each run
@@ -562,6 +563,47 @@ def duplicate_keys(con: duckdb.DuckDBPyConnection, keys: dict[str, tuple[str, ..
 RUN_LOCKS = 0x10A1
 SOURCE_LOCKS = 0x10A2
 DEDUP_LOCK = (0x10A3, 1)
+#: every commit holds this lock shared; one that lost ESCALATE_AFTER races holds it alone
+COMMIT_TURN = (0x10A4, 1)
+ESCALATE_AFTER = 3
+
+
+def commit(
+    con: duckdb.DuckDBPyConnection,
+    work: Callable[[], T],
+    *,
+    stats: RetryStats | None = None,
+    attempts: int = 10,
+    escalate_after: int = ESCALATE_AFTER,
+) -> T:
+    """`work` (one whole transaction) committed optimistically, and alone once it has lost too often.
+
+    Concurrent batches conflict whenever one updates a table another appends to (every batch
+    updates its pages' parse status), so a long transaction can lose every race to shorter ones:
+    under load, ten attempts in a row lost and the worker failed. Retrying alone ends that: each
+    commit holds a shared PostgreSQL advisory lock, and one that has lost `escalate_after` times
+    waits for the lock exclusively. PostgreSQL queues later shared requests behind a waiting
+    exclusive one, so the transactions in flight finish, no new one starts, and the redo runs
+    with no other committing writer. The usual cost is two round trips to the catalog a commit.
+    """
+    held = leases(con)
+    lost = 0
+
+    def attempt() -> T:
+        nonlocal lost
+        alone = lost >= escalate_after
+        held.lock(*COMMIT_TURN, shared=not alone)
+        try:
+            if alone and stats is not None:
+                stats.alone += 1
+            return work()
+        except BaseException as exc:
+            lost += is_conflict(exc)
+            raise
+        finally:
+            held.unlock(*COMMIT_TURN, shared=not alone)
+
+    return with_retries(attempt, stats=stats, attempts=attempts)
 
 
 class Leases:
@@ -610,9 +652,10 @@ class Leases:
         self.held += taken
         return taken
 
-    def lock(self, space: int, key: int | str) -> None:
+    def lock(self, space: int, key: int | str, *, shared: bool = False) -> None:
         """Wait for the lock (another worker's dedup pass, say) and take it."""
-        self._ask(f"SELECT pg_advisory_lock({int(space)}, {_lock_key(key)})::text")
+        kind = "_shared" if shared else ""
+        self._ask(f"SELECT pg_advisory_lock{kind}({int(space)}, {_lock_key(key)})::text")
         self.held += 1
 
     def unlock(self, space: int, key: int | str, *, shared: bool = False) -> None:

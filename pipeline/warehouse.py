@@ -357,24 +357,24 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 def committed(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     """Run `work` (one whole transaction), again after a lake commit conflict; once on a file.
 
-    On a lake, a commit that loses a race with another worker's is rolled back and redone
-    (pipeline/lake.py `with_retries`, counted in `lake.RETRIES`); a file has one writer and
-    never conflicts.
+    On a lake, a commit that loses a race with another worker's is rolled back and redone, alone
+    after it has lost a few (pipeline/lake.py `commit`, counted in `lake.RETRIES`); a file has
+    one writer and never conflicts.
     """
     if not is_lake(con):
         return work()
-    from pipeline.lake import RETRIES, check_leases, with_retries
+    from pipeline.lake import RETRIES, check_leases, commit
 
     check_leases()  # one round trip to PostgreSQL: a worker that lost its leases must not write
-    return with_retries(work, stats=RETRIES)
+    return commit(con, work, stats=RETRIES)
 
 
-def commit_retries() -> int:
-    """Lake commits this process redid after a conflict so far (0 when no lake was written)."""
+def commit_retries() -> tuple[int, int]:
+    """Lake commits this process redid after a conflict so far, and how many of them alone (0s on a file)."""
     import sys
 
     lake = sys.modules.get("pipeline.lake")
-    return lake.RETRIES.retries if lake is not None else 0
+    return (lake.RETRIES.retries, lake.RETRIES.alone) if lake is not None else (0, 0)
 
 
 def next_ids(con: duckdb.DuckDBPyConnection, sequence: str, n: int = 1) -> list[int]:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.lake import RetryStats, connect_lake, migrate_lake, transaction, with_retries
+from pipeline.lake import RetryStats, commit, connect_lake, migrate_lake, transaction, with_retries
 
 BARRIER_LIMIT_S = 120
 
@@ -93,6 +93,28 @@ def update(args: dict) -> dict:
     return {"name": args["name"], "retries": stats.retries, "conflicts": stats.conflicts}
 
 
+def insert_when_asked(args: dict) -> dict:
+    """Commit one `runs` row (through `commit`, as ingest does) each time `<sync>/go-N` appears.
+
+    Writes `<sync>/done-N` once row N is committed, so the test can race it against its own
+    transaction; stops after `times` rows.
+    """
+    con = connect_lake(args["spec"])
+    sync = Path(args["sync"])
+    (sync / f"ready-{args['name']}").touch()
+    for n in range(1, args["times"] + 1):
+        wait_for(sync / f"go-{n}")
+
+        def insert(n: int = n) -> None:
+            with transaction(con):
+                con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (?, now(), 'ok')", [100 + n])
+
+        commit(con, insert)
+        (sync / f"done-{n}").touch()
+    con.close()
+    return {"name": args["name"]}
+
+
 def read(args: dict) -> dict:
     """Read counts from a read-only attachment until the writer says it is done; try one write."""
     con = connect_lake(args["spec"], read_only=True)
@@ -106,8 +128,10 @@ def read(args: dict) -> dict:
         if done:
             break
     try:
-        con.execute("INSERT INTO fetches (fetch_id, source, kind, url, outcome, fetched_at) "
-                    "VALUES ('reader', 'r', 'detail', 'u', 'ok', now())")
+        con.execute(
+            "INSERT INTO fetches (fetch_id, source, kind, url, outcome, fetched_at) "
+            "VALUES ('reader', 'r', 'detail', 'u', 'ok', now())"
+        )
         write_refused = ""
     except Exception as exc:  # the read-only attachment must refuse it
         write_refused = str(exc).splitlines()[0]
@@ -117,7 +141,13 @@ def read(args: dict) -> dict:
 
 if __name__ == "__main__":
     mode, raw = sys.argv[1], sys.argv[2]
-    result = {"append": append, "append_runs": append_runs, "update": update, "read": read}[mode](json.loads(raw))
+    result = {
+        "append": append,
+        "append_runs": append_runs,
+        "update": update,
+        "read": read,
+        "insert_when_asked": insert_when_asked,
+    }[mode](json.loads(raw))
     if mode == "append" and json.loads(raw).get("then_done"):
         (Path(json.loads(raw)["sync"]) / "done").touch()
     print(json.dumps(result))

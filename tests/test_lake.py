@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,7 @@ from pipeline.lake import (
     LAKE_SEQUENCES,
     VIEW_COLUMN_COMMENTS,
     RetryStats,
+    commit,
     connect_lake,
     duplicate_keys,
     is_lake_spec,
@@ -244,6 +246,58 @@ def test_update_racing_an_insert_conflicts_and_succeeds_on_retry(lake_catalog: t
     assert len(calls) == 1
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("escalate_after", [3, 100])
+def test_a_commit_that_keeps_losing_is_redone_alone(
+    escalate_after: int, tmp_path: Path, lake_catalog: tuple[str, Path]
+) -> None:
+    """A long transaction that another worker's short commits beat every time still commits.
+
+    The other worker (its own process and PostgreSQL session, as a worker on another machine)
+    commits one row inside every attempt's window, which makes the UPDATE conflict. After three
+    lost attempts `commit` waits for every other commit to stand back and redoes the work alone:
+    the competitor's fourth row then waits for it instead. Never escalating, the same race is
+    lost until the attempts run out: the failure CI saw under load.
+    """
+    a = connect_lake(spec(lake_catalog), lake_catalog[1])
+    migrate_lake(a)
+    a.execute("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'running')")
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    other = _start("insert_when_asked", {"spec": spec(lake_catalog), "sync": str(sync), "name": "b", "times": 5})
+    _release(sync, ["b"], [other])
+    attempts = []
+
+    def finish_run() -> None:
+        with transaction(a):
+            a.execute("UPDATE runs SET status = 'ok' WHERE run_id = 1")
+            attempts.append(1)
+            n = len(attempts)
+            (sync / f"go-{n}").touch()
+            deadline = time.monotonic() + 2  # the competitor's commit lands now, unless it waits for us
+            while not (sync / f"done-{n}").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    stats = RetryStats()
+    try:
+        if escalate_after == 3:
+            commit(a, finish_run, stats=stats, attempts=5, escalate_after=escalate_after)
+            assert (len(attempts), stats.retries, stats.alone) == (4, 3, 1)
+            assert a.execute("SELECT status FROM runs WHERE run_id = 1").fetchone() == ("ok",)
+        else:
+            with pytest.raises(duckdb.TransactionException, match="Transaction conflict"):
+                commit(a, finish_run, stats=stats, attempts=5, escalate_after=escalate_after)
+            assert (len(attempts), stats.alone) == (5, 0)
+    finally:
+        for n in range(len(attempts) + 1, 6):  # let the competitor finish its rows
+            (sync / f"go-{n}").touch()
+        _, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    # the competitor lost nothing either: its rows waited, they were not dropped
+    assert a.execute("SELECT count(*) FROM runs WHERE run_id > 100").fetchone() == (5,)
+    a.close()
+    release_leases()
 
 
 def _start(mode: str, args: dict) -> subprocess.Popen[str]:

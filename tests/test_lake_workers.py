@@ -259,6 +259,17 @@ def _worker(
     )
 
 
+def assert_all_finished(workers: list[subprocess.Popen[str]]) -> None:
+    """Every worker exited 0; otherwise say what each failed one printed last (not its progress lines)."""
+    errors = [w.communicate(timeout=300)[1] for w in workers]
+    failed = {
+        i: [line for line in err.splitlines() if not line.startswith(("parse:", "load:"))][-5:]
+        for i, (w, err) in enumerate(zip(workers, errors, strict=True))
+        if w.returncode != 0
+    }
+    assert not failed, {i: (workers[i].returncode, lines) for i, lines in failed.items()}
+
+
 def test_a_worker_killed_mid_load_loses_and_duplicates_nothing(
     crawled: dict, pg_cluster: PgCluster, tmp_path: Path
 ) -> None:
@@ -362,11 +373,19 @@ def test_a_reader_in_another_process_sees_whole_batches_while_workers_write(
     stop, out = tmp_path / "stop", tmp_path / "seen.json"
     reader = subprocess.Popen([sys.executable, "-c", READER, spec, str(stop), str(out)], cwd=tmp_path, env=_env())
     names = crawled["sources"]
-    workers = [_worker(spec, crawled["raw"], data, names[i::4], tmp_path, IOM_LOAD_BATCH_PAGES="2") for i in range(4)]
-    errors = [w.communicate(timeout=300)[1] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
-    stop.touch()
-    assert reader.wait(timeout=120) == 0
+    try:
+        workers = [
+            _worker(spec, crawled["raw"], data, names[i::4], tmp_path, IOM_LOAD_BATCH_PAGES="2") for i in range(4)
+        ]
+        assert_all_finished(workers)
+    finally:  # the reader stops whatever happened, so no process outlives the test
+        stop.touch()
+        try:
+            reader.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0
     seen = [tuple(pair) for pair in json.loads(out.read_text())]
     # each batch writes its sightings and its pages' parse status in one commit: a reader never
     # sees one without the other, and what it sees only grows
@@ -493,8 +512,7 @@ def test_compact_merges_files_and_drops_orphans_without_changing_the_warehouse(
     names = crawled["sources"]
     # two pages a batch: many commits, many small files, as a busy lake has
     workers = [_worker(spec, crawled["raw"], data, names[i::2], tmp_path, IOM_LOAD_BATCH_PAGES="2") for i in range(2)]
-    errors = [w.communicate(timeout=300)[1] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], errors
+    assert_all_finished(workers)
     assert cli("dedup", "--warehouse", spec, cwd=tmp_path).returncode == 0
     # what a worker killed before its commit leaves: a Parquet file no snapshot names, old enough
     some = next(data.rglob("*.parquet"))
@@ -537,8 +555,7 @@ def test_workers_that_each_dedup_take_turns_and_agree_with_the_file(
     data = tmp_path / "data"
     names = crawled["sources"]
     workers = [_worker(spec, crawled["raw"], data, names[i::3], tmp_path, dedup=True) for i in range(3)]
-    errors = [w.communicate(timeout=300)[1] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0], errors
+    assert_all_finished(workers)
     con = connect_lake(spec, read_only=True)
     try:
         passes = con.execute("SELECT started_at, finished_at FROM dedup_runs ORDER BY started_at").fetchall()
@@ -601,8 +618,7 @@ def test_workers_crawling_the_replica_at_once_build_what_one_crawl_builds(
             )
             for group in (names[0::2], names[1::2])
         ]
-        errors = [w.communicate(timeout=300)[1] for w in workers]
-        assert [w.returncode for w in workers] == [0, 0], errors
+        assert_all_finished(workers)
     done = cli("dedup", "--warehouse", spec, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     con = connect_lake(spec, read_only=True)
