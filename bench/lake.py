@@ -11,8 +11,8 @@ outside, as a scheduler would start it:
 
 The dedup pass is left out of both (it runs once after the loads whatever the backend; `bench
 dedup` times it). Every lake load is checked to hold as many sightings as the file. Printed:
-seconds, pages/s, the ratio to the file's pages/s, commit retries (from the runs' messages) and
-Parquet files written.
+seconds, pages/s, the ratio to the file's pages/s, commit retries and how many of them were redone
+alone (from the runs' messages; pipeline/lake.py `commit`), and Parquet files written.
 
     python -m bench lake [--pages 5k] [--workers 1,2,4]
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"{'workers':>7}  {'seconds':>8}  {'pages/s':>8}  {'vs file':>8}  {'CPU s':>6}  "
-            f"{'retries':>7}  {'files':>6}"
+            f"{'retries':>7}  {'alone':>5}  {'files':>6}"
         )
         for n in counts:
             spec = "ducklake:postgres:" + cluster.conninfo(cluster.create_database())
@@ -128,17 +128,20 @@ def main(argv: list[str] | None = None) -> None:
                 con.close()
             if got != sightings:
                 raise SystemExit(f"{n} workers loaded {got} sightings, the file {sightings}: the lake is wrong")
-            retries = sum(int(m.group(1)) for text in messages if (m := re.search(r"(\d+) lake commits redone", text)))
+            said = r"(\d+) lake commits redone.*?(\d+) of them alone"
+            redone = [m.groups() for text in messages if (m := re.search(said, text))]
+            retries, alone = sum(int(r) for r, _ in redone), sum(int(a) for _, a in redone)
             files = len(list(data.rglob("*.parquet")))
             ratio = file_s / lake_s
             print(
                 f"{n:>7}  {lake_s:>8.1f}  {pages / lake_s:>8.0f}  {ratio:>7.2f}x  {lake_cpu:>6.1f}  "
-                f"{retries:>7}  {files:>6}",
+                f"{retries:>7}  {alone:>5}  {files:>6}",
                 flush=True,
             )
             GOALS.append(
                 f"lake load, {n} worker(s), {pages} pages: {ratio:.2f}x the single-file load's pages/s "
-                f"({lake_s:.1f}s vs {file_s:.1f}s; CPU {lake_cpu:.1f}s vs {file_cpu:.1f}s), {retries} commit retries"
+                f"({lake_s:.1f}s vs {file_s:.1f}s; CPU {lake_cpu:.1f}s vs {file_cpu:.1f}s), {retries} commit retries "
+                f"({alone} redone alone)"
             )
     finally:
         cluster.stop()
