@@ -662,19 +662,17 @@ def test_a_file_loaded_part_by_part_with_a_pass_after_each_holds_the_same_cluste
         args = [a for name in part for a in ("--source", name)]
         done = cli("ingest", "--offline", "--raw", str(crawled["raw"]), "--warehouse", str(db), *args, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-    con = duckdb.connect(str(db), read_only=True)
-    ref = duckdb.connect(str(crawled["reference"]), read_only=True)
-    try:
-        sql = "SELECT DISTINCT edition_id FROM edition_members"
-        renamed = {r[0] for r in con.execute(sql).fetchall()} - {r[0] for r in ref.execute(sql).fetchall()}
+    sql = "SELECT DISTINCT edition_id FROM edition_members"
+    with duckdb.connect(str(crawled["reference"]), read_only=True) as ref:
+        theirs = {r[0] for r in ref.execute(sql).fetchall()}
+    with duckdb.connect(str(db), read_only=True) as con:
+        renamed = {r[0] for r in con.execute(sql).fetchall()} - theirs
         assert renamed, "every id agrees: the history did not matter, and the comparison proves nothing"
-        ref.close()
         assert_same_clusters(con, crawled["reference"])
-        # and the other way: a warehouse whose clusters differ is told apart
-        broken = tmp_path / "broken.duckdb"
-        con.close()
-        shutil.copyfile(db, broken)
-        con = duckdb.connect(str(broken))
+    # and the other way: a warehouse whose clusters differ is told apart
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(db, broken)
+    with duckdb.connect(str(broken)) as con:
         one = con.execute("SELECT edition_id FROM edition_members GROUP BY 1 HAVING count(*) > 1 LIMIT 1").fetchone()
         con.execute(
             "UPDATE edition_members SET edition_id = 'ed_split000000' WHERE sighting_id = "
@@ -683,6 +681,3 @@ def test_a_file_loaded_part_by_part_with_a_pass_after_each_holds_the_same_cluste
         )
         with pytest.raises(AssertionError):
             assert_same_clusters(con, crawled["reference"])
-    finally:
-        con.close()
-        ref.close()
