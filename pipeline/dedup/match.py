@@ -78,7 +78,7 @@ YEAR_TOLERANCE = 1
 PAGES_TOLERANCE = 0.1
 PAGES_SLACK = 4
 
-RULE_RANK = {"pin": 0, "same_url": 1, "same_text": 2, "prefix": 4, "paraphrase": 5}
+RULE_RANK = {"pin": 0, "same_url": 1, "same_card": 2, "same_text": 3, "prefix": 4, "paraphrase": 5}
 FORCED_RULES = frozenset({"pin", "same_url"})
 #: strength classes for the ambiguity test (cluster.py): the same words (equal text, a prefix),
 #: then a paraphrase (graded by its overlap)
@@ -95,13 +95,18 @@ DISCLAIMER_SQL = r"^(the )?opinions expressed in|^(las )?opiniones expresadas en
 
 
 def build_boilerplate(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table dd_boilerplate(text_hash): texts that recur on BOILERPLATE_PAGES pages or more."""
+    """Temp table dd_boilerplate(text_hash): texts that recur in BOILERPLATE_PAGES sections or more.
+
+    Sections, not pages (cards.build_pages): a listing's pager pages and every nightly version of
+    them show one card again and again, and a teaser seen on thirty versions of one listing is
+    still one publication's teaser, not chrome.
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE dd_boilerplate AS
-        SELECT text_hash FROM dd_s WHERE norm_len > 0
-        GROUP BY text_hash
-        HAVING count(DISTINCT page_idx) >= {BOILERPLATE_PAGES} OR bool_or(regexp_matches(head, '{DISCLAIMER_SQL}'))
+        SELECT s.text_hash FROM dd_s AS s JOIN dd_page AS p USING (page_idx) WHERE s.norm_len > 0
+        GROUP BY s.text_hash
+        HAVING count(DISTINCT p.section) >= {BOILERPLATE_PAGES} OR bool_or(regexp_matches(s.head, '{DISCLAIMER_SQL}'))
         """
     )
 

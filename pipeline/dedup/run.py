@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 
 from pipeline import changes
-from pipeline.dedup import block, features, match, match_works, xling
+from pipeline.dedup import block, cards, features, match, match_works, xling
 from pipeline.dedup import overrides as overrides_mod
 from pipeline.dedup.cluster import Clusterer, Edges, Link
 from pipeline.dedup.ids import reconcile
@@ -107,6 +107,7 @@ def compute(
 ) -> Computed:
     """All decisions of a pass (needs the dedup tables only to resolve ed_/wk_ references)."""
     feats = features.build(con)
+    cards.build_pages(con)
     match.build_boilerplate(con)
     n = feats.n
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
@@ -116,6 +117,8 @@ def compute(
     editions = Clusterer(n, ctx.summary, match.RULE_RANK, match.EVIDENCE_CLASS, twin_rule="same_text")
     editions.force(pins_ed)
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
+    # a card without a link is the same item as the card in the same slot on other nights (cards.py)
+    editions.run(cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS), check_ambiguity=False)
     doc, tok = features.token_arrays(con, n)
     pairs = block.merge_pairs(block.exact_pairs(con), block.lsh_pairs(doc, tok, n))
     del doc, tok
