@@ -37,9 +37,7 @@ from pipeline.dedup.cluster import Edges
 PAGER_PARAM = "page"
 
 #: SQL expressions for a page URL's section and pager page number (x: the URL column)
-SECTION_SQL = (
-    "regexp_replace(regexp_replace({x}, '([?&])" + PAGER_PARAM + r"=\d*&?', '\1'), '[?&]$', '')"
-)
+SECTION_SQL = "regexp_replace(regexp_replace({x}, '([?&])" + PAGER_PARAM + r"=\d*&?', '\1'), '[?&]$', '')"
 PAGE_NO_SQL = "coalesce(try_cast(regexp_extract({x}, '[?&]" + PAGER_PARAM + r"=(\d+)', 1) AS INTEGER), 0)"
 
 
@@ -64,25 +62,36 @@ def build_pages(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> Edges:
-    """`same_card` edges: each URL-less sighting to the first sighting of its slot.
+def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, dict[int, frozenset[int]]]:
+    """`same_card` edges (each URL-less sighting to the first sighting of its slot), and who was shown with whom.
 
     Needs dd_s (features.build), dd_page (build_pages) and dd_boilerplate (match.build_boilerplate).
     A star per slot rather than a chain: a refused union (a title conflict) then costs one
     member, not every member after it.
+
+    The second value maps a sighting to the pages (page_idx) shown at once with its own: the
+    versions of the earlier pager pages of its section that were current when its page was
+    retrieved, and its page. A section lists a node once, so a card cannot be an item whose
+    card those pages show: when one of three identical cards is corrected on a page while
+    the other two sit on the page before, the corrected card is the third item, not one of
+    the two shown beside it. Only pages of sections where identical cards occur are mapped:
+    elsewhere the relation decides nothing that a card's text does not, and it would cost a
+    set per card.
     """
     rows = con.execute(
         f"""
         WITH u AS (
-            -- cards with no link: their text is all that identifies them
-            SELECT d.idx, d.text_hash, d.page_idx, s.position, g.section, g.page_no, g.retrieved_at, g.page_id,
+            -- every card counts in the order of identical texts (one of three volumes may gain a
+            -- link and stay first); only cards with no link get slots: their text is all they have
+            SELECT d.idx, d.url IS NULL AS linkless, d.text_hash, d.page_idx, s.position, g.section, g.page_no,
+                   g.retrieved_at, g.page_id,
                    (coalesce(t.ntok, 0) >= {int(min_tokens)}
                     AND d.text_hash NOT IN (SELECT text_hash FROM dd_boilerplate)) AS evidence
             FROM dd_s AS d
             JOIN sightings AS s USING (sighting_id)
             JOIN dd_page AS g ON g.page_idx = d.page_idx
             LEFT JOIN (SELECT idx, count(*) AS ntok FROM dd_tok GROUP BY idx) AS t ON t.idx = d.idx
-            WHERE d.url IS NULL AND d.norm_len > 0
+            WHERE d.norm_len > 0
         ),
         per_page AS (SELECT page_id, section, page_no, retrieved_at, text_hash, count(*) AS n FROM u GROUP BY ALL),
         twin AS (SELECT DISTINCT text_hash FROM per_page WHERE n > 1),
@@ -114,21 +123,55 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> Edges:
             GROUP BY ALL
         ),
         slotted AS (
-            SELECT u.idx, u.text_hash, u.evidence, u.section,
+            SELECT u.idx, u.linkless, u.text_hash, u.evidence, u.section,
                    coalesce(a.n, 0)
                    + row_number() OVER (PARTITION BY u.page_id, u.text_hash ORDER BY u.position, u.idx) AS slot
             FROM u LEFT JOIN above AS a ON a.page_id = u.page_id AND a.text_hash = u.text_hash
         ),
         keyed AS (
-            SELECT idx, hash(text_hash, slot, CASE WHEN evidence THEN '' ELSE section END) AS k FROM slotted
+            SELECT idx, hash(text_hash, slot, CASE WHEN evidence THEN '' ELSE section END) AS k
+            FROM slotted WHERE linkless
         )
         SELECT idx, min(idx) OVER (PARTITION BY k) AS head FROM keyed
         """
     ).fetchnumpy()
+    seen_rows = con.execute(
+        """
+        WITH u AS (
+            SELECT d.idx, d.page_idx, g.page_id, g.section, g.page_no, g.retrieved_at
+            FROM dd_s AS d JOIN dd_page AS g ON g.page_idx = d.page_idx
+            WHERE d.url IS NULL AND d.norm_len > 0
+        ),
+        twin_sections AS (
+            SELECT DISTINCT u.section FROM u JOIN dd_s AS d USING (idx)
+            GROUP BY u.section, u.page_id, d.text_hash HAVING count(*) > 1
+        ),
+        pages AS (SELECT DISTINCT page_idx, page_id, section, page_no, retrieved_at FROM u
+                  WHERE section IN (SELECT section FROM twin_sections)),
+        versions AS (
+            SELECT page_idx, section, page_no, retrieved_at FROM dd_page
+            WHERE section IN (SELECT section FROM twin_sections)
+        ),
+        current_before AS (
+            SELECT p.page_idx AS pidx, q.page_no,
+                   arg_max(q.page_idx, struct_pack(t := q.retrieved_at, i := q.page_idx)) AS qidx
+            FROM pages AS p
+            JOIN versions AS q ON q.section = p.section AND q.page_no < p.page_no AND q.retrieved_at <= p.retrieved_at
+            GROUP BY p.page_idx, q.page_no
+        ),
+        together AS (
+            SELECT p.page_idx, list(DISTINCT c.qidx) FILTER (WHERE c.qidx IS NOT NULL) AS shown
+            FROM pages AS p LEFT JOIN current_before AS c ON c.pidx = p.page_idx
+            GROUP BY p.page_idx
+        )
+        SELECT u.idx, t.page_idx, t.shown FROM u JOIN together AS t USING (page_idx)
+        """
+    ).fetchall()
+    seen_with = {int(i): frozenset([int(p), *map(int, shown or [])]) for i, p, shown in seen_rows}
     idx = np.asarray(rows["idx"], dtype=np.int64)
     head = np.asarray(rows["head"], dtype=np.int64)
     keep = idx != head
     a, b = head[keep], idx[keep]
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
-    return Edges(a, b, ["same_card"] * len(a), np.ones(len(a)), [None] * len(a))
+    return Edges(a, b, ["same_card"] * len(a), np.ones(len(a)), [None] * len(a)), seen_with

@@ -260,6 +260,8 @@ class EditionSummary:
     eisbn: set[str] | frozenset[str]
     forbid: set[tuple[int, int]] | frozenset[tuple[int, int]]
     context: EditionContext
+    #: pages shown at once with the cluster's cards in their section (cards.slot_edges)
+    shown_with: set[int] | frozenset[int] = _EMPTY
 
     def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
         for key, side in self.forbid:
@@ -269,6 +271,8 @@ class EditionSummary:
             return None
         if self.pages & other.pages:
             return "same page: a page shows a node once, so these are distinct items"
+        if (self.shown_with and self.shown_with & other.pages) or (other.shown_with and other.shown_with & self.pages):
+            return "shown at once in one section: a section lists a node once, so these are distinct items"
         if self.lang >= 0 and other.lang >= 0 and self.lang != other.lang:
             return "different text languages"
         ctx = self.context
@@ -317,6 +321,8 @@ class EditionSummary:
             big.eisbn |= small.eisbn
         if small.forbid:
             big.forbid |= small.forbid
+        if small.shown_with:
+            big.shown_with = big.shown_with | small.shown_with
         if big.lang < 0:
             big.lang = small.lang
         big.year_min = min_known(big.year_min, small.year_min)
@@ -338,9 +344,15 @@ def min_known(a: int, b: int) -> int:
 class EditionContext:
     """Shared lookups for summaries: interned titles and URLs with memoised comparisons."""
 
-    def __init__(self, feats: Features, forbid_tags: dict[int, frozenset[tuple[int, int]]]) -> None:
+    def __init__(
+        self,
+        feats: Features,
+        forbid_tags: dict[int, frozenset[tuple[int, int]]],
+        shown_with: dict[int, frozenset[int]] | None = None,
+    ) -> None:
         self.feats = feats
         self.forbid_tags = forbid_tags
+        self.shown_with = shown_with or {}
         self._titles: dict[tuple[int, int], str | None] = {}
         self._urls: dict[tuple[int, int], str | None] = {}
 
@@ -373,4 +385,5 @@ class EditionContext:
             eisbn=f.eisbn.get(idx, _EMPTY),
             forbid=self.forbid_tags.get(idx, _EMPTY),
             context=self,
+            shown_with=self.shown_with.get(idx, _EMPTY),
         )

@@ -96,6 +96,8 @@ class Computed:
     forbids: int = 0
     unresolved: list[str] = field(default_factory=list)
     xstats: xling.Stats = field(default_factory=xling.Stats)
+    #: sighting idx -> pages shown at once with it in its section (cards.slot_edges)
+    shown_with: dict[int, frozenset[int]] = field(default_factory=dict)
 
     @property
     def work_of(self) -> np.ndarray:
@@ -113,12 +115,13 @@ def compute(
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
 
     # editions
-    ctx = match.EditionContext(feats, forbid_ed)
+    slots, shown_with = cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS)
+    ctx = match.EditionContext(feats, forbid_ed, shown_with)
     editions = Clusterer(n, ctx.summary, match.RULE_RANK, match.EVIDENCE_CLASS, twin_rule="same_text")
     editions.force(pins_ed)
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
     # a card without a link is the same item as the card in the same slot on other nights (cards.py)
-    editions.run(cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS), check_ambiguity=False)
+    editions.run(slots, check_ambiguity=False)
     doc, tok = features.token_arrays(con, n)
     pairs = block.merge_pairs(block.exact_pairs(con), block.lsh_pairs(doc, tok, n))
     del doc, tok
@@ -157,6 +160,7 @@ def compute(
         forbids=counts["forbids"],
         unresolved=unresolved,
         xstats=xstats,
+        shown_with=shown_with,
     )
 
 
