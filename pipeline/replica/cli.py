@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.replica.drift import DEFAULT_SEED
 from pipeline.replica.faults import KINDS, Fault
 
 
@@ -48,13 +49,28 @@ def _fault(value: str) -> Fault:
     metavar="KIND[:REGEX[:TIMES]]",
     help=f"Inject a fault on paths matching REGEX (for ever unless TIMES). Kinds: {', '.join(KINDS)}.",
 )
-def replica(port: int, sources_path: Path | None, page_size: int, faults: tuple[str, ...]) -> None:
+@click.option(
+    "--night",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Serve the sites as they stand on this night of the seeded drift (0: the dataset as is).",
+)
+@click.option("--drift-seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the drift.")
+def replica(
+    port: int,
+    sources_path: Path | None,
+    page_size: int,
+    faults: tuple[str, ...],
+    night: int,
+    drift_seed: int,
+) -> None:
     """Serve a replica of publications.iom.int, migrantprotection.iom.int and
     returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C."""
     parsed = [_fault(f) for f in faults]
     from pipeline.replica.server import Replica
 
-    server = Replica(page_size=page_size, faults=parsed, port=port)
+    server = Replica(page_size=page_size, faults=parsed, port=port, night=night, drift_seed=drift_seed)
     try:
         server.start()
     except OSError as exc:
@@ -62,6 +78,9 @@ def replica(port: int, sources_path: Path | None, page_size: int, faults: tuple[
     try:
         for name, url in server.sites.items():
             click.echo(f"{name:32} {url}")
+        if night:
+            events = [e for nightly in server.night_events().values() for e in nightly]
+            click.echo(f"night {night} of drift seed {drift_seed}: {len(events)} events since night 0")
         if sources_path is not None:
             server.write_sources(sources_path)
             click.echo(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import email.utils
 import hashlib
 import re
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipeline.replica.dataset import SITES, TYPE_SLUGS, Section, load_items, scaled_items, slugify, strip_prefix
+from pipeline.replica.drift import DEFAULT_SEED, Event, Rename, section_renames, state_at
 from pipeline.replica.faults import Fault
 from pipeline.replica.render import (
     DISALLOWED,
@@ -78,10 +80,13 @@ class _Response:
 class _Site:
     """One site's runtime state: its listener, its view of the items, and lookup indexes."""
 
-    def __init__(self, spec_name: str, page_size: int, crawl_delay: float, sections: tuple[Section, ...]) -> None:
+    def __init__(self, spec_name: str, page_size: int, crawl_delay: float, interface_listings: bool) -> None:
         self.spec = SITES[spec_name]
-        self.sections = sections
+        self.interface_listings = interface_listings
+        self.sections = tuple(s for s in self.spec.sections if interface_listings or s.lang == "en")
         self.view = SiteView(self.spec, "", page_size, crawl_delay)
+        #: old section path -> new one, for sections renamed by the drift (answered with a 301)
+        self.redirects: dict[str, str] = {}
         self.by_alias: dict[str, dict[str, Any]] = {}
         self.by_nid: dict[int, dict[str, Any]] = {}
         self.files: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
@@ -99,6 +104,23 @@ class _Site:
     def section(self, path: str) -> Section | None:
         path = path.rstrip("/") or "/"
         return next((s for s in self.spec.sections if s.path == path), None)
+
+    def rename_sections(self, renames: list[Rename]) -> None:
+        """Serve renamed sections under their new paths and headings; the key stays the old path.
+
+        Items name their sections by key, so a rename touches no item, as renaming a Drupal view's
+        path touches no node; the old path is kept as a redirect.
+        """
+        spec = SITES[self.spec.name]
+        mine = {r.path: r for r in renames if r.site == spec.name}
+        sections = tuple(
+            Section(mine[s.path].new_path, mine[s.path].heading, s.lang, s.key) if s.path in mine else s
+            for s in spec.sections
+        )
+        self.spec = dataclasses.replace(spec, sections=sections)
+        self.view.spec = self.spec
+        self.sections = tuple(s for s in sections if self.interface_listings or s.lang == "en")
+        self.redirects = {r.path: r.new_path for r in mine.values()}
 
 
 class _Server(ThreadingHTTPServer):
@@ -145,6 +167,8 @@ class Replica:
     (same items as `/en/resources/guideline`, cards linking `/es/` re-renders of the same nodes).
     `scale`: serve the items that many times over (distinct ids, titles and aliases; see
     `dataset.scaled_items`), for benchmarks at several times the real sites' size.
+    `night`, `drift_seed`: serve the sites as they stand on that night of the seeded evolution in
+    `drift.py` (night 0: the dataset as it is); `set_night` moves a running replica on.
     """
 
     def __init__(
@@ -160,6 +184,8 @@ class Replica:
         interface_listings: bool = False,
         items: list[dict[str, Any]] | None = None,
         scale: int = 1,
+        night: int = 0,
+        drift_seed: int = DEFAULT_SEED,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
@@ -177,13 +203,17 @@ class Replica:
         self._in_flight: dict[str, int] = {}
         self._max_in_flight: dict[str, int] = {}
         self._validators: dict[tuple[str, str], tuple[str, datetime]] = {}
-        self._items = scaled_items(copy.deepcopy(items) if items is not None else load_items(), scale)
+        #: night 0's items: every night's state is computed afresh from these
+        self._base_items = scaled_items(copy.deepcopy(items) if items is not None else load_items(), scale)
+        self._items = self._base_items
+        self.drift_seed = drift_seed
+        self._night = 0
+        self._events: list[Event] = []
         self._sites: dict[str, _Site] = {}
-        for name, spec in SITES.items():
-            sections = tuple(s for s in spec.sections if interface_listings or s.lang == "en")
-            self._sites[name] = _Site(name, page_size, crawl_delay, sections)
-        self._reindex()
+        for name in SITES:
+            self._sites[name] = _Site(name, page_size, crawl_delay, interface_listings)
         self._started = False
+        self.set_night(night)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -348,11 +378,73 @@ class Replica:
         with self._lock:
             self._faults.clear()
 
+    # --- drift: the sites night by night ------------------------------------------------------
+
+    @property
+    def night(self) -> int:
+        return self._night
+
+    def set_night(self, night: int) -> None:
+        """Serve the sites as they stand on `night` (same ports, running or not).
+
+        The state is computed from night 0 and the seed, so any night can follow any other;
+        items added or touched by hand since the last call are dropped. Validators persist, so a
+        page whose body changed gets a later Last-Modified and a page that did not still answers 304.
+        """
+        items, events = state_at(self._base_items, night, self.drift_seed)
+        with self._lock:
+            self._items = items
+            self._events = events
+            self._night = night
+            renames = section_renames(events)
+            for site in self._sites.values():
+                site.rename_sections(renames)
+            self._reindex()
+
+    def night_events(self) -> dict[int, list[Event]]:
+        """{night: events applied that night} for nights 1..`night`, in the order applied."""
+        with self._lock:
+            return {n: [e for e in self._events if e.night == n] for n in range(1, self._night + 1)}
+
+    def truth(self) -> list[dict[str, Any]]:
+        """Tonight's publications, each once: what a complete crawl should find and how it groups.
+
+        Every item a site carries is in its sitemap, so these are all the publications served:
+        `item_id`, `edition_key`, `work_key`, `title`, `text_language`, `urls` {site: detail URL}
+        and `listings` {site: listing paths showing it (empty: sitemap only)}. An item keeps its
+        keys for as long as it is served; a removed item is absent from the night it goes.
+        """
+        out = []
+        with self._lock:
+            for item in self._items:
+                if item["kind"] != "publication":
+                    continue
+                urls, listings = {}, {}
+                for name, site in self._sites.items():
+                    if name not in item["sites"]:
+                        continue
+                    urls[name] = site.view.absolute(site.view.href(item))
+                    keys = item["sites"][name].get("sections", [])
+                    listings[name] = [s.path for s in site.sections if s.key in keys]
+                out.append(
+                    {
+                        "item_id": item["id"],
+                        "edition_key": item["edition_key"],
+                        "work_key": item["work_key"],
+                        "title": item["title"],
+                        "text_language": item["text_language"],
+                        "urls": urls,
+                        "listings": listings,
+                    }
+                )
+        return out
+
     # --- mutations for incremental crawls ---------------------------------------------------
 
     def add_item(self, site: str, section: str, title: str, abstract: str, **fields: Any) -> dict[str, Any]:
         """Publish a new item on top of `section` (newest first) and in the sitemap; returns it."""
-        spec = SITES[site]
+        spec = self._sites[site].spec
+        section = next((s.key for s in spec.sections if s.path == section), section)
         if section not in {s.key for s in spec.sections}:
             raise ValueError(f"{site} has no listing section {section!r}")
         with self._lock:
@@ -603,6 +695,10 @@ class Replica:
             return _Response(200, render_plain(view, "en", "Search", "Enter your keywords.").encode())
         if path.startswith("/user/"):
             return _Response(200, render_plain(view, "en", "Log in", "Username and password.").encode())
+        moved = site.redirects.get(path.rstrip("/") or "/")
+        if moved is not None:  # Drupal's Redirect module: permanent, query string passed through
+            location = view.absolute(moved) + (f"?{query}" if query else "")
+            return _error_page(301, "Moved Permanently", {"Location": location})
         section = site.section(path)
         if section is not None:
             page = _page_number(query)
