@@ -31,6 +31,7 @@ most of their items however many nights pass.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import random
 import re
@@ -257,8 +258,8 @@ def _options(world: _World, touched: set[str]) -> dict[str, list[Any]]:
     return {
         "insert": [p for p in world.pool["publications"] if p["key"] not in world.used_publications],
         "remove": removable,
-        "teaser_fix": [i for i in pubs if _abstract_fixes(i)],
-        "title_fix": [i for i in pubs if _title_fixes(i)],
+        "teaser_fix": [i for i in pubs if _abstract_fixes(i["abstract"])],
+        "title_fix": [i for i in pubs if _title_fixes(i["title"], i["text_language"] == "en")],
         "translation": translations,
         "move": [i for i in pubs if _moves(i)],
     }
@@ -302,7 +303,7 @@ def _remove(world: _World, rng: random.Random, candidates: list[dict[str, Any]],
 
 def _teaser_fix(world: _World, rng: random.Random, candidates: list[dict[str, Any]], night: int, stamp: str) -> Event:
     item = rng.choice(candidates)
-    old, new = rng.choice(_abstract_fixes(item))
+    old, new = rng.choice(_abstract_fixes(item["abstract"]))
     item["abstract"] = item["abstract"].replace(old, new, 1)
     if item.get("teaser") and old in item["teaser"]:
         item["teaser"] = item["teaser"].replace(old, new, 1)
@@ -313,7 +314,7 @@ def _teaser_fix(world: _World, rng: random.Random, candidates: list[dict[str, An
 def _title_fix(world: _World, rng: random.Random, candidates: list[dict[str, Any]], night: int, stamp: str) -> Event:
     item = rng.choice(candidates)
     old = item["title"]
-    item["title"] = rng.choice(_title_fixes(item))
+    item["title"] = rng.choice(_title_fixes(old, item["text_language"] == "en"))
     _saved(item, stamp)
     return Event(night, "title_fix", item["id"], before=old, after=item["title"])
 
@@ -467,13 +468,13 @@ def _moves(item: dict[str, Any]) -> list[tuple[str, str, str]]:
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 
 
-def _abstract_fixes(item: dict[str, Any]) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=4096)  # asked of every item every event; most texts never change
+def _abstract_fixes(abstract: str) -> tuple[tuple[str, str], ...]:
     """(old fragment, new fragment) pairs, each one small correction near the abstract's start.
 
     Fragments carry a few words of context so that replacing the first occurrence edits the
     intended place, in the abstract and in a seed teaser that shows the same words.
     """
-    abstract = item["abstract"]
     head = abstract.split("\n\n")[0][:TEASER_SPAN]
     fixes = []
     for match in _WORD.finditer(head):
@@ -498,13 +499,12 @@ def _abstract_fixes(item: dict[str, Any]) -> list[tuple[str, str]]:
         at = head.index("’")
         context = max(0, head.rfind(" ", 0, max(0, at - 8)))
         fixes.append((head[context : at + 1], head[context:at] + "'"))
-    return fixes
+    return tuple(fixes)
 
 
-def _title_fixes(item: dict[str, Any]) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _title_fixes(title: str, english: bool) -> tuple[str, ...]:
     """Corrected titles: one word's case, one spelling, or one dash or colon, changed."""
-    title = item["title"]
-    english = item["text_language"] == "en"
     out = []
     for match in _WORD.finditer(title):
         word = match.group()
@@ -527,7 +527,7 @@ def _title_fixes(item: dict[str, Any]) -> list[str]:
                 out.append(title[: at - 1] + " – " + title[at + 2 :])
             else:
                 out.append(title[:at] + new + title[at + len(old) :])
-    return [t for t in out if t != title]
+    return tuple(t for t in out if t != title)
 
 
 __all__ = [
