@@ -28,6 +28,8 @@ first page); a page without URL (a supplied dump) is its own section.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import duckdb
 import numpy as np
 
@@ -39,6 +41,29 @@ PAGER_PARAM = "page"
 #: SQL expressions for a page URL's section and pager page number (x: the URL column)
 SECTION_SQL = "regexp_replace(regexp_replace({x}, '([?&])" + PAGER_PARAM + r"=\d*&?', '\1'), '[?&]$', '')"
 PAGE_NO_SQL = "coalesce(try_cast(regexp_extract({x}, '[?&]" + PAGER_PARAM + r"=(\d+)', 1) AS INTEGER), 0)"
+
+
+#: pages of one section retrieved within this long after a page belong to the same walk of it
+WALK_WINDOW_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Which pages a section showed at once, for the cannot-link "a section lists a node once".
+
+    `with_page[idx]`: the pages (page_idx) shown at once with sighting idx's page: the versions
+    of the earlier pager pages of its section as they stood when it was retrieved, the later
+    ones as the same walk fetched them, and its own page. `twin_pages[idx]`: idx's page, when
+    idx shows a text that some page shows more than once. A card cannot be an item whose twin
+    card a page shown beside it shows: when one of three identical cards is corrected or cut
+    elsewhere, it is the item no other page of the walk shows, not one of the two beside it.
+    Limited to identical texts: for any other card its text decides, and a page archived
+    without its neighbours (a supplied dump) must not keep a card that moved apart from itself.
+    Only sections where identical cards occur are mapped, so the cost stays with them.
+    """
+
+    with_page: dict[int, frozenset[int]] = field(default_factory=dict)
+    twin_pages: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 def build_pages(con: duckdb.DuckDBPyConnection) -> None:
@@ -62,21 +87,14 @@ def build_pages(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, dict[int, frozenset[int]]]:
+def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, Shown]:
     """`same_card` edges (each URL-less sighting to the first sighting of its slot), and who was shown with whom.
 
     Needs dd_s (features.build), dd_page (build_pages) and dd_boilerplate (match.build_boilerplate).
     A star per slot rather than a chain: a refused union (a title conflict) then costs one
     member, not every member after it.
 
-    The second value maps a sighting to the pages (page_idx) shown at once with its own: the
-    versions of the earlier pager pages of its section that were current when its page was
-    retrieved, and its page. A section lists a node once, so a card cannot be an item whose
-    card those pages show: when one of three identical cards is corrected on a page while
-    the other two sit on the page before, the corrected card is the third item, not one of
-    the two shown beside it. Only pages of sections where identical cards occur are mapped:
-    elsewhere the relation decides nothing that a card's text does not, and it would cost a
-    set per card.
+    The second value says which pages were shown at once (see `Shown`).
     """
     rows = con.execute(
         f"""
@@ -136,42 +154,38 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         """
     ).fetchnumpy()
     seen_rows = con.execute(
-        """
+        f"""
         WITH u AS (
-            SELECT d.idx, d.page_idx, g.page_id, g.section, g.page_no, g.retrieved_at
+            SELECT d.idx, d.page_idx, d.text_hash, g.section, g.page_no, g.retrieved_at
             FROM dd_s AS d JOIN dd_page AS g ON g.page_idx = d.page_idx
-            WHERE d.url IS NULL AND d.norm_len > 0
+            WHERE d.norm_len > 0
         ),
-        twin_sections AS (
-            SELECT DISTINCT u.section FROM u JOIN dd_s AS d USING (idx)
-            GROUP BY u.section, u.page_id, d.text_hash HAVING count(*) > 1
-        ),
-        pages AS (SELECT DISTINCT page_idx, page_id, section, page_no, retrieved_at FROM u
-                  WHERE section IN (SELECT section FROM twin_sections)),
-        versions AS (
-            SELECT page_idx, section, page_no, retrieved_at FROM dd_page
-            WHERE section IN (SELECT section FROM twin_sections)
-        ),
-        current_before AS (
+        twin AS (SELECT page_idx, text_hash FROM u GROUP BY ALL HAVING count(*) > 1),
+        twin_sections AS (SELECT DISTINCT g.section FROM twin JOIN dd_page AS g USING (page_idx)),
+        pages AS (SELECT * FROM dd_page WHERE section IN (SELECT section FROM twin_sections)),
+        together AS (
+            -- earlier pager pages as they stood when the page was retrieved; later ones as the
+            -- same walk fetched them (within WALK_WINDOW after it), else as they stood
             SELECT p.page_idx AS pidx, q.page_no,
                    arg_max(q.page_idx, struct_pack(t := q.retrieved_at, i := q.page_idx)) AS qidx
             FROM pages AS p
-            JOIN versions AS q ON q.section = p.section AND q.page_no < p.page_no AND q.retrieved_at <= p.retrieved_at
+            JOIN pages AS q ON q.section = p.section AND q.page_no <> p.page_no
+                 AND q.retrieved_at <= CASE WHEN q.page_no < p.page_no THEN p.retrieved_at
+                                            ELSE p.retrieved_at + INTERVAL {WALK_WINDOW_MINUTES} MINUTE END
             GROUP BY p.page_idx, q.page_no
         ),
-        together AS (
-            SELECT p.page_idx, list(DISTINCT c.qidx) FILTER (WHERE c.qidx IS NOT NULL) AS shown
-            FROM pages AS p LEFT JOIN current_before AS c ON c.pidx = p.page_idx
-            GROUP BY p.page_idx
-        )
-        SELECT u.idx, t.page_idx, t.shown FROM u JOIN together AS t USING (page_idx)
+        shown AS (SELECT pidx AS page_idx, list(qidx) AS shown FROM together GROUP BY pidx)
+        SELECT u.idx, u.page_idx, s.shown,
+               u.text_hash IN (SELECT text_hash FROM twin) AS twin_text
+        FROM u JOIN pages AS g USING (page_idx) LEFT JOIN shown AS s USING (page_idx)
         """
     ).fetchall()
-    seen_with = {int(i): frozenset([int(p), *map(int, shown or [])]) for i, p, shown in seen_rows}
+    shown_with = {int(i): frozenset([int(p), *map(int, shown or [])]) for i, p, shown, _ in seen_rows}
+    twin_pages = {int(i): frozenset([int(p)]) for i, p, _, twin_text in seen_rows if twin_text}
     idx = np.asarray(rows["idx"], dtype=np.int64)
     head = np.asarray(rows["head"], dtype=np.int64)
     keep = idx != head
     a, b = head[keep], idx[keep]
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
-    return Edges(a, b, ["same_card"] * len(a), np.ones(len(a)), [None] * len(a)), seen_with
+    return Edges(a, b, ["same_card"] * len(a), np.ones(len(a)), [None] * len(a)), Shown(shown_with, twin_pages)

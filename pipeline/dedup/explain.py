@@ -163,7 +163,7 @@ def _replay(con: duckdb.DuckDBPyConnection, a: str, b: str, overrides: Overrides
         lines.append(f"  text rule: {edges.rule[0]} matches with score {edges.score[0]:.3f} {edges.detail[0] or ''}")
     else:
         lines.append("  text rule: none matches (" + _text_distance(con, i, j) + ")")
-    ctx = match.EditionContext(feats, {}, result.shown_with)
+    ctx = match.EditionContext(feats, {}, result.shown)
     why = ctx.summary(i).compatible(ctx.summary(j), False)
     lines.append(f"  the two sightings themselves: {why or 'no cannot-link reason'}")
     ed_i, ed_j = int(result.edition_of[i]), int(result.edition_of[j])

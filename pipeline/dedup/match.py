@@ -60,6 +60,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.dedup.cards import Shown
 from pipeline.dedup.cluster import Edges
 from pipeline.dedup.features import HEAD_CHARS, Features
 from pipeline.dedup.normalise import ALL_STOPWORDS, NORMALISE_SQL, titles_conflict, titles_same, urls_conflict
@@ -260,8 +261,9 @@ class EditionSummary:
     eisbn: set[str] | frozenset[str]
     forbid: set[tuple[int, int]] | frozenset[tuple[int, int]]
     context: EditionContext
-    #: pages shown at once with the cluster's cards in their section (cards.slot_edges)
+    #: pages shown at once with the cluster's cards, and pages of its identical-text cards (cards.Shown)
     shown_with: set[int] | frozenset[int] = _EMPTY
+    twin_pages: set[int] | frozenset[int] = _EMPTY
 
     def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
         for key, side in self.forbid:
@@ -271,7 +273,9 @@ class EditionSummary:
             return None
         if self.pages & other.pages:
             return "same page: a page shows a node once, so these are distinct items"
-        if (self.shown_with and self.shown_with & other.pages) or (other.shown_with and other.shown_with & self.pages):
+        if (self.shown_with and self.shown_with & other.twin_pages) or (
+            other.shown_with and other.shown_with & self.twin_pages
+        ):
             return "shown at once in one section: a section lists a node once, so these are distinct items"
         if self.lang >= 0 and other.lang >= 0 and self.lang != other.lang:
             return "different text languages"
@@ -323,6 +327,8 @@ class EditionSummary:
             big.forbid |= small.forbid
         if small.shown_with:
             big.shown_with = big.shown_with | small.shown_with
+        if small.twin_pages:
+            big.twin_pages = big.twin_pages | small.twin_pages
         if big.lang < 0:
             big.lang = small.lang
         big.year_min = min_known(big.year_min, small.year_min)
@@ -348,11 +354,11 @@ class EditionContext:
         self,
         feats: Features,
         forbid_tags: dict[int, frozenset[tuple[int, int]]],
-        shown_with: dict[int, frozenset[int]] | None = None,
+        shown: Shown | None = None,
     ) -> None:
         self.feats = feats
         self.forbid_tags = forbid_tags
-        self.shown_with = shown_with or {}
+        self.shown = shown or Shown()
         self._titles: dict[tuple[int, int], str | None] = {}
         self._urls: dict[tuple[int, int], str | None] = {}
 
@@ -385,5 +391,6 @@ class EditionContext:
             eisbn=f.eisbn.get(idx, _EMPTY),
             forbid=self.forbid_tags.get(idx, _EMPTY),
             context=self,
-            shown_with=self.shown_with.get(idx, _EMPTY),
+            shown_with=self.shown.with_page.get(idx, _EMPTY),
+            twin_pages=self.shown.twin_pages.get(idx, _EMPTY),
         )

@@ -96,8 +96,8 @@ class Computed:
     forbids: int = 0
     unresolved: list[str] = field(default_factory=list)
     xstats: xling.Stats = field(default_factory=xling.Stats)
-    #: sighting idx -> pages shown at once with it in its section (cards.slot_edges)
-    shown_with: dict[int, frozenset[int]] = field(default_factory=dict)
+    #: pages shown at once in a section (cards.slot_edges)
+    shown: cards.Shown = field(default_factory=cards.Shown)
 
     @property
     def work_of(self) -> np.ndarray:
@@ -115,8 +115,8 @@ def compute(
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
 
     # editions
-    slots, shown_with = cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS)
-    ctx = match.EditionContext(feats, forbid_ed, shown_with)
+    slots, shown = cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS)
+    ctx = match.EditionContext(feats, forbid_ed, shown)
     editions = Clusterer(n, ctx.summary, match.RULE_RANK, match.EVIDENCE_CLASS, twin_rule="same_text")
     editions.force(pins_ed)
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
@@ -160,7 +160,7 @@ def compute(
         forbids=counts["forbids"],
         unresolved=unresolved,
         xstats=xstats,
-        shown_with=shown_with,
+        shown=shown,
     )
 
 
