@@ -87,10 +87,49 @@ def build_pages(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: text rules that say a card's text is another's, corrected or cut elsewhere (match.py)
+FAMILY_RULES = frozenset({"same_text", "prefix", "paraphrase"})
+
+
+def build_families(con: duckdb.DuckDBPyConnection, edges: Edges) -> None:
+    """Temp table dd_family(text_hash, fam): a corrected or re-cut copy of a repeated text counts as it.
+
+    When one of three identical cards is corrected, the other two must keep their places in
+    the order of identical cards, or every card after the corrected one moves up a slot and
+    takes its neighbour's edition. So the order counts a family: a text shown twice on a page
+    (the twin text) and the texts the text rules find to be that text (a prefix, a paraphrase).
+    A text close to two different twin texts belongs to neither, and two twin texts are never
+    one family: each is shown several times at once, so each is its own set of items.
+    """
+    text = con.execute("SELECT idx, text_hash FROM dd_s ORDER BY idx").fetchnumpy()
+    hashes = np.asarray(text["text_hash"], dtype=np.uint64)
+    twins = {
+        int(h)
+        for (h,) in con.execute(
+            "SELECT DISTINCT text_hash FROM dd_s WHERE norm_len > 0 GROUP BY page_idx, text_hash HAVING count(*) > 1"
+        ).fetchall()
+    }
+    near: dict[int, set[int]] = {}
+    if twins:
+        for i, j, rule in zip(edges.i.tolist(), edges.j.tolist(), edges.rule, strict=True):
+            if rule not in FAMILY_RULES:
+                continue
+            hi, hj = int(hashes[i]), int(hashes[j])
+            if (hi in twins) == (hj in twins):
+                continue
+            other, twin = (hj, hi) if hi in twins else (hi, hj)
+            near.setdefault(other, set()).add(twin)
+    pairs = [(h, next(iter(found))) for h, found in near.items() if len(found) == 1]
+    con.execute("CREATE OR REPLACE TEMP TABLE dd_family (text_hash UBIGINT, fam UBIGINT)")
+    if pairs:
+        con.executemany("INSERT INTO dd_family VALUES (?, ?)", pairs)
+
+
 def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, Shown]:
     """`same_card` edges (each URL-less sighting to the first sighting of its slot), and who was shown with whom.
 
-    Needs dd_s (features.build), dd_page (build_pages) and dd_boilerplate (match.build_boilerplate).
+    Needs dd_s (features.build), dd_page (build_pages), dd_boilerplate (match.build_boilerplate)
+    and dd_family (build_families).
     A star per slot rather than a chain: a refused union (a title conflict) then costs one
     member, not every member after it.
 
@@ -101,13 +140,14 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         WITH u AS (
             -- every card counts in the order of identical texts (one of three volumes may gain a
             -- link and stay first); only cards with no link get slots: their text is all they have
-            SELECT d.idx, d.url IS NULL AS linkless, d.text_hash, d.page_idx, s.position, g.section, g.page_no,
-                   g.retrieved_at, g.page_id,
+            SELECT d.idx, d.url IS NULL AS linkless, coalesce(f.fam, d.text_hash) AS text_hash, d.page_idx,
+                   s.position, g.section, g.page_no, g.retrieved_at, g.page_id,
                    (coalesce(t.ntok, 0) >= {int(min_tokens)}
                     AND d.text_hash NOT IN (SELECT text_hash FROM dd_boilerplate)) AS evidence
             FROM dd_s AS d
             JOIN sightings AS s USING (sighting_id)
             JOIN dd_page AS g ON g.page_idx = d.page_idx
+            LEFT JOIN dd_family AS f ON f.text_hash = d.text_hash
             LEFT JOIN (SELECT idx, count(*) AS ntok FROM dd_tok GROUP BY idx) AS t ON t.idx = d.idx
             WHERE d.norm_len > 0
         ),

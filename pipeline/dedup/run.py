@@ -115,6 +115,11 @@ def compute(
     pins_ed, pins_wk, forbid_ed, forbid_wk, unresolved, counts = _resolve_overrides(con, overrides, feats)
 
     # editions
+    doc, tok = features.token_arrays(con, n)
+    pairs = block.merge_pairs(block.exact_pairs(con), block.lsh_pairs(doc, tok, n))
+    del doc, tok
+    edges = match.score_pairs(con, pairs, feats)
+    cards.build_families(con, edges)
     slots, shown = cards.slot_edges(con, match.MIN_EVIDENCE_TOKENS)
     ctx = match.EditionContext(feats, forbid_ed, shown)
     editions = Clusterer(n, ctx.summary, match.RULE_RANK, match.EVIDENCE_CLASS, twin_rule="same_text")
@@ -122,10 +127,6 @@ def compute(
     editions.force((int(a), int(b), "same_url") for a, b in block.group_chains(feats.url_id))
     # a card without a link is the same item as the card in the same slot on other nights (cards.py)
     editions.run(slots, check_ambiguity=False)
-    doc, tok = features.token_arrays(con, n)
-    pairs = block.merge_pairs(block.exact_pairs(con), block.lsh_pairs(doc, tok, n))
-    del doc, tok
-    edges = match.score_pairs(con, pairs, feats)
     editions.run(edges)
     _attach_evidence(editions.links, edges)
     edition_of, edition_roots = _dense(editions.labels())
