@@ -63,8 +63,17 @@ class ArchiveEntry:
     @property
     def page_id(self) -> str:
         """Stable id of one page: the same body at the same URL of the same source."""
-        key = f"{self.source}\n{self.url or ''}\n{self.sha256}"
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        return page_id_of(self.source, self.url, self.sha256)
+
+
+def page_id_of(source: str, url: str | None, sha256: str) -> str:
+    """The page_id of a body archived at a URL, known without its manifest line.
+
+    A section walk names the pages it saw by URL and body hash (a 304 has no entry of its own);
+    the load turns them into page_ids with this, the same formula as `ArchiveEntry.page_id`.
+    """
+    key = f"{source}\n{url or ''}\n{sha256}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class ObjectStore(Protocol):
@@ -266,7 +275,9 @@ class FetchLog:
     It is the crawler's memory between runs: the validators (ETag, Last-Modified) of each URL
     for conditional requests, which detail pages are archived, and which listing sections were
     walked to the end (so an incremental run may stop early only after one complete walk).
-    The warehouse's `fetches` table is loaded from it.
+    The warehouse's `fetches` table is loaded from it, and `section_walks` from its `section`
+    lines: each says whether the walk read every page of its section (`walked_to_end`) and
+    which bodies it saw (`walked_pages`), the evidence for withdrawing an item no longer listed.
     """
 
     def __init__(self, root: Path) -> None:
@@ -304,6 +315,8 @@ class FetchLog:
                     "etag": rec.get("etag") or "",
                     "last-modified": rec.get("last_modified") or "",
                     "sha256": rec["sha256"],
+                    # where the body is archived (after redirects): a 304 names that page
+                    "url": rec.get("final_url") or rec["url"],
                 }
                 state.kinds[rec["url"]] = rec.get("kind") or ""
         return state
@@ -311,7 +324,7 @@ class FetchLog:
 
 @dataclass
 class FetchState:
-    #: url -> {"etag", "last-modified", "sha256"} of its last successful fetch
+    #: url -> {"etag", "last-modified", "sha256", "url" (as archived)} of its last successful fetch
     validators: dict[str, dict[str, str]] = field(default_factory=dict)
     complete_sections: set[str] = field(default_factory=set)
     #: section URL -> median cards per page on its last complete walk ("what it usually shows")
@@ -424,6 +437,20 @@ def check_fetch_record(data: dict[str, Any]) -> None:
         value = data.get("cards_median")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"cards_median: {value!r} is not a number")
+        # what a walk saw, for withdrawals (lines written before walks recorded them lack these)
+        _optional(data, "walked_to_end", bool)
+        for name in ("source", "pager_param"):
+            _optional(data, name, str)
+        _time(data, "started_at")
+        _time(data, "finished_at")
+        pages = data.get("walked_pages")
+        if pages is not None:
+            if not isinstance(pages, list):
+                raise ValueError(f"walked_pages: {pages!r} is not a list")
+            for page in pages:
+                if not isinstance(page, dict) or not isinstance(page.get("url"), str):
+                    raise ValueError(f"walked_pages: {page!r} is not an object with a url")
+                _sha256(page, "sha256", required=True)
         return
     for name in ("fetch_id", "source", "kind", "final_url", "outcome", "reason", "etag", "last_modified",
                  "content_type", "format"):  # fmt: skip

@@ -1,12 +1,22 @@
-"""Log what each dedup pass added, changed and withdrew, per edition and per work.
+"""Log what each dedup pass added, changed and withdrew, per edition and per work, and why.
 
 Downstream catalogues sync incrementally (`export --since`, OAI-PMH `from`/`until` and deleted
 records) and the report says what is new and gone; all of them need to know when a record last
 changed, which the views cannot say. After every pass, each record's exported fields are hashed
 and compared with the last hash logged for its id in `record_changes`: a new id is `added`, a
-different hash `changed`, an id that is no longer there `withdrawn` (its pages are gone, or it
-was merged into another id). Comparing with the log, not with the previous pass, makes a crash
-between the pass and the log harmless: the next pass logs the difference.
+different hash `changed`, an id that is no longer published `withdrawn`. Comparing with the log,
+not with the previous pass, makes a crash between the pass and the log harmless: the next pass
+logs the difference.
+
+An id stops being published when it merges into another, when none of its sightings are left,
+or when the sites stop listing it. The archive keeps every page version, so the sightings of an
+item the sites dropped never go away by themselves: absence has to be read from the walks of the
+listing sections (`section_walks`). An edition seen on listing pages is withdrawn when every
+section that ever showed it was walked to its end at least `withdraw_after_walks` times since it
+last showed it (`withdrawals`); a walk that failed, stopped early or raised a layout alert proves
+nothing and does not count, and an offline run has no walks at all. Those editions go into
+`edition_withdrawals`, which the `publications` view leaves out; the comparison above then logs
+them withdrawn, and logs them added again if a later walk shows them.
 """
 
 from __future__ import annotations
@@ -19,41 +29,187 @@ from pipeline.warehouse import committed, next_ids, transaction
 EDITION_FIELDS = "work_id, language, title, abstract, year, page_count, isbn, eisbn, languages, pdf_urls, url, sources"
 WORK_FIELDS = "title, languages, edition_ids"
 
+#: listing page formats: the pages whose cards a section walk reads
+LISTING_FORMATS = ("html-listing", "text-listing")
+
+
+def _fields(level: str) -> list[str]:
+    return (EDITION_FIELDS if level == "edition" else WORK_FIELDS).split(", ")
+
 
 def _current_sql(level: str) -> str:
+    """Each published record's hash of its exported fields, and the hash of each field apart.
+
+    The whole-record hash is what decides a change (and is what earlier logs hold); the hashes
+    per field only say which fields it was, for the change's reason.
+    """
+    names = _fields(level)
+    packed = ", ".join(f"{f} := {f}" for f in names)
+    each = ", ".join(f"hash({f})" for f in names)
     if level == "edition":
-        fields = ", ".join(f"{f} := {f}" for f in EDITION_FIELDS.split(", "))
-        return f"SELECT edition_id AS id, hash(struct_pack({fields})) AS h FROM publications"
-    fields = ", ".join(f"{f} := {f}" for f in WORK_FIELDS.split(", "))
-    return f"SELECT work_id AS id, hash(struct_pack({fields})) AS h FROM works"
+        return f"SELECT edition_id AS id, hash(struct_pack({packed})) AS h, [{each}] AS fh FROM publications"
+    return f"SELECT work_id AS id, hash(struct_pack({packed})) AS h, [{each}] AS fh FROM works"
 
 
-def record(con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None) -> dict[str, int]:
-    """Append this pass's changes to record_changes; returns counts like {"edition_added": 3}.
+#: editions to withdraw by absence, with the sections that showed them ($n: withdraw_after_walks)
+WITHDRAWALS_SQL = """
+WITH walk_pages AS (
+    SELECT w.walk_id, w.section, w.finished_at, unnest(w.page_ids) AS page_id
+    FROM section_walks AS w
+),
+last_rejects AS (  -- pages whose last parse gave up on a record: a card may be missing from their sightings
+    SELECT DISTINCT r.page_id
+    FROM rejects AS r JOIN raw_pages AS p ON p.page_id = r.page_id AND r.run_id = p.parsed_run_id
+),
+complete AS (  -- walks that read every page of their section, each page parsed whole
+    SELECT w.walk_id, any_value(w.section) AS section, any_value(w.started_at) AS started_at
+    FROM section_walks AS w
+    JOIN walk_pages AS wp USING (walk_id)
+    LEFT JOIN raw_pages AS p ON p.page_id = wp.page_id
+    LEFT JOIN last_rejects AS rj ON rj.page_id = wp.page_id
+    WHERE w.walked_to_end AND w.started_at IS NOT NULL
+    GROUP BY w.walk_id
+    HAVING bool_and(coalesce(p.parse_status = 'parsed', false) AND rj.page_id IS NULL)
+),
+page_section AS (SELECT page_id, any_value(section) AS section FROM walk_pages GROUP BY page_id),
+params AS (
+    SELECT source, any_value(pager_param) AS param FROM section_walks
+    WHERE source IS NOT NULL AND pager_param IS NOT NULL GROUP BY source
+),
+listed AS (  -- every listing page that shows an edition, and its section
+    SELECT DISTINCT m.edition_id, m.work_id, p.page_id, p.retrieved_at,
+           -- a page no recorded walk saw (an older version): its URL without the pager parameter
+           coalesce(ps.section, regexp_replace(
+               regexp_replace(p.url, '([?&])' || coalesce(pr.param, 'page') || '=[^&#]*&?', '\\1'), '[?&]$', ''
+           )) AS section
+    FROM edition_members AS m
+    JOIN sightings AS s USING (sighting_id)
+    JOIN raw_pages AS p ON p.page_id = s.page_id
+    LEFT JOIN page_section AS ps ON ps.page_id = p.page_id
+    LEFT JOIN params AS pr ON pr.source = p.source
+    WHERE s.kind = 'publication' AND p.format IN ('html-listing', 'text-listing')
+),
+last_listed AS (  -- per edition and section: when a page of it last showed the edition
+    SELECT l.edition_id, any_value(l.work_id) AS work_id, l.section,
+           greatest(max(l.retrieved_at), max(wp.finished_at)) AS last_listed_at
+    FROM listed AS l LEFT JOIN walk_pages AS wp ON wp.page_id = l.page_id
+    GROUP BY l.edition_id, l.section
+),
+since AS (
+    SELECT ll.edition_id, ll.work_id, ll.section, ll.last_listed_at, count(c.walk_id) AS walks
+    FROM last_listed AS ll
+    LEFT JOIN complete AS c ON c.section = ll.section AND c.started_at > ll.last_listed_at
+    GROUP BY ALL
+),
+gone AS (
+    SELECT edition_id, any_value(work_id) AS work_id, list_sort(list(section)) AS sections,
+           max(last_listed_at) AS last_listed_at, CAST(min(walks) AS INTEGER) AS walks_since
+    FROM since
+    GROUP BY edition_id
+    -- every section that showed it (one of unknown section never qualifies) walked N times since
+    HAVING count(section) = count(*) AND min(walks) >= $n
+)
+SELECT g.edition_id, g.work_id, g.sections, g.last_listed_at, g.walks_since,
+       coalesce(o.withdrawn_run_id, $run_id) AS withdrawn_run_id, $dedup_run_id AS dedup_run_id,
+       'not listed by ' || $n || ' complete walks of ' || array_to_string(g.sections, ', ') AS reason
+FROM gone AS g
+LEFT JOIN edition_withdrawals AS o USING (edition_id)
+ORDER BY g.edition_id
+"""
+
+
+def withdrawals(con: duckdb.DuckDBPyConnection, after_walks: int, dedup_run_id: int, run_id: int | None) -> list[tuple]:
+    """The editions the sites no longer list, as rows of `edition_withdrawals`.
+
+    Judged from the data alone (walks, pages, clusters), so running it again, or after a
+    rebuild from raw/, gives the same answer. Walks are ordered by time, not by run id: run ids
+    start again when a warehouse is rebuilt, while the fetch log keeps the older runs' walks.
+    """
+    params = {"n": max(1, int(after_walks)), "run_id": run_id, "dedup_run_id": dedup_run_id}
+    return con.execute(WITHDRAWALS_SQL, params).fetchall()
+
+
+def _write_withdrawals(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    """Replace `edition_withdrawals` with `rows`, unless it holds them already (a lake snapshot saved)."""
+    key = sorted((r[0], r[4], r[7]) for r in rows)
+    held = sorted(con.execute("SELECT edition_id, walks_since, reason FROM edition_withdrawals").fetchall())
+    if held == key:
+        return
+
+    def write() -> None:
+        with transaction(con):
+            con.execute("DELETE FROM edition_withdrawals")
+            if rows:
+                con.executemany(
+                    "INSERT INTO edition_withdrawals (edition_id, work_id, sections, last_listed_at, walks_since, "
+                    "withdrawn_run_id, dedup_run_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    committed(con, write)
+
+
+def _setting() -> int:
+    from pipeline.settings import load_settings
+
+    return load_settings().withdraw_after_walks
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None, withdraw_after_walks: int | None = None
+) -> dict[str, int]:
+    """Withdraw what the sites no longer list, then append this pass's changes to record_changes.
+
+    Returns counts like {"editions_added": 3}. `withdraw_after_walks` defaults to the setting
+    (IOM_WITHDRAW_AFTER_WALKS): the dedup pass calls this without it.
 
     The current hashes are materialised once: inlined, the `publications` view (ordered aggregates
     over every sighting's text) was evaluated for the join and again for the anti-join. The
     changes are computed first and numbered from `record_change_seq` afterwards, through
-    warehouse.next_ids: a lake has no sequences for an INSERT to call.
+    warehouse.next_ids: a lake has no sequences for an INSERT to call. The withdrawals are
+    written in a transaction of their own before: a crash between the two leaves a log that the
+    next pass completes, as for any other change.
     """
     import pyarrow as pa
 
+    after = withdraw_after_walks if withdraw_after_walks is not None else _setting()
+    _write_withdrawals(con, withdrawals(con, after, dedup_run_id, run_id))
+
     found = {}
     for level in ("edition", "work"):
+        names = "[" + ", ".join(f"'{f}'" for f in _fields(level)) + "]"
+        gone_reason = "all its editions withdrawn" if level == "work" else "no longer published"
         found[level] = con.execute(
             f"""
             WITH cur AS MATERIALIZED ({_current_sql(level)}),
-            last AS (SELECT id, content_hash, withdrawn FROM record_status WHERE level = ?)
-            SELECT c.id, CASE WHEN l.id IS NULL OR l.withdrawn THEN 'added' ELSE 'changed' END AS op, c.h
+            last AS (
+                SELECT id, arg_max(op, change_id) = 'withdrawn' AS withdrawn,
+                       arg_max(content_hash, change_id) AS content_hash,
+                       arg_max(field_hashes, change_id) AS field_hashes
+                FROM record_changes WHERE level = $level GROUP BY id
+            )
+            SELECT c.id, CASE WHEN l.id IS NULL OR l.withdrawn THEN 'added' ELSE 'changed' END AS op, c.h, c.fh,
+                   CASE WHEN l.id IS NULL THEN 'new'
+                        WHEN l.withdrawn THEN 'listed again'
+                        WHEN l.field_hashes IS NULL OR len(l.field_hashes) <> len(c.fh) THEN NULL
+                        ELSE nullif(array_to_string(
+                            list_filter({names}, lambda f, i: c.fh[i] IS DISTINCT FROM l.field_hashes[i]), ', '), '')
+                   END AS reason
             FROM cur AS c LEFT JOIN last AS l USING (id)
             WHERE l.id IS NULL OR l.withdrawn OR l.content_hash IS DISTINCT FROM c.h
             UNION ALL
-            SELECT l.id, 'withdrawn' AS op, NULL AS h
-            FROM last AS l ANTI JOIN cur AS c USING (id)
-            WHERE NOT l.withdrawn
+            SELECT l.id, 'withdrawn' AS op, NULL AS h, NULL AS fh,
+                   CASE WHEN w.reason IS NOT NULL THEN w.reason
+                        WHEN i.status = 'merged' THEN 'merged into ' || i.merged_into
+                        WHEN i.status = 'retired' THEN 'no sightings left'
+                        ELSE '{gone_reason}' END AS reason
+            FROM last AS l
+            LEFT JOIN edition_withdrawals AS w ON $level = 'edition' AND w.edition_id = l.id
+            LEFT JOIN dedup_ids AS i ON i.id = l.id
+            WHERE NOT l.withdrawn AND l.id NOT IN (SELECT id FROM cur)
             ORDER BY op, id
             """,
-            [level],
+            {"level": level},
         ).to_arrow_table()
     ids = iter(next_ids(con, "record_change_seq", sum(t.num_rows for t in found.values())))
     counts: dict[str, int] = {}
@@ -70,8 +226,9 @@ def record(con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None
                 con.register("dd_changes", table)
                 try:
                     con.execute(
-                        "INSERT INTO record_changes SELECT change_id, ?, ?, ?, id, op, now(), h FROM dd_changes "
-                        "ORDER BY change_id",
+                        "INSERT INTO record_changes (change_id, dedup_run_id, run_id, level, id, op, changed_at, "
+                        "content_hash, reason, field_hashes) "
+                        "SELECT change_id, ?, ?, ?, id, op, now(), h, reason, fh FROM dd_changes ORDER BY change_id",
                         [dedup_run_id, run_id, level],
                     )
                 finally:
@@ -79,3 +236,13 @@ def record(con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None
 
     committed(con, write)
     return counts
+
+
+def describe(counts: dict[str, int]) -> str:
+    """One line for a run's notes: `editions: 2 added, 1 withdrawn; works: 1 withdrawn`."""
+    parts = []
+    for level in ("edition", "work"):
+        ops = [f"{n} {op}" for op in ("added", "changed", "withdrawn") if (n := counts.get(f"{level}s_{op}"))]
+        if ops:
+            parts.append(f"{level}s: {', '.join(ops)}")
+    return "; ".join(parts) or "no record changed"

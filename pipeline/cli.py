@@ -234,6 +234,7 @@ def ingest(
             embed_budget=settings.embed_budget,
             parse_timeout_s=settings.parse_timeout_s,
             parse_workers=settings.parse_workers,
+            stop_early=not settings.walk_to_end,
         )
         sources = None if offline else load_sources(settings.sources_file)
         if sources is not None and only_sources:
@@ -355,7 +356,32 @@ STATS_SECTIONS = [
         SELECT (SELECT count(*) FROM publications) AS editions,
                (SELECT count(*) FROM works) AS works,
                (SELECT count(*) FROM works WHERE edition_count > 1) AS works_with_several_editions,
-               (SELECT count(*) FROM publications WHERE title_derived) AS editions_with_derived_titles
+               (SELECT count(*) FROM publications WHERE title_derived) AS editions_with_derived_titles,
+               (SELECT count(*) FROM edition_withdrawals) AS editions_no_longer_listed
+        """,
+    ),
+    (
+        "Changes per run",
+        """
+        SELECT run_id, level,
+               count(*) FILTER (op = 'added') AS added,
+               count(*) FILTER (op = 'changed') AS changed,
+               count(*) FILTER (op = 'withdrawn') AS withdrawn
+        FROM record_changes
+        WHERE run_id IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 5)
+        GROUP BY ALL ORDER BY run_id DESC, level
+        """,
+    ),
+    (
+        "Withdrawal reasons per run",
+        """
+        SELECT run_id, level,
+               CASE WHEN starts_with(reason, 'merged into ') THEN 'merged into another id'
+                    ELSE coalesce(reason, '(not recorded)') END AS reason,
+               count(*) AS records
+        FROM record_changes
+        WHERE op = 'withdrawn' AND run_id IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 5)
+        GROUP BY ALL ORDER BY run_id DESC, level, records DESC, reason
         """,
     ),
     (

@@ -14,7 +14,14 @@ import duckdb
 
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
 from pipeline.errors import ArchiveError
-from pipeline.load import complete_from_details, register_fetches, register_pages, write_batch, write_rejects
+from pipeline.load import (
+    complete_from_details,
+    register_fetches,
+    register_pages,
+    register_walks,
+    write_batch,
+    write_rejects,
+)
 from pipeline.page_result import PageResult, ParsedPages, archive_failure
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
 from pipeline.sources import SourcesFile
@@ -51,6 +58,8 @@ class IngestOptions:
     parse_workers: int = 2
     #: load only the archived pages of these sources (None: all); see `ingest --source`
     sources: frozenset[str] | None = None
+    #: stop paging a section at known cards instead of walking it to its end (Settings.walk_to_end)
+    stop_early: bool = False
 
 
 def parse_and_load(
@@ -126,13 +135,14 @@ def parse_and_load(
                         summary.archive_damage.append(_describe(result.entry, result.error or ""))
                         result.keep_rows = status.get(result.entry.page_id) != "pending"
                 done = _load_batch(con, summary, results, done, len(todo), progress)
-    register_fetches(
-        con,
-        [r for r in FetchLog(archive.root).records() if options.sources is None or r.get("source") in options.sources],
-    )
+    logged = [
+        r for r in FetchLog(archive.root).records() if options.sources is None or r.get("source") in options.sources
+    ]
+    register_fetches(con, logged)
+    walks = register_walks(con, logged)
     complete_from_details(con)
     if options.dedup:
-        dedup_step(con, summary, options.overrides_path, options.embed_budget)
+        dedup_step(con, summary, options.overrides_path, options.embed_budget, new_walks=walks)
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = _status(summary, bool(todo))
     return summary
@@ -193,12 +203,20 @@ def _load_batch(
 
 
 def dedup_step(
-    con: duckdb.DuckDBPyConnection, summary: RunSummary, overrides_path: Path | None, embed_budget: int = 20_000
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    overrides_path: Path | None,
+    embed_budget: int = 20_000,
+    *,
+    new_walks: int = 0,
 ) -> None:
     """Re-cluster editions and works, unless nothing it reads changed since the last pass.
 
     Its inputs are the publication sightings and the overrides file; when neither changed, a
-    pass would rewrite the same clusters, so it is skipped and the run adds nothing else.
+    pass would rewrite the same clusters, so it is skipped. The change log is still brought up
+    to date when the run loaded `new_walks`: walks that show nothing new are exactly what
+    withdraws an edition the sites stopped listing (pipeline/changes.py), and the clusters they
+    are judged against are the last pass's, which are current.
 
     On a lake, workers finishing together queue for one lease (`warehouse.exclusive_dedup`):
     the first runs the pass and records its fingerprint on its run at once, the next ones
@@ -215,6 +233,14 @@ def dedup_step(
         # a pass that left texts without vectors (embed budget) is not finished: run it again
         if last and last[0] == fingerprint and last[1] == 0:
             summary.dedup = {"fingerprint": fingerprint, "skipped": True}
+            last_pass = con.execute("SELECT max(dedup_run_id) FROM dedup_runs").fetchone()
+            if new_walks and last_pass and last_pass[0] is not None:
+                from pipeline import changes
+
+                logged = changes.record(con, int(last_pass[0]), summary.run_id)
+                if logged:
+                    summary.dedup["changes"] = logged
+                    summary.notes.append(changes.describe(logged))
             return
         from pipeline.dedup import run_dedup
 
@@ -274,7 +300,12 @@ def crawl_step(
     from pipeline.crawl import CrawlOptions, crawl
 
     def step(summary: RunSummary) -> None:
-        crawl_options = CrawlOptions(full=options.full, run_id=summary.run_id, parse_timeout_s=options.parse_timeout_s)
+        crawl_options = CrawlOptions(
+            full=options.full,
+            run_id=summary.run_id,
+            parse_timeout_s=options.parse_timeout_s,
+            stop_early=options.stop_early,
+        )
         report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress, parsed_pages))
         summary.crawl = report.as_dict()
         summary.layout_alerts = report.layout_alerts

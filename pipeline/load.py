@@ -315,6 +315,76 @@ def register_fetches(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) ->
     return len({r["fetch_id"] for r in records})
 
 
+def register_walks(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) -> int:
+    """Copy the fetch log's section lines the warehouse does not have yet into `section_walks`.
+
+    A line has no id of its own, so its hash is one (as the crawler's `fetch_id`): a replayed
+    log loads the same rows. The pages a walk saw are named by URL and body hash in the log and
+    turned into page_ids here. Returns how many walks were new.
+    """
+    import hashlib
+
+    import pyarrow as pa
+
+    from pipeline.archive import page_id_of
+
+    rows = {}
+    for r in records:
+        if r.get("kind") != "section":
+            continue
+        walk_id = hashlib.sha256(repr(sorted((k, repr(v)) for k, v in r.items())).encode()).hexdigest()[:16]
+        pages = r.get("walked_pages") or []
+        rows[walk_id] = {
+            "walk_id": walk_id,
+            "run_id": r.get("run_id"),
+            "source": r.get("source"),
+            "section": r["url"],
+            "started_at": r.get("started_at"),
+            "finished_at": r.get("finished_at"),
+            # a walk that names no page cannot say what it saw
+            "walked_to_end": bool(r.get("walked_to_end")) and bool(pages) and bool(r.get("source")),
+            "details_complete": bool(r.get("complete")),
+            "pages": int(r.get("pages") or 0),
+            "page_urls": [p["url"] for p in pages],
+            "page_ids": [page_id_of(r.get("source") or "", p["url"], p["sha256"]) for p in pages],
+            "pager_param": r.get("pager_param"),
+        }
+    known = {walk_id for (walk_id,) in con.execute("SELECT walk_id FROM section_walks").fetchall()}
+    new = [row for walk_id, row in rows.items() if walk_id not in known]
+    if not new:
+        return 0
+    list_ = pa.list_(pa.string())
+    schema = pa.schema(
+        [
+            ("walk_id", pa.string()),
+            ("run_id", pa.int32()),
+            ("source", pa.string()),
+            ("section", pa.string()),
+            ("started_at", pa.string()),
+            ("finished_at", pa.string()),
+            ("walked_to_end", pa.bool_()),
+            ("details_complete", pa.bool_()),
+            ("pages", pa.int32()),
+            ("page_urls", list_),
+            ("page_ids", list_),
+            ("pager_param", pa.string()),
+        ]
+    )
+    with _registered(con, {"incoming_walks": pa.Table.from_pylist(new, schema=schema)}):
+        committed(
+            con,
+            lambda: con.execute(
+                """
+                INSERT INTO section_walks BY NAME
+                SELECT * REPLACE (CAST(started_at AS TIMESTAMPTZ) AS started_at,
+                                  CAST(finished_at AS TIMESTAMPTZ) AS finished_at)
+                FROM incoming_walks WHERE walk_id NOT IN (SELECT walk_id FROM section_walks)
+                """
+            ),
+        )
+    return len(new)
+
+
 def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
     """Give each listing card the full abstract of its detail page, beside (not over) its teaser.
 

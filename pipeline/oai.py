@@ -8,7 +8,9 @@ reading its database, so the warehouse speaks the protocol they all share
   its datestamp is its last change in the change log (`record_status.last_changed_at`, UTC, to
   the second; on a lake, the time of the snapshot that committed it: `lake.RECORD_STATUS_CTE`),
   so `from`/`until` give exactly what changed since the last harvest;
-- an edition the log marks withdrawn is a deleted record (`<header status="deleted">`) for ever
+- an edition the log marks withdrawn (merged into another, no sightings left, or no longer listed
+  by the sites: `edition_withdrawals`, which `publications` leaves out) is a deleted record
+  (`<header status="deleted">`), for ever unless a later walk lists it again
   (deletedRecord=persistent): `record_changes` is append-only, so a harvester learns of every
   deletion however long it waited;
 - sets `site:<host>` (sites an edition was seen on) and `type:<slug>` (resource types the pages
@@ -280,11 +282,12 @@ memberships AS (
     SELECT m.edition_id, 'site:' || regexp_replace(lower(s.source), '[^a-z0-9.\\-]+', '-', 'g') AS spec,
            s.source AS name
     FROM edition_members AS m JOIN sightings AS s USING (sighting_id)
+    WHERE m.edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
     UNION
     SELECT m.edition_id, 'type:' || {_SLUG} AS spec, trim(t) AS name
     FROM edition_members AS m JOIN sightings AS s USING (sighting_id),
          unnest(string_split(s.extra ->> 'type', ',')) AS u(t)
-    WHERE {_SLUG} <> ''
+    WHERE {_SLUG} <> '' AND m.edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
 )"""
 
 #: every record, live or deleted, with its datestamp (UTC, to the second) and sets

@@ -41,6 +41,14 @@ REQUIRED = (
     "edition_members",
     "dedup_ids",
     "record_changes",
+    "edition_withdrawals",
+    "section_walks",
+)
+
+#: a withdrawal reason as counted: merges are one reason whatever id they merged into
+REASON_KIND = (
+    "CASE WHEN starts_with({col}, 'merged into ') THEN 'merged into another id' "
+    "ELSE coalesce({col}, '(not recorded)') END"
 )
 
 #: rows of a list the page shows before saying "and N more" (the warehouse has them all)
@@ -86,6 +94,18 @@ class ChangeItem:
     url: str | None
     merged_into: str | None
     merged_into_title: str | None
+    #: record_changes.reason of its last change in the run (not listed by ..., listed again, fields)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunChanges:
+    """What one run's passes logged: records per level and operation, withdrawals per reason."""
+
+    run_id: int
+    counts: dict[tuple[str, str], int]
+    #: (level, reason, records) of the run's withdrawals
+    withdrawn: list[tuple[str, str, int]]
 
 
 @dataclass(frozen=True)
@@ -185,6 +205,10 @@ class Report:
     previous_run: int | None = None
     change_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     changes: list[ChangeItem] = field(default_factory=list)
+    #: (level, op, reason, records) of the current run's net changes
+    change_reasons: list[tuple[str, str, str, int]] = field(default_factory=list)
+    #: the last runs' changes, newest first
+    change_history: list[RunChanges] = field(default_factory=list)
     dedup_run: int | None = None
     edition_rules: list[tuple[str, int]] = field(default_factory=list)
     work_rules: list[tuple[str, int]] = field(default_factory=list)
@@ -311,13 +335,15 @@ def _changes(con: duckdb.DuckDBPyConnection, report: Report) -> None:
         con,
         """
         WITH per_id AS (
-            SELECT level, id, arg_min(op, change_id) AS first_op, arg_max(op, change_id) AS last_op
+            SELECT level, id, arg_min(op, change_id) AS first_op, arg_max(op, change_id) AS last_op,
+                   arg_max(reason, change_id) AS reason
             FROM record_changes WHERE run_id = ? GROUP BY level, id
         ),
         net AS (
             SELECT level, id,
                    CASE WHEN last_op = 'withdrawn' THEN CASE WHEN first_op = 'added' THEN NULL ELSE 'withdrawn' END
-                        WHEN first_op = 'added' THEN 'added' ELSE 'changed' END AS op
+                        WHEN first_op = 'added' THEN 'added' ELSE 'changed' END AS op,
+                   reason
             FROM per_id
         )
         SELECT n.level, n.op, n.id,
@@ -326,7 +352,8 @@ def _changes(con: duckdb.DuckDBPyConnection, report: Report) -> None:
                coalesce(p.language, array_to_string(w.languages, ', '), s.text_language) AS language,
                coalesce(p.url, s.canonical_url) AS url,
                i.merged_into,
-               coalesce(mp.display_title, mw.display_title) AS merged_into_title
+               coalesce(mp.display_title, mw.display_title) AS merged_into_title,
+               n.reason
         FROM net AS n
         LEFT JOIN publications AS p ON n.level = 'edition' AND p.edition_id = n.id
         LEFT JOIN works AS w ON n.level = 'work' AND w.work_id = n.id
@@ -345,6 +372,38 @@ def _changes(con: duckdb.DuckDBPyConnection, report: Report) -> None:
         counts[(item.level, item.op)] = counts.get((item.level, item.op), 0) + 1
     report.change_counts = counts
     report.changes = items
+    reasons: dict[tuple[str, str, str], int] = {}
+    for item in items:
+        reason = item.reason or "(not recorded)"
+        if item.op == "withdrawn" and reason.startswith("merged into "):
+            reason = "merged into another id"
+        reasons[(item.level, item.op, reason)] = reasons.get((item.level, item.op, reason), 0) + 1
+    report.change_reasons = [(*key, n) for key, n in sorted(reasons.items())]
+    _change_history(con, report)
+
+
+def _change_history(con: duckdb.DuckDBPyConnection, report: Report) -> None:
+    """Records added, changed and withdrawn by each of the last runs, and why they were withdrawn."""
+    runs = [r.run_id for r in report.runs]
+    if not runs:
+        return
+    counts: dict[int, dict[tuple[str, str], int]] = {run: {} for run in runs}
+    for run, level, op, n in _rows(
+        con,
+        "SELECT run_id, level, op, count(*) FROM record_changes WHERE list_contains(?, run_id) GROUP BY ALL",
+        [runs],
+    ):
+        counts[run][(level, op)] = int(n)
+    withdrawn: dict[int, list[tuple[str, str, int]]] = {run: [] for run in runs}
+    for run, level, reason, n in _rows(
+        con,
+        f"""SELECT run_id, level, {REASON_KIND.format(col="reason")} AS kind, count(*) AS n
+            FROM record_changes WHERE op = 'withdrawn' AND list_contains(?, run_id)
+            GROUP BY ALL ORDER BY run_id, level, n DESC, kind""",
+        [runs],
+    ):
+        withdrawn[run].append((level, reason, int(n)))
+    report.change_history = [RunChanges(run, counts[run], withdrawn[run]) for run in runs]
 
 
 def _merges(con: duckdb.DuckDBPyConnection, report: Report) -> None:

@@ -378,8 +378,10 @@ def _change_rows(items: Sequence[ChangeItem]) -> list[tuple[str, list[object]]]:
             note = (
                 fmt('merged into {} <span class="id">{}</span>', _title(item.merged_into_title), item.merged_into)
                 if item.merged_into
-                else "its pages are no longer in the warehouse"
+                else item.reason or "its pages are no longer in the warehouse"
             )
+        elif item.reason:
+            note = item.reason
         rows.append(
             (
                 item.id,
@@ -409,6 +411,21 @@ def _changes(report: Report) -> Html:
         ],
     )
     parts = [counts]
+    if report.change_reasons:
+        parts.append(
+            _table(
+                "table-change-reasons",
+                "Records per change and reason",
+                [("level", "Level"), ("op", "Change"), ("reason", "Reason"), ("n_records", "Records")],
+                [
+                    (f"{level}:{op}:{reason}", [level, dict(OPS)[op], reason, n])
+                    for level, op, reason, n in report.change_reasons
+                ],
+                wide=True,
+            )
+        )
+    if report.change_history:
+        parts.append(_change_history(report))
     if not report.changes:
         parts.append(Html('<p class="empty">Nothing was added, changed or withdrawn in this run.</p>'))
     for op, label in OPS:
@@ -429,12 +446,32 @@ def _changes(report: Report) -> Html:
         )
     return fmt(
         '<section id="changes"><h2>New, changed and gone in run {} {}</h2><p class="note">From the change log '
-        "(<code>record_changes</code>): new ids, records whose exported fields changed, and ids withdrawn "
-        "(merged into another or no longer on any page). A changed title can make a new edition.</p>{}</section>",
+        "(<code>record_changes</code>): new ids (or ids listed again), records whose exported fields changed, and "
+        "ids withdrawn: merged into another, no sightings left, or no longer listed by the sites (every section "
+        "that showed the edition walked to its end <code>withdraw_after_walks</code> times since without showing it; "
+        "<code>withdrawn_editions</code>"
+        " keeps them). A changed title can make a new edition.</p>{}</section>",
         report.change_run,
         since,
         join(parts),
     )
+
+
+def _change_history(report: Report) -> Html:
+    """One row per recent run: editions and works new, changed and gone, and why they were withdrawn."""
+    headers = [("run", "Run")]
+    for level, label in (("edition", "Editions"), ("work", "Works")):
+        headers += [(f"n_{level}_{op}", f"{label} {word.lower()}") for op, word in OPS]
+    headers.append(("withdrawn_reasons", "Withdrawal reasons"))
+    rows = []
+    for run in report.change_history:
+        cells: list[object] = [run.run_id]
+        for level in ("edition", "work"):
+            cells += [run.counts.get((level, op), 0) for op, _ in OPS]
+        reasons = "; ".join(f"{level}s {reason}: {n}" for level, reason, n in run.withdrawn)
+        cells.append(reasons)
+        rows.append((str(run.run_id), cells))
+    return fmt("<h3>Per run</h3>") + _table("table-change-history", "Changes per run", headers, rows, wide=True)
 
 
 def _rule(rule: str) -> Html:

@@ -29,6 +29,8 @@ ENV_OVERRIDES = {
     "IOM_PARSE_TIMEOUT": "parse_timeout_s",
     "IOM_LOAD_BATCH_PAGES": "load_batch_pages",
     "IOM_PARSE_WORKERS": "parse_workers",
+    "IOM_WALK_TO_END": "walk_to_end",
+    "IOM_WITHDRAW_AFTER_WALKS": "withdraw_after_walks",
 }
 
 
@@ -50,6 +52,11 @@ class Settings:
     lake_data: Path | None = None
     #: parse processes per ingest; `lake workers` lowers it so N workers share the machine's cores
     parse_workers: int = 2
+    #: walk every listing section to its end each run; False stops paging at the first page of
+    #: known cards, which is cheaper but leaves no walk that can withdraw an item
+    walk_to_end: bool = True
+    #: complete walks of every section that showed an edition, none showing it, before it is withdrawn
+    withdraw_after_walks: int = 2
 
     def with_overrides(self, **changes: object) -> Settings:
         """Apply command-line values; None means 'not given' so defaults survive.
@@ -97,9 +104,23 @@ def load_settings(environ: dict[str, str] | None = None, root: Path | None = Non
             embed_budget=int(data.get("embed_budget", 20_000)),
             parse_timeout_s=float(data.get("parse_timeout_s", 20.0)),
             parse_workers=max(1, int(data.get("parse_workers", 2))),
+            walk_to_end=_flag(data.get("walk_to_end", True)),
+            withdraw_after_walks=max(1, int(data.get("withdraw_after_walks", 2))),
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"bad setting in {DEFAULTS_FILE}: {exc}") from exc
+
+
+def _flag(value: object) -> bool:
+    """A true/false setting, from TOML (a boolean) or the environment (text)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
 
 
 def _rooted(root: Path, value: str | Path) -> Path:

@@ -5,10 +5,11 @@ fetch log; the parse stage reads them later. Listing and detail bodies are parse
 discover links (cards, pager, language editions), with the same pure parsers the parse stage
 uses, in worker processes.
 
-Incremental by default: a listing section is walked newest first and stops paging at the first
-page whose cards are all known, once the section has been walked to its end at least once;
-known detail pages are not fetched again. `full=True` walks everything and re-validates every
-page with conditional requests.
+Incremental by default: every listing section is walked to its end with conditional requests
+(a walk that saw every page is what lets a run withdraw an item the site no longer lists; with
+`stop_early` a section stops paging at the first page whose cards are all known, once it has been
+walked to its end at least once), and known detail pages are not fetched again. `full=True`
+re-validates every page, details too, with conditional requests.
 
 A page counts as known only while its archived body is intact: a detail page whose object is
 missing or corrupt is fetched again (without validators, so the site sends the body and not a

@@ -4,14 +4,18 @@ One `SectionWalk` per start URL. Each page is one job of the site's scheduler (`
 next page is known only once this one is parsed (its pager link), so a section's pages go one
 after the other while its cards' detail pages are fetched beside them.
 
-Incremental by default: a section is walked newest first and stops at the first page whose cards
-were all archived by earlier runs, once the section has been walked to its end at least once.
+Every section is walked to its end on every run, by default: listing pages are cheap (conditional
+requests answer 304), and only a walk that saw every page of its section can tell that an item is
+no longer listed (pipeline/changes.py withdraws editions by absence from such walks). With
+`CrawlOptions.stop_early` a section stops paging at the first page whose cards were all archived
+by earlier runs, once it has been walked to its end at least once; such a walk withdraws nothing.
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -19,6 +23,7 @@ from parsers import ParsedPage
 from pipeline.urls import canonical_url
 
 if TYPE_CHECKING:
+    from pipeline.archive import ArchiveEntry
     from pipeline.crawl.site import Site
 
 
@@ -33,11 +38,21 @@ class SectionWalk:
     cards: list[str] = field(default_factory=list)
     #: walked to its end (or to where an earlier complete walk takes over)
     complete: bool = False
+    #: every pager page fetched (200 or 304) and parsed, up to the pager's end, with no layout
+    #: alert: only such a walk may say that an item is no longer listed
+    walked_to_end: bool = False
+    #: (URL as archived, sha256) of the body of every page the walk read, in order
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    started_at: str | None = None
+    #: a page of this walk raised a layout alert (no cards, far fewer than usual, text fallback)
+    alerted: bool = False
 
     async def step(self, site: Site) -> bool:
         """Fetch and read the walk's current page; True when there is a next page to walk."""
         url, source = self.url, site.source
         assert url is not None
+        if self.started_at is None:
+            self.started_at = _now()
         outcome = await site.fetcher.get(url, "listing", site.recorder.validators(url))
         entry = site.recorder.record(outcome, source.listing_format)
         body = site.recorder.body(outcome)
@@ -52,8 +67,11 @@ class SectionWalk:
             return False
         cards = [r["url"] for r in parsed.records if r.get("url")]
         if outcome.outcome == "fetched":
+            alerts = len(site.report.layout_alerts)
             check_layout(site, url, parsed, self.counts, site.state.section_cards.get(self.section))
+            self.alerted = self.alerted or len(site.report.layout_alerts) > alerts
         self.counts.append(len(parsed.records))
+        self._saw(site, outcome.outcome, url, entry)
         # "new" is against earlier runs only: details fetched by this run beside the walk do not count
         new = [c for c in cards if canonical_url(c) not in site.details.known_before]
         self.cards.extend(c for c in cards if source.allows(c))
@@ -69,8 +87,14 @@ class SectionWalk:
             next_url = pager.get("next")
         if not next_url:
             self.complete = True
+            self.walked_to_end = not self.alerted and len(self.seen) == len(self.counts)
             return False
-        if not site.options.full and not new and self.section in site.state.complete_sections:
+        if (
+            site.options.stop_early
+            and not site.options.full
+            and not new
+            and self.section in site.state.complete_sections
+        ):
             self.complete = True  # incremental: everything from here on was seen by an earlier walk
             return False
         if not source.allows(next_url) or self.page + 1 >= source.pager.first + source.pager.max_pages:
@@ -91,8 +115,24 @@ class SectionWalk:
         return {
             "kind": "section", "url": self.section, "complete": self.complete and details_in,
             "pages": len(self.counts), "cards_median": statistics.median(self.counts) if self.counts else 0,
-            "run_id": site.options.run_id,
+            "run_id": site.options.run_id, "source": site.source.name, "pager_param": site.source.pager.param,
+            "walked_to_end": self.walked_to_end,
+            "walked_pages": [{"url": u, "sha256": sha} for u, sha in self.seen],
+            "started_at": self.started_at, "finished_at": _now(),
         }  # fmt: skip
+
+    def _saw(self, site: Site, outcome: str, url: str, entry: ArchiveEntry | None) -> None:
+        """Note the body this page showed: its archived URL and hash name the page in the warehouse."""
+        if outcome == "fetched" and entry is not None:
+            self.seen.append((entry.url or url, entry.sha256))
+            return
+        known = site.state.validators.get(url) if outcome == "not_modified" else None
+        if known and known.get("sha256"):
+            self.seen.append((known.get("url") or url, known["sha256"]))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def check_layout(site: Site, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> None:

@@ -132,6 +132,7 @@ class Recorder:
                 "etag": outcome.headers.get("etag", ""),
                 "last-modified": outcome.headers.get("last-modified", ""),
                 "sha256": sha,
+                "url": entry.url or outcome.url,
             }
         record = {
             "kind": outcome.kind,

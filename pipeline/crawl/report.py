@@ -17,6 +17,9 @@ class CrawlOptions:
     run_id: int | None = None
     #: per-page parse time limit in seconds (link discovery parses in worker processes)
     parse_timeout_s: float = 20.0
+    #: stop paging a section at the first page whose cards are all known (once it was walked to
+    #: its end): cheaper, but such a walk cannot withdraw anything (Settings.walk_to_end)
+    stop_early: bool = False
 
 
 @dataclass

@@ -111,6 +111,28 @@ COMMENT ON COLUMN match_links.decision IS 'joined, vetoed or ambiguous.';
 COMMENT ON COLUMN match_links.reason IS 'Why a match was refused (vetoed, ambiguous); NULL when joined.';
 COMMENT ON COLUMN match_links.evidence IS 'Details of the match: text overlap, the linking URL, the shared ISBN, shared signals.';
 
+-- Written by pipeline/changes.py after every pass, not by the pass itself: the publications view
+-- below leaves these editions out, so the table must exist before the view is created.
+CREATE TABLE IF NOT EXISTS edition_withdrawals (
+    edition_id        VARCHAR PRIMARY KEY,
+    work_id           VARCHAR NOT NULL,
+    sections          VARCHAR[] NOT NULL,
+    last_listed_at    TIMESTAMPTZ,
+    walks_since       INTEGER NOT NULL,
+    withdrawn_run_id  INTEGER,
+    dedup_run_id      INTEGER NOT NULL,
+    reason            VARCHAR NOT NULL
+);
+COMMENT ON TABLE edition_withdrawals IS 'Editions withdrawn because the sites stopped listing them: every listing section that ever showed the edition was walked to its end at least withdraw_after_walks times since, and none of those walks showed it (pipeline/changes.py). Rewritten after every deduplication pass; an edition listed again leaves it. Its sightings stay (the archive keeps every page version), so the edition stays in edition_members, but not in publications or works.';
+COMMENT ON COLUMN edition_withdrawals.edition_id IS 'The withdrawn edition (edition_members.edition_id).';
+COMMENT ON COLUMN edition_withdrawals.work_id IS 'Its work.';
+COMMENT ON COLUMN edition_withdrawals.sections IS 'The listing sections that showed it (listing URL without the pager parameter, as section_walks.section).';
+COMMENT ON COLUMN edition_withdrawals.last_listed_at IS 'When a listing page last showed it: the end of the last walk that saw it, or the retrieval of the page.';
+COMMENT ON COLUMN edition_withdrawals.walks_since IS 'Complete walks since then of the section with the fewest (at least withdraw_after_walks).';
+COMMENT ON COLUMN edition_withdrawals.withdrawn_run_id IS 'Ingest run whose pass first found it withdrawn (this time).';
+COMMENT ON COLUMN edition_withdrawals.dedup_run_id IS 'Deduplication pass after which the table was last written.';
+COMMENT ON COLUMN edition_withdrawals.reason IS 'The reason logged in record_changes, e.g. not listed by 2 complete walks of <section>.';
+
 CREATE OR REPLACE VIEW sighting_editions AS
 SELECT s.sighting_id, m.edition_id, m.work_id
 FROM sightings AS s
@@ -196,8 +218,9 @@ SELECT
     coalesce(title, derived_title(abstract)) AS display_title,
     title IS NULL AND abstract IS NOT NULL AS title_derived,
     * EXCLUDE (edition_id, work_id, language, title)
-FROM merged;
-COMMENT ON VIEW publications IS 'One row per edition (one publication in one language) with its metadata merged field by field: each value comes from the best sighting that has it (detail page, then catalogue, then listing card, then text listing; newest first), and value_sources names that sighting. Deduplication rules: pipeline/dedup; why rows were merged: match_links.';
+FROM merged
+WHERE edition_id NOT IN (SELECT edition_id FROM edition_withdrawals);
+COMMENT ON VIEW publications IS 'One row per live edition (one publication in one language) with its metadata merged field by field: each value comes from the best sighting that has it (detail page, then catalogue, then listing card, then text listing; newest first), and value_sources names that sighting. Editions the sites no longer list are left out (they are in withdrawn_editions): a view of its own rather than a column here, so that every query, export, harvest and the works view that reads publications goes on meaning what is published now without a filter to remember. Deduplication rules: pipeline/dedup; why rows were merged: match_links.';
 COMMENT ON COLUMN publications.edition_id IS 'Stable edition id.';
 COMMENT ON COLUMN publications.work_id IS 'Stable id of the work (the same publication in other languages): see the works view.';
 COMMENT ON COLUMN publications.language IS 'Language of the edition (ISO 639-1), detected from its text; NULL when unsure.';
@@ -261,7 +284,7 @@ SELECT
     list_sort(list_distinct(flatten(list(sources)))) AS sources
 FROM publications
 GROUP BY work_id;
-COMMENT ON VIEW works IS 'One row per work: a publication across its language editions, with its languages and editions.';
+COMMENT ON VIEW works IS 'One row per work with a live edition: a publication across its language editions, with its languages and editions (withdrawn editions left out, as in publications).';
 COMMENT ON COLUMN works.work_id IS 'Stable work id: survives re-runs and new sightings; see dedup_ids for merged ids.';
 COMMENT ON COLUMN works.languages IS 'Languages of its editions (ISO 639-1).';
 COMMENT ON COLUMN works.edition_count IS 'Number of editions.';

@@ -20,7 +20,7 @@ COMMENT ON COLUMN record_changes.dedup_run_id IS 'Deduplication pass that saw th
 COMMENT ON COLUMN record_changes.run_id IS 'Ingest run the pass belongs to (runs.run_id; the last ingest run for a pass run on its own).';
 COMMENT ON COLUMN record_changes.level IS 'edition or work.';
 COMMENT ON COLUMN record_changes.id IS 'The edition_id or work_id.';
-COMMENT ON COLUMN record_changes.op IS 'added (new id), changed (its fields changed) or withdrawn (no longer in the warehouse: its pages are gone or it was merged into another id, see dedup_ids).';
+COMMENT ON COLUMN record_changes.op IS 'added (a new id, or one withdrawn before and published again), changed (its fields changed) or withdrawn (no longer published: the sites stopped listing it, see edition_withdrawals; it was merged into another id, see dedup_ids; or no sightings are left). reason says which.';
 COMMENT ON COLUMN record_changes.changed_at IS 'When the pass logged the change.';
 COMMENT ON COLUMN record_changes.content_hash IS 'Hash of the record''s exported fields after the change; NULL when withdrawn.';
 
@@ -41,12 +41,12 @@ COMMENT ON VIEW record_status IS 'One row per edition or work id ever published:
 COMMENT ON COLUMN record_status.level IS 'edition or work.';
 COMMENT ON COLUMN record_status.id IS 'The edition_id or work_id.';
 COMMENT ON COLUMN record_status.last_op IS 'Its latest change: added, changed or withdrawn.';
-COMMENT ON COLUMN record_status.withdrawn IS 'True when the id is no longer in the warehouse (a deleted record for harvesters).';
+COMMENT ON COLUMN record_status.withdrawn IS 'True when the id is no longer published (a deleted record for harvesters): merged, no sightings left, or no longer listed by the sites.';
 COMMENT ON COLUMN record_status.first_added_at IS 'When it first appeared.';
 COMMENT ON COLUMN record_status.last_changed_at IS 'When it last appeared, changed or was withdrawn (the OAI-PMH datestamp).';
 COMMENT ON COLUMN record_status.last_change_id IS 'record_changes.change_id of its latest change.';
 COMMENT ON COLUMN record_status.last_run_id IS 'Ingest run of its latest change.';
-COMMENT ON COLUMN record_status.content_hash IS 'Hash of its exported fields now; NULL when withdrawn.';
+COMMENT ON COLUMN record_status.content_hash IS 'Hash of its exported fields as last published (kept when withdrawn: record_changes has NULL on the withdrawal itself).';
 
 CREATE OR REPLACE VIEW changes AS
 SELECT
