@@ -21,9 +21,14 @@ them withdrawn, and logs them added again if a later walk shows them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import duckdb
 
 from pipeline.warehouse import committed, next_ids, transaction
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: fields whose change is a change of the record for a catalogue (not counts or sighting lists)
 EDITION_FIELDS = "work_id, language, title, abstract, year, page_count, isbn, eisbn, languages, pdf_urls, url, sources"
@@ -71,82 +76,95 @@ complete AS (  -- walks that read every page of their section, each page parsed 
     GROUP BY w.walk_id
     HAVING bool_and(coalesce(p.parse_status = 'parsed', false) AND rj.page_id IS NULL)
 ),
-page_section AS (SELECT page_id, any_value(section) AS section FROM walk_pages GROUP BY page_id),
+threshold AS (  -- per section: the start of its N-th latest complete walk
+    SELECT section, started_at AS since
+    FROM (SELECT section, started_at, row_number() OVER (PARTITION BY section ORDER BY started_at DESC) AS nth
+          FROM complete)
+    WHERE nth = $n
+),
+walked_pages AS (  -- each page version a walk saw: its section and the end of the last walk that saw it
+    SELECT page_id, any_value(section) AS section, max(finished_at) AS last_walked_at
+    FROM walk_pages GROUP BY page_id
+),
 params AS (
     SELECT source, any_value(pager_param) AS param FROM section_walks
     WHERE source IS NOT NULL AND pager_param IS NOT NULL GROUP BY source
 ),
-listed AS (  -- every listing page that shows an edition, and its section
-    SELECT DISTINCT m.edition_id, m.work_id, p.page_id, p.retrieved_at,
+listed AS (  -- every listing page version that shows an edition, its section, and when it last showed it
+    SELECT DISTINCT m.edition_id, m.work_id, p.page_id,
            -- a page no recorded walk saw (an older version): its URL without the pager parameter
-           coalesce(ps.section, regexp_replace(
+           coalesce(wp.section, regexp_replace(
                regexp_replace(p.url, '([?&])' || coalesce(pr.param, 'page') || '=[^&#]*&?', '\\1'), '[?&]$', ''
-           )) AS section
+           )) AS section,
+           greatest(p.retrieved_at, wp.last_walked_at) AS shown_at
     FROM edition_members AS m
     JOIN sightings AS s USING (sighting_id)
     JOIN raw_pages AS p ON p.page_id = s.page_id
-    LEFT JOIN page_section AS ps ON ps.page_id = p.page_id
+    LEFT JOIN walked_pages AS wp ON wp.page_id = p.page_id
     LEFT JOIN params AS pr ON pr.source = p.source
     WHERE s.kind = 'publication' AND p.format IN ('html-listing', 'text-listing')
 ),
 last_listed AS (  -- per edition and section: when a page of it last showed the edition
-    SELECT l.edition_id, any_value(l.work_id) AS work_id, l.section,
-           greatest(max(l.retrieved_at), max(wp.finished_at)) AS last_listed_at
-    FROM listed AS l LEFT JOIN walk_pages AS wp ON wp.page_id = l.page_id
-    GROUP BY l.edition_id, l.section
-),
-since AS (
-    SELECT ll.edition_id, ll.work_id, ll.section, ll.last_listed_at, count(c.walk_id) AS walks
-    FROM last_listed AS ll
-    LEFT JOIN complete AS c ON c.section = ll.section AND c.started_at > ll.last_listed_at
-    GROUP BY ALL
+    SELECT edition_id, any_value(work_id) AS work_id, section, max(shown_at) AS last_listed_at
+    FROM listed GROUP BY edition_id, section
 ),
 gone AS (
-    SELECT edition_id, any_value(work_id) AS work_id, list_sort(list(section)) AS sections,
-           max(last_listed_at) AS last_listed_at, CAST(min(walks) AS INTEGER) AS walks_since
-    FROM since
-    GROUP BY edition_id
+    SELECT l.edition_id, any_value(l.work_id) AS work_id, list_sort(list(l.section)) AS sections,
+           max(l.last_listed_at) AS last_listed_at
+    FROM last_listed AS l LEFT JOIN threshold AS t ON t.section = l.section
+    GROUP BY l.edition_id
     -- every section that showed it (one of unknown section never qualifies) walked N times since
-    HAVING count(section) = count(*) AND min(walks) >= $n
+    HAVING bool_and(coalesce(t.since > l.last_listed_at, false))
+),
+walks_since AS (  -- for the withdrawn only: complete walks since, in the section with the fewest
+    SELECT edition_id, CAST(min(n) AS INTEGER) AS walks_since
+    FROM (
+        SELECT g.edition_id, l.section, count(c.walk_id) AS n
+        FROM gone AS g
+        JOIN last_listed AS l ON l.edition_id = g.edition_id
+        LEFT JOIN complete AS c ON c.section = l.section AND c.started_at > l.last_listed_at
+        GROUP BY g.edition_id, l.section
+    )
+    GROUP BY edition_id
 )
-SELECT g.edition_id, g.work_id, g.sections, g.last_listed_at, g.walks_since,
+SELECT g.edition_id, g.work_id, g.sections, g.last_listed_at, s.walks_since,
        coalesce(o.withdrawn_run_id, $run_id) AS withdrawn_run_id, $dedup_run_id AS dedup_run_id,
        'not listed by ' || $n || ' complete walks of ' || array_to_string(g.sections, ', ') AS reason
 FROM gone AS g
+JOIN walks_since AS s USING (edition_id)
 LEFT JOIN edition_withdrawals AS o USING (edition_id)
 ORDER BY g.edition_id
 """
 
 
-def withdrawals(con: duckdb.DuckDBPyConnection, after_walks: int, dedup_run_id: int, run_id: int | None) -> list[tuple]:
-    """The editions the sites no longer list, as rows of `edition_withdrawals`.
+def withdrawals(con: duckdb.DuckDBPyConnection, after_walks: int, dedup_run_id: int, run_id: int | None) -> pa.Table:
+    """The editions the sites no longer list, as rows of `edition_withdrawals` (an Arrow table).
 
     Judged from the data alone (walks, pages, clusters), so running it again, or after a
     rebuild from raw/, gives the same answer. Walks are ordered by time, not by run id: run ids
     start again when a warehouse is rebuilt, while the fetch log keeps the older runs' walks.
     """
     params = {"n": max(1, int(after_walks)), "run_id": run_id, "dedup_run_id": dedup_run_id}
-    return con.execute(WITHDRAWALS_SQL, params).fetchall()
+    return con.execute(WITHDRAWALS_SQL, params).to_arrow_table()
 
 
-def _write_withdrawals(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+def _write_withdrawals(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
     """Replace `edition_withdrawals` with `rows`, unless it holds them already (a lake snapshot saved)."""
-    key = sorted((r[0], r[4], r[7]) for r in rows)
+    wanted = sorted(zip(*(rows.column(c).to_pylist() for c in ("edition_id", "walks_since", "reason")), strict=True))
     held = sorted(con.execute("SELECT edition_id, walks_since, reason FROM edition_withdrawals").fetchall())
-    if held == key:
+    if held == wanted:
         return
 
     def write() -> None:
         with transaction(con):
             con.execute("DELETE FROM edition_withdrawals")
-            if rows:
-                con.executemany(
-                    "INSERT INTO edition_withdrawals (edition_id, work_id, sections, last_listed_at, walks_since, "
-                    "withdrawn_run_id, dedup_run_id, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+            con.execute("INSERT INTO edition_withdrawals BY NAME SELECT * FROM dd_withdrawals")
 
-    committed(con, write)
+    con.register("dd_withdrawals", rows)
+    try:
+        committed(con, write)
+    finally:
+        con.unregister("dd_withdrawals")
 
 
 def _setting() -> int:
