@@ -200,6 +200,9 @@ def select_records(
     With `since`, an `operation` column says added, changed or withdrawn relative to the state
     after run `since`: an id first logged after it is added (even if it also changed since), an
     id gone now is withdrawn (its row carries only the id and the operation), any other changed.
+    Gone means no longer published: merged into another id, no sightings left, or no longer
+    listed by the sites (`edition_withdrawals`, which the `publications` view leaves out, so the
+    live records here never include it).
     `ids` (without `since`) keeps only those records: OAI-PMH serves a page of them at a time
     with the same fields, so its Dublin Core cannot differ from the export's.
 
