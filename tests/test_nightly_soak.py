@@ -1,0 +1,156 @@
+"""Thirty nights over a drifting replica: every night the warehouse equals the sites' truth.
+
+The replica (`pipeline/replica/drift.py`) evolves night by night from a fixed seed: items are
+inserted on top of sections (shifting every card of every pager page), removed, their teasers
+and titles corrected, translated, moved between sections, and one section is renamed. Each
+night a real crawl and ingest run into one real DuckDB file, as cron runs them. After every
+night the test compares with what the replica says it serves (its truth, independent of the
+pipeline):
+
+- editions and works: pairwise precision 1.0 over every sighting ever loaded, and no publication
+  split that night 0 did not already split (the first build's recall is the matcher's, measured
+  in tests/test_dedup_replica.py; drift must cost none of it);
+- ids: every item keeps the edition and work id it had the night before;
+- live records: `publications` holds exactly the editions of the items served tonight, plus
+  those removed too recently to be withdrawn (the grace of `withdraw_after_walks` complete walks);
+- the change feed: `export --since <last night's run>` reports as added only new items, as
+  withdrawn only removed ones.
+At the end, a rebuild of the final archive in one offline run holds the same editions and works.
+
+`IOM_SOAK_NIGHTS` sets the number of nights (default 30).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+
+from pipeline.archive import Archive
+from pipeline.dedup.evaluate import Scores, _path, _pairwise
+from pipeline.export import select_records
+from pipeline.ingest import IngestOptions, run_ingest
+from pipeline.replica import Replica
+from pipeline.warehouse import connect, migrate
+from tests.test_crawl import crawl_ingest
+
+NIGHTS = int(os.environ.get("IOM_SOAK_NIGHTS", "30"))
+
+
+def served(rep: Replica) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(site, path) -> (item id, edition key, work key) for every publication page served tonight."""
+    out = {}
+    for item in rep.truth():
+        for site, url in item["urls"].items():
+            out[(site, _path(urlsplit(url).path))] = (item["item_id"], item["edition_key"], item["work_key"])
+    for item in rep.items:
+        for site in item.get("sites") or {}:
+            if item["kind"] == "publication":
+                out[(site, f"/node/{item['nid']}")] = (item["id"], item["edition_key"], item["work_key"])
+    return out
+
+
+def sightings(db: Path) -> list[tuple[str, str, str | None, str, str]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            """
+            SELECT s.sighting_id, s.source, coalesce(s.canonical_url, s.detail_url), m.edition_id, m.work_id
+            FROM sightings AS s JOIN edition_members AS m USING (sighting_id)
+            """
+        ).fetchall()
+
+
+def score(pairs: list[tuple[str, str]]) -> tuple[Scores, set[str]]:
+    """Pairwise scores, and the true clusters the warehouse splits."""
+    parts: dict[str, set[str]] = defaultdict(set)
+    for true, predicted in pairs:
+        parts[true].add(predicted)
+    return _pairwise(pairs), {true for true, found in parts.items() if len(found) > 1}
+
+
+@pytest.mark.slow
+def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: Path) -> None:
+    known: dict[tuple[str, str], tuple[str, str, str]] = {}
+    ids_before: dict[str, set[tuple[str, str]]] = {}
+    present_before: set[str] = set()
+    last_run = 0
+    figures = []
+    split_at_first: tuple[set[str], set[str]] | None = None
+    with Replica(page_size=10, crawl_delay=0) as rep:
+        for night in range(NIGHTS + 1):
+            rep.set_night(night)
+            tonight = served(rep)
+            known.update(tonight)
+            present = {v[0] for v in tonight.values()}
+            summary = crawl_ingest(tmp_path, rep.write_sources(tmp_path / "sources.toml"))
+            assert summary.status == "ok", summary.message
+            db = tmp_path / "w.duckdb"
+
+            # every sighting against the truth of the item it shows
+            ed_pairs, wk_pairs = [], []
+            ids_now: dict[str, set[tuple[str, str]]] = defaultdict(set)
+            unknown = []
+            for _sid, site, url, edition, work in sightings(db):
+                if url is None:
+                    continue
+                found = known.get((site, _path(urlsplit(url).path)))
+                if found is None:
+                    unknown.append(url)
+                    continue
+                item, edition_key, work_key = found
+                ed_pairs.append((edition_key, edition))
+                wk_pairs.append((work_key, work))
+                ids_now[item].add((edition, work))
+            assert not unknown, f"night {night}: sightings of pages the replica never served: {unknown[:5]}"
+            (editions, ed_split), (works, wk_split) = score(ed_pairs), score(wk_pairs)
+            figures.append((night, editions.precision, editions.recall, works.precision, works.recall))
+            assert editions.precision == 1.0, f"night {night} editions: {editions}"
+            assert works.precision == 1.0, f"night {night} works: {works}"
+            if split_at_first is None:
+                split_at_first = (ed_split, wk_split)
+            assert ed_split <= split_at_first[0], f"night {night}: editions split {ed_split - split_at_first[0]}"
+            assert wk_split <= split_at_first[1], f"night {night}: works split {wk_split - split_at_first[1]}"
+
+            # ids: an item keeps the ids it had
+            for item, ids in ids_before.items():
+                if item in present:
+                    assert ids_now[item] == ids, f"night {night}: {item} moved from {ids} to {ids_now[item]}"
+            ids_before = {item: set(ids) for item, ids in ids_now.items()}
+
+            # the change feed since last night: only new items added, only removed ones withdrawn
+            with duckdb.connect(str(db), read_only=True) as con:
+                run_id = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+                if last_run:
+                    feed = select_records(con, "edition", since=last_run).to_pylist()
+                    edition_of = {e: item for item, ids in ids_now.items() for e, _ in ids}
+                    for rec in feed:
+                        item = edition_of.get(rec["edition_id"])
+                        if rec["operation"] == "added":
+                            assert item not in present_before, f"night {night}: {item} added again"
+                        if rec["operation"] == "withdrawn":
+                            assert item not in present, f"night {night}: {item} withdrawn while served"
+            last_run = run_id
+            present_before = present
+
+    # one offline rebuild of the final archive makes the same clusters
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    con = connect(rebuilt)
+    try:
+        migrate(con)
+        assert run_ingest(con, Archive(tmp_path / "raw"), IngestOptions()).status in ("ok", "offline")
+    finally:
+        con.close()
+    nightly, again = sightings(tmp_path / "w.duckdb"), sightings(rebuilt)
+    for level in (3, 4):
+        groups_a: dict[str, set[str]] = defaultdict(set)
+        groups_b: dict[str, set[str]] = defaultdict(set)
+        for row in nightly:
+            groups_a[row[level]].add(row[0])
+        for row in again:
+            groups_b[row[level]].add(row[0])
+        assert {frozenset(g) for g in groups_a.values()} == {frozenset(g) for g in groups_b.values()}
+    print("night, edition P, edition R, work P, work R:", *figures, sep="\n")
