@@ -38,12 +38,14 @@ Cannot-link (checked on whole clusters before every union; see cluster.py):
 - a forbid from overrides.toml.
 
 Identical text on different pages with nothing telling the items apart is one edition; when the
-same text is on one page several times, a sighting elsewhere cannot tell which of them it is,
-and stays alone (cluster.py: ambiguity); they are distinct editions of one work (match_works.py,
-`same_teaser`).
+same text is on one page several times, the cards are distinct editions of one work
+(match_works.py, `same_teaser`). A card without a link takes the edition of its slot (the k-th
+card with its text in its section's order, cards.py, rule `same_card`); any other sighting of
+that text (a detail page, a catalogue entry) cannot tell which of them it is, and stays alone
+(cluster.py: ambiguity).
 
 Evidence, not boilerplate: equal texts and prefixes count only when the text has
-MIN_EVIDENCE_TOKENS content words and is not found on BOILERPLATE_PAGES pages or more. Chrome
+MIN_EVIDENCE_TOKENS content words and is not found in BOILERPLATE_PAGES sections or more. Chrome
 lines (an organisation's name, "Introduction", a download label, a disclaimer) recur across
 unrelated pages and sites; they say nothing about which item a sighting is.
 
@@ -87,8 +89,8 @@ EVIDENCE_CLASS = {"same_text": 1, "prefix": 1, "paraphrase": 2}
 #: a text with fewer content words than this identifies nothing ("Executive Summary", an
 #: organisation's name, "Download 1.55 MB"): equal or prefix texts need at least this many
 MIN_EVIDENCE_TOKENS = 5
-#: a text found on this many pages or more is boilerplate (a disclaimer, a site-wide notice);
-#: one publication's teaser is shown on a few listing pages, not on dozens
+#: a text found in this many sections or more is boilerplate (a disclaimer, a site-wide notice);
+#: one publication's teaser is shown in a few listing sections, not in dozens
 BOILERPLATE_PAGES = 10
 #: a publisher's legal disclaimer (en/es/fr, normalised text: no accents, lower case) is printed in
 #: every report: boilerplate wherever it shows, however few pages the warehouse holds yet
