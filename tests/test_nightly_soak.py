@@ -31,14 +31,17 @@ import duckdb
 import pytest
 
 from pipeline.archive import Archive
-from pipeline.dedup.evaluate import Scores, _path, _pairwise
+from pipeline.dedup.evaluate import Scores, _pairwise, _path
 from pipeline.export import select_records
 from pipeline.ingest import IngestOptions, run_ingest
 from pipeline.replica import Replica
+from pipeline.settings import load_settings
 from pipeline.warehouse import connect, migrate
 from tests.test_crawl import crawl_ingest
 
 NIGHTS = int(os.environ.get("IOM_SOAK_NIGHTS", "30"))
+#: complete walks without an item before it is withdrawn (the default of withdraw_after_walks)
+GRACE = load_settings().withdraw_after_walks
 
 
 def served(rep: Replica) -> dict[tuple[str, str], tuple[str, str, str]]:
@@ -80,6 +83,8 @@ def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: 
     last_run = 0
     figures = []
     split_at_first: tuple[set[str], set[str]] | None = None
+    removed_at: dict[str, int] = {}
+    feeds: list[tuple[int, int, int, int]] = []
     with Replica(page_size=10, crawl_delay=0) as rep:
         for night in range(NIGHTS + 1):
             rep.set_night(night)
@@ -121,11 +126,28 @@ def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: 
                     assert ids_now[item] == ids, f"night {night}: {item} moved from {ids} to {ids_now[item]}"
             ids_before = {item: set(ids) for item, ids in ids_now.items()}
 
+            # live records: tonight's items, and removed ones only while their grace lasts
+            for item in present_before - present:
+                removed_at[item] = night
+            with duckdb.connect(str(db), read_only=True) as con:
+                live = {e for (e,) in con.execute("SELECT edition_id FROM publications").fetchall()}
+                run_id = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
+            for item, ids in ids_now.items():
+                editions_of_item = {e for e, _ in ids}
+                gone = removed_at.get(item)
+                # withdrawn on the walk that makes GRACE complete walks without it: night gone + GRACE - 1
+                if item in present or (gone is not None and night < gone + GRACE - 1):
+                    assert editions_of_item <= live, f"night {night}: {item} is served but not live"
+                else:
+                    assert not editions_of_item & live, f"night {night}: {item} (removed night {gone}) still live"
+            assert live <= {e for ids in ids_now.values() for e, _ in ids}, f"night {night}: live editions of no item"
+
             # the change feed since last night: only new items added, only removed ones withdrawn
             with duckdb.connect(str(db), read_only=True) as con:
-                run_id = con.execute("SELECT max(run_id) FROM runs").fetchone()[0]
                 if last_run:
                     feed = select_records(con, "edition", since=last_run).to_pylist()
+                    ops = [rec["operation"] for rec in feed]
+                    feeds.append((night, *(ops.count(op) for op in ("added", "changed", "withdrawn"))))
                     edition_of = {e: item for item, ids in ids_now.items() for e, _ in ids}
                     for rec in feed:
                         item = edition_of.get(rec["edition_id"])
@@ -154,3 +176,4 @@ def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: 
             groups_b[row[level]].add(row[0])
         assert {frozenset(g) for g in groups_a.values()} == {frozenset(g) for g in groups_b.values()}
     print("night, edition P, edition R, work P, work R:", *figures, sep="\n")
+    print("night, editions added, changed, withdrawn (export --since the night before):", *feeds, sep="\n")
