@@ -105,7 +105,7 @@ COMMENT ON COLUMN match_links.sighting_a IS 'One sighting of the pair (for work 
 COMMENT ON COLUMN match_links.sighting_b IS 'The other sighting (for work links: a sighting of the second edition).';
 COMMENT ON COLUMN match_links.edition_a IS 'Edition of sighting_a after the pass.';
 COMMENT ON COLUMN match_links.edition_b IS 'Edition of sighting_b after the pass.';
-COMMENT ON COLUMN match_links.rule IS 'Rule that matched: pin, same_url, same_text, prefix, paraphrase (editions); pin, edition_link, shared_isbn, shared_signals (works).';
+COMMENT ON COLUMN match_links.rule IS 'Rule that matched: pin, same_url, same_card, same_text, prefix, paraphrase (editions); pin, edition_link, shared_isbn, shared_signals, same_teaser, teaser_of_work, shared_file_name, similar_text (works).';
 COMMENT ON COLUMN match_links.score IS 'Strength of the rule''s evidence, 0..1 (edges are applied strongest first).';
 COMMENT ON COLUMN match_links.decision IS 'joined, vetoed or ambiguous.';
 COMMENT ON COLUMN match_links.reason IS 'Why a match was refused (vetoed, ambiguous); NULL when joined.';
