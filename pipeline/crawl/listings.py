@@ -66,10 +66,12 @@ class SectionWalk:
             site.report.lost_listings.append(f"{url}: could not be parsed")
             return False
         cards = [r["url"] for r in parsed.records if r.get("url")]
+        # a 304 confirms a body whose alerts (if any) were raised when it was fetched: not raised
+        # again, but such a page still keeps the walk from proving an absence
+        alerts = layout_alerts(site, url, parsed, self.counts, site.state.section_cards.get(self.section))
         if outcome.outcome == "fetched":
-            alerts = len(site.report.layout_alerts)
-            check_layout(site, url, parsed, self.counts, site.state.section_cards.get(self.section))
-            self.alerted = self.alerted or len(site.report.layout_alerts) > alerts
+            site.report.layout_alerts.extend(alerts)
+        self.alerted = self.alerted or bool(alerts)
         self.counts.append(len(parsed.records))
         self._saw(site, outcome.outcome, url, entry)
         # "new" is against earlier runs only: details fetched by this run beside the walk do not count
@@ -135,13 +137,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def check_layout(site: Site, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> None:
-    """Flag a page that yields no cards, or far fewer than the section usually shows.
+def layout_alerts(site: Site, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> list[str]:
+    """The alerts of a page that yields no cards, or far fewer than the section usually shows.
 
     "Usually" is the median of this walk's earlier pages, else of the last complete walk.
     The last page of a section is exempt from the drop rule: it is often short.
     """
-    alerts = site.report.layout_alerts
+    alerts: list[str] = []
     info = parsed.page_info
     has_next = bool((info.get("pager") or {}).get("next"))
     n = len(parsed.records)
@@ -153,6 +155,7 @@ def check_layout(site: Site, url: str, parsed: ParsedPage, counts: list[int], us
         usual = statistics.median(counts) if counts else usual
         if n < usual * site.config.layout_drop_ratio:
             alerts.append(f"{url}: {n} cards where the section usually has {usual:g}")
+    return alerts
 
 
 def page_url(section: str, param: str, page: int, first: int) -> str:
