@@ -198,7 +198,9 @@ def select_records(
     """The records of a level, ordered by id; with `since`, only those changed in later runs.
 
     With `since`, an `operation` column says added, changed or withdrawn relative to the state
-    after run `since`: an id first logged after it is added (even if it also changed since), an
+    after run `since`, and `change_reason` why, as the change log gave it for the latest change
+    ("not listed by 2 complete walks of ...", "merged into ed_...", "listed again", the fields that
+    changed): an id first logged after it is added (even if it also changed since), an
     id gone now is withdrawn (its row carries only the id and the operation), any other changed.
     Gone means no longer published: merged into another id, no sightings left, or no longer
     listed by the sites (`edition_withdrawals`, which the `publications` view leaves out, so the
@@ -234,7 +236,8 @@ def select_records(
     touched AS (
         SELECT id,
                arg_max(op, change_id) FILTER (WHERE {column} <= $since) AS before,
-               arg_max(op, change_id) AS now
+               arg_max(op, change_id) AS now,
+               arg_max(reason, change_id) AS reason
         FROM record_changes WHERE level = $level
         GROUP BY id
         HAVING bool_or({column} > $since)
@@ -242,6 +245,7 @@ def select_records(
     SELECT CASE WHEN t.now = 'withdrawn' OR r.{key} IS NULL THEN 'withdrawn'
                 WHEN t.before IS NULL OR t.before = 'withdrawn' THEN 'added'
                 ELSE 'changed' END AS operation,
+           t.reason AS change_reason,
            t.id AS {key}, r.* EXCLUDE ({key})
     FROM touched AS t LEFT JOIN {final} AS r ON r.{key} = t.id AND t.now <> 'withdrawn'
     ORDER BY t.id

@@ -528,7 +528,10 @@ def test_since_exports_what_changed_after_a_run_with_its_operation(three_runs, t
     assert {i: r["operation"] for i, r in found.items()} == {ids[0]: "changed", ids[2]: "withdrawn", ids[3]: "added"}
     assert found[ids[0]]["title"] == "Item 0, second edition" and found[ids[3]]["title"] == "Item 3, revised"
     gone = found[ids[2]]
-    assert {k for k, v in gone.items() if v is not None} == {"edition_id", "operation"}
+    assert {k for k, v in gone.items() if v is not None} == {"edition_id", "operation", "change_reason"}
+    # each with its reason: the item's page is gone; the other's title was corrected
+    assert gone["change_reason"] == "no sightings left"
+    assert "title" in found[ids[0]]["change_reason"].split(", ")
 
     export(db, tmp_path / "since2.jsonl", "jsonl", "--since", "2")
     assert {r["edition_id"]: r["operation"] for r in read_jsonl(tmp_path / "since2.jsonl")} == {ids[3]: "changed"}
@@ -548,7 +551,7 @@ def test_since_carries_the_operation_in_every_format(three_runs, tmp_path):
     table = read_csv(tmp_path / "s.csv")
     assert {r["edition_id"]: r["operation"] for r in table} == expected
     assert {k for k, v in next(r for r in table if r["operation"] == "withdrawn").items() if v} == {
-        "operation", "edition_id"}  # fmt: skip
+        "operation", "change_reason", "edition_id"}  # fmt: skip
     assert {r.get("id"): r.get("operation") for r in read_dc(tmp_path / "s.dc")} == expected
     assert [len(r) for r in read_dc(tmp_path / "s.dc") if r.get("operation") == "withdrawn"] == [0]
     items = read_csl(tmp_path / "s.csl-json")

@@ -14,7 +14,7 @@ pipeline):
 - live records: `publications` holds exactly the editions of the items served tonight, plus
   those removed too recently to be withdrawn (the grace of `withdraw_after_walks` complete walks);
 - the change feed: `export --since <last night's run>` reports as added only new items, as
-  withdrawn only removed ones.
+  withdrawn only removed ones, as changed only items that night's events touched.
 Every third night and on the last, a rebuild of that night's archive in one offline run holds the
 same editions, works and live editions.
 
@@ -165,6 +165,10 @@ def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: 
                     assert ids_now[item] == ids, f"night {night}: {item} moved from {ids} to {ids_now[item]}"
             ids_before = {item: set(ids) for item, ids in ids_now.items()}
 
+            # items tonight's events touched (a fix, a translation of it, a move): the only ones to change
+            tonight_events = rep.night_events().get(night, [])
+            touched = {e.item_id for e in tonight_events} | {e.source_id for e in tonight_events if e.source_id}
+
             # live records: tonight's items, and removed ones only while their grace lasts
             for item in present_before - present:
                 removed_at[item] = night
@@ -194,6 +198,8 @@ def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: 
                             assert item not in present_before, f"night {night}: {item} added again"
                         if rec["operation"] == "withdrawn":
                             assert item not in present, f"night {night}: {item} withdrawn while served"
+                        if rec["operation"] == "changed":
+                            assert item in touched, f"night {night}: {item} changed with no event: {rec}"
             last_run = run_id
             present_before = present
             if night % REBUILD_EVERY == 0 or night == NIGHTS:

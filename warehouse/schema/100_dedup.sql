@@ -272,12 +272,14 @@ SELECT
     count(*) AS edition_count,
     list(edition_id ORDER BY language NULLS LAST, edition_id) AS edition_ids,
     list(struct_pack(edition_id := edition_id, language := language, title := title, display_title := display_title) ORDER BY language NULLS LAST, edition_id) AS editions,
-    -- between editions of one language: the most seen, then the smallest sighting id (its natural
-    -- key), never the edition id, which depends on the order of past dedup passes (dedup/ids.py)
-    first(title ORDER BY (language = 'en') DESC NULLS LAST, sighting_count DESC, sighting_ids[1]) FILTER (WHERE title IS NOT NULL) AS title,
+    -- between editions of one language: the one on most sites, then the first seen, then the
+    -- smallest sighting id (its natural key); never the edition id, which depends on the order of
+    -- past dedup passes (dedup/ids.py), nor its number of sightings, which grows with every nightly
+    -- version of a listing page and would flip the title between editions with nothing changed
+    first(title ORDER BY (language = 'en') DESC NULLS LAST, len(sources) DESC, first_seen, sighting_ids[1]) FILTER (WHERE title IS NOT NULL) AS title,
     coalesce(
-        first(title ORDER BY (language = 'en') DESC NULLS LAST, sighting_count DESC, sighting_ids[1]) FILTER (WHERE title IS NOT NULL),
-        first(display_title ORDER BY (language = 'en') DESC NULLS LAST, sighting_count DESC, sighting_ids[1]) FILTER (WHERE display_title IS NOT NULL)
+        first(title ORDER BY (language = 'en') DESC NULLS LAST, len(sources) DESC, first_seen, sighting_ids[1]) FILTER (WHERE title IS NOT NULL),
+        first(display_title ORDER BY (language = 'en') DESC NULLS LAST, len(sources) DESC, first_seen, sighting_ids[1]) FILTER (WHERE display_title IS NOT NULL)
     ) AS display_title,
     count(title) = 0 AS title_derived,
     sum(sighting_count) AS sighting_count,
@@ -290,7 +292,7 @@ COMMENT ON COLUMN works.languages IS 'Languages of its editions (ISO 639-1).';
 COMMENT ON COLUMN works.edition_count IS 'Number of editions.';
 COMMENT ON COLUMN works.edition_ids IS 'Its editions (publications.edition_id).';
 COMMENT ON COLUMN works.editions IS 'Its editions with language, title and display title.';
-COMMENT ON COLUMN works.title IS 'A title for the work: the English edition''s when there is one, else (and between editions of one language) the most seen edition''s; NULL when no edition shows a title.';
+COMMENT ON COLUMN works.title IS 'A title for the work: the English edition''s when there is one, else (and between editions of one language) the title of the edition seen on most sites, then first seen; NULL when no edition shows a title.';
 COMMENT ON COLUMN works.display_title IS 'Title to show: title, else an edition''s display_title derived from its abstract (title_derived).';
 COMMENT ON COLUMN works.title_derived IS 'True when no edition shows a title and display_title comes from an abstract.';
 COMMENT ON COLUMN works.sighting_count IS 'Sightings of all its editions.';
