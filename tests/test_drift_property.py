@@ -87,6 +87,7 @@ def clusters(found: dict[str, tuple[str, str]], level: int) -> set[frozenset[str
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a longer search (IOM_DRIFT_EXAMPLES) runs many nights in one test
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -115,6 +115,7 @@ def clusters(db: Path) -> tuple[set[frozenset[str]], ...]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # thirty nights of crawls: minutes on a loaded 2-core machine
 def test_thirty_nights_of_drift_keep_the_warehouse_equal_to_the_sites(tmp_path: Path) -> None:
     known: dict[tuple[str, str], tuple[str, str, str]] = {}
     ids_before: dict[str, set[tuple[str, str]]] = {}
