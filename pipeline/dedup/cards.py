@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from pipeline.dedup.cluster import Edges
 
@@ -120,9 +121,17 @@ def build_families(con: duckdb.DuckDBPyConnection, edges: Edges) -> None:
             other, twin = (hj, hi) if hi in twins else (hi, hj)
             near.setdefault(other, set()).add(twin)
     pairs = [(h, next(iter(found))) for h, found in near.items() if len(found) == 1]
-    con.execute("CREATE OR REPLACE TEMP TABLE dd_family (text_hash UBIGINT, fam UBIGINT)")
-    if pairs:
-        con.executemany("INSERT INTO dd_family VALUES (?, ?)", pairs)
+    table = pa.table(
+        {
+            "text_hash": pa.array([h for h, _ in pairs], pa.uint64()),
+            "fam": pa.array([f for _, f in pairs], pa.uint64()),
+        }
+    )
+    con.register("dd_family_rows", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE dd_family AS SELECT * FROM dd_family_rows")
+    finally:
+        con.unregister("dd_family_rows")
 
 
 def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, Shown]:
