@@ -278,6 +278,9 @@ class FetchLog:
     The warehouse's `fetches` table is loaded from it, and `section_walks` from its `section`
     lines: each says whether the walk read every page of its section (`walked_to_end`) and
     which bodies it saw (`walked_pages`), the evidence for withdrawing an item no longer listed.
+    A section line also remembers what its cards showed (`card_fingerprints`, only those that
+    differ from the section's earlier lines): a corrected title or teaser on a card is how a
+    nightly run learns that a detail page it will not otherwise fetch again has changed.
     """
 
     def __init__(self, root: Path) -> None:
@@ -309,6 +312,10 @@ class FetchLog:
                         state.section_cards[rec["url"]] = float(rec["cards_median"])
                 else:  # the latest walk decides: an unfinished one means walk it all again
                     state.complete_sections.discard(rec["url"])
+                # a walk logs only the cards that look different from its section's last walks
+                # (lines written before cards had fingerprints have none: nothing to compare with)
+                if rec.get("card_fingerprints"):
+                    state.card_fingerprints.setdefault(rec["url"], {}).update(rec["card_fingerprints"])
                 continue
             if rec.get("outcome") == "fetched" and rec.get("sha256"):
                 state.validators[rec["url"]] = {
@@ -331,6 +338,28 @@ class FetchState:
     section_cards: dict[str, float] = field(default_factory=dict)
     #: url -> kind of request (listing, detail, robots, sitemap) of its last successful fetch
     kinds: dict[str, str] = field(default_factory=dict)
+    #: section URL -> {canonical card URL -> fingerprint of the card's title and teaser} as the
+    #: section's walks last showed it (`pipeline.crawl.listings.card_fingerprint`)
+    card_fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+    _cards_by_url: dict[str, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def card_changed(self, url: str, fingerprint: str) -> bool:
+        """Whether a card now shows a title or teaser that no section last showed for its URL.
+
+        Compared with every section's memory, not only the walk's own: an item moved to another
+        section, or a section renamed, keeps what its card said; and a site that trims one teaser
+        differently in two sections does not look changed on every run. A URL never fingerprinted
+        (a first run, a fetch log from before fingerprints) has not changed: there is nothing to
+        refetch against. Read once per crawl, so the index is built on first use.
+        """
+        if self._cards_by_url is None:
+            index: dict[str, set[str]] = {}
+            for cards in self.card_fingerprints.values():
+                for card, seen in cards.items():
+                    index.setdefault(card, set()).add(seen)
+            self._cards_by_url = index
+        seen_before = self._cards_by_url.get(url)
+        return bool(seen_before) and fingerprint not in seen_before
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -393,6 +422,7 @@ def parse_line(line: bytes) -> dict[str, Any]:
 # -- what a line must hold ---------------------------------------------------------------------
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 #: ISO 8601 forms that both Python and DuckDB's TIMESTAMPTZ cast read
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _INT32 = 2**31 - 1
@@ -451,6 +481,13 @@ def check_fetch_record(data: dict[str, Any]) -> None:
                 if not isinstance(page, dict) or not isinstance(page.get("url"), str):
                     raise ValueError(f"walked_pages: {page!r} is not an object with a url")
                 _sha256(page, "sha256", required=True)
+        cards = data.get("card_fingerprints")  # lines written before cards had fingerprints lack it
+        if cards is not None:
+            if not isinstance(cards, dict):
+                raise ValueError(f"card_fingerprints: {cards!r} is not an object")
+            for card, fingerprint in cards.items():
+                if not card.strip() or not (isinstance(fingerprint, str) and _FINGERPRINT.fullmatch(fingerprint)):
+                    raise ValueError(f"card_fingerprints: {card!r}: {fingerprint!r} is not a 16-digit hex fingerprint")
         return
     for name in ("fetch_id", "source", "kind", "final_url", "outcome", "reason", "etag", "last_modified",
                  "content_type", "format"):  # fmt: skip

@@ -19,6 +19,9 @@ class DetailQueue:
 
     `known_before` is what earlier runs archived intact (fixed for the run: the listing walk's
     incremental rule compares with it); `known` grows with this run's fetches.
+
+    A known page is fetched again only when its card changed (`refetch`): sites correct titles
+    and abstracts in place, and the card is the one part of the site every run reads.
     """
 
     def __init__(self, site: Site, known: set[str]) -> None:
@@ -26,6 +29,13 @@ class DetailQueue:
         self.known_before = frozenset(known)
         self.known = set(known)
         self.queued: set[str] = set()
+        #: canonical URLs with a fetch job in this run
+        self.scheduled: set[str] = set()
+        #: canonical URLs (as requested and as redirected to) fetched this run, 200 or 304
+        self.fetched: set[str] = set()
+        #: known pages whose card changed: until `fetched` has them, their new fingerprint is
+        #: not remembered, so a failed refetch is tried again by the next run
+        self.stale: set[str] = set()
         self.done = 0
         self.total = 0
 
@@ -40,9 +50,33 @@ class DetailQueue:
         self.queued.add(key)
         if key in self.known and not site.options.full:
             return False
-        self.total += 1
-        site.schedule_detail(url)
+        self._schedule(key, url)
         return True
+
+    def refetch(self, url: str) -> bool:
+        """Fetch an archived detail page again because its card changed; False if not scheduled.
+
+        The request is conditional (the stored validators): a page that did not change after
+        all costs a 304. A page this run fetches anyway is not asked for twice.
+        """
+        site = self.site
+        if not site.source.follow_details or not site.source.allows(url):
+            return False
+        key = canonical_url(url) or url
+        if key not in self.known_before:
+            return False  # a new page: the card's ordinary enqueue fetches it
+        self.stale.add(key)
+        self.queued.add(key)
+        if key in self.scheduled:
+            return False
+        site.report.changed_cards += 1
+        self._schedule(key, url)
+        return True
+
+    def _schedule(self, key: str, url: str) -> None:
+        self.scheduled.add(key)
+        self.total += 1
+        self.site.schedule_detail(url)
 
     async def fetch(self, url: str) -> None:
         """Fetch one detail page and queue the language editions it links to."""
@@ -53,6 +87,7 @@ class DetailQueue:
         if outcome.outcome in ("fetched", "not_modified"):
             site.report.detail_pages += 1
             self.known.add(canonical_url(outcome.final_url or url) or url)
+            self.fetched.update({canonical_url(outcome.final_url or url) or url, canonical_url(url) or url})
         self.done += 1
         if site.progress:
             site.progress(site.source.name, "details", self.done, self.total)

@@ -9,11 +9,19 @@ requests answer 304), and only a walk that saw every page of its section can tel
 no longer listed (pipeline/changes.py withdraws editions by absence from such walks). With
 `CrawlOptions.stop_early` a section stops paging at the first page whose cards were all archived
 by earlier runs, once it has been walked to its end at least once; such a walk withdraws nothing.
+
+A card whose title or teaser differs from what the section's earlier walks showed for its URL
+(`card_fingerprint`, remembered in the walk's fetch-log line) sends its archived detail page to
+be fetched again: the site corrected the item, and without this the warehouse would keep the
+detail page's old text, which outranks the card's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import statistics
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -46,6 +54,8 @@ class SectionWalk:
     started_at: str | None = None
     #: a page of this walk raised a layout alert (no cards, far fewer than usual, text fallback)
     alerted: bool = False
+    #: canonical card URL -> fingerprint of the card's title and teaser, as this walk saw it
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
     async def step(self, site: Site) -> bool:
         """Fetch and read the walk's current page; True when there is a next page to walk."""
@@ -77,6 +87,10 @@ class SectionWalk:
         # "new" is against earlier runs only: details fetched by this run beside the walk do not count
         new = [c for c in cards if canonical_url(c) not in site.details.known_before]
         self.cards.extend(c for c in cards if source.allows(c))
+        if parsed.page_info.get("layout") != "fallback-text":
+            # cards read from the page text rather than its markup may be cut differently:
+            # comparing them would tell the reading changed, not the site
+            self._compare_cards(site, parsed)
         for card in cards:
             site.details.enqueue(card)
         if site.progress:
@@ -120,8 +134,36 @@ class SectionWalk:
             "run_id": site.options.run_id, "source": site.source.name, "pager_param": site.source.pager.param,
             "walked_to_end": self.walked_to_end,
             "walked_pages": [{"url": u, "sha256": sha} for u, sha in self.seen],
+            "card_fingerprints": self._fingerprints_to_log(site),
             "started_at": self.started_at, "finished_at": _now(),
         }  # fmt: skip
+
+    def _compare_cards(self, site: Site, parsed: ParsedPage) -> None:
+        """Note each card's fingerprint; a known page whose card changed is fetched again."""
+        for record in parsed.records:
+            url = record.get("url")
+            if not url:
+                continue
+            key = canonical_url(url) or url
+            fingerprint = card_fingerprint(record)
+            self.fingerprints[key] = fingerprint
+            if site.state.card_changed(key, fingerprint):
+                site.details.refetch(url)
+
+    def _fingerprints_to_log(self, site: Site) -> dict[str, str]:
+        """The cards that look different from the section's memory, to remember for the next run.
+
+        Only the differences: every night's walk repeating every card would grow the fetch log by
+        the whole site each night. A changed card whose detail page was not fetched again (the
+        fetch failed) keeps its old fingerprint, so the next run still sees the change and retries.
+        """
+        remembered = site.state.card_fingerprints.get(self.section, {})
+        details = site.details
+        return {
+            key: fingerprint
+            for key, fingerprint in sorted(self.fingerprints.items())
+            if remembered.get(key) != fingerprint and (key not in details.stale or key in details.fetched)
+        }
 
     def _saw(self, site: Site, outcome: str, url: str, entry: ArchiveEntry | None) -> None:
         """Note the body this page showed: its archived URL and hash name the page in the warehouse."""
@@ -131,6 +173,23 @@ class SectionWalk:
         known = site.state.validators.get(url) if outcome == "not_modified" else None
         if known and known.get("sha256"):
             self.seen.append((known.get("url") or url, known["sha256"]))
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def card_fingerprint(record: dict[str, object]) -> str:
+    """A short hash of what a card says about its item: its title and teaser, normalised.
+
+    Normalised for spelling only (Unicode NFC, runs of white space): re-indented markup is no
+    correction, while a letter's case or an apostrophe made curly is one a site makes on purpose.
+    """
+    parts = []
+    for name in ("title", "abstract"):
+        value = record.get(name)
+        text = unicodedata.normalize("NFC", value) if isinstance(value, str) else ""
+        parts.append(_SPACE.sub(" ", text).strip())
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def _now() -> str:

@@ -33,6 +33,8 @@ class SourceReport:
     listing_pages: int = 0
     detail_pages: int = 0
     sitemap_only: int = 0
+    #: archived detail pages fetched again because their card's title or teaser changed
+    changed_cards: int = 0
     layout_alerts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     #: listing pages that could not be fetched or parsed: their cards are lost to this run
@@ -78,6 +80,7 @@ class CrawlReport:
                 "listing_pages": s.listing_pages,
                 "detail_pages": s.detail_pages,
                 "sitemap_only": s.sitemap_only,
+                "changed_cards": s.changed_cards,
                 "layout_alerts": s.layout_alerts,
                 "lost_listings": s.lost_listings[:50],
                 "problems": s.problems[:20],
