@@ -89,7 +89,8 @@ def _distinct(column: str) -> str:
 
 def _extra_columns() -> str:
     return ",\n        ".join(
-        f"first(nullif(trim(s.extra->>'{key}'), '') ORDER BY r.source_rank, r.retrieved_at DESC, s.sighting_id) "
+        f"first(nullif(trim(s.extra->>'{key}'), '') ORDER BY r.superseded, r.source_rank, r.url_first_seen, "
+        f"r.page_key, s.sighting_id) "
         f"FILTER (WHERE nullif(trim(s.extra->>'{key}'), '') IS NOT NULL) AS {key}"
         for key in EXTRA_FIELDS
     )
@@ -101,7 +102,12 @@ def _edition_sql() -> str:
     {_PAGE_SEEN},
     ranked AS (
         SELECT m.edition_id, m.sighting_id, p.url AS page_url, p.retrieved_at, ps.last_seen,
-               {SOURCE_RANK} AS source_rank
+               {SOURCE_RANK} AS source_rank,
+               -- as the publications view ranks values: a page's current version first, then the page seen first
+               p.url IS NOT NULL AND p.retrieved_at < max(p.retrieved_at) OVER (PARTITION BY p.source, p.url)
+                   AS superseded,
+               min(p.retrieved_at) OVER (PARTITION BY p.source, coalesce(p.url, p.page_id)) AS url_first_seen,
+               coalesce(p.url, p.page_id) AS page_key
         FROM edition_members AS m
         JOIN sightings AS s USING (sighting_id)
         JOIN raw_pages AS p USING (page_id)

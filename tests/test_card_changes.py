@@ -132,11 +132,6 @@ def test_a_title_fix_and_a_teaser_fix_are_fetched_again_and_exported_as_changed(
     assert feed_since(tmp_path, second) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the publications view takes the longest detail abstract of every archived version of the page "
-    "(warehouse/schema/100_dedup.sql), so a correction that shortens it is fetched but not shown",
-)
 def test_a_shortening_abstract_correction_shows_in_publications(replica: Replica, tmp_path: Path) -> None:
     sources = replica.write_sources(tmp_path / "s.toml")
     crawl_ingest(tmp_path, sources)

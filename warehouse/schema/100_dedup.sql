@@ -158,15 +158,26 @@ CREATE OR REPLACE MACRO source_rank(fmt) AS
     END;
 
 CREATE OR REPLACE VIEW publications AS
-WITH ranked AS (
+WITH pages AS (
+    -- a page version is superseded once a newer version of its URL is archived: its values lose to
+    -- the current version's (a corrected title or a shortened abstract shows), while a page's first
+    -- retrieval, not its latest, orders pages of one rank (refetching one page must not hand every
+    -- field to it)
+    SELECT page_id, format, retrieved_at,
+           url IS NOT NULL AND retrieved_at < max(retrieved_at) OVER (PARTITION BY source, url) AS superseded,
+           min(retrieved_at) OVER (PARTITION BY source, coalesce(url, page_id)) AS url_first_seen,
+           coalesce(url, page_id) AS page_key
+    FROM raw_pages
+),
+ranked AS (
     SELECT
         m.edition_id, m.work_id, m.edition_language, s.*,
-        p.format, p.retrieved_at,
+        p.format, p.retrieved_at, p.superseded, p.url_first_seen, p.page_key,
         source_rank(p.format) AS source_rank,
         coalesce(nullif(s.full_abstract, ''), CASE WHEN NOT s.abstract_truncated THEN s.abstract END) AS full_text
     FROM edition_members AS m
     JOIN sightings AS s USING (sighting_id)
-    JOIN raw_pages AS p USING (page_id)
+    JOIN pages AS p USING (page_id)
     WHERE s.kind = 'publication'
 ),
 merged AS (
@@ -174,33 +185,33 @@ SELECT
     edition_id,
     any_value(work_id) AS work_id,
     any_value(edition_language) AS language,
-    first(title ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE title IS NOT NULL) AS title,
+    first(title ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE title IS NOT NULL) AS title,
     coalesce(
-        first(full_text ORDER BY source_rank, length(full_text) DESC, sighting_id) FILTER (WHERE full_text IS NOT NULL),
-        first(abstract ORDER BY length(abstract) DESC, sighting_id) FILTER (WHERE abstract IS NOT NULL)
+        first(full_text ORDER BY superseded, source_rank, length(full_text) DESC, sighting_id) FILTER (WHERE full_text IS NOT NULL),
+        first(abstract ORDER BY superseded, length(abstract) DESC, sighting_id) FILTER (WHERE abstract IS NOT NULL)
     ) AS abstract,
     count(full_text) = 0 AS abstract_truncated,
-    first(year ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE year IS NOT NULL) AS year,
-    first(page_count ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE page_count IS NOT NULL) AS page_count,
-    coalesce(first(isbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(isbn) > 0), []::VARCHAR[]) AS isbn,
-    coalesce(first(eisbn ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(eisbn) > 0), []::VARCHAR[]) AS eisbn,
-    coalesce(first(languages ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(languages) > 0), []::VARCHAR[]) AS languages,
-    first(pdf_available ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE pdf_available IS NOT NULL) AS pdf_available,
-    coalesce(first(pdf_urls ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(pdf_urls) > 0), []::VARCHAR[]) AS pdf_urls,
-    first(canonical_url ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE canonical_url IS NOT NULL) AS url,
+    first(year ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE year IS NOT NULL) AS year,
+    first(page_count ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE page_count IS NOT NULL) AS page_count,
+    coalesce(first(isbn ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(isbn) > 0), []::VARCHAR[]) AS isbn,
+    coalesce(first(eisbn ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(eisbn) > 0), []::VARCHAR[]) AS eisbn,
+    coalesce(first(languages ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(languages) > 0), []::VARCHAR[]) AS languages,
+    first(pdf_available ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE pdf_available IS NOT NULL) AS pdf_available,
+    coalesce(first(pdf_urls ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(pdf_urls) > 0), []::VARCHAR[]) AS pdf_urls,
+    first(canonical_url ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE canonical_url IS NOT NULL) AS url,
     struct_pack(
-        title := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE title IS NOT NULL),
+        title := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE title IS NOT NULL),
         abstract := coalesce(
-            first(sighting_id ORDER BY source_rank, length(full_text) DESC, sighting_id) FILTER (WHERE full_text IS NOT NULL),
-            first(sighting_id ORDER BY length(abstract) DESC, sighting_id) FILTER (WHERE abstract IS NOT NULL)
+            first(sighting_id ORDER BY superseded, source_rank, length(full_text) DESC, sighting_id) FILTER (WHERE full_text IS NOT NULL),
+            first(sighting_id ORDER BY superseded, length(abstract) DESC, sighting_id) FILTER (WHERE abstract IS NOT NULL)
         ),
-        year := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE year IS NOT NULL),
-        page_count := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE page_count IS NOT NULL),
-        isbn := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(isbn) > 0),
-        eisbn := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(eisbn) > 0),
-        languages := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE len(languages) > 0),
-        pdf_available := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE pdf_available IS NOT NULL),
-        url := first(sighting_id ORDER BY source_rank, retrieved_at DESC, sighting_id) FILTER (WHERE canonical_url IS NOT NULL)
+        year := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE year IS NOT NULL),
+        page_count := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE page_count IS NOT NULL),
+        isbn := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(isbn) > 0),
+        eisbn := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(eisbn) > 0),
+        languages := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE len(languages) > 0),
+        pdf_available := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE pdf_available IS NOT NULL),
+        url := first(sighting_id ORDER BY superseded, source_rank, url_first_seen, page_key, sighting_id) FILTER (WHERE canonical_url IS NOT NULL)
     ) AS value_sources,
     coalesce(list_sort(list_distinct(list(year) FILTER (WHERE year IS NOT NULL))), []) AS years_seen,
     coalesce(list_sort(list_distinct(list(page_count) FILTER (WHERE page_count IS NOT NULL))), []) AS page_counts_seen,
@@ -220,7 +231,7 @@ SELECT
     * EXCLUDE (edition_id, work_id, language, title)
 FROM merged
 WHERE edition_id NOT IN (SELECT edition_id FROM edition_withdrawals);
-COMMENT ON VIEW publications IS 'One row per live edition (one publication in one language) with its metadata merged field by field: each value comes from the best sighting that has it (detail page, then catalogue, then listing card, then text listing; newest first), and value_sources names that sighting. Editions the sites no longer list are left out (they are in withdrawn_editions): a view of its own rather than a column here, so that every query, export, harvest and the works view that reads publications goes on meaning what is published now without a filter to remember. Deduplication rules: pipeline/dedup; why rows were merged: match_links.';
+COMMENT ON VIEW publications IS 'One row per live edition (one publication in one language) with its metadata merged field by field: each value comes from the best sighting that has it (the current version of a page before versions it replaced; then detail page, catalogue, listing card, text listing; then the page seen first), and value_sources names that sighting. Editions the sites no longer list are left out (they are in withdrawn_editions): a view of its own rather than a column here, so that every query, export, harvest and the works view that reads publications goes on meaning what is published now without a filter to remember. Deduplication rules: pipeline/dedup; why rows were merged: match_links.';
 COMMENT ON COLUMN publications.edition_id IS 'Stable edition id.';
 COMMENT ON COLUMN publications.work_id IS 'Stable id of the work (the same publication in other languages): see the works view.';
 COMMENT ON COLUMN publications.language IS 'Language of the edition (ISO 639-1), detected from its text; NULL when unsure.';
