@@ -35,6 +35,7 @@ from pipeline.runs import RunSummary
 from pipeline.sources import load_sources
 from pipeline.urls import canonical_url
 from pipeline.warehouse import WorkingCopy, migrate
+from tests.test_crawl import read
 
 SITE = "migrantprotection.iom.int"
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -60,14 +61,6 @@ def run(workdir: Path, sources: Path | None) -> RunSummary:
         return summary
     finally:
         work.close()
-
-
-def read(workdir: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(workdir / "w.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def a_lone_item(rep: Replica, *, pages: int = 1) -> dict[str, Any]:
