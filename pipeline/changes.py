@@ -93,9 +93,7 @@ params AS (
 listed AS (  -- every listing page version that shows an edition, its section, and when it last showed it
     SELECT DISTINCT m.edition_id, m.work_id, p.page_id,
            -- a page no recorded walk saw (an older version): its URL without the pager parameter
-           coalesce(wp.section, regexp_replace(
-               regexp_replace(p.url, '([?&])' || coalesce(pr.param, 'page') || '=[^&#]*&?', '\\1'), '[?&]$', ''
-           )) AS section,
+           coalesce(wp.section, listing_section(p.url, coalesce(pr.param, 'page'))) AS section,
            greatest(p.retrieved_at, wp.last_walked_at) AS shown_at
     FROM edition_members AS m
     JOIN sightings AS s USING (sighting_id)

@@ -39,11 +39,6 @@ from pipeline.dedup.cluster import Edges
 #: Drupal's pager query parameter (0-based; the bare URL is page 0)
 PAGER_PARAM = "page"
 
-#: SQL expressions for a page URL's section and pager page number (x: the URL column)
-SECTION_SQL = "regexp_replace(regexp_replace({x}, '([?&])" + PAGER_PARAM + r"=\d*&?', '\1'), '[?&]$', '')"
-PAGE_NO_SQL = "coalesce(try_cast(regexp_extract({x}, '[?&]" + PAGER_PARAM + r"=(\d+)', 1) AS INTEGER), 0)"
-
-
 #: pages of one section retrieved within this long after a page belong to the same walk of it
 WALK_WINDOW_MINUTES = 60
 
@@ -80,8 +75,9 @@ def build_pages(con: duckdb.DuckDBPyConnection) -> None:
             FROM (SELECT DISTINCT page_id FROM sightings WHERE kind = 'publication')
         )
         SELECT i.page_idx, i.page_id,
-               CASE WHEN p.url IS NULL THEN 'page:' || i.page_id ELSE {SECTION_SQL.format(x="p.url")} END AS section,
-               CASE WHEN p.url IS NULL THEN 0 ELSE {PAGE_NO_SQL.format(x="p.url")} END AS page_no,
+               CASE WHEN p.url IS NULL THEN 'page:' || i.page_id ELSE listing_section(p.url, '{PAGER_PARAM}') END
+                   AS section,
+               CASE WHEN p.url IS NULL THEN 0 ELSE listing_page(p.url, '{PAGER_PARAM}') END AS page_no,
                p.retrieved_at
         FROM ids AS i JOIN raw_pages AS p USING (page_id)
         """
@@ -93,7 +89,9 @@ FAMILY_RULES = frozenset({"same_text", "prefix", "paraphrase"})
 
 
 def build_families(con: duckdb.DuckDBPyConnection, edges: Edges) -> None:
-    """Temp table dd_family(text_hash, fam): a corrected or re-cut copy of a repeated text counts as it.
+    """Temp tables dd_twin(page_idx, text_hash), the pages showing a text more than once, and dd_family(text_hash, fam).
+
+    dd_family: a corrected or re-cut copy of a repeated text counts as it.
 
     When one of three identical cards is corrected, the other two must keep their places in
     the order of identical cards, or every card after the corrected one moves up a slot and
@@ -102,24 +100,25 @@ def build_families(con: duckdb.DuckDBPyConnection, edges: Edges) -> None:
     A text close to two different twin texts belongs to neither, and two twin texts are never
     one family: each is shown several times at once, so each is its own set of items.
     """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE dd_twin AS SELECT page_idx, text_hash FROM dd_s WHERE norm_len > 0 "
+        "GROUP BY page_idx, text_hash HAVING count(*) > 1"
+    )
+    twins = {int(h) for (h,) in con.execute("SELECT DISTINCT text_hash FROM dd_twin").fetchall()}
+    if not twins:
+        con.execute("CREATE OR REPLACE TEMP TABLE dd_family (text_hash UBIGINT, fam UBIGINT)")
+        return
     text = con.execute("SELECT idx, text_hash FROM dd_s ORDER BY idx").fetchnumpy()
     hashes = np.asarray(text["text_hash"], dtype=np.uint64)
-    twins = {
-        int(h)
-        for (h,) in con.execute(
-            "SELECT DISTINCT text_hash FROM dd_s WHERE norm_len > 0 GROUP BY page_idx, text_hash HAVING count(*) > 1"
-        ).fetchall()
-    }
     near: dict[int, set[int]] = {}
-    if twins:
-        for i, j, rule in zip(edges.i.tolist(), edges.j.tolist(), edges.rule, strict=True):
-            if rule not in FAMILY_RULES:
-                continue
-            hi, hj = int(hashes[i]), int(hashes[j])
-            if (hi in twins) == (hj in twins):
-                continue
-            other, twin = (hj, hi) if hi in twins else (hi, hj)
-            near.setdefault(other, set()).add(twin)
+    for i, j, rule in zip(edges.i.tolist(), edges.j.tolist(), edges.rule, strict=True):
+        if rule not in FAMILY_RULES:
+            continue
+        hi, hj = int(hashes[i]), int(hashes[j])
+        if (hi in twins) == (hj in twins):
+            continue
+        other, twin = (hj, hi) if hi in twins else (hi, hj)
+        near.setdefault(other, set()).add(twin)
     pairs = [(h, next(iter(found))) for h, found in near.items() if len(found) == 1]
     table = pa.table(
         {
@@ -138,7 +137,7 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
     """`same_card` edges (each URL-less sighting to the first sighting of its slot), and who was shown with whom.
 
     Needs dd_s (features.build), dd_page (build_pages), dd_boilerplate (match.build_boilerplate)
-    and dd_family (build_families).
+    and dd_twin, dd_family (build_families).
     A star per slot rather than a chain: a refused union (a title conflict) then costs one
     member, not every member after it.
 
@@ -161,7 +160,8 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
             WHERE d.norm_len > 0
         ),
         per_page AS (SELECT page_id, section, page_no, retrieved_at, text_hash, count(*) AS n FROM u GROUP BY ALL),
-        twin AS (SELECT DISTINCT text_hash FROM per_page WHERE n > 1),
+        -- a family's head is a twin text itself (build_families), so dd_twin names every repeated family
+        twin AS (SELECT text_hash FROM dd_twin),
         tw_pages AS (
             SELECT DISTINCT page_id, section, page_no, retrieved_at
             FROM per_page WHERE text_hash IN (SELECT text_hash FROM twin) AND page_no > 0
@@ -169,8 +169,8 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         versions AS (
             -- every version, cards or none: a later version without the text replaces one with it
             SELECT * FROM (
-                SELECT page_id, {SECTION_SQL.format(x="url")} AS section, {PAGE_NO_SQL.format(x="url")} AS page_no,
-                       retrieved_at
+                SELECT page_id, listing_section(url, '{PAGER_PARAM}') AS section,
+                       listing_page(url, '{PAGER_PARAM}') AS page_no, retrieved_at
                 FROM raw_pages WHERE url IS NOT NULL
             ) WHERE section IN (SELECT section FROM tw_pages)
         ),
@@ -209,8 +209,7 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
             FROM dd_s AS d JOIN dd_page AS g ON g.page_idx = d.page_idx
             WHERE d.norm_len > 0
         ),
-        twin AS (SELECT page_idx, text_hash FROM u GROUP BY ALL HAVING count(*) > 1),
-        twin_sections AS (SELECT DISTINCT g.section FROM twin JOIN dd_page AS g USING (page_idx)),
+        twin_sections AS (SELECT DISTINCT g.section FROM dd_twin JOIN dd_page AS g USING (page_idx)),
         pages AS (SELECT * FROM dd_page WHERE section IN (SELECT section FROM twin_sections)),
         together AS (
             -- earlier pager pages as they stood when the page was retrieved; later ones as the
@@ -225,7 +224,7 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         ),
         shown AS (SELECT pidx AS page_idx, list(qidx) AS shown FROM together GROUP BY pidx)
         SELECT u.idx, u.page_idx, s.shown,
-               u.text_hash IN (SELECT text_hash FROM twin) AS twin_text
+               u.text_hash IN (SELECT text_hash FROM dd_twin) AS twin_text
         FROM u JOIN pages AS g USING (page_idx) LEFT JOIN shown AS s USING (page_idx)
         """
     ).fetchall()

@@ -157,6 +157,14 @@ CREATE OR REPLACE MACRO source_rank(fmt) AS
         WHEN 'html-listing' THEN 3 WHEN 'text-listing' THEN 4 ELSE 5
     END;
 
+-- A listing page's section and pager page: its URL without the pager parameter (Drupal's `page`,
+-- 0-based, absent on the first page), and that parameter's value. One definition for the dedup's
+-- card slots (pipeline/dedup/cards.py) and the withdrawals (pipeline/changes.py).
+CREATE OR REPLACE MACRO listing_section(url, param) AS
+    regexp_replace(regexp_replace(url, '([?&])' || param || '=[^&#]*&?', '\1'), '[?&]$', '');
+CREATE OR REPLACE MACRO listing_page(url, param) AS
+    coalesce(try_cast(regexp_extract(url, '[?&]' || param || '=(\d+)', 1) AS INTEGER), 0);
+
 CREATE OR REPLACE VIEW publications AS
 WITH pages AS (
     -- a page version is superseded once a newer version of its URL is archived: its values lose to
