@@ -242,3 +242,33 @@ def scaled_items(items: list[dict[str, Any]], scale: int) -> list[dict[str, Any]
             out.append(copy)
     check_items(out)
     return out
+
+
+def new_publication(**fields: Any) -> dict[str, Any]:
+    """A publication item as a site publishes it, with every field the renderers read.
+
+    `fields` give what the item has (id, nid, title, abstract, text_language, year, types, pdfs,
+    created, sites, edition_key, work_key...) and override the blanks; an added item and a drifted
+    one are then built alike, and a field the renderers learn to read is added here once.
+    """
+    item: dict[str, Any] = {
+        "kind": "publication",
+        "teaser": None,
+        "organisations": ["International Organization for Migration (IOM)"],
+        "regions": [],
+        "countries": [],
+        "series": None,
+        "page_count": None,
+        "isbn": [],
+        "eisbn": [],
+        "issn": None,
+        "languages": [],
+        "reference_number": None,
+        "toc": [],
+        "subtitle": None,
+        "caption": None,
+        "metadata": [],
+        "seed": [],
+    }
+    item.update(fields)
+    return item

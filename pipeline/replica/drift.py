@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.replica.dataset import MP, PUB, RR, SITES, TYPE_SLUGS, check_items, slugify
+from pipeline.replica.dataset import MP, PUB, RR, SITES, TYPE_SLUGS, check_items, new_publication, slugify
 
 POOL_PATH = Path(__file__).resolve().parent / "data" / "drift_pool.json"
 
@@ -404,38 +404,24 @@ def _new_item(
     nid = world.next_nid
     world.next_nid += 1
     slug = slugify(title)[:80].rstrip("-") or f"node-{nid}"
-    item: dict[str, Any] = {
-        "id": item_id,
-        "nid": nid,
-        "kind": "publication",
-        "title": title,
-        "abstract": abstract,
-        "teaser": None,
-        "text_language": lang,
-        "year": int(stamp[:4]),
-        "types": types,
-        "organisations": [IOM],
-        "regions": [],
-        "countries": [],
-        "series": None,
-        "page_count": None,
-        "isbn": [],
-        "eisbn": [],
-        "issn": None,
-        "languages": languages,
-        "reference_number": None,
-        "pdfs": [{"label": pdf_label, "file": f"{slug}.pdf", "size": f"{1 + nid % 7}.{nid % 10} MB"}],
-        "toc": [],
-        "subtitle": None,
-        "caption": None,
-        "created": stamp,
-        "upload": stamp[:10],
-        "sites": sites,
-        "metadata": metadata,
-        "edition_key": f"{work}:{lang}",
-        "work_key": work,
-        "seed": [],
-    }
+    item = new_publication(
+        id=item_id,
+        nid=nid,
+        title=title,
+        abstract=abstract,
+        text_language=lang,
+        year=int(stamp[:4]),
+        types=types,
+        organisations=[IOM],
+        languages=languages,
+        pdfs=[{"label": pdf_label, "file": f"{slug}.pdf", "size": f"{1 + nid % 7}.{nid % 10} MB"}],
+        created=stamp,
+        upload=stamp[:10],
+        sites=sites,
+        metadata=metadata,
+        edition_key=f"{work}:{lang}",
+        work_key=work,
+    )
     world.items.append(item)
     return item
 

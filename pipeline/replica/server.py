@@ -24,7 +24,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pipeline.replica.dataset import SITES, TYPE_SLUGS, Section, load_items, scaled_items, slugify, strip_prefix
+from pipeline.replica.dataset import (
+    SITES,
+    TYPE_SLUGS,
+    Section,
+    load_items,
+    new_publication,
+    scaled_items,
+    slugify,
+    strip_prefix,
+)
 from pipeline.replica.drift import DEFAULT_SEED, Event, Rename, section_renames, state_at
 from pipeline.replica.faults import Fault
 from pipeline.replica.render import (
@@ -457,37 +466,20 @@ class Replica:
                 path = f"/en/resources/{type_path}/{slugify(title, prefix=f'/en/resources/{type_path}/')}"
             work = fields.pop("work_key", None) or slugify(title)
             lang = fields.pop("text_language", "en")
-            item: dict[str, Any] = {
-                "id": fields.pop("id", f"new-{nid}"),
-                "nid": nid,
-                "kind": "publication",
-                "title": title,
-                "abstract": abstract,
-                "teaser": None,
-                "text_language": lang,
-                "year": datetime.now(UTC).year,
-                "types": types,
-                "organisations": ["International Organization for Migration (IOM)"],
-                "regions": [],
-                "countries": [],
-                "series": None,
-                "page_count": None,
-                "isbn": [],
-                "eisbn": [],
-                "issn": None,
-                "languages": [],
-                "reference_number": None,
-                "pdfs": [{"label": "ENGLISH", "file": f"new-{nid}.pdf", "size": "1.00 MB"}],
-                "toc": [],
-                "subtitle": None,
-                "caption": None,
-                "created": _now_iso(),
-                "sites": {site: {"path": path, "sections": [section]}},
-                "metadata": [],
-                "edition_key": f"{work}:{lang}",
-                "work_key": work,
-                "seed": [],
-            }
+            item = new_publication(
+                id=fields.pop("id", f"new-{nid}"),
+                nid=nid,
+                title=title,
+                abstract=abstract,
+                text_language=lang,
+                year=datetime.now(UTC).year,
+                types=types,
+                pdfs=[{"label": "ENGLISH", "file": f"new-{nid}.pdf", "size": "1.00 MB"}],
+                created=_now_iso(),
+                sites={site: {"path": path, "sections": [section]}},
+                edition_key=f"{work}:{lang}",
+                work_key=work,
+            )
             item.update(fields)
             self._items.append(item)
             self._reindex()
