@@ -165,19 +165,21 @@ def _write_withdrawals(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         con.unregister("dd_withdrawals")
 
 
-def _setting() -> int:
-    from pipeline.settings import load_settings
-
-    return load_settings().withdraw_after_walks
+#: complete walks without an edition before it is withdrawn, unless the caller's settings say otherwise
+DEFAULT_WITHDRAW_AFTER_WALKS = 2
 
 
 def record(
-    con: duckdb.DuckDBPyConnection, dedup_run_id: int, run_id: int | None, withdraw_after_walks: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    dedup_run_id: int,
+    run_id: int | None,
+    withdraw_after_walks: int = DEFAULT_WITHDRAW_AFTER_WALKS,
 ) -> dict[str, int]:
     """Withdraw what the sites no longer list, then append this pass's changes to record_changes.
 
-    Returns counts like {"editions_added": 3}. `withdraw_after_walks` defaults to the setting
-    (IOM_WITHDRAW_AFTER_WALKS): the dedup pass calls this without it.
+    Returns counts like {"editions_added": 3}. `withdraw_after_walks` comes from the caller's
+    settings (`Settings.withdraw_after_walks`, IOM_WITHDRAW_AFTER_WALKS), through the ingest's
+    options and the dedup pass.
 
     The current hashes are materialised once: inlined, the `publications` view (ordered aggregates
     over every sighting's text) was evaluated for the join and again for the anti-join. The
@@ -188,8 +190,7 @@ def record(
     """
     import pyarrow as pa
 
-    after = withdraw_after_walks if withdraw_after_walks is not None else _setting()
-    _write_withdrawals(con, withdrawals(con, after, dedup_run_id, run_id))
+    _write_withdrawals(con, withdrawals(con, withdraw_after_walks, dedup_run_id, run_id))
 
     found = {}
     for level in ("edition", "work"):

@@ -235,6 +235,7 @@ def ingest(
             parse_timeout_s=settings.parse_timeout_s,
             parse_workers=settings.parse_workers,
             stop_early=not settings.walk_to_end,
+            withdraw_after_walks=settings.withdraw_after_walks,
         )
         sources = None if offline else load_sources(settings.sources_file)
         if sources is not None and only_sources:

@@ -60,6 +60,8 @@ class IngestOptions:
     sources: frozenset[str] | None = None
     #: stop paging a section at known cards instead of walking it to its end (Settings.walk_to_end)
     stop_early: bool = False
+    #: complete walks without an edition before it is withdrawn (Settings.withdraw_after_walks)
+    withdraw_after_walks: int = 2
 
 
 def parse_and_load(
@@ -142,7 +144,14 @@ def parse_and_load(
     walks = register_walks(con, logged)
     complete_from_details(con)
     if options.dedup:
-        dedup_step(con, summary, options.overrides_path, options.embed_budget, new_walks=walks)
+        dedup_step(
+            con,
+            summary,
+            options.overrides_path,
+            options.embed_budget,
+            new_walks=walks,
+            withdraw_after_walks=options.withdraw_after_walks,
+        )
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = _status(summary, bool(todo))
     return summary
@@ -209,6 +218,7 @@ def dedup_step(
     embed_budget: int = 20_000,
     *,
     new_walks: int = 0,
+    withdraw_after_walks: int = 2,
 ) -> None:
     """Re-cluster editions and works, unless nothing it reads changed since the last pass.
 
@@ -237,14 +247,14 @@ def dedup_step(
             if new_walks and last_pass and last_pass[0] is not None:
                 from pipeline import changes
 
-                logged = changes.record(con, int(last_pass[0]), summary.run_id)
+                logged = changes.record(con, int(last_pass[0]), summary.run_id, withdraw_after_walks)
                 if logged:
                     summary.dedup["changes"] = logged
                     summary.notes.append(changes.describe(logged))
             return
         from pipeline.dedup import run_dedup
 
-        result = run_dedup(con, overrides_path, embed_budget, summary.run_id)
+        result = run_dedup(con, overrides_path, embed_budget, summary.run_id, withdraw_after_walks)
         summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
         summary.notes.append(f"{result.editions} editions, {result.works} works")
         record_dedup(con, summary)

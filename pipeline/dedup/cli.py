@@ -96,7 +96,12 @@ def dedup(
         try:
             migrate(con)
             with exclusive_dedup(con):  # a lake's workers may be running one: wait for it
-                summary = run_dedup(con, settings.overrides_file, settings.embed_budget)
+                summary = run_dedup(
+                    con,
+                    settings.overrides_file,
+                    settings.embed_budget,
+                    withdraw_after_walks=settings.withdraw_after_walks,
+                )
             work.publish()
         finally:
             work.close()

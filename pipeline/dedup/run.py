@@ -170,6 +170,7 @@ def run_dedup(
     overrides_path: Path | None,
     embed_budget: int = xling.DEFAULT_BUDGET,
     ingest_run_id: int | None = None,
+    withdraw_after_walks: int = changes.DEFAULT_WITHDRAW_AFTER_WALKS,
 ) -> DedupSummary:
     """Re-cluster every publication sighting and rewrite the dedup tables; idempotent.
 
@@ -237,7 +238,7 @@ def run_dedup(
         wk_assign,
         links,
     )
-    summary.changes = changes.record(con, dedup_run_id, ingest_run)
+    summary.changes = changes.record(con, dedup_run_id, ingest_run, withdraw_after_walks)
     summary.seconds = time.perf_counter() - clock
     log.info(summary.message)
     return summary
