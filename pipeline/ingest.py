@@ -29,7 +29,7 @@ from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_
 from pipeline.warehouse import commit_retries, committed, exclusive_dedup, hold_sources
 
 if TYPE_CHECKING:
-    from pipeline.crawl import CrawlProgress
+    from pipeline.crawl import CrawlProgress, SourceReport
 
 #: (open connection, crawl) -> (new connection, the crawl's exception or None); see run_ingest
 Detach = Callable[[duckdb.DuckDBPyConnection, Callable[[], None]], tuple[duckdb.DuckDBPyConnection, Exception | None]]
@@ -326,15 +326,39 @@ def crawl_step(
             )
         for lost in report.lost_listings:
             summary.failures.append(f"listing lost: {lost}")
+        for source in report.sources:
+            _note_details(summary, source)
         stopped = [s for s in report.sources if s.status in ("stopped", "failed")]
         for source in stopped:
             summary.failures.append(f"{source.name}: {source.reason}")
         if report.offline:
             summary.status = "offline"
-        elif report.lost_listings or stopped:
-            summary.status = "partial"  # cards of those listings are missing from this run
+        elif report.lost_listings or report.lost_details or stopped:
+            summary.status = "partial"  # cards of those listings, or those detail pages, are missing
 
     return step
+
+
+#: detail pages named one by one among a run's failures (the rest are counted, and in runs.crawl)
+DETAILS_NAMED = 20
+
+
+def _note_details(summary: RunSummary, source: SourceReport) -> None:
+    """A source's detail pages given up become failures; gone and disallowed ones only a note.
+
+    Bounded: a site answering 503 to every page would otherwise print thousands of lines.
+    """
+    for lost in source.lost_details[:DETAILS_NAMED]:
+        summary.failures.append(f"detail page given up: {source.name}: {lost}")
+    if len(source.lost_details) > DETAILS_NAMED:
+        more = len(source.lost_details) - DETAILS_NAMED
+        summary.failures.append(f"{source.name}: {more} more detail pages given up (see runs.crawl)")
+    if source.gone_details:
+        summary.notes.append(
+            f"{source.name}: {len(source.gone_details)} detail pages gone from the site (404/410), their cards loaded"
+        )
+    if source.disallowed_details:
+        summary.notes.append(f"{source.name}: {len(source.disallowed_details)} detail pages disallowed by robots.txt")
 
 
 def run_ingest(

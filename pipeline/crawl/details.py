@@ -10,8 +10,11 @@ from pipeline.urls import canonical_url
 
 if TYPE_CHECKING:
     from pipeline.crawl.site import Site
+    from pipeline.fetch import FetchOutcome
 
 _LANG_PREFIX = re.compile(r"^/([a-z]{2})(?:/|$)")
+#: a detail page answering these is gone from the site: its card is all there is to have
+GONE_STATUSES = frozenset({404, 410})
 
 
 class DetailQueue:
@@ -94,6 +97,13 @@ class DetailQueue:
         if body is None:
             if outcome.outcome not in ("fetched", "not_modified"):
                 site.report.problems.append(f"detail {url}: {outcome.reason}")
+                report = site.report
+                kept = {
+                    "lost": report.lost_details,
+                    "gone": report.gone_details,
+                    "disallowed": report.disallowed_details,
+                }
+                kept[given_up(outcome)].append(f"{url}: {outcome.reason}")
             return
         parsed = await site.parse(site.source.detail_format, body, url, entry)
         if parsed is None:
@@ -112,3 +122,19 @@ def follows_edition(languages: tuple[str, ...] | list[str], url: str) -> bool:
     """
     match = _LANG_PREFIX.match(urlsplit(url).path)
     return match is None or match.group(1) in languages
+
+
+def given_up(outcome: FetchOutcome) -> str:
+    """Why a detail page that was not fetched is missing: `lost`, `gone` or `disallowed`.
+
+    `gone` (404, 410): the site removed the item; no crawler could have it, so it is no loss of
+    the run's making (its card is still loaded). `disallowed`: robots.txt forbids it, a policy
+    the run obeys on purpose. Everything else the crawler asked for and gave up on (redirected
+    off the allowed hosts or to another scheme, a redirect loop, 5xx for ever, a body refused
+    as too large or undecodable, a deadline) is `lost`: the run is partial, as for a listing.
+    """
+    if outcome.outcome == "disallowed":
+        return "disallowed"
+    if outcome.outcome == "failed" and outcome.status in GONE_STATUSES:
+        return "gone"
+    return "lost"

@@ -56,6 +56,8 @@ class SectionWalk:
     alerted: bool = False
     #: canonical card URL -> fingerprint of the card's title and teaser, as this walk saw it
     fingerprints: dict[str, str] = field(default_factory=dict)
+    #: canonical URLs of the pages this walk requested (a pager pointing back is not followed)
+    visited: set[str] = field(default_factory=set)
 
     async def step(self, site: Site) -> bool:
         """Fetch and read the walk's current page; True when there is a next page to walk."""
@@ -66,14 +68,15 @@ class SectionWalk:
         outcome = await site.fetcher.get(url, "listing", site.recorder.validators(url))
         entry = site.recorder.record(outcome, source.listing_format)
         body = site.recorder.body(outcome)
+        self.visited.add(canonical_url(url) or url)
         if body is None:
             site.report.problems.append(f"listing {url}: {outcome.reason}")
-            site.report.lost_listings.append(f"{url}: {outcome.reason}")
+            site.report.lost_listings.append(f"{url}: {outcome.reason}{self._stopped_here()}")
             return False
         site.report.listing_pages += 1
         parsed = await site.parse(source.listing_format, body, url, entry)
         if parsed is None:
-            site.report.lost_listings.append(f"{url}: could not be parsed")
+            site.report.lost_listings.append(f"{url}: could not be parsed{self._stopped_here()}")
             return False
         cards = [r["url"] for r in parsed.records if r.get("url")]
         # a 304 confirms a body whose alerts (if any) were raised when it was fetched: not raised
@@ -113,10 +116,35 @@ class SectionWalk:
         ):
             self.complete = True  # incremental: everything from here on was seen by an earlier walk
             return False
-        if not source.allows(next_url) or self.page + 1 >= source.pager.first + source.pager.max_pages:
+        cut = self._pager_cut(site, next_url)
+        if cut:
+            # the cards past this page are not seen: said as an alert (exit 3 under --strict),
+            # never a silent stop, and the walk cannot prove an absence
+            self.alerted = True
+            site.report.layout_alerts.append(f"section {self.section}: {cut}")
             return False
         self.url, self.page = next_url, self.page + 1
         return True
+
+    def _pager_cut(self, site: Site, next_url: str) -> str | None:
+        """Why the walk must stop although the page links a next one, or None to go on."""
+        pager = site.source.pager
+        if not site.source.allows(next_url):
+            return f"the pager's next link {next_url} leaves the allowed hosts; the walk stopped at page {self.page}"
+        if (canonical_url(next_url) or next_url) in self.visited:
+            return f"the pager's next link {next_url} points back to a page already walked; the walk stopped there"
+        if self.page + 1 >= pager.first + pager.max_pages:
+            return (
+                f"the pager still has pages after max_pages = {pager.max_pages} (next: {next_url}); "
+                "the walk stopped there and the cards past it were not seen"
+            )
+        return None
+
+    def _stopped_here(self) -> str:
+        """What a lost page costs its walk: the first page loses the section, a later one its tail."""
+        if len(self.visited) <= 1:
+            return "; the section was not walked"
+        return f"; the walk of {self.section} stopped there, later pages not walked"
 
     def log_record(self, site: Site) -> dict[str, object]:
         """The walk's fetch-log line, written once its details are in.

@@ -39,6 +39,12 @@ class SourceReport:
     problems: list[str] = field(default_factory=list)
     #: listing pages that could not be fetched or parsed: their cards are lost to this run
     lost_listings: list[str] = field(default_factory=list)
+    #: detail pages given up (refused, failed for good, redirected away): lost like a listing
+    lost_details: list[str] = field(default_factory=list)
+    #: detail pages the site answers 404 or 410: the item is gone, the crawler lost nothing
+    gone_details: list[str] = field(default_factory=list)
+    #: detail pages robots.txt disallows: left alone by policy, not lost
+    disallowed_details: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     finished: bool = False
 
@@ -69,6 +75,10 @@ class CrawlReport:
     def lost_listings(self) -> list[str]:
         return [f"{s.name}: {a}" for s in self.sources for a in s.lost_listings]
 
+    @property
+    def lost_details(self) -> list[str]:
+        return [f"{s.name}: {a}" for s in self.sources for a in s.lost_details]
+
     def as_dict(self) -> dict[str, object]:
         return {
             s.name: {
@@ -83,6 +93,12 @@ class CrawlReport:
                 "changed_cards": s.changed_cards,
                 "layout_alerts": s.layout_alerts,
                 "lost_listings": s.lost_listings[:50],
+                "details_lost": len(s.lost_details),
+                "lost_details": s.lost_details[:50],
+                "details_gone": len(s.gone_details),
+                "gone_details": s.gone_details[:20],
+                "details_disallowed": len(s.disallowed_details),
+                "disallowed_details": s.disallowed_details[:20],
                 "problems": s.problems[:20],
                 "elapsed_s": round(s.elapsed_s, 3),
             }
