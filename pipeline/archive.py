@@ -18,6 +18,10 @@ Every line is checked field by field when read (`entry_from_record`, `check_fetc
 hand-edited or damaged line is skipped with its reason instead of stopping a load later;
 `quarantine_lines` moves such lines into the side file so the next run reads a clean file.
 Appends and that rewrite hold the file's lock (`.<name>.lock`), so neither loses the other's line.
+
+Every object is decompressed as a stream that stops at `max_object_bytes` (64 MiB, or
+`$IOM_ARCHIVE_MAX_OBJECT_BYTES`): a few kilobytes of gzip can expand to gigabytes, and an object
+that expands past the cap is damage like a truncated one (`ArchiveError`), never a MemoryError.
 """
 
 from __future__ import annotations
@@ -37,11 +41,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from pipeline.errors import ArchiveError
 
 log = logging.getLogger(__name__)
+
+#: what an archived body may expand to when read: well above any crawler `max_body_bytes` in use
+#: (5 MB by default; every body was archived under it), far below what a worker's memory holds
+DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
+MAX_OBJECT_BYTES_ENV = "IOM_ARCHIVE_MAX_OBJECT_BYTES"
+#: bytes decompressed (and read from the object file) per step
+_CHUNK = 256 * 1024
 
 FORMATS = ("text-listing", "text-catalogue", "text-detail", "html-listing", "html-detail")
 #: bodies archived for the record but not parsed into sightings
@@ -115,6 +126,10 @@ class LocalStore:
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
+    def open(self, key: str) -> BinaryIO:
+        """The blob as a file, read in steps by `Archive.read` (never whole into memory)."""
+        return open(self.root / key, "rb")  # the caller closes it
+
     def exists(self, key: str) -> bool:
         return (self.root / key).exists()
 
@@ -134,13 +149,33 @@ def object_key(sha256: str) -> str:
     return f"objects/{sha256[:2]}/{sha256}.gz"
 
 
+def max_object_bytes() -> int:
+    """The cap on a body read back from the archive: `$IOM_ARCHIVE_MAX_OBJECT_BYTES` or 64 MiB.
+
+    An environment variable rather than a parameter: the parse workers build their own `Archive`
+    in other processes, and a lowered cap must reach them too.
+    """
+    value = os.environ.get(MAX_OBJECT_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_OBJECT_BYTES
+    if not value.isdigit() or int(value) <= 0:
+        raise ArchiveError(f"{MAX_OBJECT_BYTES_ENV}={value!r} is not a positive whole number of bytes")
+    return int(value)
+
+
 class Archive:
-    def __init__(self, root: Path, blobs: ObjectStore | None = None) -> None:
+    def __init__(self, root: Path, blobs: ObjectStore | None = None, max_object_bytes: int | None = None) -> None:
         self.root = Path(root)
         self.objects = self.root / "objects"
         self.manifest = self.root / "manifest.jsonl"
         #: the bodies' storage; the manifest and fetch log stay files under `root` (README on sharing)
         self.blobs: ObjectStore = blobs if blobs is not None else LocalStore(self.root)
+        self._max_object_bytes = max_object_bytes
+
+    @property
+    def max_object_bytes(self) -> int:
+        """What one body may expand to when read (see the module docstring)."""
+        return self._max_object_bytes if self._max_object_bytes is not None else max_object_bytes()
 
     # -- writing ---------------------------------------------------------------------------
     def entry_for(
@@ -239,12 +274,27 @@ class Archive:
 
     # -- reading ---------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
-        """Return the body and check it still hashes to its name."""
+        """Return the body and check it still hashes to its name.
+
+        Decompressed step by step, never past `max_object_bytes`: an object that expands further
+        (a gzip bomb, or a body swapped for a larger one) is an `ArchiveError` like any damage.
+        """
         key = object_key(sha256)
+        limit = self.max_object_bytes
         try:
-            body = gzip.decompress(self.blobs.get(key))
+            opener = getattr(self.blobs, "open", None)
+            if opener is not None:
+                with opener(key) as fh:
+                    body = gunzip_bounded(iter(lambda: fh.read(_CHUNK), b""), limit)
+            else:  # a store without streaming reads: the compressed blob in memory, its expansion bounded
+                body = gunzip_bounded(iter([self.blobs.get(key)]), limit)
         except FileNotFoundError as exc:
             raise ArchiveError(f"archive object {sha256} is missing ({self.blobs.where(key)})") from exc
+        except ExpandsTooFar as exc:
+            raise ArchiveError(
+                f"archive object {sha256} is unreadable: it expands past {exc.limit} bytes "
+                f"(a decompression bomb or a swapped object; cap: ${MAX_OBJECT_BYTES_ENV}) ({self.blobs.where(key)})"
+            ) from exc
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise ArchiveError(f"archive object {sha256} is unreadable: {exc}") from exc
         if hashlib.sha256(body).hexdigest() != sha256:
@@ -267,6 +317,57 @@ class Archive:
         for entry in self.iter_entries():
             seen.setdefault(entry.page_id, entry)
         return list(seen.values())
+
+
+class ExpandsTooFar(ValueError):
+    """Compressed data that decompresses to more than the bytes allowed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"expands past {limit} bytes")
+
+
+def gunzip_bounded(chunks: Iterator[bytes], limit: int) -> bytes:
+    """The gzip stream in `chunks` decompressed, or ExpandsTooFar once it passes `limit` bytes.
+
+    No zlib call is asked for more than the bytes left under the limit (plus one, to tell "exactly
+    the limit" from "more"), so memory stays near `limit` whatever the stream holds. Members are
+    concatenated and zero padding after the last is ignored, as `gzip.decompress` does; other
+    trailing bytes or a stream that stops before its end raise OSError / EOFError / zlib.error.
+    """
+    out = bytearray()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def take(data: bytes) -> bytes:
+        want = min(_CHUNK, limit - len(out) + 1)
+        piece = inflater.decompress(data, want)
+        out.extend(piece)
+        if len(out) > limit:
+            raise ExpandsTooFar(limit)
+        rest = inflater.unconsumed_tail
+        while not rest and not inflater.eof and len(piece) == want:  # input used up, output pending
+            want = min(_CHUNK, limit - len(out) + 1)
+            piece = inflater.decompress(b"", want)
+            out.extend(piece)
+            if len(out) > limit:
+                raise ExpandsTooFar(limit)
+        return inflater.unused_data if inflater.eof else rest
+
+    padding = False
+    for chunk in chunks:
+        data = chunk
+        while data:
+            if inflater.eof:  # what follows a member: zero padding, or another member (zlib checks it)
+                if padding or not data.strip(b"\0"):
+                    padding = True
+                    if data.strip(b"\0"):
+                        raise OSError("trailing garbage after the gzip stream")
+                    break
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = take(data)
+    if not inflater.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    return bytes(out)
 
 
 class FetchLog:

@@ -6,7 +6,13 @@ streaming, accepted content types only, conditional requests, and the retry poli
 
 - retried (exponential backoff with jitter, `Retry-After` honoured up to a cap): timeouts,
   connection errors, truncated bodies, 429 and 5xx;
-- not retried: other 4xx, refused redirects, disallowed URLs, oversized or non-HTML bodies.
+- not retried: other 4xx, refused redirects, disallowed URLs, oversized or non-HTML bodies,
+  bodies whose Content-Encoding is unknown or that decode past `max_body_bytes` (bombs);
+- a request that ran into its total `request_deadline` is retried once, not `max_retries` times:
+  a server that drips its answer will drip it again, so it costs at most two deadlines per URL.
+
+Bodies are read raw and decoded here, each Content-Encoding layer bounded by `max_body_bytes`
+(`http.BodyDecoder`): the library's own decoding expands a chunk in one call, before any check.
 
 The only module besides `pipeline/http.py` that touches the HTTP library's exceptions: it turns
 them into `FetchOutcome`s, so nothing downstream catches library errors.
@@ -33,6 +39,14 @@ from pipeline.sources import CrawlerConfig, Source
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: response headers worth keeping: they drive conditional requests and explain outcomes
 KEPT_HEADERS = ("etag", "last-modified", "content-type", "content-length", "retry-after", "location")
+
+
+class DeadlineExceeded(RetryableFetchError):
+    """A request that ran into its total `request_deadline`: retried once, not `max_retries` times."""
+
+
+#: how many times a URL may run into its request deadline before it is given up
+DEADLINE_ATTEMPTS = 2
 
 
 @dataclass
@@ -132,18 +146,33 @@ class Fetcher:
     def allowed_by_robots(self, url: str) -> bool:
         return self.robots is None or self.robots.can_fetch(url, self.config.user_agent)
 
-    async def get(self, url: str, kind: str, validators: dict[str, str] | None = None) -> FetchOutcome:
-        """Fetch with retries; always returns an outcome, never raises for network trouble."""
+    async def get(
+        self, url: str, kind: str, validators: dict[str, str] | None = None, *, deadlines_hit: int = 0
+    ) -> FetchOutcome:
+        """Fetch with retries; always returns an outcome, never raises for network trouble.
+
+        `deadlines_hit`: how often this URL already ran into a deadline (the probe's try): it counts
+        towards the two a URL may spend.
+        """
         started = time.monotonic()
         outcome = FetchOutcome(url=url, kind=kind, conditional=bool(validators))
         cap = self.config.retry_after_cap
+        hits = [deadlines_hit]
+
+        def again(exc: BaseException) -> bool:
+            if not isinstance(exc, RetryableFetchError):
+                return False
+            if isinstance(exc, DeadlineExceeded):
+                hits[0] += 1
+                if hits[0] >= DEADLINE_ATTEMPTS:  # it dripped twice: it will drip again
+                    return False
+            # a server asking for more than the cap is not waited for: the URL is given up now
+            return not (exc.retry_after and exc.retry_after > cap)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=retry_wait(self.config),
-            # a server asking for more than the cap is not waited for: the URL is given up now
-            retry=retry_if_exception(
-                lambda e: isinstance(e, RetryableFetchError) and not (e.retry_after and e.retry_after > cap)
-            ),
+            retry=retry_if_exception(again),
             reraise=True,
         )
         try:
@@ -153,6 +182,8 @@ class Fetcher:
                     await self._once(url, validators, outcome)
         except RetryableFetchError as exc:
             outcome.outcome, outcome.reason = "failed", f"{exc.reason} (after {outcome.attempts} attempts)"
+            if isinstance(exc, DeadlineExceeded) and hits[0] >= DEADLINE_ATTEMPTS:
+                outcome.reason = f"{exc.reason} twice: not retried again (after {outcome.attempts} attempts)"
             if exc.retry_after and exc.retry_after > cap:
                 outcome.reason = (
                     f"{exc.reason} with Retry-After {exc.retry_after:.0f}s, above the {cap:g}s cap: "
@@ -214,23 +245,44 @@ class Fetcher:
                 if not self._accepted(kept.get("content-type", "")):
                     outcome.outcome = "refused"
                     raise FetchError(url, f"content type {kept.get('content-type')!r} is not accepted")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        outcome.outcome = "refused"
-                        raise FetchError(url, f"body is over the {limit}-byte limit (stopped reading)")
-                    chunks.append(chunk)
-                return status, kept, b"".join(chunks)
+                return status, kept, await self._body(url, resp, limit, outcome)
         except TimeoutError as exc:  # asyncio.timeout: the whole request took too long
-            raise RetryableFetchError(url, f"no complete answer within the {deadline:g}s request deadline") from exc
+            raise DeadlineExceeded(url, f"no complete answer within the {deadline:g}s request deadline") from exc
         except http.TimeoutException as exc:
             raise RetryableFetchError(url, f"timeout ({type(exc).__name__})") from exc
         except http.TransportError as exc:
             raise RetryableFetchError(url, f"{type(exc).__name__}: {exc}") from exc
         except http.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
             raise RetryableFetchError(url, f"{type(exc).__name__}: {exc}") from exc
+
+    async def _body(self, url: str, resp: http.Response, limit: int, outcome: FetchOutcome) -> bytes:
+        """The body read raw and decoded layer by layer, refused once any layer passes `limit`.
+
+        A bomb or an encoding never asked for is refused (not retried: the same bytes would come
+        back); a stream cut short is retried like a truncated body.
+        """
+        try:
+            decoder = http.BodyDecoder(http.content_codings(resp.headers.get("content-encoding")), limit)
+        except http.UndecodableBody as exc:
+            outcome.outcome = "refused"
+            raise FetchError(url, str(exc)) from exc
+        chunks: list[bytes] = []
+        try:
+            async for raw in resp.aiter_raw():
+                chunks.extend(decoder.feed(raw))
+            decoder.finish()
+        except http.BodyTooLarge as exc:
+            outcome.outcome = "refused"
+            if exc.layer == "the body":
+                raise FetchError(url, f"body is over the {limit}-byte limit (stopped reading)") from exc
+            raise FetchError(
+                url,
+                f"body refused: {exc.layer} decodes to more than the {limit}-byte limit "
+                f"(Content-Encoding: {resp.headers.get('content-encoding')}; a decompression bomb?), stopped decoding",
+            ) from exc
+        except http.UndecodableBody as exc:
+            raise RetryableFetchError(url, f"undecodable body: {exc}") from exc
+        return b"".join(chunks)
 
     async def probe(self, url: str, kind: str, validators: dict[str, str] | None = None) -> FetchOutcome:
         """First request to a host: one quick try that tells an unreachable host from a slow one.
@@ -250,13 +302,14 @@ class Fetcher:
                 outcome.outcome = "unreachable"
                 outcome.reason = f"host unreachable: {exc.reason}"
             elif isinstance(exc, RetryableFetchError):
-                return await self.get(url, kind, validators)
+                return await self.get(url, kind, validators, deadlines_hit=int(isinstance(exc, DeadlineExceeded)))
             else:
                 outcome.outcome = "failed" if outcome.outcome == "pending" else outcome.outcome
                 outcome.reason = exc.reason
         except TimeoutError:
             if outcome.status is not None:  # it answered, slowly: a slow host, not a missing one
-                return await self.get(url, kind, validators)
+                # the probe's deadline ran out: one more try is all a dripping host gets
+                return await self.get(url, kind, validators, deadlines_hit=1)
             outcome.outcome = "unreachable"
             outcome.reason = f"host unreachable: no answer within {self.config.probe_timeout:g}s"
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)

@@ -2,12 +2,19 @@
 
 httpx's last release is 0.28.1 (December 2024). Should it need replacing by a maintained fork
 with the same API, this module is the only import to change.
+
+Bodies are decoded here, not by httpx: httpx hands each raw chunk to zlib in one call, so 1.8 KB
+sent as `Content-Encoding: gzip, gzip` became gigabytes in memory before any size check saw a
+byte. `BodyDecoder` undoes each layer in steps no larger than what is left of the body limit,
+and the client asks only for the codings it can undo (`ACCEPT_ENCODING`).
 """
 
 from __future__ import annotations
 
 import functools
 import ssl
+import zlib
+from collections.abc import Iterator
 
 import httpx
 
@@ -19,6 +26,134 @@ TransportError = httpx.TransportError
 ConnectError = httpx.ConnectError
 HTTPError = httpx.HTTPError
 AsyncClient = httpx.AsyncClient
+Response = httpx.Response
+
+#: the content codings the crawler asks for and undoes itself (no brotli or zstd library here)
+CONTENT_CODINGS = ("gzip", "deflate")
+ACCEPT_ENCODING = ", ".join(CONTENT_CODINGS)
+_ALIASES = {"x-gzip": "gzip", "identity": ""}
+#: most bytes one zlib call may produce
+_STEP = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A body, or one of its content-coding layers, decodes to more than the limit."""
+
+    def __init__(self, limit: int, layer: str) -> None:
+        self.limit, self.layer = limit, layer
+        super().__init__(f"{layer} decodes to more than {limit} bytes")
+
+
+class UndecodableBody(Exception):
+    """A body that is not what its Content-Encoding says, or an encoding the crawler never asked for."""
+
+
+def content_codings(header: str | None) -> list[str]:
+    """The codings of a `Content-Encoding` value in the order they were applied; UndecodableBody
+    for one the crawler did not ask for (a server may not send those, RFC 9110 section 12.5.3)."""
+    codings = [_ALIASES.get(c, c) for c in (part.strip().lower() for part in (header or "").split(","))]
+    unknown = [c for c in codings if c and c not in CONTENT_CODINGS]
+    if unknown:
+        raise UndecodableBody(
+            f"Content-Encoding {', '.join(unknown)!s} was not asked for (Accept-Encoding: {ACCEPT_ENCODING})"
+        )
+    return [c for c in codings if c]
+
+
+class _Layer:
+    """One content coding undone as a stream, never producing more than `limit` bytes in all."""
+
+    def __init__(self, coding: str, limit: int, name: str) -> None:
+        self.coding, self.limit, self.name = coding, limit, name
+        self.produced = 0
+        self._raw_deflate = False  # "deflate" is zlib-wrapped by the RFC; some servers send it raw
+        self._fresh = True
+        self._inflater = self._new()
+        self._trailer = False
+
+    def _new(self) -> zlib._Decompress:
+        if self.coding == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+
+    def _inflate(self, data: bytes) -> bytes:
+        want = min(_STEP, self.limit - self.produced + 1)
+        try:
+            piece = self._inflater.decompress(data, want)
+        except zlib.error as exc:
+            if self.coding == "deflate" and self._fresh and not self._raw_deflate:
+                self._raw_deflate = True
+                self._inflater = self._new()
+                return self._inflate(data)
+            raise UndecodableBody(f"{self.name} is not valid {self.coding}: {exc}") from exc
+        self._fresh = False
+        self.produced += len(piece)
+        if self.produced > self.limit:
+            raise BodyTooLarge(self.limit, self.name)
+        return piece
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decoded pieces of `data`, each at most 64 KiB, until the layer's limit is passed."""
+        while data and not self._trailer:
+            if self._inflater.eof:  # gzip allows members one after another; zeros or junk after are ignored
+                if self.coding != "gzip" or not data.startswith(b"\x1f"):
+                    self._trailer = True
+                    return
+                self._inflater = self._new()
+            want = min(_STEP, self.limit - self.produced + 1)
+            piece = self._inflate(data)
+            if piece:
+                yield piece
+            data = self._inflater.unconsumed_tail
+            while not data and not self._inflater.eof and len(piece) == want:  # input used, output pending
+                want = min(_STEP, self.limit - self.produced + 1)
+                piece = self._inflate(b"")
+                if piece:
+                    yield piece
+            if self._inflater.eof:
+                data = self._inflater.unused_data
+
+    def finish(self) -> None:
+        """UndecodableBody if the body ended before this layer's compressed stream did."""
+        if not self._fresh and not self._inflater.eof:
+            raise UndecodableBody(f"{self.name} ends before its {self.coding} stream does (truncated)")
+
+
+class BodyDecoder:
+    """A body's content codings undone layer by layer as its raw bytes arrive, each under `limit`.
+
+    Every layer's output is passed on in pieces of at most 64 KiB, so memory holds the decoded
+    body (at most `limit`) and a piece per layer, whatever the compressed bytes expand to.
+    """
+
+    def __init__(self, codings: list[str], limit: int) -> None:
+        self.limit = limit
+        count = len(codings)
+        # applied in header order, so undone from the last
+        self._layers = [
+            _Layer(c, limit, f"{c} layer {count - i} of {count}" if count > 1 else f"{c} body")
+            for i, c in enumerate(reversed(codings))
+        ]
+        self.raw_bytes = 0
+
+    def feed(self, raw: bytes) -> Iterator[bytes]:
+        """The decoded pieces of one raw chunk; BodyTooLarge when any layer passes the limit."""
+        self.raw_bytes += len(raw)
+        if self.raw_bytes > self.limit:
+            raise BodyTooLarge(self.limit, "the body as sent" if self._layers else "the body")
+        yield from self._through(0, raw)
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        if index == len(self._layers):
+            yield data
+            return
+        for piece in self._layers[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def finish(self) -> None:
+        """UndecodableBody when a layer's stream was cut short."""
+        for layer in self._layers:
+            layer.finish()
 
 
 @functools.cache
@@ -50,7 +185,7 @@ def make_client(
         pool=config.read_timeout * 4,
     )
     return httpx.AsyncClient(
-        headers={"User-Agent": config.user_agent, "From": config.contact, "Accept-Encoding": "gzip, deflate"},
+        headers={"User-Agent": config.user_agent, "From": config.contact, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
