@@ -37,26 +37,39 @@ Metadata: oai_dc is the export's Dublin Core (pipeline/export.py `select_records
 pipeline/citation.py `dublin_core`), so a harvest and `export --format dc` cannot disagree.
 
 Protocol errors are answers, not failures: they are HTTP 200 with `<error code=...>`. OaiError
-carries them from validation and queries to the response; only WarehouseError (503) and bugs
-(500) leave `respond`.
+carries them from validation and queries to the response; only WarehouseError and Overloaded
+(503) and bugs (500) leave `respond`.
+
+Load: a harvester is a client we do not control, and a thousand of them (or one hostile one) must
+not take the endpoint or the machine down. The HTTP side is an asyncio front end (OaiServer): one
+event-loop thread holds every connection, cheaply, and reads each request under a deadline for
+its head and one for its body, with caps on their sizes; only a complete request reaches the
+fixed pool of worker threads that query DuckDB, through a bounded queue, and a request that finds
+the queue full is answered 503 with Retry-After at once (never left to time out or be reset).
+Each worker's connection runs one DuckDB thread under a small shared memory limit, so the queries
+in flight cannot exhaust the database's memory; one that still runs out is a 503 too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
 import json
 import logging
 import re
+import socket
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import duckdb
@@ -85,7 +98,14 @@ PAGE_SIZE = 100
 GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
 #: seconds a harvester is asked to wait while an ingest holds the warehouse
 RETRY_AFTER = 30
+#: seconds a harvester is asked to wait when the server is busy (queue full, memory spent)
+BUSY_RETRY_AFTER = 5
 MAX_BODY = 64 * 1024
+#: our tokens are a few hundred characters; anything much longer is not one of ours
+MAX_TOKEN = 4096
+#: DuckDB memory shared by all the queries in flight (one instance per file and process)
+READER_MEMORY_LIMIT = "512MB"
+_MEMORY_RE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
 
 #: verb -> (required arguments, optional arguments); resumptionToken is exclusive where allowed
 VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -107,6 +127,10 @@ _SECOND_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+class Overloaded(Exception):
+    """The server cannot take this request now (DuckDB memory spent): 503 with Retry-After, not 500."""
+
+
 class OaiError(Exception):
     """A protocol error: answered as `<error code=...>` with HTTP 200, as the protocol requires."""
 
@@ -125,6 +149,12 @@ class OaiConfig:
     base_url: str = ""
     page_size: int = PAGE_SIZE
     repository_name: str = "IOM publications warehouse (iom-pubwarehouse)"
+    #: DuckDB's memory_limit for the server's queries, all requests together
+    memory_limit: str = READER_MEMORY_LIMIT
+
+    def __post_init__(self) -> None:
+        if not _MEMORY_RE.fullmatch(self.memory_limit):
+            raise ValueError(f"memory limit {self.memory_limit!r} is not a size such as 512MB")
 
 
 @dataclass(frozen=True)
@@ -251,10 +281,12 @@ def decode_token(token: str, verb: str) -> tuple[ListQuery, str, int]:
     def bad(why: str) -> OaiError:
         return OaiError("badResumptionToken", f"not a resumption token of this repository's {verb}: {why}")
 
+    if len(token) > MAX_TOKEN:
+        raise bad(f"longer than {MAX_TOKEN} characters")
     try:
         raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         data = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:  # RecursionError: nested brackets
         raise bad(type(exc).__name__) from None
     if not isinstance(data, dict) or set(data) != _TOKEN_KEYS:
         raise bad("wrong fields")
@@ -542,7 +574,8 @@ def _now() -> str:
 def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
     """The XML answer to one request, given its arguments (from a query string or a form body).
 
-    Raises WarehouseError when the warehouse cannot be opened (an ingest is writing it).
+    Raises WarehouseError when the warehouse cannot be opened (an ingest is writing it) and
+    Overloaded when DuckDB runs out of the memory the server gives its queries.
     """
     root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI_NS})
     root.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_NS} {OAI_SCHEMA}")
@@ -555,16 +588,35 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
         return _serialise(root)
     for key, value in [("verb", request.verb), *request.args.items()]:
         echo.set(key, _clean(value))
-    con = _readers(config.db_path).open()
+    con = _open(config)
     try:
         VERB_ANSWERS[request.verb](con, config, request, root)
     except OaiError as exc:
         for child in root[2:]:
             root.remove(child)
         _sub(root, "error", exc.message).set("code", exc.code)
+    except (duckdb.OutOfMemoryException, MemoryError) as exc:
+        raise Overloaded(f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     finally:
         con.close()
     return _serialise(root)
+
+
+def _open(config: OaiConfig) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for one request: one DuckDB thread, the server's memory limit.
+
+    DuckDB shares one database instance among a process's connections to a file, and its
+    memory_limit with it, so the limit bounds all the requests in flight together; one thread
+    each keeps a query from taking what the others need (the worker pool bounds how many run).
+    """
+    con = _readers(config.db_path).open()
+    try:
+        con.execute(f"SET memory_limit = '{config.memory_limit}'")
+        con.execute("SET threads = 1")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 @functools.cache
@@ -581,80 +633,320 @@ def _serialise(root: etree._Element) -> bytes:
 # HTTP
 
 
-class OaiServer(ThreadingHTTPServer):
-    """The endpoint at /oai; one thread per request, each with its own read-only connection."""
+@dataclass(frozen=True)
+class ServerLimits:
+    """What the endpoint takes on at once and how long it waits for a client.
 
-    daemon_threads = True
+    Every resource a client can hold is bounded: a connection by `max_connections` and by the
+    deadlines for its request head and body (total, not per read, so a client that drips one byte
+    a second is dropped like one that sends nothing), a request by the size caps, and the
+    database by `workers` (queries at once) and `queue` (complete requests waiting for a worker).
+    The defaults suit a 2-core machine; the queue is short on purpose: a harvester told 503 and
+    Retry-After comes back, one kept waiting a minute gives up.
+    """
 
-    def __init__(self, config: OaiConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__((host, port), _Handler)
+    workers: int = 4
+    queue: int = 32
+    max_connections: int = 4096
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    #: a response is written within this time, or the connection is dropped (a client that never reads)
+    write_timeout: float = 30.0
+    #: request line and headers together, and each of them (a longer request line is 414, headers 431)
+    max_head: int = 64 * 1024
+    max_headers: int = 100
+    max_body: int = MAX_BODY
+    #: the kernel's queue of connections not yet accepted (capped by net.core.somaxconn)
+    backlog: int = 4096
+
+    def __post_init__(self) -> None:
+        if min(self.workers, self.max_connections, self.max_head, self.max_headers, self.backlog) < 1:
+            raise ValueError("workers, connections, head size and backlog must be at least 1")
+        if self.queue < 0 or self.max_body < 0 or min(self.header_timeout, self.body_timeout, self.write_timeout) <= 0:
+            raise ValueError("queue and body size must be >= 0 and timeouts > 0")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: HTTPStatus
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    retry_after: int | None = None
+    allow: str | None = None
+
+    @classmethod
+    def plain(cls, status: HTTPStatus, text: str, retry_after: int | None = None, allow: str | None = None) -> _Answer:
+        return cls(status, (text + "\n").encode(), retry_after=retry_after, allow=allow)
+
+
+class _Refused(Exception):
+    """A request refused before it is complete; the client may still be sending, so close gently."""
+
+    def __init__(self, answer: _Answer | None) -> None:
+        super().__init__(answer.status if answer else "client gone")
+        self.answer = answer
+
+
+_TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class OaiServer:
+    """The endpoint at /oai: an asyncio front end holding the connections, a fixed worker pool querying.
+
+    Same use as the standard library's servers: bind in the constructor (so a busy port fails at
+    once), `serve_forever()` in one thread, `shutdown()` from another, `server_close()`.
+    """
+
+    server_version = "iom-pubwarehouse-oai/0.2"
+
+    def __init__(
+        self, config: OaiConfig, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None
+    ) -> None:
+        self.limits = limits or ServerLimits()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, backlog=self.limits.backlog)
+        self.server_address = self.socket.getsockname()
         if not config.base_url:
             shown = f"[{host}]" if ":" in host else host
             config = replace(config, base_url=f"http://{shown}:{self.server_address[1]}/oai")
         self.config = config
+        self._pool = ThreadPoolExecutor(max_workers=self.limits.workers, thread_name_prefix="oai-worker")
+        # touched on the event loop's thread only
+        self._admitted = 0
+        self._connections = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._stopped = threading.Event()
 
+    # -- lifecycle ------------------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    server: OaiServer
-    server_version = "iom-pubwarehouse-oai/0.1"
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        if self._on_path(url.path):
-            self._answer(url.query)
-
-    def do_POST(self) -> None:
-        if not self._on_path(urlsplit(self.path).path):
-            return
-        if self.headers.get_content_type() != "application/x-www-form-urlencoded":
-            self._plain(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "POST needs application/x-www-form-urlencoded")
-            return
+    def serve_forever(self) -> None:
+        """Serve until shutdown() (or KeyboardInterrupt in the thread that runs it)."""
+        self._stopped.clear()
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._plain(HTTPStatus.LENGTH_REQUIRED, "POST needs a Content-Length")
-            return
-        if not 0 <= length <= MAX_BODY:
-            self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes of arguments")
-            return
-        self._answer(self.rfile.read(length).decode("utf-8", "replace"))
+            asyncio.run(self._serve())
+        finally:
+            self._stopped.set()
 
-    def _on_path(self, path: str) -> bool:
-        if path.rstrip("/") == "/oai":
-            return True
-        self._plain(HTTPStatus.NOT_FOUND, "the OAI-PMH endpoint is /oai")
-        return False
-
-    def _answer(self, query: str) -> None:
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(
+            self._connection, sock=self.socket, limit=self.limits.max_head, backlog=self.limits.backlog
+        )
+        self._started.set()
         try:
-            # bounded: http.server caps the request line, do_POST the body
-            body = respond(self.server.config, parse_qsl(query, keep_blank_values=True))
+            await self._stop.wait()
+        finally:
+            server.close()
+            self._started.clear()
+
+    def shutdown(self) -> None:
+        """Stop serve_forever() from another thread and wait until it has returned."""
+        if self._started.wait(timeout=30) and self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._stopped.wait(timeout=30)
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- one connection -------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        peer = writer.get_extra_info("peername")
+        shown = peer[0] if isinstance(peer, tuple) else "?"
+        line = "-"
+        try:
+            writer.transport.set_write_buffer_limits(high=0)  # drain() waits until all is with the kernel
+            try:
+                if self._connections > self.limits.max_connections:
+                    raise _Refused(self._busy(f"more than {self.limits.max_connections} connections open"))
+                line, answer = await self._exchange(reader, writer)
+            except _Refused as refused:
+                if refused.answer is not None:
+                    log.info('%s "%s" %d (refused)', shown, line[:200], refused.answer.status)
+                    await self._write(writer, refused.answer)
+                    await self._linger(reader, writer)
+                return
+            log.info('%s "%s" %d %d', shown, line[:200], answer.status, len(answer.body))
+            await self._write(writer, answer)
+        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
+            pass  # the client went away or would not read its answer: nothing to tell it
+        except Exception:  # a bug here must not stop the loop that serves everyone else
+            log.exception("OAI-PMH connection failed")
+        finally:
+            self._connections -= 1
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()  # an answer the client would not read: do not keep it queued
+            else:
+                writer.close()
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, _Answer]:
+        """Read one request under its deadlines and caps, then answer it (or refuse it)."""
+        method, target, headers = await self._read_head(reader)
+        line = f"{method} {target}"
+        if method not in ("GET", "POST"):
+            raise _Refused(_Answer.plain(HTTPStatus.METHOD_NOT_ALLOWED, "GET or POST", allow="GET, POST"))
+        url = urlsplit(target)
+        if url.path.rstrip("/") != "/oai":
+            # nothing of the body is read: the answer is the same whatever it holds
+            raise _Refused(_Answer.plain(HTTPStatus.NOT_FOUND, "the OAI-PMH endpoint is /oai"))
+        body = await self._read_body(method, headers, reader, writer)
+        query = url.query if method == "GET" else body.decode("utf-8", "replace")
+        if self._admitted >= self.limits.workers + self.limits.queue:
+            return line, self._busy("every worker is busy and the queue is full")
+        self._admitted += 1
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._answer, query)
+        finally:
+            self._admitted -= 1
+        return line, answer
+
+    async def _read_head(self, reader: asyncio.StreamReader) -> tuple[str, str, dict[str, list[str]]]:
+        limits = self.limits
+        lines: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(limits.header_timeout):
+                while True:
+                    try:
+                        raw = await reader.readuntil(b"\n")
+                    except asyncio.LimitOverrunError:
+                        raw = None
+                    if raw is not None:
+                        size += len(raw)
+                    if raw is None or size > limits.max_head:
+                        status = (
+                            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE if lines else HTTPStatus.REQUEST_URI_TOO_LONG
+                        )
+                        raise _Refused(
+                            _Answer.plain(status, f"request line and headers: at most {limits.max_head} bytes")
+                        )
+                    raw = raw.rstrip(b"\r\n")
+                    if not raw:
+                        if lines:
+                            break
+                        continue  # RFC 9112 2.2: empty lines before the request line are ignored
+                    lines.append(raw)
+                    if len(lines) > limits.max_headers + 1:
+                        raise _Refused(
+                            _Answer.plain(
+                                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"at most {limits.max_headers} headers"
+                            )
+                        )
+        except TimeoutError:
+            raise _Refused(
+                _Answer.plain(
+                    HTTPStatus.REQUEST_TIMEOUT, f"request head not received within {limits.header_timeout:g}s"
+                )
+            ) from None
+        except asyncio.IncompleteReadError:
+            raise _Refused(None) from None
+        bad = _Answer.plain(HTTPStatus.BAD_REQUEST, "malformed HTTP/1.x request")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or not re.fullmatch(rb"HTTP/1\.[01]", parts[2]) or not _TOKEN_CHARS.fullmatch(parts[0]):
+            raise _Refused(bad)
+        headers: dict[str, list[str]] = {}
+        for raw in lines[1:]:
+            name, colon, value = raw.partition(b":")
+            if not colon or not _TOKEN_CHARS.fullmatch(name):  # also obs-fold and space before the colon
+                raise _Refused(bad)
+            headers.setdefault(name.decode("ascii").lower(), []).append(value.strip(b" \t").decode("latin-1"))
+        return parts[0].decode("ascii"), parts[1].decode("latin-1"), headers
+
+    async def _read_body(
+        self, method: str, headers: dict[str, list[str]], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bytes:
+        limits = self.limits
+        if "transfer-encoding" in headers:
+            raise _Refused(_Answer.plain(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not a chunked body"))
+        lengths = set(headers.get("content-length", []))
+        if len(lengths) > 1 or (lengths and not lengths.copy().pop().isdigit()):
+            raise _Refused(_Answer.plain(HTTPStatus.BAD_REQUEST, "one Content-Length, in digits"))
+        length = int(lengths.pop()) if lengths else None
+        if method == "POST":
+            content_type = (headers.get("content-type") or [""])[0].split(";")[0].strip().lower()
+            if content_type != "application/x-www-form-urlencoded":
+                raise _Refused(
+                    _Answer.plain(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "POST needs application/x-www-form-urlencoded")
+                )
+            if length is None:
+                raise _Refused(_Answer.plain(HTTPStatus.LENGTH_REQUIRED, "POST needs a Content-Length"))
+        if not length:
+            return b""
+        if length > limits.max_body:
+            raise _Refused(
+                _Answer.plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {limits.max_body} bytes of arguments")
+            )
+        if any(v.lower() == "100-continue" for v in headers.get("expect", [])):
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            async with asyncio.timeout(limits.body_timeout):
+                return await reader.readexactly(length)
+        except TimeoutError:
+            raise _Refused(
+                _Answer.plain(HTTPStatus.REQUEST_TIMEOUT, f"request body not received within {limits.body_timeout:g}s")
+            ) from None
+        except asyncio.IncompleteReadError:
+            raise _Refused(None) from None
+
+    def _busy(self, why: str) -> _Answer:
+        log.warning("503: %s", why)
+        return _Answer.plain(
+            HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy ({why}); retry later", BUSY_RETRY_AFTER
+        )
+
+    def _answer(self, query: str) -> _Answer:
+        """On a worker thread: the OAI-PMH answer, or the HTTP status that stands for its failure."""
+        try:
+            # bounded: the request's size is capped, and with it the number of arguments
+            body = respond(self.config, parse_qsl(query, keep_blank_values=True))
         except WarehouseError as exc:
             busy = isinstance(exc, WarehouseLockedError)
             log.warning("warehouse unavailable%s: %s", " (an ingest is writing it)" if busy else "", exc)
-            self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "the warehouse is being updated; retry later", RETRY_AFTER)
-            return
+            return _Answer.plain(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the warehouse is being updated; retry later", RETRY_AFTER
+            )
+        except Overloaded as exc:
+            return self._busy(str(exc))
         except Exception:  # a bug or a damaged warehouse: say so, keep serving the other requests
             log.exception("OAI-PMH request failed: %s", query[:200])
-            self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
-            return
-        self._send(HTTPStatus.OK, body, "text/xml; charset=utf-8")
+            return _Answer.plain(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; see the server log")
+        return _Answer(HTTPStatus.OK, body, "text/xml; charset=utf-8")
 
-    def _plain(self, status: HTTPStatus, text: str, retry_after: int | None = None) -> None:
-        headers = {"Retry-After": str(retry_after)} if retry_after else {}
-        self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8", headers)
+    async def _write(self, writer: asyncio.StreamWriter, answer: _Answer) -> None:
+        head = [
+            f"HTTP/1.1 {answer.status.value} {answer.status.phrase}",
+            f"Server: {self.server_version}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Content-Type: {answer.content_type}",
+            f"Content-Length: {len(answer.body)}",
+            "Connection: close",
+        ]
+        if answer.retry_after is not None:
+            head.append(f"Retry-After: {answer.retry_after}")
+        if answer.allow is not None:
+            head.append(f"Allow: {answer.allow}")
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.body)
+        async with asyncio.timeout(self.limits.write_timeout):
+            await writer.drain()
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Close after a refusal without resetting: a client still sending would lose the answer to a
+        reset, so its end of the connection is told we are done and what it still sends is read
+        (a bounded amount, for a bounded time) and dropped."""
+        if writer.can_write_eof():
+            writer.write_eof()
+        try:
+            async with asyncio.timeout(1.0):
+                for _ in range(16):
+                    if not await reader.read(64 * 1024):
+                        break
+        except (TimeoutError, ConnectionError):
+            pass
 
 
 def check_warehouse(db_path: Path | LakeSpec) -> int:

@@ -18,8 +18,13 @@ from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseLockedError
 
 #: kept here, not imported from pipeline.oai, so `--help` does not load DuckDB (tests/test_oai.py
-#: checks they are the same)
+#: and tests/test_oai_load.py check they are the same)
 PAGE_SIZE = 100
+WORKERS = 4
+QUEUE = 32
+HEADER_TIMEOUT = 10.0
+BODY_TIMEOUT = 10.0
+MEMORY_LIMIT = "512MB"
 EXIT_CONFIG = 5
 
 
@@ -46,16 +51,62 @@ EXIT_CONFIG = 5
     show_default=True,
     help="Records or headers per ListRecords/ListIdentifiers response; the rest follow by resumption token.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=WORKERS,
+    show_default=True,
+    help="Requests answered at once (each runs one DuckDB query on one thread).",
+)
+@click.option(
+    "--queue",
+    type=click.IntRange(0, 10_000),
+    default=QUEUE,
+    show_default=True,
+    help="Complete requests that may wait for a worker; past that, 503 with Retry-After.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=HEADER_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to send the request line and headers (in total), or it is dropped (408).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=BODY_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to send a POST body (in total), or it is dropped (408).",
+)
+@click.option(
+    "--memory-limit",
+    default=MEMORY_LIMIT,
+    show_default=True,
+    help="DuckDB memory for all the queries in flight together; a query that runs out is a 503.",
+)
 def serve_oai(
-    port: int, host: str, db: str | None, data_path: Path | None, base_url: str | None, page_size: int
+    port: int,
+    host: str,
+    db: str | None,
+    data_path: Path | None,
+    base_url: str | None,
+    page_size: int,
+    workers: int,
+    queue: int,
+    header_timeout: float,
+    body_timeout: float,
+    memory_limit: str,
 ) -> None:
     """Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.
 
     Read-only: each request opens the published warehouse read-only for the time of its query,
     so runs publish as usual and every answer reads the last published warehouse (while another
-    process writes the file itself, requests get 503 and Retry-After).
+    process writes the file itself, requests get 503 and Retry-After). Bounded: a fixed number of
+    workers and a short queue (503 and Retry-After past it), deadlines for slow clients, caps on
+    request size and on DuckDB's memory.
     """
-    from pipeline.oai import OaiConfig, OaiServer, check_warehouse
+    from pipeline.oai import OaiConfig, OaiServer, ServerLimits, check_warehouse
 
     try:
         settings = settings_from(db, data_path)
@@ -70,9 +121,14 @@ def serve_oai(
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    config = OaiConfig(settings.db_path, settings.contact, base_url or "", page_size)
     try:
-        server = OaiServer(config, host, port)
+        config = OaiConfig(settings.db_path, settings.contact, base_url or "", page_size, memory_limit=memory_limit)
+    except ValueError as exc:
+        click.echo(f"error: --memory-limit: {exc}", err=True)
+        sys.exit(2)
+    limits = ServerLimits(workers=workers, queue=queue, header_timeout=header_timeout, body_timeout=body_timeout)
+    try:
+        server = OaiServer(config, host, port, limits)
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_CONFIG)
