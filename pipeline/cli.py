@@ -8,13 +8,17 @@ error, or a run or `archive verify` that found the archive damaged.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -24,14 +28,19 @@ from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import (
     ArchiveError,
     ConfigError,
+    Interrupted,
     PipelineError,
     WarehouseError,
     WarehouseLockedError,
+    io_failure,
+    io_message,
 )
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec
+    from pipeline.lake import LakeSpec, LakeWriter
     from pipeline.runs import RunSummary
+    from pipeline.settings import Settings
+    from pipeline.warehouse import WorkingCopy
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_USAGE = 2
@@ -104,6 +113,16 @@ class _LazyGroup(click.Group):
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
             self.add_command(load_lazy_command(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command's I/O refusals (disk full, permission, read-only, not a file) end in one line, exit 5."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # a closed pipe (`| head`): click's own quiet handling
+                raise
+            logging.getLogger(__name__).debug("I/O error", exc_info=True)
+            _fail(os_error_line(exc), EXIT_CONFIG)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The listing, from the recorded help of commands not loaded yet (same text as click's)."""
@@ -215,79 +234,110 @@ def ingest(
     """
     import duckdb
 
+    from pipeline import runs
     from pipeline.archive import Archive
     from pipeline.ingest import IngestOptions, crawl_step, run_ingest
     from pipeline.page_result import ParsedPages
     from pipeline.sources import load_sources
     from pipeline.warehouse import committed, migrate, open_writer, rebuild_hint
 
-    try:
-        settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
-        archive = Archive(settings.raw_dir)
-        options = IngestOptions(
-            reparse=reparse,
-            full=full,
-            dedup=not no_dedup,
-            sources=frozenset(only_sources) or None,
-            batch_pages=settings.load_batch_pages,
-            overrides_path=settings.overrides_file,
-            embed_budget=settings.embed_budget,
-            parse_timeout_s=settings.parse_timeout_s,
-            parse_workers=settings.parse_workers,
-            stop_early=not settings.walk_to_end,
-            withdraw_after_walks=settings.withdraw_after_walks,
-        )
-        sources = None if offline else load_sources(settings.sources_file)
-        if sources is not None and only_sources:
-            declared = [s.name for s in sources.sources]
-            unknown = sorted(set(only_sources) - set(declared))
-            if unknown:
-                raise click.BadParameter(
-                    f"{', '.join(unknown)} not declared in {settings.sources_file} (declared: {', '.join(declared)})",
-                    param_hint="--source",
-                )
-            sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
-        work = open_writer(settings.db_path)
-        con = work.open()
-    except PipelineError as exc:
-        _fail(str(exc), _exit_code(exc))
-    ui = ProgressUI(sys.stderr.isatty())
-    try:
-        migrate(con)
-        parsed_pages = ParsedPages()  # the crawl's parses, handed to the load: no page parsed twice
-        fetch = crawl_step(sources, archive, options, ui.crawl, parsed_pages) if sources else None
-
-        def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Exception | None]:
-            work.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
-            error = None
-            try:
-                crawl()
-            except Exception as exc:
-                error = exc
-            return work.reopen(), error
-
-        with ui:
-            summary = run_ingest(
-                con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
+    signals = Signals()
+    before = runs.last_started()  # a run started by an earlier ingest in this process is not ours
+    work = None
+    settings = None
+    with signals:
+        try:
+            settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
+            archive = Archive(settings.raw_dir)
+            options = IngestOptions(
+                reparse=reparse,
+                full=full,
+                dedup=not no_dedup,
+                sources=frozenset(only_sources) or None,
+                batch_pages=settings.load_batch_pages,
+                overrides_path=settings.overrides_file,
+                embed_budget=settings.embed_budget,
+                parse_timeout_s=settings.parse_timeout_s,
+                parse_workers=settings.parse_workers,
+                stop_early=not settings.walk_to_end,
+                withdraw_after_walks=settings.withdraw_after_walks,
             )
-        code = run_exit_code(summary, strict)
-        final = work.con
-        committed(
-            final, lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id])
-        )
-        work.publish()  # analysts see the finished run at once, never a half-loaded one
-        _write_last_run(settings.db_path, summary, code)
-    except PipelineError as exc:
-        _fail(str(exc), _exit_code(exc))
-    except duckdb.IOException as exc:  # the file itself is damaged: no run can be recorded in it
-        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
-        first = str(exc).strip().splitlines()[0]
-        _fail(f"warehouse {settings.db_path} is damaged ({first}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG)
-    except Exception as exc:  # the run is already recorded as failed; say why in one line
-        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
-        _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
-    finally:
-        work.close()
+            sources = None if offline else load_sources(settings.sources_file)
+            if sources is not None and only_sources:
+                declared = [s.name for s in sources.sources]
+                unknown = sorted(set(only_sources) - set(declared))
+                if unknown:
+                    raise click.BadParameter(
+                        f"{', '.join(unknown)} not declared in {settings.sources_file} "
+                        f"(declared: {', '.join(declared)})",
+                        param_hint="--source",
+                    )
+                sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
+            work = open_writer(settings.db_path)
+            con = work.open()
+            ui = ProgressUI(sys.stderr.isatty())
+            migrate(con)
+            parsed_pages = ParsedPages()  # the crawl's parses, handed to the load: no page parsed twice
+            fetch = crawl_step(sources, archive, options, ui.crawl, parsed_pages) if sources else None
+            writer = work
+
+            def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Any]:
+                writer.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
+                error: BaseException | None = None
+                try:
+                    crawl()
+                except BaseException as exc:  # a signal too: the run is closed on the reopened copy
+                    error = exc
+                with signals.shielded():
+                    return writer.reopen(), error
+
+            with ui:
+                summary = run_ingest(
+                    con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
+                )
+            code = run_exit_code(summary, strict)
+            with signals.shielded(deliver=False):  # the run is done: a signal now only waits for the publish
+                final = work.con
+                committed(
+                    final,
+                    lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]),
+                )
+                work.publish()  # analysts see the finished run at once, never a half-loaded one
+                _write_last_run(settings.db_path, summary, code)
+        except Interrupted as stop:
+            _end_interrupted(work, settings, stop, _ours(runs.last_started(), before), signals)
+        except click.ClickException:
+            raise
+        except BaseException as exc:
+            if signals.raised is not None and not isinstance(exc, SystemExit):
+                # DuckDB checks for signals itself: it ran the handler, cancelled the query and raised
+                # its own "Query interrupted" in place of ours
+                _end_interrupted(work, settings, signals.raised, _ours(runs.last_started(), before), signals)
+            if isinstance(exc, SystemExit | KeyboardInterrupt):
+                raise
+            failure = io_failure(exc)
+            if failure is not None:
+                _end_io_failure(work, settings, exc, failure, _ours(runs.last_started(), before))
+            if isinstance(exc, PipelineError):
+                _close_quietly(work)
+                _fail(str(exc), _exit_code(exc))
+            if isinstance(exc, duckdb.IOException):  # the file itself is damaged: no run can be recorded in it
+                logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+                _close_quietly(work)
+                first = str(exc).strip().splitlines()[0]
+                assert settings is not None
+                _fail(
+                    f"warehouse {settings.db_path} is damaged ({first}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG
+                )
+            if isinstance(exc, OSError):  # any other refusal of the machine: one line, exit 5
+                _close_quietly(work)
+                _fail(os_error_line(exc), EXIT_CONFIG)
+            # the run is already recorded as failed; say why in one line
+            logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+            _close_quietly(work)
+            _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
+        finally:
+            _close_quietly(work)
     for name in summary.sources_unreachable:
         click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
     for alert in summary.layout_alerts:
@@ -297,6 +347,192 @@ def ingest(
     click.echo(summary.message)
     if code:
         sys.exit(code)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: a full disk, permission or read-only mount with what to do; else the OS's words."""
+    failure = io_failure(exc)
+    if failure is not None:
+        return io_message(*failure)
+    where = exc.filename if exc.filename is not None else "(path not reported)"
+    return f"{where}: {exc.strerror or type(exc).__name__}"
+
+
+#: (module prefix, function qualname or None for any) -> the stage a signal found the run in; first match wins
+_STAGES = (
+    ("pipeline.dedup", None, "dedup"),
+    ("pipeline.ingest", "dedup_step", "dedup"),
+    ("pipeline.crawl", None, "crawl"),
+    ("pipeline.ingest", "crawl_step.<locals>.step", "crawl"),
+    ("pipeline.ingest", "parse_and_load", "load"),
+    ("pipeline.ingest", "run_ingest", "start"),
+)
+#: stages after which the working copy holds nothing this run loaded: publishing it hides nothing half-done
+_PUBLISHABLE = {"setup", "start", "crawl"}
+
+
+def _stage(frame: FrameType | None) -> str:
+    """The step the main thread was in when the signal came, read from its stack."""
+    seen: list[tuple[str, str]] = []
+    while frame is not None and len(seen) < 500:
+        seen.append((frame.f_globals.get("__name__", ""), frame.f_code.co_qualname))
+        frame = frame.f_back
+    for module, function, stage in _STAGES:
+        if any(m.startswith(module) and (function is None or f == function) for m, f in seen):
+            return stage
+    return "setup"
+
+
+class Signals:
+    """SIGTERM and SIGINT raise `Interrupted` in the main thread, once, and never inside `shielded()`.
+
+    Python runs a signal handler between two bytecodes of the main thread, so the exception
+    comes out of whatever the run was doing: a DuckDB transaction rolls back on the way
+    (`warehouse.transaction`), the crawl's event loop cancels its tasks, the parse pool kills its
+    workers. Publishing and the run's last writes are shielded: a signal then waits for them.
+    A second signal while the first is being handled is ignored: the run is already ending.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: Interrupted | None = None
+        self.raised: Interrupted | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.raised is not None or self.pending is not None:
+            return
+        stop = Interrupted(signum, _stage(frame))
+        if self.depth:
+            self.pending = stop
+            return
+        self.raised = stop
+        raise stop
+
+    @contextlib.contextmanager
+    def shielded(self, deliver: bool = True) -> Iterator[None]:
+        """Hold a signal back until the block ends; then raise it (deliver) or let the finished run exit."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if deliver and not self.depth and self.pending is not None and self.raised is None:
+            self.raised = self.pending
+            raise self.raised
+
+
+def _ours(started: RunSummary | None, before: RunSummary | None) -> RunSummary | None:
+    return started if started is not None and started is not before else None
+
+
+def _close_quietly(work: WorkingCopy | LakeWriter | None) -> None:
+    """Release the run lock whatever state the connection is in (invalidated by a full disk, closed)."""
+    if work is None:
+        return
+    try:
+        work.close()
+    except Exception:  # an invalidated DuckDB refuses even to close; the lock's descriptor still goes
+        logging.getLogger(__name__).debug("closing the working copy failed", exc_info=True)
+        lock = getattr(work, "_lock", None)
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock)
+            work._lock = None  # type: ignore[union-attr]
+
+
+def _end_interrupted(
+    work: WorkingCopy | LakeWriter | None,
+    settings: Settings | None,
+    stop: Interrupted,
+    summary: RunSummary | None,
+    signals: Signals,
+) -> None:
+    """Close a run a signal stopped: `interrupted` with its exit code, published when safe, one line, exit 128+n.
+
+    Stopped before it loaded anything (setup, the crawl), the working copy is the published
+    warehouse plus this run's row, and is published. Stopped in the load or the dedup pass, the
+    copy holds part of this run's pages: the published warehouse stays the previous run's, and
+    the next run goes on from the copy (pages loaded are not loaded twice). `last-run.json` is
+    written in both cases: it is what monitoring reads.
+    """
+    from pipeline.runs import finish_interrupted
+    from pipeline.warehouse import WorkingCopy
+
+    log = logging.getLogger(__name__)
+    why = f"stopped by {stop.signal_name} during {stop.stage}"
+    published = False
+    trouble = ""
+    with signals.shielded(deliver=False):
+        if summary is not None and work is not None and work.con is not None:
+            try:
+                finish_interrupted(work.con, summary, why, stop.exit_code)
+                if stop.stage in _PUBLISHABLE or not isinstance(work, WorkingCopy):
+                    work.publish()
+                    published = True
+            except Exception as exc:
+                log.debug("recording the interrupted run failed", exc_info=True)
+                failure = io_failure(exc)
+                trouble = "; " + (io_message(*failure) if failure else f"not recorded: {type(exc).__name__}: {exc}")
+        _close_quietly(work)
+        run = f"run {summary.run_id}" if summary is not None else "ingest (before its run started)"
+        where = (
+            "recorded as interrupted in the warehouse"
+            if published
+            else "the published warehouse stays the previous run's; the next run goes on from here"
+        )
+        line = f"interrupted: {run} {why} (exit {stop.exit_code}); {where}{trouble}"
+        if settings is not None:
+            try:
+                _write_last_run(settings.db_path, summary, stop.exit_code, status="interrupted", message=line)
+            except OSError:
+                log.debug("last-run.json not written", exc_info=True)
+        click.echo(line, err=True)
+    sys.exit(stop.exit_code)
+
+
+def _end_io_failure(
+    work: WorkingCopy | LakeWriter | None,
+    settings: Settings | None,
+    exc: BaseException,
+    failure: tuple[int, str | None],
+    summary: RunSummary | None,
+) -> None:
+    """A full disk, a permission denied or a read-only mount: one `error:` line naming the path, exit 5.
+
+    The published warehouse is never the one written (the run writes its working copy and
+    swaps it in whole), so it stays the last good run's. A working copy whose write failed,
+    or whose connection DuckDB invalidated ("FATAL"), is dropped: the next run copies the
+    published file again and loads from raw/, and the space it took is free again.
+    """
+    from pipeline.warehouse import WorkingCopy
+
+    logging.getLogger(__name__).debug("ingest stopped by an I/O error", exc_info=exc)
+    code, path = failure
+    if isinstance(work, WorkingCopy):
+        in_copy = path is not None and Path(path).resolve().is_relative_to(work.build_dir.resolve())
+        if in_copy or (work.con is not None and not work.usable()):
+            work.discard()
+        elif summary is not None and work.con is not None:
+            with contextlib.suppress(Exception):
+                work.con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [EXIT_CONFIG, summary.run_id])
+    line = io_message(code, path, unchanged="the published warehouse was not changed")
+    if settings is not None and summary is not None:
+        try:
+            _write_last_run(settings.db_path, summary, EXIT_CONFIG, status="failed", message=line)
+        except OSError:
+            logging.getLogger(__name__).debug("last-run.json not written", exc_info=True)
+    _close_quietly(work)
+    _fail(line, EXIT_CONFIG)
 
 
 def run_exit_code(summary: RunSummary, strict: bool) -> int:
@@ -310,30 +546,45 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
     return 0
 
 
-def _write_last_run(db_path: Path | LakeSpec, summary: RunSummary, code: int) -> None:
+def _write_last_run(
+    db_path: Path | LakeSpec,
+    summary: RunSummary | None,
+    code: int,
+    *,
+    status: str | None = None,
+    message: str | None = None,
+) -> None:
     """`<warehouse>.last-run.json` beside the warehouse: what monitoring reads without opening it.
 
     A lake has no file beside it, and several workers' runs at once: its monitoring reads `runs`.
+    `status` and `message` override the summary's for a run that did not end by itself (a
+    signal, a full disk); `summary` is None when it stopped before its run row existed. Written
+    whole or not at all: a full disk leaves the previous file, never half of a new one.
     """
     if not isinstance(db_path, Path) or str(db_path) == ":memory:":
         return
     target = db_path.with_name(db_path.name + ".last-run.json")
     data = {
-        "run_id": summary.run_id,
-        "status": summary.status,
+        "run_id": summary.run_id if summary else None,
+        "status": status or (summary.status if summary else None),
         "exit_code": code,
-        "message": summary.message,
-        "pages_parsed": summary.pages_parsed,
-        "pages_failed": summary.pages_failed,
-        "sources_unreachable": summary.sources_unreachable,
-        "layout_alerts": summary.layout_alerts,
-        "failures": summary.failures,
-        "dedup": summary.dedup,
+        "message": message or (summary.message if summary else None),
+        "pages_parsed": summary.pages_parsed if summary else 0,
+        "pages_failed": summary.pages_failed if summary else 0,
+        "sources_unreachable": summary.sources_unreachable if summary else [],
+        "layout_alerts": summary.layout_alerts if summary else [],
+        "failures": summary.failures if summary else [],
+        "dedup": summary.dedup if summary else None,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 #: (section title, SQL) of `stats`; the JSON keys are the titles in snake case

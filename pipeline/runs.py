@@ -64,7 +64,32 @@ def start_run(con: duckdb.DuckDBPyConnection, command: str, options: dict[str, A
             )
 
     committed(con, write)
-    return RunSummary(run_id=run_id)
+    global _started
+    _started = RunSummary(run_id=run_id)
+    return _started
+
+
+#: the run this process started last: what a signal's handler closes when the run's own code cannot
+_started: RunSummary | None = None
+
+
+def last_started() -> RunSummary | None:
+    """The summary of the run this process opened last (None before start_run), with its counts so far."""
+    return _started
+
+
+def finish_interrupted(con: duckdb.DuckDBPyConnection, summary: RunSummary, why: str, exit_code: int) -> None:
+    """Close a run stopped by a signal: status `interrupted`, the reason among its notes, and its exit code.
+
+    Not `failed` (nothing went wrong with the sites or the archive) nor `crashed` (the process
+    did end it): the next run must start at once and finish the job, not report a crash.
+    """
+    summary.status = "interrupted"
+    summary.failures = [f for f in summary.failures if not f.startswith("Interrupted: ")]
+    if why not in summary.notes:
+        summary.notes.insert(0, why)
+    finish_run(con, summary)
+    committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [exit_code, summary.run_id]))
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:

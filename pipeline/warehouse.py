@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -105,6 +107,7 @@ def connect(
         raise WarehouseError(f"{path} is not a warehouse file: give a path such as warehouse/iom.duckdb")
     path = Path(path)
     shown = published or path
+    check_file(path)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `make ingest` first")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,33 @@ def connect(
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
+
+
+#: pseudo filesystems: their files are windows on the kernel or devices, never a warehouse
+_SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+_EXAMPLE = "give a path such as warehouse/iom.duckdb"
+
+
+def check_file(path: Path) -> None:
+    """Refuse a `--db` that is a directory, a device, a FIFO or a file under /proc, /sys or /dev.
+
+    DuckDB would read /proc/self/mem (EIO) or a directory and fail with a traceback or a "damaged,
+    rebuild it" hint that would move a system file aside; say what the path is instead.
+    """
+    resolved = str(path.resolve(strict=False))
+    for root in _SPECIAL_ROOTS:
+        if resolved == root or resolved.startswith(root + "/"):
+            raise WarehouseError(f"{path} is not a warehouse file (it is under {root}): {_EXAMPLE}")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except NotADirectoryError as exc:
+        raise WarehouseError(f"{path} is not a warehouse file: {exc.strerror}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise WarehouseError(f"{path} is a directory, not a warehouse file: give a file path such as {path}/iom.duckdb")
+    if not stat.S_ISREG(st.st_mode):
+        raise WarehouseError(f"{path} is not a regular file (a device, FIFO or socket): {_EXAMPLE}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -216,6 +246,7 @@ class WorkingCopy:
         """Connect to the working copy for writing, refreshed from the published file if that changed."""
         if _NOT_A_FILE.match(str(self.published)):
             raise WarehouseError(f"{self.published} is not a warehouse file: give a path such as warehouse/iom.duckdb")
+        check_file(self.published)
         self.build_dir.mkdir(parents=True, exist_ok=True)
         self._take_run_lock()
         stamp_file = self.build_dir / self.STAMP
@@ -233,8 +264,12 @@ class WorkingCopy:
             if self.path.exists():
                 self._probe_lock()
             tmp = self.path.with_name(self.path.name + ".tmp")
-            shutil.copyfile(self.published, tmp)
-            os.replace(tmp, self.path)
+            try:
+                shutil.copyfile(self.published, tmp)
+                os.replace(tmp, self.path)
+            except BaseException:  # a full disk: no half copy left to fill it further
+                tmp.unlink(missing_ok=True)
+                raise
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
         self.con = connect(self.path, published=self.published)
         return self.con
@@ -262,16 +297,51 @@ class WorkingCopy:
         finally:
             self.close()
         tmp = self.published.with_name(f".{self.published.name}.publishing")
-        shutil.copyfile(self.path, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.published)
+        try:
+            shutil.copyfile(self.path, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.published)
+        except BaseException:  # disk full, read-only, a signal: the published file stays the last good one
+            tmp.unlink(missing_ok=True)
+            raise
         # a write-ahead log beside the published name belongs to a connection to the old file:
         # replayed into the new one it would corrupt it
         wal = self.published.with_name(self.published.name + ".wal")
         if wal.exists():
             wal.rename(wal.with_name(f"{wal.name}.stale-{int(time.time())}"))
         (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
+
+    def discard(self) -> None:
+        """Drop the working copy after a write to it failed (disk full, read-only): the next run starts afresh.
+
+        DuckDB invalidates a database whose write failed for lack of space ("FATAL"), and what the
+        file holds then is not to be trusted; the next run copies the published warehouse again
+        and loads what raw/ holds, so nothing is lost but time. Deleting it also frees the space.
+        Keeps the run lock: call close() after it.
+        """
+        if self.con is not None:
+            with contextlib.suppress(duckdb.Error):
+                self.con.close()
+            self.con = None
+        for leftover in (
+            self.path,
+            self.path.with_name(self.path.name + ".wal"),
+            self.path.with_name(self.path.name + ".tmp"),
+            self.build_dir / self.STAMP,
+        ):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+
+    def usable(self) -> bool:
+        """The run's connection still answers (DuckDB invalidates a database after a fatal write error)."""
+        if self.con is None:
+            return False
+        try:
+            self.con.execute("SELECT 1").fetchall()
+        except duckdb.Error:
+            return False
+        return True
 
     def _take_run_lock(self) -> None:
         """One run at a time, also while a run has the working copy closed (during its crawl)."""
@@ -413,7 +483,12 @@ def hold_sources(con: duckdb.DuckDBPyConnection, names: list[str] | None) -> Non
 
 
 def exclusive_dedup(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
-    """One dedup pass at a time: a file's single writer already guarantees it, a lake needs a lease."""
+    """One dedup pass at a time: a file's single writer already guarantees it, a lake needs a lease.
+
+    Logs (debug, `-v`) that the run enters its dedup step: what tells an operator, or a test
+    sending a signal, that the load is over.
+    """
+    logging.getLogger(__name__).debug("dedup step: started")
     if is_lake(con):
         from pipeline.lake import exclusive_dedup as exclusive
 

@@ -1,0 +1,5 @@
+-- A run stopped by SIGTERM or SIGINT ends its step and says so: status interrupted, exit 143 or 130.
+
+COMMENT ON TABLE runs IS 'One row per pipeline run (ingest), with what it did. status: running (or crashed if it never finished), ok, partial (some pages failed), failed (nothing could be processed), offline (sites unreachable, archive used), interrupted (stopped by SIGTERM or SIGINT; the next run goes on).';
+COMMENT ON COLUMN runs.status IS 'running, crashed, ok, partial, failed, offline or interrupted. interrupted: stopped by a signal; stopped in its crawl it is published with this status, stopped in its load or dedup it reaches the published warehouse with the next run (`<warehouse>.last-run.json` says it at once).';
+COMMENT ON COLUMN runs.exit_code IS 'Exit status of the command that made the run: 0 done, 1 nothing could be processed, 3 --strict and a source unreachable or a layout alert, 5 archive damage or a full disk, permission denied or read-only folder, 130 SIGINT, 143 SIGTERM (status interrupted); NULL while running or when the process died (status crashed). README "Exit status".';
