@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ import click
 from pipeline import __version__
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import (
+    IO_ERRNOS,
     ArchiveError,
     ConfigError,
     Interrupted,
@@ -245,6 +247,7 @@ def ingest(
     before = runs.last_started()  # a run started by an earlier ingest in this process is not ours
     work = None
     settings = None
+    refused = None
     with signals:
         try:
             settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
@@ -273,6 +276,8 @@ def ingest(
                         param_hint="--source",
                     )
                 sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
+            if sources is not None:
+                probe_writable(settings.raw_dir)  # a crawl into a read-only raw/ is refused before it starts
             work = open_writer(settings.db_path)
             con = work.open()
             ui = ProgressUI(sys.stderr.isatty())
@@ -296,6 +301,10 @@ def ingest(
                     con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
                 )
             code = run_exit_code(summary, strict)
+            refused = archive_write_failure(summary)
+            if refused is not None:  # the run loaded what raw/ held; the crawl could not add to it
+                refused = (refused[0], refused[1] or str(settings.raw_dir))
+                code = EXIT_CONFIG
             with signals.shielded(deliver=False):  # the run is done: a signal now only waits for the publish
                 final = work.con
                 committed(
@@ -338,6 +347,8 @@ def ingest(
             _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
         finally:
             _close_quietly(work)
+    if refused is not None:
+        _fail(io_message(*refused, unchanged="the crawl stopped; the warehouse holds what raw/ held"), EXIT_CONFIG)
     for name in summary.sources_unreachable:
         click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
     for alert in summary.layout_alerts:
@@ -347,6 +358,43 @@ def ingest(
     click.echo(summary.message)
     if code:
         sys.exit(code)
+
+
+def probe_writable(folder: Path) -> None:
+    """Create and remove a file in `folder` (made if missing): a read-only or forbidden raw/ fails here, whole.
+
+    Raises the OSError (EROFS, EACCES...) with the path, for the command boundary to report.
+    """
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
+    except OSError as exc:
+        exc.filename = str(folder)  # the folder is what the user named and must fix, not the probe
+        raise
+    os.close(fd)
+    os.unlink(name)
+
+
+#: how the crawl reports a source stopped by the archive's writer (pipeline/crawl/recorder.py)
+_ARCHIVE_WRITE = re.compile(
+    r"archive writes stopped: \w+: \[Errno (?P<errno>\d+)\] [^'\n]*?(?:: '(?P<path>[^']+)')?(?:$|;)"
+)
+
+
+def archive_write_failure(summary: RunSummary) -> tuple[int, str | None] | None:
+    """(errno, path) when the crawl stopped because raw/ refused a write: disk full, permission, read-only.
+
+    The crawl reports it as a source that stopped, like a site that went away; it is the
+    machine's failure, not the site's, so the run exits 5 with the path instead of `partial`, 0.
+    """
+    for report in (summary.crawl or {}).values():
+        reason = report.get("reason") if isinstance(report, dict) else None
+        found = _ARCHIVE_WRITE.search(reason or "")
+        if found and int(found["errno"]) in IO_ERRNOS:
+            return int(found["errno"]), found["path"]
+    return None
 
 
 def os_error_line(exc: OSError) -> str:

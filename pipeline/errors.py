@@ -116,6 +116,7 @@ _IO_ADVICE = {
     errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
     errno.EROFS: "read-only file system",
 }  # fmt: skip
+IO_ERRNOS = frozenset(_IO_ADVICE)
 #: the same refusals as DuckDB words them, with the file it was writing ("... file "<path>": <reason>")
 _DUCKDB_IO = re.compile(
     r'"(?P<path>[^"]+)":? (?P<reason>No space left on device|Disk quota exceeded|Permission denied'
