@@ -94,15 +94,76 @@ def _base_parts(base: str) -> tuple[str, str] | None:
 
 
 def link_or_none(base: str | None, href: str | None) -> str | None:
-    """`absolute`, but a link that is not a URL (`http://[::1/x`) gives None.
+    """`absolute` and `web_link`, but a link that is not a web URL (`http://[::1/x`, `mailto:`) gives None.
 
-    For secondary links (pager, editions, PDFs): one broken link must not cost the record.
-    A card's or page's own URL uses `absolute`, whose ValueError costs only that card.
+    For secondary links (pager, editions, PDFs): one broken link must not cost the record, and a
+    link a crawler cannot fetch or a catalogue should not be handed is no link at all.
+    A card's or page's own URL uses `absolute` and `web_link`, whose ValueError costs only that card.
     """
     try:
-        return absolute(base, href)
+        link = absolute(base, href)
+        return web_link(link) if link else None
     except ValueError:
         return None
+
+
+def checked_link(base: str | None, href: str | None) -> tuple[str | None, str | None]:
+    """(the web URL, None), or (None, why the link was dropped); (None, None) when there is no link.
+
+    For links a record keeps beside its text (PDFs, a fallback card's title link): the record
+    stays, the link goes, and the reason goes to `rejects` through a `Problem`.
+    """
+    try:
+        link = absolute(base, href)
+        return (web_link(link), None) if link else (None, None)
+    except ValueError as exc:
+        return None, str(exc)
+
+
+#: the only schemes a record URL may have: what a crawler fetches and a catalogue can link to
+WEB_SCHEMES = frozenset({"http", "https"})
+#: what a browser strips around a URL (C0 controls and space) and removes inside it (tab, newline)
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = str.maketrans("", "", "\t\n\r")
+#: characters no link may hold once read: controls, DEL, C1, and U+FFFD, the HTML parser's
+#: stand-in for a NUL byte in an attribute
+_LINK_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
+
+
+class NotWebLink(ValueError):
+    """A link that is a URL but not a web one (`javascript:`, `data:`, `file:`, `vbscript:`, no host).
+
+    The record loses the link, not itself: its title and teaser are still what the page shows.
+    """
+
+
+def web_link(url: str) -> str:
+    """The absolute link as a browser reads it, when it is an http(s) URL with a host.
+
+    Why: a card's link becomes `sightings.url` and then the identifier every export hands to
+    catalogues and reference managers; a `javascript:` or `data:` link there is a stored script.
+    The scheme is read the way browsers read it (WHATWG URL: controls and spaces around the link
+    stripped, tabs and newlines inside removed, case ignored), so ` Java<tab>Script:` and an
+    entity-encoded `&#106;avascript:` (the HTML parser has decoded it) are caught too.
+
+    Raises NotWebLink for another scheme or a missing host (drop the link, keep the record), and
+    ValueError for what is not a URL at all, a control character or a NUL left in it, or a
+    malformed host (the card is unreadable: it costs that card, as any broken card).
+    """
+    cleaned = url.strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE)
+    bad = _LINK_CONTROL.search(cleaned)
+    if bad:
+        what = "U+FFFD (a NUL or undecodable byte in the page)" if bad.group() == "\ufffd" else "a control character"
+        raise ValueError(f"link holds {what} at character {bad.start()}: not a URL")
+    parts = urlsplit(cleaned)
+    host = parts.hostname  # ValueError for a malformed IPv6 host or port
+    scheme = parts.scheme.lower()
+    if scheme not in WEB_SCHEMES:
+        named = f"{scheme[:20]}: link" if scheme else "relative link without a page URL"
+        raise NotWebLink(f"{named}, not a web (http/https) URL")
+    if not host:
+        raise NotWebLink(f"{scheme}: link without a host, not a web URL")
+    return cleaned
 
 
 def url_path(url: str | None) -> str:
@@ -114,6 +175,11 @@ def url_path(url: str | None) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+#: NUL bytes a text page may hold (in its first 4 KiB) before it counts as binary. Why not 0: one
+#: stray NUL in one link of a hostile or damaged page made the whole listing unreadable; HTML
+#: parsers read a NUL as U+FFFD (WHATWG), and the link holding it costs only its card (`web_link`).
+#: Binary files and UTF-16 text hold NULs by the hundred.
+MAX_NULS = 8
 
 
 def decode_text(body: bytes, declared: str | None = None) -> str:
@@ -125,11 +191,14 @@ def decode_text(body: bytes, declared: str | None = None) -> str:
     """
     if not body or not body.strip():
         raise ParseError("empty page: no text to parse")
-    if b"\x00" in body[:4096]:
-        raise ParseError("binary content: NUL bytes found, not a text page")
+    nuls = body.count(b"\x00", 0, 4096)
+    if nuls > MAX_NULS:
+        raise ParseError(f"binary content: {nuls} NUL bytes in the first 4 KiB, not a text page")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if nuls:  # a stray NUL is tolerated in text, not in bytes that are not even UTF-8
+            raise ParseError(f"binary content: NUL bytes in a body that is not UTF-8 (byte {exc.start})") from exc
         text = _decode_declared(body, declared) or _decode_detected(body)
         if text is None:
             raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc

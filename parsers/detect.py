@@ -9,7 +9,8 @@ sites (SOURCES.md 2-4), not on any page's words:
 - detail: a field label line (`Number of Pages`, `Type`, `Año`...), an attachment table header,
   the cover's alt text (`2021, IOM, <title>`), or the title printed twice at the top;
 - listing: card teasers (whole sentences, or cut with `...`) and nothing else but a heading at
-  the top, and no label;
+  the top, and no label; and evidence that they are cards, not prose paragraphs: two or more
+  long teasers trimmed with `...`, a skip link or pager line, or a `?page=` URL;
 - news or detail: a title-like first line followed by prose (the URL's path tells news apart);
 - anything else is `None`, with the reason.
 """
@@ -17,6 +18,7 @@ sites (SOURCES.md 2-4), not on any page's words:
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from parsers.base import decode_text, split_truncation, url_path
 from parsers.text_detail import (
@@ -29,12 +31,23 @@ from parsers.text_detail import (
     label_key,
     looks_like_prose,
 )
-from parsers.vocab import ATTACHMENT_HEADERS, NEWS_PATH
+from parsers.vocab import ATTACHMENT_HEADERS, NEWS_PATH, PAGER_LINE, SKIP_LINKS
 
 _CATALOGUE_META = re.compile(r"^\s*\d{4}\s*/\s*\d+\s*pages?\b", re.IGNORECASE)
 #: lines looked at; the shape shows at the top of a page
 HEAD_LINES = 400
 HEADING_MAX_WORDS = 4
+#: a teaser Drupal trimmed is cut at a few hundred characters (the seeds: 31 words and more);
+#: a shorter line ending with '...' is prose trailing off
+CUT_TEASER_MIN_WORDS = 20
+#: pager links printed as lines of their own
+PAGER_WORDS = frozenset(
+    {
+        "next", "previous", "first", "last", "siguiente", "anterior", "primero", "último", "suivant", "précédent",
+        "première", "dernière", "next ›", "‹ previous", "« first", "last »", "siguiente ›", "‹ anterior",
+        "« primero", "último »", "suivant ›", "‹ précédent", "« première", "dernière »",
+    }
+)  # fmt: skip
 
 FORMAT_OF = {"listing": "text-listing", "catalogue": "text-catalogue", "detail": "text-detail", "news": "text-detail"}
 
@@ -64,13 +77,56 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
     cut = [n for n in teasers if split_truncation(content[n])[1]]
     # a listing is its cards: any other line is a heading at the top (before or after the
     # first card); a detail page opens with its title instead
-    if teasers and all(n < 2 and _is_heading(content[n]) for n in others) and (cut or _is_teaser(first)):
-        return "listing", f"{len(teasers)} card teasers, {len(cut)} cut with '...'"
+    card_lines = teasers and all(n < 2 and _is_heading(content[n]) for n in others) and (cut or _is_teaser(first))
+    if card_lines:
+        evidence = _card_evidence(lines, [content[n] for n in cut], url)
+        if evidence:
+            return "listing", f"{len(teasers)} card teasers, {len(cut)} cut with '...'; {evidence}"
     if is_title_like(first) and any(looks_like_prose(line) for line in content[1:]):
         if news or any(is_caption(line) for line in content[1:3]):
             return "news", "a title, an image caption and paragraphs"
         return "detail", "a title followed by paragraphs"
+    if card_lines:
+        return None, (
+            f"{len(teasers)} paragraph(s) of prose but no evidence of cards (at most one long teaser cut with "
+            "'...', no skip link or pager, no ?page= URL): prose is not a listing"
+        )
     return None, "no known shape: not a listing (card teasers), a catalogue, a detail or a news page"
+
+
+def _card_evidence(lines: list[str], cut: list[str], url: str | None) -> str | None:
+    """What shows that these paragraphs are a listing's cards and not prose; None when nothing does.
+
+    Why: any paragraph that ends a sentence reads as a teaser, so an email, a README or one long
+    line of prose was taken for a listing and each paragraph became an invented sighting. A
+    listing shows its cards by what Drupal does to them: several teasers trimmed with '...' at
+    the same length, or the page around them (a skip link, a pager, a results count), or the
+    listing's own URL (a `?page=` pager parameter).
+    """
+    trimmed = [line for line in cut if len(line.split()) >= CUT_TEASER_MIN_WORDS]
+    if len(trimmed) >= 2:
+        return f"{len(trimmed)} long teasers trimmed with '...'"
+    chrome = [line for line in lines if _is_listing_chrome(line)]
+    if chrome:
+        return f"listing chrome ({chrome[0]!r})"
+    if _has_pager_param(url):
+        return "a pager URL (?page=)"
+    return None
+
+
+def _is_listing_chrome(line: str) -> bool:
+    """A skip link, a pager ("Next ›", "Page 2 of 9", "1 2 3") or a results count; a lone number is not one."""
+    folded = line.casefold().strip(" :")
+    if folded in SKIP_LINKS or folded in PAGER_WORDS:
+        return True
+    return bool(PAGER_LINE.match(line)) and not line.strip(" .").isdigit()
+
+
+def _has_pager_param(url: str | None) -> bool:
+    try:
+        return bool(url) and "page" in parse_qs(urlsplit(url).query)
+    except ValueError:
+        return False
 
 
 def _is_teaser(line: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from parsers import text_detail
-from parsers.base import ParsedPage, ParseError, Problem, link_or_none, split_truncation, url_path
+from parsers.base import ParsedPage, ParseError, Problem, checked_link, link_or_none, split_truncation, url_path
 from parsers.html_common import (
     CHROME_TAGS,
     classes,
@@ -168,7 +168,10 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     kind = _kind(tree, ld)
     if kind == "publication" and text_lists.get("kind") == "news":
         kind = "news"
-    record: dict[str, Any] = {"position": 1, "kind": kind, "url": canonical or url}
+    own, why = checked_link(None, canonical or url)
+    if why:
+        page.problems.append(Problem(1, f"page link dropped, record kept: {why}", ""))
+    record: dict[str, Any] = {"position": 1, "kind": kind, "url": own}
     title = _first_text(
         ld_text(ld.get("name")) if ld else None,
         ld_text(ld.get("headline")) if ld else None,
@@ -218,7 +221,10 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     if text_language:
         record["text_language"] = text_language
 
-    pdf_urls, attachment_languages = _pdfs(scope, meta, ld, base)
+    dropped: list[str] = []
+    pdf_urls, attachment_languages = _pdfs(scope, meta, ld, base, dropped)
+    for why in dict.fromkeys(dropped):
+        page.problems.append(Problem(1, f"PDF link dropped, record kept: {why}", ""))
     if pdf_urls:
         record["pdf_urls"] = pdf_urls
         record["pdf_available"] = True
@@ -395,26 +401,36 @@ def _alt_years(scope: LexborNode) -> list[str]:
 
 
 def _pdfs(
-    scope: LexborNode, meta: dict[str, list[str]], ld: dict[str, Any], base: str | None
+    scope: LexborNode, meta: dict[str, list[str]], ld: dict[str, Any], base: str | None, dropped: list[str]
 ) -> tuple[list[str], list[str]]:
-    urls: list[str] = []
+    """PDF links (web URLs only: why each other one was dropped goes to `dropped`) and the languages they name."""
+    urls: list[str | None] = []
     languages: list[str] = []
+
+    def add(href: str) -> None:
+        link, why = checked_link(base, href)
+        urls.append(link)
+        if why:
+            dropped.append(why)
+
     for value in _metas(meta, "citation_pdf_url"):
-        urls.append(link_or_none(base, value) or value)
+        add(value)
     for media in ld_values(ld, "encoding") + ld_values(ld, "associatedMedia"):
         if isinstance(media, dict):
             content = media.get("contentUrl") or media.get("url")
-            if content and ("pdf" in str(media.get("encodingFormat", "")).lower() or _PDF_HREF.search(content)):
-                urls.append(link_or_none(base, content) or content)
+            if isinstance(content, str) and (
+                "pdf" in str(media.get("encodingFormat", "")).lower() or _PDF_HREF.search(content)
+            ):
+                add(content)
     for link in scope.css("a[href]"):
         href = link.attrs.get("href") or ""
         if _PDF_HREF.search(href) or (link.attrs.get("type") or "").lower() == "application/pdf":
-            urls.append(link_or_none(base, href) or href)
+            add(href)
             label = node_text(link)
             name = label.rsplit(" - ", 1)[-1].strip()
             if name.casefold() in LANGUAGE_WORDS:
                 languages.append(name)
-    return list(dict.fromkeys(urls)), list(dict.fromkeys(languages))
+    return [u for u in dict.fromkeys(urls) if u], list(dict.fromkeys(languages))
 
 
 def _editions(

@@ -19,7 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from parsers.base import ParsedPage, Problem, absolute, link_or_none, split_truncation
+from parsers.base import (
+    NotWebLink,
+    ParsedPage,
+    Problem,
+    absolute,
+    checked_link,
+    link_or_none,
+    split_truncation,
+    web_link,
+)
 from parsers.html_common import (
     CHROME_TAGS,
     Line,
@@ -90,10 +99,12 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         page.page_info["cards"] = len(cards)
     else:
         page.problems.clear()
-        records = _fallback_records(tree, url)
+        records = _fallback_records(tree, url, page.problems)
         # a page that shows no card (a notice, "we redesigned") yields nothing: the text rules
         # would read any sentence as a teaser and invent a publication
         page.records = records if any(_is_card(r) for r in records) else []
+        if not page.records:
+            page.problems.clear()
         page.page_info["layout"] = "fallback-text"
         page.page_info["cards"] = sum(1 for r in page.records if r["kind"] != "caption")
     page.page_info["pager"] = _pager(tree, url)
@@ -135,7 +146,7 @@ def _guarded_card(card: LexborNode, position: int, url: str | None, page: Parsed
 def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
     link = _first(card, TITLE_SELECTORS)
     title = node_text(link) or None
-    href = absolute(url, link.attrs.get("href")) if link is not None else None
+    href = _card_link(absolute(url, link.attrs.get("href")) if link is not None else None, position, card, page)
     teaser_node = _first(card, TEASER_SELECTORS)
     extra = _card_fields(card)
     caption = card.css_first("figcaption, [class*='caption']")
@@ -156,6 +167,21 @@ def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedP
     if extra:
         record["extra"] = extra
     return record
+
+
+def _card_link(href: str | None, position: int, card: LexborNode, page: ParsedPage) -> str | None:
+    """The card's link if it is a web URL; another scheme is dropped, recorded, and the card kept.
+
+    The card is still what the page shows (a title and a teaser); only the link could not be
+    stored or exported. A link that is not a URL at all (a NUL in it) raises: that costs the card.
+    """
+    if href is None:
+        return None
+    try:
+        return web_link(href)
+    except NotWebLink as exc:
+        page.problems.append(Problem(position, f"link dropped, card kept: {exc}", node_text(card)[:120]))
+        return None
 
 
 def _first(node: LexborNode, selectors: tuple[str, ...]) -> LexborNode | None:
@@ -226,7 +252,7 @@ def _kind(card: LexborNode, href: str | None, extra: dict[str, str]) -> str:
 # --- fallback: the visible text, read like the text dumps ----------------------------------
 
 
-def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str, Any]]:
+def _fallback_records(tree: LexborHTMLParser, url: str | None, problems: list[Problem]) -> list[dict[str, Any]]:
     lines = visible_lines(main_scope(tree), skip=CHROME_TAGS)
     records: list[dict[str, Any]] = []
     pending: Line | None = None
@@ -238,7 +264,7 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str,
             "position": len(records) + 1,
             "kind": kind,
             "title": title_line.text if title_line else None,
-            "url": link_or_none(url, title_line.href) if title_line else None,
+            "url": _fallback_link(url, title_line, len(records) + 1, problems) if title_line else None,
             "quality_flags": ["layout:fallback-text"],
         }
         if text:
@@ -274,6 +300,14 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None) -> list[dict[str,
     if pending is not None:
         add("publication", None, pending)
     return records
+
+
+def _fallback_link(url: str | None, line: Line, position: int, problems: list[Problem]) -> str | None:
+    """A title line's link if it is a web URL; else the record keeps its text and the drop is recorded."""
+    link, why = checked_link(url, line.href)
+    if why:  # another scheme, or not a URL at all: the text lines are still the card
+        problems.append(Problem(position, f"link dropped, card kept: {why}", line.text[:120]))
+    return link
 
 
 def _is_card(record: dict[str, Any]) -> bool:

@@ -44,7 +44,9 @@ from typing import Any
 from parsers.base import (
     Line,
     ParsedPage,
+    Problem,
     ShapeError,
+    checked_link,
     clean_markup,
     decode_text,
     link_or_none,
@@ -466,7 +468,10 @@ class _Reader:
         has_metadata = any(k in fields for k in LABEL_FIELDS) or bool(self.attachments or self.toc)
         if url is None:
             news = bool(captions) and not has_metadata
-        record: dict[str, Any] = {"position": 1, "kind": "news" if news else "publication", "url": url}
+        own, why = checked_link(None, url)
+        if why:
+            page.problems.append(Problem(1, f"page link dropped, record kept: {why}", ""))
+        record: dict[str, Any] = {"position": 1, "kind": "news" if news else "publication", "url": own}
         if title:
             record["title"] = title
             self.paths["title"] = "first title-like line"

@@ -47,14 +47,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _text_cell(value: Any, escape: Any) -> Any:
+    return escape(value) if isinstance(value, str) else value
+
+
 def write_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: Any) -> None:
     """Rows as a table for a person, CSV or JSON (one array of objects) for a program."""
     if fmt == "csv":
+        from pipeline.export import csv_cell  # the exports' escaping: one rule for every CSV a person opens
+
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
+        writer.writerow(map(csv_cell, columns))
+        for row in rows:  # text defused as the exports do it; other values as the csv module writes them
             writer.writerow(
-                json.dumps(_jsonable(v), ensure_ascii=False) if isinstance(v, list | dict) else v for v in row
+                json.dumps(_jsonable(v), ensure_ascii=False) if isinstance(v, list | dict) else _text_cell(v, csv_cell)
+                for v in row
             )
     elif fmt == "json":
         json.dump(

@@ -26,6 +26,8 @@ import rispy
 from bibtexparser.library import Library
 from bibtexparser.model import Entry, Field
 
+from pipeline.urls import web_url
+
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC = "http://purl.org/dc/elements/1.1/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -73,11 +75,21 @@ def identifiers(rec: dict[str, Any]) -> list[str]:
 
 
 def link(rec: dict[str, Any]) -> str | None:
-    """The record's own page, else a page that shows it, else its PDF."""
+    """The record's own page, else a page that shows it, else its PDF: web (http/https) URLs only."""
     for candidate in (rec.get("url"), *(rec.get("source_urls") or []), *(rec.get("pdf_urls") or [])):
-        if candidate:
-            return candidate
+        if web_url(candidate):
+            return web_url(candidate)
     return None
+
+
+def pdf_links(rec: dict[str, Any]) -> list[str]:
+    """The record's PDF links that are web URLs.
+
+    Why every renderer filters although the parsers, the model and the export query already
+    do: a record may come from a warehouse an older version built, and a `javascript:` or `data:`
+    link in an identifier is a script handed to every catalogue that imports the file.
+    """
+    return [w for u in rec.get("pdf_urls") or [] if (w := web_url(u))]
 
 
 def creator(rec: dict[str, Any]) -> str | None:
@@ -169,18 +181,18 @@ def dublin_core(rec: dict[str, Any], level: str) -> ET.Element:
         add("format", "application/pdf")
     if rec.get("page_count"):
         add("format", f"{rec['page_count']} pages")
-    add("identifier", rec.get("url"))
+    add("identifier", web_url(rec.get("url")))
     for number in identifiers(rec):
         add("identifier", f"urn:isbn:{number}")
     add("identifier", f"urn:issn:{rec['issn']}" if rec.get("issn") else None)
-    for url in rec.get("pdf_urls") or []:
+    for url in pdf_links(rec):
         add("identifier", url)
     languages = [lang] if lang else list(rec.get("languages") or [])
     for code in languages:
         add("language", code)
     add("relation", rec.get("series"))
     for edition in other_editions(rec, level):
-        add("relation", edition.get("url") or edition["edition_id"])
+        add("relation", web_url(edition.get("url")) or edition["edition_id"])
     add("coverage", rec.get("region"))
     add("coverage", rec.get("countries"))
     return dc
@@ -257,8 +269,8 @@ def ris_entry(rec: dict[str, Any], level: str) -> dict[str, Any]:
         "abstract": _one_line(rec.get("abstract")),
         "year": str(rec["year"]) if rec.get("year") else None,
         "issn": " ".join(identifiers(rec)) or rec.get("issn"),  # SN: ISBN, or ISSN for a periodical
-        "urls": [u for u in dict.fromkeys([link(rec), *(rec.get("pdf_urls") or [])]) if u] or None,
-        "file_attachments1": (rec.get("pdf_urls") or [None])[0],
+        "urls": [u for u in dict.fromkeys([link(rec), *pdf_links(rec)]) if u] or None,
+        "file_attachments1": (pdf_links(rec) or [None])[0],
         "language": language,
         "publisher": _one_line(publisher(rec)),
         "tertiary_title": _one_line(rec.get("series")),

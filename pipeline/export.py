@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from pipeline import citation
 from pipeline.errors import ExportError, UnknownRunError, WarehouseError
+from pipeline.urls import web_url_sql
 from pipeline.warehouse import connect, is_lake
 
 if TYPE_CHECKING:
@@ -87,6 +88,21 @@ def _distinct(column: str) -> str:
     return f"list_filter({column}, lambda v, i: v IS NOT NULL AND list_position({column}, v) = i)"
 
 
+def _web(column: str) -> str:
+    """SQL for a URL column kept only when it is a web (http/https) URL.
+
+    Why here too: the parsers and the model drop other links, but a warehouse an older version
+    built may hold them, and every format (and OAI-PMH, which reads `select_records`) must never
+    hand a `javascript:` or `data:` link to a catalogue or a reference manager.
+    """
+    return web_url_sql(column)
+
+
+def _web_list(column: str) -> str:
+    """SQL for a list of URLs with only its web URLs, in their order."""
+    return f"list_filter({column}, lambda u: ({web_url_sql('u')}) IS NOT NULL)"
+
+
 def _extra_columns() -> str:
     return ",\n        ".join(
         f"first(nullif(trim(s.extra->>'{key}'), '') ORDER BY r.superseded, r.source_rank, r.url_first_seen, "
@@ -126,7 +142,7 @@ def _edition_sql() -> str:
     siblings AS (
         SELECT work_id,
                list(struct_pack(edition_id := edition_id, language := language, title := title,
-                                display_title := display_title, url := url)
+                                display_title := display_title, url := {_web("url")})
                     ORDER BY language NULLS LAST, edition_id) AS editions
         FROM publications GROUP BY work_id
     ),
@@ -135,7 +151,8 @@ def _edition_sql() -> str:
             p.edition_id, p.work_id, p.language, p.title, p.display_title, p.title_derived, x.subtitle,
             p.abstract, p.abstract_truncated, p.year, p.page_count, p.isbn, p.eisbn, p.languages,
             {extra},
-            p.pdf_available, p.pdf_urls, p.url, coalesce({_distinct("x.source_urls")}, []) AS source_urls, p.sources,
+            p.pdf_available, {_web_list("p.pdf_urls")} AS pdf_urls, {_web("p.url")} AS url,
+            coalesce({_web_list(_distinct("x.source_urls"))}, []) AS source_urls, p.sources,
             list_filter(w.editions, lambda e: e.edition_id <> p.edition_id) AS other_editions,
             p.sighting_count, p.sighting_ids, p.first_seen, x.last_seen,
             rs.first_added_at, rs.last_changed_at,

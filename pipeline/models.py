@@ -19,17 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError as IsbnError
 
-from pipeline.urls import canonical_url
+from pipeline.urls import canonical_url, web_url
 
 MIN_YEAR = 1945
 MAX_PAGES = 10_000
+
+
+#: control characters that split() does not read as spaces or line breaks (a NUL a text dump held)
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
 
 
 def normalise_text(value: str | None, *, keep_lines: bool = False) -> str | None:
     """NFC, no control characters, single spaces; paragraph and bullet breaks kept if asked."""
     if value is None:
         return None
-    value = unicodedata.normalize("NFC", value).replace("\u00a0", " ")
+    value = _CONTROLS.sub("", unicodedata.normalize("NFC", value).replace("\u00a0", " "))
     if keep_lines:
         paragraphs = re.split(r"\n\s*\n", value)
         cleaned = ["\n".join(" ".join(line.split()) for line in p.splitlines() if line.strip()) for p in paragraphs]
@@ -158,10 +162,34 @@ class SightingRecord(BaseModel):
             if code is None:
                 flags.append(f"not_a_language:{normalise_text(self.text_language)}")
             self.text_language = code
+        self._web_urls_only(flags)
         self.quality_flags = list(dict.fromkeys(flags))
+        return self
+
+    def _web_urls_only(self, flags: list[str]) -> None:
+        """Keep only web (http/https) URLs, canonical ones included; flag each field that lost one.
+
+        The parsers drop other links and record why (`rejects`); this is the check behind them,
+        so no path (a page archived under a `file:` URL, a future parser) stores or exports a
+        `javascript:` or `data:` link. The record keeps its text: a link is never its only
+        identity (it needs a title or an abstract, and its id is its page and position).
+        """
+        for name in ("url", "detail_url"):
+            value = getattr(self, name)
+            if value and web_url(value) is None:
+                setattr(self, name, None)
+                flags.append(f"non_web_url_dropped:{name}")
+        for name in ("pdf_urls", "edition_links"):
+            values = getattr(self, name)
+            kept = [v for v in values if web_url(v) is not None]
+            if len(kept) != len(values):
+                setattr(self, name, kept)
+                flags.append(f"non_web_url_dropped:{name}")
         if self.url and not self.canonical_url:
             self.canonical_url = canonical_url(self.url)
-        return self
+        if self.canonical_url and web_url(self.canonical_url) is None:
+            self.canonical_url = None
+            flags.append("non_web_url_dropped:canonical_url")
 
     @staticmethod
     def _checked_isbns(values: list[str], field: str, flags: list[str]) -> list[str]:
