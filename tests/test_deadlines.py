@@ -142,3 +142,20 @@ def test_the_crawl_holds_no_warehouse_lock(tmp_path: Path) -> None:
         _, err = run.communicate(timeout=180)
     assert run.returncode == 0, err
     assert _runs(tmp_path) == [(1, "ok", 0)]
+
+
+@pytest.mark.fault(
+    fault="a listing that drips one byte at a time, `max_retries` 4",
+    does="asked twice per site (the deadline retried once, not `max_retries` times): at most two deadlines per URL",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="`runs.message` failures, `fetches` attempts",
+)
+def test_a_dripping_listing_is_asked_twice_not_max_retries_times(tmp_path: Path, request) -> None:
+    with Replica(page_size=10, faults=[Fault.drip(GUIDELINE + "$", delay=0.3, times=None)]) as rep:
+        sources = rep.write_sources(tmp_path / "s.toml", request_deadline=1.0, read_timeout=5.0, max_retries=4)
+        summary = crawl_ingest(tmp_path, sources)
+        asked = Counter(r.site for r in rep.requests if r.path == GUIDELINE and not r.query)
+    assert asked and set(asked.values()) == {2}, asked  # 5 each before: max_retries + 1 deadlines per URL
+    assert summary.status == fault_case(request)["status"]
+    assert any("request deadline" in f and GUIDELINE in f for f in summary.failures), summary.failures
