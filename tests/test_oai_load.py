@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import socket
+import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,6 +83,27 @@ def test_cli_defaults_are_the_librarys() -> None:
     assert (limits.workers, limits.queue) == (oai_cli.WORKERS, oai_cli.QUEUE)
     assert (limits.header_timeout, limits.body_timeout) == (oai_cli.HEADER_TIMEOUT, oai_cli.BODY_TIMEOUT)
     assert oai_cli.MEMORY_LIMIT == oai.READER_MEMORY_LIMIT
+
+
+@pytest.mark.timeout(120)
+def test_the_server_runs_in_a_thread_and_stops_on_shutdown(warehouse: Path) -> None:
+    """The standard library servers' use (tests/test_withdrawals.py serves this way): bind, serve in a
+    thread, shutdown() from another, server_close()."""
+    server = oai.OaiServer(oai.OaiConfig(warehouse, "admin@example.org"), limits=oai.ServerLimits(workers=1))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/oai?verb=Identify"
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=GIVE_UP) as response:
+            assert response.status == 200
+            assert parse(response.read()).find(f"{OAI}Identify/{OAI}baseURL").text == url.split("?")[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+    thread.join(GIVE_UP)
+    assert not thread.is_alive()
+    with pytest.raises(OSError):  # nobody listens any more
+        socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=GIVE_UP).close()
 
 
 @pytest.mark.timeout(240)
