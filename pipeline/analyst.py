@@ -56,7 +56,9 @@ def write_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: A
     if fmt == "csv":
         from pipeline.export import csv_cell  # the exports' escaping: one rule for every CSV a person opens
 
-        writer = csv.writer(out, lineterminator="\n")
+        # RFC 4180 line ends, as the exports write them: the csv module quotes a cell holding any
+        # character of the line end, so a bare CR in a cell is quoted instead of splitting its row
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(map(csv_cell, columns))
         for row in rows:  # text defused as the exports do it; other values as the csv module writes them
             writer.writerow(
