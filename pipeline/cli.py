@@ -300,6 +300,8 @@ def ingest(
                 summary = run_ingest(
                     con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
                 )
+            if signals.raised is not None:  # a signal some step took for an error of its own and went on
+                raise signals.raised
             code = run_exit_code(summary, strict)
             refused = archive_write_failure(summary)
             if refused is not None:  # the run loaded what raw/ held; the crawl could not add to it
@@ -326,7 +328,8 @@ def ingest(
                 raise
             failure = io_failure(exc)
             if failure is not None:
-                _end_io_failure(work, settings, exc, failure, _ours(runs.last_started(), before))
+                with signals.shielded(deliver=False):  # a signal now waits for the cleanup, then exit 5
+                    _end_io_failure(work, settings, exc, failure, _ours(runs.last_started(), before))
             if isinstance(exc, PipelineError):
                 _close_quietly(work)
                 _fail(str(exc), _exit_code(exc))

@@ -123,13 +123,14 @@ def connect(
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
 
 
-#: pseudo filesystems: their files are windows on the kernel or devices, never a warehouse
-_SPECIAL_ROOTS = ("/proc", "/sys", "/dev")
+#: pseudo filesystems: their files are windows on the kernel, never a warehouse (/dev's devices are
+#: refused as not regular files; /dev/shm is a RAM disk and may hold one)
+_SPECIAL_ROOTS = ("/proc", "/sys")
 _EXAMPLE = "give a path such as warehouse/iom.duckdb"
 
 
 def check_file(path: Path) -> None:
-    """Refuse a `--db` that is a directory, a device, a FIFO or a file under /proc, /sys or /dev.
+    """Refuse a `--db` that is a directory, a device, a FIFO or a file under /proc or /sys.
 
     DuckDB would read /proc/self/mem (EIO) or a directory and fail with a traceback or a "damaged,
     rebuild it" hint that would move a system file aside; say what the path is instead.
