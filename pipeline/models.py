@@ -174,22 +174,23 @@ class SightingRecord(BaseModel):
         `javascript:` or `data:` link. The record keeps its text: a link is never its only
         identity (it needs a title or an abstract, and its id is its page and position).
         """
-        for name in ("url", "detail_url"):
-            value = getattr(self, name)
-            if value and web_url(value) is None:
-                setattr(self, name, None)
-                flags.append(f"non_web_url_dropped:{name}")
+        if self.url and web_url(self.url) is None:
+            self.url = None
+            flags.append("non_web_url_dropped:url")
+        if self.detail_url and web_url(self.detail_url) is None:
+            self.detail_url = None
+            flags.append("non_web_url_dropped:detail_url")
         for name in ("pdf_urls", "edition_links"):
             values = getattr(self, name)
-            kept = [v for v in values if web_url(v) is not None]
-            if len(kept) != len(values):
-                setattr(self, name, kept)
+            if values and not all(web_url(v) for v in values):
+                setattr(self, name, [v for v in values if web_url(v)])
                 flags.append(f"non_web_url_dropped:{name}")
-        if self.url and not self.canonical_url:
+        if self.canonical_url:  # given: checked like the others
+            if web_url(self.canonical_url) is None:
+                self.canonical_url = None
+                flags.append("non_web_url_dropped:canonical_url")
+        elif self.url:  # made here from a web URL: http(s) and its host, percent-encoded
             self.canonical_url = canonical_url(self.url)
-        if self.canonical_url and web_url(self.canonical_url) is None:
-            self.canonical_url = None
-            flags.append("non_web_url_dropped:canonical_url")
 
     @staticmethod
     def _checked_isbns(values: list[str], field: str, flags: list[str]) -> list[str]:
