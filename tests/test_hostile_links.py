@@ -20,7 +20,6 @@ from typing import ClassVar
 
 import duckdb
 import pytest
-from test_dedup_rules import MP, build_warehouse, page
 
 from parsers import html_detail
 from parsers.base import NotWebLink, web_link
@@ -28,11 +27,12 @@ from parsers.detect import detect_format, shape
 from pipeline import citation
 from pipeline.archive import Archive
 from pipeline.dedup import run_dedup
-from pipeline.export import FORMATS, export, select_records
+from pipeline.export import FORMATS, select_records
 from pipeline.urls import url_refusal, web_url
 from tests.conftest import REPO_RAW, ingest_archive
 from tests.fault_table import fault_case
 from tests.test_crawl import crawl_ingest
+from tests.test_dedup_rules import MP, build_warehouse, page
 
 LISTING_URL = f"https://{MP}/en/resources/guideline?page=1"
 
@@ -229,7 +229,7 @@ def _detail(pdf: str, canonical: str) -> bytes:
     does="those links are dropped, the record loads with its web links only",
     status="ok",
     exit=0,
-    recorded="`rejects` (stage parse, position 1); `sightings.quality_flags` `non_web_url_dropped:*`",
+    recorded="`rejects` (stage parse, position 1)",
 )
 def test_a_detail_page_keeps_only_its_web_links(request, tmp_path: Path) -> None:
     page_url = f"https://{MP}/en/resources/guide/return-counselling-in-practice"
@@ -254,6 +254,11 @@ def test_a_detail_page_keeps_only_its_web_links(request, tmp_path: Path) -> None
     db = _ingest_one(other, _detail("/guide.pdf", ""), fmt="html-detail", url="file:///home/me/page.html")
     [(url, canonical, pdfs)] = _rows(db, "SELECT url, canonical_url, pdf_urls FROM sightings")
     assert (url, canonical, pdfs) == (None, None, [])
+    rejects = _rows(db, "SELECT position, reason FROM rejects ORDER BY reason")
+    # its relative PDF links resolve to file: URLs against it, and go too
+    assert {p for p, _ in rejects} == {1}
+    assert any("page link dropped" in r and "file:" in r for _, r in rejects), rejects
+    assert all("file:" in r for _, r in rejects), rejects
 
 
 # -- a real crawl of a hostile site on 127.0.0.1 --------------------------------------------------------
@@ -378,10 +383,11 @@ def old_warehouse(tmp_path: Path) -> Path:
     recorded="-",
 )
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_no_export_hands_out_a_non_web_url(request, old_warehouse: Path, tmp_path: Path, fmt: str) -> None:
+def test_no_export_hands_out_a_non_web_url(request, old_warehouse: Path, tmp_path: Path, run_cli, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
-    summary = export(old_warehouse, out, fmt)
-    assert summary.records == 3
+    done = run_cli("export", "--format", fmt, "--out", str(out), env={"IOM_DB": str(old_warehouse)})
+    assert done.returncode == fault_case(request)["exit"], done.stderr
+    assert "3 editions written" in done.stdout + done.stderr
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -395,7 +401,6 @@ def test_no_export_hands_out_a_non_web_url(request, old_warehouse: Path, tmp_pat
     if fmt not in ("csl-json", "bibtex"):  # these carry one link a record
         assert f"https://{MP}/files/old-0.pdf" in text
     assert f"{MP}/r/old-2" in text or f"{MP}/en/r/old-2" in text
-    assert fault_case(request)["exit"] == 0
 
 
 def test_oai_records_carry_web_identifiers_only(old_warehouse: Path) -> None:
@@ -502,7 +507,7 @@ PROSE = {
 
 
 @pytest.mark.fault(
-    fault="plain prose (one long line, paragraphs in en/es/fr/pt, a README, an email) given to "
+    fault="plain prose (one long line, paragraphs in en/es/fr/pt, an untitled README, an email) given to "
     "`archive add --format auto`",
     does="refused as no known shape: a listing needs evidence of cards; nothing archived",
     status="",
