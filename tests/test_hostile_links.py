@@ -21,7 +21,7 @@ from typing import ClassVar
 import duckdb
 import pytest
 
-from parsers import html_detail
+from parsers import html_detail, html_listing
 from parsers.base import NotWebLink, web_link
 from parsers.detect import detect_format, shape
 from pipeline import citation
@@ -200,6 +200,28 @@ def test_one_nul_byte_in_one_href_costs_that_card_only(request, tmp_path: Path, 
     assert (parse_status, count) == ("parsed", 5)
     [(status,)] = _rows(db, "SELECT status FROM runs")
     assert status == fault_case(request)["status"]
+
+
+def test_a_fallback_listing_and_its_pager_keep_web_links_only() -> None:
+    """Without Drupal's card markup the listing is read from its visible text: same rule there."""
+    body = (
+        b"<html><body><main><h1>Guidelines</h1>"
+        b"<p><a href='vbscript:msgbox(1)'>Field guide one on return counselling</a></p>"
+        b"<p>A practical guide for caseworkers who meet returning migrants, with checklists ...</p>"
+        b"<p><a href='/en/resources/guideline/item-2'>Field guide two on return counselling</a></p>"
+        b"<p>A second guide for caseworkers, on referrals to local partners and follow-up visits ...</p>"
+        b"<nav class='pager'><a rel='next' href='javascript:next()'>Next</a></nav>"
+        b"</main></body></html>"
+    )
+    page = html_listing.parse(body, LISTING_URL)
+    assert page.page_info["layout"] == "fallback-text"
+    assert [(r["title"], r["url"]) for r in page.records] == [
+        ("Field guide one on return counselling", None),
+        ("Field guide two on return counselling", f"https://{MP}/en/resources/guideline/item-2"),
+    ]
+    [problem] = page.problems
+    assert problem.position == 1 and "vbscript:" in problem.reason
+    assert page.page_info["pager"]["next"] is None
 
 
 def test_a_binary_body_is_still_refused_as_a_whole() -> None:
