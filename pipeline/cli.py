@@ -569,14 +569,22 @@ def _end_io_failure(
 
     logging.getLogger(__name__).debug("ingest stopped by an I/O error", exc_info=exc)
     code, path = failure
+    line = io_message(code, path, unchanged="the published warehouse was not changed")
     if isinstance(work, WorkingCopy):
         in_copy = path is not None and Path(path).resolve().is_relative_to(work.build_dir.resolve())
         if in_copy or (work.con is not None and not work.usable()):
             work.discard()
-        elif summary is not None and work.con is not None:
-            with contextlib.suppress(Exception):
-                work.con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [EXIT_CONFIG, summary.run_id])
-    line = io_message(code, path, unchanged="the published warehouse was not changed")
+        elif summary is not None and work.path.exists():
+            # the copy is whole (the publish or raw/ failed): it says what cron saw, for the next run to publish
+            try:
+                con = work.con if work.con is not None else work.reopen()
+                con.execute(
+                    "UPDATE runs SET status = 'failed', exit_code = ?, message = ? WHERE run_id = ?",
+                    [EXIT_CONFIG, line, summary.run_id],
+                )
+            except Exception:  # the disk is full for that too: a copy that may be torn is not kept
+                logging.getLogger(__name__).debug("recording the failed run failed", exc_info=True)
+                work.discard()
     if settings is not None and summary is not None:
         try:
             _write_last_run(settings.db_path, summary, EXIT_CONFIG, status="failed", message=line)
