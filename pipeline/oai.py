@@ -61,6 +61,7 @@ import logging
 import re
 import socket
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +106,8 @@ MAX_BODY = 64 * 1024
 MAX_TOKEN = 4096
 #: DuckDB memory shared by all the queries in flight (one instance per file and process)
 READER_MEMORY_LIMIT = "512MB"
+#: a page that takes longer than this is not worth a worker: the harvester is told to come back
+QUERY_TIMEOUT = 60.0
 _MEMORY_RE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
 
 #: verb -> (required arguments, optional arguments); resumptionToken is exclusive where allowed
@@ -151,6 +154,8 @@ class OaiConfig:
     repository_name: str = "IOM publications warehouse (iom-pubwarehouse)"
     #: DuckDB's memory_limit for the server's queries, all requests together
     memory_limit: str = READER_MEMORY_LIMIT
+    #: seconds a request's queries may run before they are interrupted (503); None: no limit
+    query_timeout: float | None = QUERY_TIMEOUT
 
     def __post_init__(self) -> None:
         if not _MEMORY_RE.fullmatch(self.memory_limit):
@@ -343,10 +348,13 @@ item_sets AS (
            list_distinct(list(split_part(spec, ':', 1))) AS parents
     FROM memberships GROUP BY edition_id
 ),
+-- joined on the id alone: a condition beside the equality (NOT deleted) made DuckDB join by nested
+-- loop, seconds per page on 30,000 editions
 stamped AS (
     SELECT i.id, i.deleted, date_trunc('second', timezone('UTC', i.changed_at)) AS stamp,
-           coalesce(t.sets, []::VARCHAR[]) AS sets, coalesce(t.parents, []::VARCHAR[]) AS parents
-    FROM items AS i LEFT JOIN item_sets AS t ON t.edition_id = i.id AND NOT i.deleted
+           CASE WHEN i.deleted THEN []::VARCHAR[] ELSE coalesce(t.sets, []::VARCHAR[]) END AS sets,
+           CASE WHEN i.deleted THEN []::VARCHAR[] ELSE coalesce(t.parents, []::VARCHAR[]) END AS parents
+    FROM items AS i LEFT JOIN item_sets AS t ON t.edition_id = i.id
 )
 """
 
@@ -589,6 +597,11 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
     for key, value in [("verb", request.verb), *request.args.items()]:
         echo.set(key, _clean(value))
     con = _open(config)
+    # interrupting the connection ends whichever of the request's queries is running
+    deadline = threading.Timer(config.query_timeout, con.interrupt) if config.query_timeout else None
+    if deadline is not None:
+        deadline.daemon = True
+        deadline.start()
     try:
         VERB_ANSWERS[request.verb](con, config, request, root)
     except OaiError as exc:
@@ -597,7 +610,11 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
         _sub(root, "error", exc.message).set("code", exc.code)
     except (duckdb.OutOfMemoryException, MemoryError) as exc:
         raise Overloaded(f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    except duckdb.InterruptException as exc:
+        raise Overloaded(f"the queries ran past the {config.query_timeout:g}s query timeout") from exc
     finally:
+        if deadline is not None:
+            deadline.cancel()
         con.close()
     return _serialise(root)
 
@@ -652,6 +669,8 @@ class ServerLimits:
     body_timeout: float = 10.0
     #: a response is written within this time, or the connection is dropped (a client that never reads)
     write_timeout: float = 30.0
+    #: a request that waited this long for a worker is answered 503: retrying later beats waiting on
+    queue_timeout: float = 30.0
     #: request line and headers together, and each of them (a longer request line is 414, headers 431)
     max_head: int = 64 * 1024
     max_headers: int = 100
@@ -662,7 +681,8 @@ class ServerLimits:
     def __post_init__(self) -> None:
         if min(self.workers, self.max_connections, self.max_head, self.max_headers, self.backlog) < 1:
             raise ValueError("workers, connections, head size and backlog must be at least 1")
-        if self.queue < 0 or self.max_body < 0 or min(self.header_timeout, self.body_timeout, self.write_timeout) <= 0:
+        timeouts = (self.header_timeout, self.body_timeout, self.write_timeout, self.queue_timeout)
+        if self.queue < 0 or self.max_body < 0 or min(timeouts) <= 0:
             raise ValueError("queue and body size must be >= 0 and timeouts > 0")
 
 
@@ -800,7 +820,8 @@ class OaiServer:
             return line, self._busy("every worker is busy and the queue is full")
         self._admitted += 1
         try:
-            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._answer, query)
+            queued = time.monotonic()
+            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._answer, query, queued)
         finally:
             self._admitted -= 1
         return line, answer
@@ -899,8 +920,10 @@ class OaiServer:
             HTTPStatus.SERVICE_UNAVAILABLE, f"the server is busy ({why}); retry later", BUSY_RETRY_AFTER
         )
 
-    def _answer(self, query: str) -> _Answer:
+    def _answer(self, query: str, queued: float) -> _Answer:
         """On a worker thread: the OAI-PMH answer, or the HTTP status that stands for its failure."""
+        if (waited := time.monotonic() - queued) > self.limits.queue_timeout:
+            return self._busy(f"the request waited {waited:.0f}s for a worker")
         try:
             # bounded: the request's size is capped, and with it the number of arguments
             body = respond(self.config, parse_qsl(query, keep_blank_values=True))

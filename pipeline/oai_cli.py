@@ -25,6 +25,7 @@ QUEUE = 32
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 10.0
 MEMORY_LIMIT = "512MB"
+QUERY_TIMEOUT = 60.0
 EXIT_CONFIG = 5
 
 
@@ -85,6 +86,13 @@ EXIT_CONFIG = 5
     show_default=True,
     help="DuckDB memory for all the queries in flight together; a query that runs out is a 503.",
 )
+@click.option(
+    "--query-timeout",
+    type=click.FloatRange(0.1, 86_400),
+    default=QUERY_TIMEOUT,
+    show_default=True,
+    help="Seconds a request's queries may run before they are interrupted (503 with Retry-After).",
+)
 def serve_oai(
     port: int,
     host: str,
@@ -97,6 +105,7 @@ def serve_oai(
     header_timeout: float,
     body_timeout: float,
     memory_limit: str,
+    query_timeout: float,
 ) -> None:
     """Serve the warehouse over OAI-PMH 2.0 (oai_dc) at http://HOST:PORT/oai until Ctrl-C.
 
@@ -122,7 +131,14 @@ def serve_oai(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     try:
-        config = OaiConfig(settings.db_path, settings.contact, base_url or "", page_size, memory_limit=memory_limit)
+        config = OaiConfig(
+            settings.db_path,
+            settings.contact,
+            base_url or "",
+            page_size,
+            memory_limit=memory_limit,
+            query_timeout=query_timeout,
+        )
     except ValueError as exc:
         click.echo(f"error: --memory-limit: {exc}", err=True)
         sys.exit(2)

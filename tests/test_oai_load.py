@@ -83,6 +83,7 @@ def test_cli_defaults_are_the_librarys() -> None:
     assert (limits.workers, limits.queue) == (oai_cli.WORKERS, oai_cli.QUEUE)
     assert (limits.header_timeout, limits.body_timeout) == (oai_cli.HEADER_TIMEOUT, oai_cli.BODY_TIMEOUT)
     assert oai_cli.MEMORY_LIMIT == oai.READER_MEMORY_LIMIT
+    assert oai_cli.QUERY_TIMEOUT == oai.QUERY_TIMEOUT
 
 
 @pytest.mark.timeout(120)
@@ -164,6 +165,31 @@ def test_a_full_queue_answers_503_with_retry_after(
     assert all(retry_after(o) > 0 for o in outcomes if o.status == 503)
     assert all(is_oai_answer(o) for o in outcomes if o.status == 200)
     no_server_errors(log)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.fault(
+    fault="a request waits in the queue longer than the queue timeout",
+    does="answered 503 with `Retry-After` when a worker takes it, not served late",
+    status="HTTP 200 or 503",
+    exit="- (keeps serving)",
+    recorded="serve-oai log (warning: waited)",
+)
+def test_a_request_that_waited_too_long_for_a_worker_is_a_503(warehouse: Path, request: pytest.FixtureRequest) -> None:
+    # one worker, a long queue and a 50 ms wait allowed: 30 ListRecords at once cannot all be taken in time
+    limits = oai.ServerLimits(workers=1, queue=100, queue_timeout=0.05)
+    server = oai.OaiServer(oai.OaiConfig(warehouse, "admin@example.org"), limits=limits)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        raw = request_bytes("/oai", [("verb", "ListRecords"), ("metadataPrefix", "oai_dc")])
+        outcomes: list[Outcome] = run(hammer("127.0.0.1", server.server_address[1], [raw] * 30, GIVE_UP))  # type: ignore[assignment]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert {o.status for o in outcomes} == codes(request), [(o.status, o.error) for o in outcomes]
+    refused = [o for o in outcomes if o.status == 503]
+    assert all(retry_after(o) > 0 and b"waited" in o.body for o in refused)
 
 
 @pytest.mark.timeout(120)
