@@ -247,7 +247,8 @@ def ingest(
     before = runs.last_started()  # a run started by an earlier ingest in this process is not ours
     work = None
     settings = None
-    refused = None
+    refused: tuple[int, str | None] | None = None  # a refusal met after the run was recorded: said last, exit 5
+    refused_note = ""
     with signals:
         try:
             settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
@@ -306,6 +307,7 @@ def ingest(
             refused = archive_write_failure(summary)
             if refused is not None:  # the run loaded what raw/ held; the crawl could not add to it
                 refused = (refused[0], refused[1] or str(settings.raw_dir))
+                refused_note = "the crawl stopped; the warehouse holds what raw/ held"
                 code = EXIT_CONFIG
             with signals.shielded(deliver=False):  # the run is done: a signal now only waits for the publish
                 final = work.con
@@ -314,7 +316,13 @@ def ingest(
                     lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]),
                 )
                 work.publish()  # analysts see the finished run at once, never a half-loaded one
-                _write_last_run(settings.db_path, summary, code)
+                try:
+                    _write_last_run(settings.db_path, summary, code)
+                except OSError as exc:  # published already: only the monitoring file is missing
+                    failure = io_failure(exc) or (exc.errno or errno.EIO, exc.filename)
+                    refused = (failure[0], failure[1])
+                    code = EXIT_CONFIG
+                    refused_note = f"run {summary.run_id} was published; its last-run file is not written"
         except Interrupted as stop:
             _end_interrupted(work, settings, stop, _ours(runs.last_started(), before), signals)
         except click.ClickException:
@@ -351,7 +359,7 @@ def ingest(
         finally:
             _close_quietly(work)
     if refused is not None:
-        _fail(io_message(*refused, unchanged="the crawl stopped; the warehouse holds what raw/ held"), EXIT_CONFIG)
+        _fail(io_message(*refused, unchanged=refused_note), EXIT_CONFIG)
     for name in summary.sources_unreachable:
         click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
     for alert in summary.layout_alerts:
@@ -451,6 +459,10 @@ class Signals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Signals:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread may set handlers (a command run from a test's or a worker's thread)
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.signal(signum, self._handle)
         return self

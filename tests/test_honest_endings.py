@@ -536,3 +536,38 @@ def test_a_warehouse_path_that_is_no_file_is_refused_in_one_line(tmp_path, seed_
         assert str(db) in line, (command, line)
         assert "mv " not in line, "a rebuild hint that would move a system file aside"
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.fault(
+    fault="`last-run.json` cannot be written (permission denied) after the run was published",
+    does="the run stays published; one `error:` line naming the file",
+    status="ok",
+    exit=5,
+    recorded="`runs`, one `error:` line",
+)
+def test_a_last_run_file_that_cannot_be_written_is_said_in_one_line(tmp_path, seed_archive, request):
+    if os.geteuid() != 0:
+        pytest.skip("runs as root without the capability to override file modes (CI runs as root)")
+    db = tmp_path / "warehouse.duckdb"
+    blocker = tmp_path / "warehouse.duckdb.last-run.json.tmp"
+    blocker.write_text("")
+    blocker.chmod(0o444)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), IOM_DB=str(db), IOM_RAW=str(seed_archive))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "ingest", "--offline"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE_S,
+            preexec_fn=_drop_write_anywhere,
+            check=False,
+        )
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {exc}")
+    assert done.returncode == fault_case(request)["exit"], done.stderr
+    line = one_error_line(done.stderr)
+    assert "permission denied (EACCES)" in line and str(blocker) in line and "was published" in line
+    assert rows(db, "SELECT run_id, status FROM runs") == [(1, fault_case(request)["status"])]
