@@ -47,7 +47,8 @@ its head and one for its body, with caps on their sizes; only a complete request
 fixed pool of worker threads that query DuckDB, through a bounded queue, and a request that finds
 the queue full is answered 503 with Retry-After at once (never left to time out or be reset).
 Each worker's connection runs one DuckDB thread under a small shared memory limit, so the queries
-in flight cannot exhaust the database's memory; one that still runs out is a 503 too.
+in flight cannot exhaust the database's memory; one that still runs out, or runs past its timeout,
+is a 503 too, and so is a request that waited too long in the queue.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 class Overloaded(Exception):
-    """The server cannot take this request now (DuckDB memory spent): 503 with Retry-After, not 500."""
+    """The server cannot take this request now (DuckDB memory spent, queries past their timeout):
+    503 with Retry-After, the protocol's "come back later", not a 500 that reads as a broken server."""
 
 
 class OaiError(Exception):
@@ -583,7 +585,8 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
     """The XML answer to one request, given its arguments (from a query string or a form body).
 
     Raises WarehouseError when the warehouse cannot be opened (an ingest is writing it) and
-    Overloaded when DuckDB runs out of the memory the server gives its queries.
+    Overloaded when DuckDB runs out of the memory the server gives its queries, or they run past
+    `config.query_timeout`.
     """
     root = etree.Element(f"{{{OAI_NS}}}OAI-PMH", nsmap={None: OAI_NS, "xsi": XSI_NS})
     root.set(f"{{{XSI_NS}}}schemaLocation", f"{OAI_NS} {OAI_SCHEMA}")
