@@ -273,7 +273,7 @@ class Fetcher:
             decoder.finish()
         except http.BodyTooLarge as exc:
             outcome.outcome = "refused"
-            if exc.layer == "the body":
+            if exc.layer.startswith("the body"):  # the bytes as sent, before any decoding
                 raise FetchError(url, f"body is over the {limit}-byte limit (stopped reading)") from exc
             raise FetchError(
                 url,
