@@ -710,6 +710,25 @@ class _Refused(Exception):
         self.answer = answer
 
 
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft limit on open files towards `wanted` (as far as the hard limit allows).
+
+    A soft limit of 1,024, common, would make accept() fail with EMFILE long before
+    `max_connections`: the connections would then wait unaccepted instead of being answered.
+    """
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+
+
 _TOKEN_CHARS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -726,6 +745,7 @@ class OaiServer:
         self, config: OaiConfig, host: str = "127.0.0.1", port: int = 0, limits: ServerLimits | None = None
     ) -> None:
         self.limits = limits or ServerLimits()
+        _allow_open_files(self.limits.max_connections + 256)  # the database files, logs, the listener
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=self.limits.backlog)
         self.server_address = self.socket.getsockname()
