@@ -30,10 +30,18 @@ from bench.oai_load import Outcome, hammer, harvest_mix, one, request_bytes, ser
 from pipeline import oai, oai_cli
 from tests.conftest import copy_seed_archive, ingest_archive
 from tests.fault_table import fault_case
-from tests.test_oai import OAI, parse
 
 #: generous bounds for a slow, shared machine: they stop a test that would hang, they time nothing
 GIVE_UP = 90.0
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "OAI-PMH.xsd")))
+
+
+def parse(body: bytes) -> etree._Element:
+    """Strictly parsed and valid against the OAI-PMH schema (as tests/test_oai.py checks every answer)."""
+    root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    SCHEMA.assertValid(root)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,7 @@ def codes(request: pytest.FixtureRequest) -> set[int]:
 
 
 def is_oai_answer(outcome: Outcome) -> bool:
-    root = etree.fromstring(outcome.body, etree.XMLParser(resolve_entities=False, no_network=True))
+    root = parse(outcome.body)
     return root.tag == f"{OAI}OAI-PMH" and root.find(f"{OAI}error") is None
 
 
