@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import tracemalloc
+import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,10 +33,12 @@ import pytest
 from pipeline import http
 from pipeline.archive import MAX_OBJECT_BYTES_ENV, Archive
 from pipeline.fetch import Fetcher, FetchOutcome, HostGate
+from pipeline.replica import Replica
 from pipeline.sources import CrawlerConfig, Source
 from tests.conftest import REPO_ROOT
 from tests.fault_table import fault_case
 from tests.test_archive_faults import SEED_SIGHTINGS, last_run, query, seed_object
+from tests.test_crawl import crawl_ingest
 
 MiB = 1024 * 1024
 #: what the crawler may hold of one body in these tests
@@ -78,6 +81,8 @@ class BombServer:
     def __init__(self) -> None:
         self.routes: dict[str, tuple[dict[str, str], bytes] | Callable[[BaseHTTPRequestHandler], None]] = {}
         self.seen: list[tuple[str, dict[str, str]]] = []
+        #: what answers a path with no route (None: 404)
+        self.fallback: Callable[[BaseHTTPRequestHandler], None] | None = None
         self._lock = threading.Lock()
         server = self
 
@@ -91,7 +96,7 @@ class BombServer:
                 path = urlsplit(self.path).path
                 with server._lock:
                     server.seen.append((path, {k.lower(): v for k, v in self.headers.items()}))
-                route = server.routes.get(path)
+                route = server.routes.get(path, server.fallback)
                 if route is None:
                     self.send_error(404)
                     return
@@ -310,6 +315,85 @@ def test_a_gzip_body_cut_short_is_retried_like_a_truncated_one(server) -> None:
     assert outcome.outcome == "failed"
     assert "truncated" in outcome.reason
     assert server.count("/cut") == 3
+
+
+# -- a bomb in a real crawl ------------------------------------------------------------------------
+
+
+class BombingProxy:
+    """The replica's sites behind one proxy each on 127.0.0.1, links rewritten to the proxies;
+    `bomb` paths answer a bomb instead of the page. The replica has no bomb fault of its own."""
+
+    def __init__(self, replica: Replica, bomb_path: str, bomb: tuple[dict[str, str], bytes]) -> None:
+        self.replica, self.bomb_path, self.bomb = replica, bomb_path, bomb
+        self.servers: dict[str, BombServer] = {name: BombServer() for name in replica.sites}
+        self.rewrite = {base.encode(): self.servers[name].base.encode() for name, base in replica.sites.items()}
+        for name, server in self.servers.items():
+            server.fallback = self._forwarder(replica.sites[name])
+            server.routes[bomb_path] = bomb
+
+    def _forwarder(self, upstream: str) -> Callable[[BaseHTTPRequestHandler], None]:
+        def forward(handler: BaseHTTPRequestHandler) -> None:
+            keep = ("user-agent", "if-none-match", "if-modified-since", "accept")
+            headers = {k: v for k, v in handler.headers.items() if k.lower() in keep}
+            with urllib.request.urlopen(urllib.request.Request(upstream + handler.path, headers=headers)) as up:
+                status, body, got = up.status, up.read(), up.headers
+            handler.send_response(status)
+            for name, value in got.items():
+                if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                    handler.send_header(name, value)
+            for old, new in self.rewrite.items():
+                body = body.replace(old, new)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+
+        return forward
+
+    def write_sources(self, path: Path, **crawler: object) -> Path:
+        self.replica.write_sources(path, **crawler)
+        text = path.read_text(encoding="utf-8")
+        for name, base in self.replica.sites.items():
+            text = text.replace(urlsplit(base).netloc, urlsplit(self.servers[name].base).netloc)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def __enter__(self) -> BombingProxy:
+        for server in self.servers.values():
+            server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self.servers.values():
+            server.__exit__()
+
+    def count(self, path: str) -> dict[str, int]:
+        return {name: server.count(path) for name, server in self.servers.items() if server.count(path)}
+
+
+GUIDELINE = "/en/resources/guideline"
+
+
+@pytest.mark.fault(
+    fault="a listing page sent as a gzip, gzip bomb (1.8 KB expanding to 256 MiB) in a crawl",
+    does="the page is refused with its reason (not retried), its cards are lost to this run; the rest loads",
+    status="partial",
+    exit="0 (3 with --strict)",
+    recorded="`runs.message` failures, `fetches` outcome and reason",
+)
+def test_a_bomb_in_a_crawl_is_a_refused_page_with_its_reason(tmp_path, bombs, request) -> None:
+    bomb = ({"Content-Encoding": "gzip, gzip"}, bombs["gzip-gzip"])
+    with Replica(page_size=10) as rep, BombingProxy(rep, GUIDELINE, bomb) as proxy:
+        sources = proxy.write_sources(tmp_path / "s.toml", max_body_bytes=LIMIT, max_retries=3)
+        summary = crawl_ingest(tmp_path, sources)
+        asked = proxy.count(GUIDELINE)
+    assert asked and set(asked.values()) == {1}, asked  # refused, never retried
+    assert summary.status == fault_case(request)["status"], summary.message
+    lost = [f for f in summary.failures if GUIDELINE in f]
+    assert lost and all(f"decodes to more than the {LIMIT}-byte limit" in f for f in lost), summary.failures
+    fetched = query(tmp_path / "w.duckdb", "SELECT outcome, reason FROM fetches WHERE url LIKE ?", [f"%{GUIDELINE}"])
+    assert fetched and {o for o, _ in fetched} == {"refused"}, fetched
+    assert query(tmp_path / "w.duckdb", "SELECT count(*) FROM sightings")[0][0] > 0  # the other sections loaded
 
 
 # -- a server that drips -------------------------------------------------------------------------
