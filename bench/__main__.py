@@ -20,6 +20,7 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "reparse": "bench.reparse",
     "lake": "bench.lake",
+    "oai_load": "bench.oai_load",
 }
 DEFAULT = "dedup"
 
