@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +37,9 @@ _TICK_S = 0.05
 
 
 def _serve(conn: Connection, root: str) -> None:  # pragma: no cover - runs in the worker process
+    # Ctrl-C reaches the whole process group: the parent ends the run and stops its workers, so a
+    # worker ignores SIGINT rather than print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     archive = Archive(Path(root))
     conn.send(("ready", -1, None))
     while True:

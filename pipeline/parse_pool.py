@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,9 @@ def _work(fmt: str, body: bytes, url: str | None, entry: ArchiveEntry | None) ->
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
+    # Ctrl-C reaches the whole process group: the parent ends the run and stops its workers, so a
+    # worker ignores SIGINT rather than print a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # load the validation stack and langcodes' name tables before the first page, not during it
     # (about 0.3 s): a crawl starts its workers while robots.txt and the sitemap download
     from pipeline.models import language_code

@@ -601,8 +601,12 @@ def write_report(db_path: Path, out: Path, now: datetime | None = None) -> Repor
     report = build_report(db_path, now)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render(report), encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(render(report), encoding="utf-8")
+        tmp.replace(out)
+    except OSError:  # a full or read-only disk: leave the last good report, not a torn temp file
+        tmp.unlink(missing_ok=True)
+        raise
     return report
 
 
