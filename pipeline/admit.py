@@ -8,7 +8,9 @@ the archive for good and failed only at the next ingest.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from pipeline.errors import PageRefused
@@ -27,11 +29,7 @@ def admit_page(path: Path, source: str, sources: SourcesFile, sources_file: Path
     declared = [s.name for s in sources.sources]
     if source not in declared:
         raise PageRefused(f"source {source!r} is not declared in {sources_file} (declared: {', '.join(declared)})")
-    limit = sources.crawler.max_body_bytes
-    size = path.stat().st_size
-    if size > limit:  # checked before reading: the file may be far larger than memory allows
-        raise PageRefused(f"{size} bytes is over the {limit}-byte limit (crawler.max_body_bytes in {sources_file})")
-    body = path.read_bytes()
+    body = read_page_file(path, sources.crawler.max_body_bytes, sources_file)
     check_text(body)
     return body
 
@@ -66,3 +64,63 @@ def _declared_decode(body: bytes, why: str) -> str:
         raise PageRefused(f"undecodable text: {why}; declared charset {charset!r} is unknown") from None
     except UnicodeDecodeError as exc:
         raise PageRefused(f"undecodable text: {why}, nor {charset} as declared ({exc.reason})") from None
+
+
+#: what `archive add` calls a file that is not a regular one
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this mode is no page: its kind, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"{kind}, not a regular file: only a page saved as a file is archived"
+
+
+def read_page_file(path: Path, limit: int, sources_file: Path) -> bytes:
+    """The bytes of a page handed in as a file, never more than `limit`; PageRefused otherwise.
+
+    A FIFO blocks a reader for ever and /dev/zero never ends, and both report a size of 0: so the
+    kind is checked before opening, the file opened without blocking and checked again (it may
+    have been swapped meanwhile), and at most `limit` + 1 bytes read whatever the size said.
+    """
+    too_big = f"over the {limit}-byte limit (crawler.max_body_bytes in {sources_file})"
+    try:
+        before = os.stat(path)
+    except FileNotFoundError:
+        raise PageRefused("no such file") from None
+    except OSError as exc:
+        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
+    if why := _not_regular(before.st_mode):
+        raise PageRefused(why)
+    if before.st_size > limit:  # before reading: the file may be far larger than memory allows
+        raise PageRefused(f"{before.st_size} bytes is {too_big}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        if why := _not_regular(os.fstat(fd).st_mode):
+            raise PageRefused(why)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:  # it grew while read
+        raise PageRefused(f"more than {limit} bytes is {too_big}")
+    return b"".join(chunks)

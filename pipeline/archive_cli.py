@@ -6,95 +6,21 @@ other commands do not import the archive module (and its format table) just to l
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from pathlib import Path
 
 import click
 
-from pipeline.admit import check_text
+from pipeline.admit import admit_page
 from pipeline.archive import FORMATS, Archive
 from pipeline.cli import EXIT_CONFIG, EXIT_USAGE, _fail, _raw_option
 from pipeline.errors import PageRefused, PipelineError
 from pipeline.settings import load_settings
-from pipeline.sources import SourcesFile
 
 
 @click.group()
 def archive() -> None:
     """Inspect or add to the raw archive."""
-
-
-#: what `archive add` calls a file that is not a regular one
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _not_regular(mode: int) -> str | None:
-    """Why a file of this mode is no page: its kind, or None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    return f"{kind}, not a regular file: only a page saved as a file is archived"
-
-
-def read_page_file(path: Path, limit: int, sources_file: Path) -> bytes:
-    """The bytes of a page handed in as a file, never more than `limit`; PageRefused otherwise.
-
-    A FIFO blocks a reader for ever and /dev/zero never ends, and both report a size of 0: so the
-    kind is checked before opening, the file opened without blocking and checked again (it may
-    have been swapped meanwhile), and at most `limit` + 1 bytes read whatever the size said.
-    """
-    too_big = f"over the {limit}-byte limit (crawler.max_body_bytes in {sources_file})"
-    try:
-        before = os.stat(path)
-    except FileNotFoundError:
-        raise PageRefused("no such file") from None
-    except OSError as exc:
-        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
-    if why := _not_regular(before.st_mode):
-        raise PageRefused(why)
-    if before.st_size > limit:  # before reading: the file may be far larger than memory allows
-        raise PageRefused(f"{before.st_size} bytes is {too_big}")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
-    try:
-        if why := _not_regular(os.fstat(fd).st_mode):
-            raise PageRefused(why)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise PageRefused(f"cannot be read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > limit:  # it grew while read
-        raise PageRefused(f"more than {limit} bytes is {too_big}")
-    return b"".join(chunks)
-
-
-def admit_file(path: Path, source: str, sources: SourcesFile, sources_file: Path) -> bytes:
-    """`admit.admit_page`'s checks, the file read by `read_page_file` (admit_page reads the path
-    whole, whatever it is: a FIFO or /dev/zero would hang or exhaust memory there)."""
-    declared = [s.name for s in sources.sources]
-    if source not in declared:
-        raise PageRefused(f"source {source!r} is not declared in {sources_file} (declared: {', '.join(declared)})")
-    body = read_page_file(path, sources.crawler.max_body_bytes, sources_file)
-    check_text(body)
-    return body
 
 
 @archive.command("add")
@@ -126,7 +52,7 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
 
     try:
         settings = load_settings().with_overrides(raw_dir=raw)
-        body = admit_file(file, source, load_sources(settings.sources_file), settings.sources_file)
+        body = admit_page(file, source, load_sources(settings.sources_file), settings.sources_file)
     except PageRefused as exc:
         _fail(f"{file.name}: not archived: {exc}", EXIT_USAGE)
     except (PipelineError, OSError) as exc:

@@ -588,7 +588,7 @@ def test_archive_add_refuses_what_is_not_a_regular_file(tmp_path, empty_archive,
 def test_archive_add_reads_at_most_the_limit_whatever_the_size_said(tmp_path, empty_archive, run_cli) -> None:
     """A regular file whose size says 0 but which holds more (procfs, or one still growing) is read
     up to the limit + 1 bytes and refused; a symlink is judged by what it points to."""
-    from pipeline.archive_cli import read_page_file
+    from pipeline.admit import read_page_file
     from pipeline.errors import PageRefused
 
     status = Path("/proc/self/status")
