@@ -1,4 +1,7 @@
-"""Every parser on generated pages: only ParseError (or its ShapeError) ever escapes, in bounded time.
+"""Every parser on generated pages: only ParseError (or its ShapeError) ever escapes.
+
+Time per page is bounded by the parse timeout and measured as a ratio in
+tests/test_hostile_pages.py (linear in nesting), never as a wall-clock limit here.
 
 CI runs a derandomized profile with a modest count; `HYPOTHESIS_PROFILE=nightly` runs many more
 (see parsers/README.md).
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,9 +23,6 @@ settings.register_profile(
 )
 settings.register_profile("nightly", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-#: seconds one generated page may take; generous, the pages are at most a few hundred KB
-PAGE_SECONDS = 10
 
 TAGS = ["div", "p", "a", "li", "ul", "main", "article", "span", "h2", "h3", "table", "td", "script", "img"]
 CLASSES = ["views-row", "field--name-field-year", "field__item", "field__label", "field--name-body", "pager", ""]
@@ -54,10 +53,8 @@ def html_pages(draw: st.DrawFn) -> bytes:
 
 
 def _survives(fmt: str, body: bytes, url: str | None) -> None:
-    started = time.perf_counter()
     with contextlib.suppress(ParseError):
         PARSERS[fmt](body, url)
-    assert time.perf_counter() - started < PAGE_SECONDS
 
 
 @pytest.mark.parametrize("fmt", sorted(PARSERS))
