@@ -61,9 +61,9 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
         try:
             found, why = detect_format(body, url)
         except ParseError as exc:
-            _fail(f"{file.name}: not archived: {exc}", EXIT_CONFIG)
+            _fail(f"{file.name}: not archived: {exc}", EXIT_USAGE)
         if found is None:
-            _fail(f"{file.name}: not archived: {why}; give --format if you know what it is", EXIT_CONFIG)
+            _fail(f"{file.name}: not archived: {why}; give --format if you know what it is", EXIT_USAGE)
         fmt = found
         click.echo(f"{file.name}: {fmt} ({why})", err=True)
     try:
@@ -74,7 +74,7 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--retrieved-at") from exc
     except (PipelineError, OSError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        _fail(str(exc), EXIT_USAGE)
     click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}  {fmt}")
 
 

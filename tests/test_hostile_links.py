@@ -533,7 +533,7 @@ PROSE = {
     "`archive add --format auto`",
     does="refused as no known shape: a listing needs evidence of cards; nothing archived",
     status="",
-    exit=5,
+    exit=2,
     recorded="one `error:` line",
 )
 @pytest.mark.parametrize("name", list(PROSE))
