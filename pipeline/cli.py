@@ -539,7 +539,8 @@ def _end_interrupted(
         if summary is not None and work is not None and work.con is not None:
             try:
                 finish_interrupted(work.con, summary, why, stop.exit_code)
-                if stop.stage in _PUBLISHABLE or not isinstance(work, WorkingCopy):
+                # a copy opened with an earlier stopped run's writes in it is not this run's to publish
+                if not isinstance(work, WorkingCopy) or (stop.stage in _PUBLISHABLE and work.fresh):
                     work.publish()
                     published = True
             except Exception as exc:

@@ -228,6 +228,9 @@ class WorkingCopy:
     """
 
     STAMP = "published.stamp"
+    #: present while the copy holds writes not yet published (a run in progress, or one that
+    #: stopped or was killed after it wrote): such a copy is not the published warehouse
+    UNPUBLISHED = "unpublished"
 
     def __init__(self, published: Path) -> None:
         self.published = Path(published)
@@ -235,6 +238,9 @@ class WorkingCopy:
         self.path = self.build_dir / self.published.name
         self.con: duckdb.DuckDBPyConnection | None = None
         self._lock: int | None = None  # fd holding the run lock (build_dir/run.lock) while a run lasts
+        #: the copy equalled the published warehouse when this run opened it (no earlier run's
+        #: unpublished writes in it): only then may a run stopped before its load publish it
+        self.fresh = False
 
     def _stamp(self) -> str | None:
         try:
@@ -253,6 +259,10 @@ class WorkingCopy:
         stamp_file = self.build_dir / self.STAMP
         current = self._stamp()
         known = stamp_file.read_text(encoding="utf-8").strip() if stamp_file.exists() else None
+        marker = self.build_dir / self.UNPUBLISHED
+        # copied again from the published file, or started empty: nothing of an earlier run in it
+        refreshed = not self.path.exists() or current != known
+        self.fresh = refreshed or not marker.exists()
         if current is None and known is not None and self.path.exists():
             # the published warehouse was deleted after a run published it: on purpose, to rebuild
             # from raw/, so start from an empty one (a first run that never published keeps its copy)
@@ -273,6 +283,7 @@ class WorkingCopy:
                 raise
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
         self.con = connect(self.path, published=self.published)
+        marker.touch()  # removed by publish(): a run that ends any other way leaves the copy marked
         return self.con
 
     def _probe_lock(self) -> None:
@@ -312,6 +323,7 @@ class WorkingCopy:
         if wal.exists():
             wal.rename(wal.with_name(f"{wal.name}.stale-{int(time.time())}"))
         (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
+        (self.build_dir / self.UNPUBLISHED).unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Drop the working copy after a write to it failed (disk full, read-only): the next run starts afresh.

@@ -290,6 +290,34 @@ def test_a_signal_in_the_load_keeps_the_published_warehouse_and_the_next_run_goe
     assert outcome(db) == reference[1]
 
 
+def test_a_run_stopped_in_its_crawl_never_publishes_an_earlier_stopped_run_s_half_load(tmp_path, rep, reference):
+    # run 2 is stopped in its load: its first batches stay in the working copy, unpublished; run 3,
+    # stopped in its crawl, opens that copy: publishing it would hand analysts run 2's half load
+    db, env = _offline_env(tmp_path, rep, reference, IOM_LOAD_BATCH_PAGES="4")
+    assert run(["ingest", "--offline", "--source", "migrantprotection.iom.int"], env, tmp_path).returncode == 0
+    published = sha(db)
+    load = Run(["ingest", "--offline"], env, tmp_path)
+    load.wait_until(lambda: any(line.startswith("parse:") for line in load.lines), "the load")
+    os.kill(load.proc.pid, signal.SIGTERM)
+    assert load.finish() == 143, load.stderr
+
+    rep.add_fault(Fault.slow(r".*", delay=0.3, times=None))
+    fetchlog = tmp_path / "raw" / "fetchlog.jsonl"
+    lines_before = fetchlog.read_text().count("\n") if fetchlog.exists() else 0
+    crawl = Run(["ingest"], env, tmp_path)
+    crawl.wait_until(lambda: fetchlog.exists() and fetchlog.read_text().count("\n") >= lines_before + 3, "the crawl")
+    os.kill(crawl.proc.pid, signal.SIGTERM)
+    code = crawl.finish()
+    rep.clear_faults()
+
+    assert code == 143, crawl.stderr
+    assert "the published warehouse stays the previous run's" in crawl.lines[-1], crawl.stderr
+    assert sha(db) == published
+    again = run(["ingest", "--offline"], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert outcome(db) == reference[1]
+
+
 @pytest.mark.fault(
     fault="SIGTERM during the dedup pass",
     does="the pass is rolled back, the run recorded `interrupted`; the published warehouse stays the previous "
