@@ -48,6 +48,11 @@ class UndecodableBody(Exception):
     """A body that is not what its Content-Encoding says, or an encoding the crawler never asked for."""
 
 
+#: layers of Content-Encoding decoded at most: no server compresses a page three times on purpose,
+#: and a header of a thousand `gzip` would cost a thousand inflations of up to the body limit each
+MAX_CODINGS = 3
+
+
 def content_codings(header: str | None) -> list[str]:
     """The codings of a `Content-Encoding` value in the order they were applied; UndecodableBody
     for one the crawler did not ask for (a server may not send those, RFC 9110 section 12.5.3)."""
@@ -55,9 +60,12 @@ def content_codings(header: str | None) -> list[str]:
     unknown = [c for c in codings if c and c not in CONTENT_CODINGS]
     if unknown:
         raise UndecodableBody(
-            f"Content-Encoding {', '.join(unknown)!s} was not asked for (Accept-Encoding: {ACCEPT_ENCODING})"
+            f"Content-Encoding {', '.join(unknown[:3])!s} was not asked for (Accept-Encoding: {ACCEPT_ENCODING})"
         )
-    return [c for c in codings if c]
+    codings = [c for c in codings if c]
+    if len(codings) > MAX_CODINGS:  # each layer may inflate to the limit: N layers cost N times the work
+        raise UndecodableBody(f"{len(codings)} content codings stacked; at most {MAX_CODINGS} are decoded")
+    return codings
 
 
 class _Layer:
@@ -141,14 +149,10 @@ class BodyDecoder:
         self.raw_bytes += len(raw)
         if self.raw_bytes > self.limit:
             raise BodyTooLarge(self.limit, "the body as sent" if self._layers else "the body")
-        yield from self._through(0, raw)
-
-    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
-        if index == len(self._layers):
-            yield data
-            return
-        for piece in self._layers[index].feed(data):
-            yield from self._through(index + 1, piece)
+        pieces = [raw]
+        for layer in self._layers:  # layer by layer; at most MAX_CODINGS of them
+            pieces = [out for piece in pieces for out in layer.feed(piece)]
+        yield from pieces
 
     def finish(self) -> None:
         """UndecodableBody when a layer's stream was cut short."""

@@ -308,6 +308,30 @@ def test_an_encoding_never_asked_for_is_refused(server, coding, request) -> None
     assert f"{server.count('/odd')} request" == case["exit"]
 
 
+@pytest.mark.fault(
+    fault="a thousand content codings stacked (`Content-Encoding: gzip, gzip, ...`)",
+    does="refused with its reason before any decoding (at most 3 layers are undone), not retried; "
+    "never a crash of the site's crawl",
+    status="refused",
+    exit="1 request",
+    recorded="`fetches` outcome and reason",
+)
+def test_a_thousand_stacked_codings_are_refused_not_decoded(server, request) -> None:
+    body = b"hello"
+    for _ in range(1000):
+        body = gzip.compress(body)
+    server.routes["/stack"] = ({"Content-Encoding": ", ".join(["gzip"] * 1000)}, body)
+    outcome = fetch(server.base, "/stack")
+    case = fault_case(request)
+    assert outcome.outcome == case["status"], outcome.reason
+    assert "1000 content codings stacked" in outcome.reason
+    assert f"{server.count('/stack')} request" == case["exit"]
+    # three layers are still a page: a server may compress twice, and the crawler undoes it
+    thrice = gzip.compress(gzip.compress(gzip.compress(PAGE[:5000])))
+    server.routes["/three"] = ({"Content-Encoding": "gzip, gzip, gzip"}, thrice)
+    assert fetch(server.base, "/three").body == PAGE[:5000]
+
+
 def test_a_gzip_body_cut_short_is_retried_like_a_truncated_one(server) -> None:
     packed = gzip.compress(PAGE[:100_000])
     server.routes["/cut"] = ({"Content-Encoding": "gzip"}, packed[: len(packed) // 2])
