@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import logging
@@ -601,7 +602,7 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
         echo.set(key, _clean(value))
     con = _open(config)
     # interrupting the connection ends whichever of the request's queries is running
-    deadline = threading.Timer(config.query_timeout, con.interrupt) if config.query_timeout else None
+    deadline = threading.Timer(config.query_timeout, _interrupt, [con]) if config.query_timeout else None
     if deadline is not None:
         deadline.daemon = True
         deadline.start()
@@ -620,6 +621,12 @@ def respond(config: OaiConfig, pairs: Sequence[tuple[str, str]]) -> bytes:
             deadline.cancel()
         con.close()
     return _serialise(root)
+
+
+def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    """The query timeout's action; the request may have closed its connection in the meantime."""
+    with contextlib.suppress(duckdb.Error):
+        con.interrupt()
 
 
 def _open(config: OaiConfig) -> duckdb.DuckDBPyConnection:
@@ -908,7 +915,8 @@ class OaiServer:
         if "transfer-encoding" in headers:
             raise _Refused(_Answer.plain(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length, not a chunked body"))
         lengths = set(headers.get("content-length", []))
-        if len(lengths) > 1 or (lengths and not lengths.copy().pop().isdigit()):
+        # ASCII digits only, at most 18 of them: str.isdigit() takes "²", and int() refuses 4,301 digits
+        if len(lengths) > 1 or (lengths and not re.fullmatch(r"[0-9]{1,18}", lengths.copy().pop())):
             raise _Refused(_Answer.plain(HTTPStatus.BAD_REQUEST, "one Content-Length, in digits"))
         length = int(lengths.pop()) if lengths else None
         if method == "POST":
