@@ -13,9 +13,10 @@ import click
 
 from pipeline.admit import admit_page
 from pipeline.archive import FORMATS, Archive
-from pipeline.cli import EXIT_CONFIG, EXIT_USAGE, _fail, _raw_option
+from pipeline.cli import EXIT_CONFIG, EXIT_USAGE, _fail, _raw_option, os_error_line
 from pipeline.errors import PageRefused, PipelineError
 from pipeline.settings import load_settings
+from pipeline.urls import url_refusal
 
 
 @click.group()
@@ -50,6 +51,8 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
     from parsers.detect import detect_format
     from pipeline.sources import load_sources
 
+    if url is not None and (why := url_refusal(url)):  # stored in the manifest and raw_pages: web URLs only
+        _fail(f"{file.name}: not archived: --url {why}", EXIT_USAGE)
     try:
         settings = load_settings().with_overrides(raw_dir=raw)
         body = admit_page(file, source, load_sources(settings.sources_file), settings.sources_file)
@@ -73,8 +76,10 @@ def archive_add(file: Path, raw: Path | None, source: str, url: str | None, fmt:
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--retrieved-at") from exc
-    except (PipelineError, OSError) as exc:
-        _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:  # raw/ full, read-only or forbidden: the machine's refusal, README exit 5
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    except PipelineError as exc:
+        _fail(str(exc), EXIT_CONFIG)
     click.echo(f"{entry.sha256}  {entry.page_id}  {file.name}  {fmt}")
 
 

@@ -488,6 +488,15 @@ def test_a_read_only_folder_is_refused_in_one_line(tmp_path, rep, seed_archive, 
         offline = run(["ingest", "--offline"], environment(tmp_path, rep, raw, db), tmp_path)
         assert offline.returncode == fault_case(request)["exit"], offline.stderr  # raw/ takes a lock file
         assert str(folder) in one_error_line(offline.stderr)
+        page = tmp_path / "page.txt"
+        page.write_text("A guide to safe return, written for caseworkers and their partners.\n", encoding="utf-8")
+        add = run(
+            ["archive", "add", str(page), "--source", "publications.iom.int", "--format", "text-detail"],
+            environment(tmp_path, rep, raw, db),
+            tmp_path,
+        )
+        assert add.returncode == fault_case(request)["exit"], add.stderr  # the machine's refusal, not the file's
+        assert str(folder) in one_error_line(add.stderr)
 
 
 def _drop_write_anywhere() -> None:  # pragma: no cover - runs in the child before exec

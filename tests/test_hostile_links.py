@@ -603,3 +603,16 @@ def test_the_seed_dumps_keep_their_shape() -> None:
     for label, (fmt, url, body) in seeds.items():
         assert detect_format(body, url)[0] == fmt, label
         assert detect_format(body)[0] == fmt, label  # without their URL too: their cards show
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", " data:text/html,x", "http://[::1/x"])
+def test_archive_add_refuses_a_url_that_is_no_web_url(tmp_path: Path, empty_archive: Path, run_cli, url: str) -> None:
+    page = tmp_path / "page.txt"
+    page.write_text("A guide to safe return, written for caseworkers and their partners.\n", encoding="utf-8")
+    done = run_cli(
+        "archive", "add", str(page), "--source", "publications.iom.int", "--format", "text-detail", "--url", url
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: page.txt: not archived: --url "), line
+    assert list(empty_archive.iterdir()) == []  # nothing stored: the manifest would keep the URL for good
