@@ -50,6 +50,18 @@ class CrawlerConfig(BaseModel):
     )
     layout_drop_ratio: float = Field(default=0.5, gt=0, le=1)
 
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _readable_back(cls, value: int) -> int:
+        """A body the crawler keeps must be one the archive reads back: reads stop at the archive's
+        cap (a bomb guard), and a bigger page would read as damaged and be fetched again every night."""
+        from pipeline.archive import MAX_OBJECT_BYTES_ENV, max_object_bytes
+
+        cap = max_object_bytes()
+        if value > cap:
+            raise ValueError(f"{value} is above the archive's read cap of {cap} bytes (raise ${MAX_OBJECT_BYTES_ENV})")
+        return value
+
 
 class Source(BaseModel):
     """One site: where its listings start, how it pages, what may be fetched and how fast."""

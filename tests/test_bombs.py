@@ -466,6 +466,24 @@ def plant_bomb(path: Path, size: int = 64 * MiB) -> None:
     path.write_bytes(gzip_of_zeros(size))
 
 
+def test_a_body_limit_above_the_archive_read_cap_is_refused_as_a_setting(tmp_path, run_cli) -> None:
+    # a page kept under such a limit would read back as a bomb: damaged, and fetched again every night
+    sources = tmp_path / "big.toml"
+    sources.write_text(
+        '[crawler]\nmax_body_bytes = 100000000\n\n[[sources]]\nname = "publications.iom.int"\n'
+        'base_url = "http://127.0.0.1:9"\nstart_urls = ["/listing"]\n',
+        encoding="utf-8",
+    )
+    done = run_cli("ingest", "--sources", str(sources))
+    assert done.returncode == 5, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "max_body_bytes" in line and "read cap of 67108864" in line, line
+    # the cap raised with it: the setting is accepted (the site is unreachable: the archive is used)
+    raised = run_cli("ingest", "--sources", str(sources), env={"IOM_ARCHIVE_MAX_OBJECT_BYTES": "200000000"})
+    assert raised.returncode == 0, raised.stderr
+    assert "unreachable" in raised.stderr
+
+
 def test_an_object_over_the_cap_is_damage_and_under_it_reads(tmp_path, seed_archive) -> None:
     _, sha, path = seed_object(seed_archive)
     body = Archive(seed_archive).read(sha)
