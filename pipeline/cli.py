@@ -266,17 +266,24 @@ def ingest(
                 stop_early=not settings.walk_to_end,
                 withdraw_after_walks=settings.withdraw_after_walks,
             )
-            sources = None if offline else load_sources(settings.sources_file)
-            if sources is not None and only_sources:
-                declared = [s.name for s in sources.sources]
+            # read offline too when it is there or named: a bad file or an unknown --source is refused
+            # alike with or without the network, never a run that says `ok` over nothing
+            declared_in = None
+            if not offline or sources_path is not None or settings.sources_file.exists():
+                declared_in = load_sources(settings.sources_file)
+            sources = None if offline else declared_in
+            if declared_in is not None and only_sources:
+                declared = [s.name for s in declared_in.sources]
                 unknown = sorted(set(only_sources) - set(declared))
-                if unknown:
-                    raise click.BadParameter(
-                        f"{', '.join(unknown)} not declared in {settings.sources_file} "
+                if unknown:  # a usage error, in one line like every other refusal
+                    _fail(
+                        f"--source {', '.join(unknown)} is not declared in {settings.sources_file} "
                         f"(declared: {', '.join(declared)})",
-                        param_hint="--source",
+                        EXIT_USAGE,
                     )
-                sources = sources.model_copy(update={"sources": [s for s in sources.sources if s.name in only_sources]})
+                if sources is not None:
+                    kept = [s for s in sources.sources if s.name in only_sources]
+                    sources = sources.model_copy(update={"sources": kept})
             if sources is not None:
                 probe_writable(settings.raw_dir)  # a crawl into a read-only raw/ is refused before it starts
             work = open_writer(settings.db_path)

@@ -134,6 +134,11 @@ def _warehouse(
     """A warehouse: a lake spec as such, a file path taken from `root` (the project root for
     configured ones; None leaves a command-line path as typed, `:memory:` and `s3://` included,
     so that opening it can refuse them by name)."""
+    if isinstance(value, str) and value.endswith(("/", os.sep)):  # Path() would drop the slash and make a file
+        raise ConfigError(
+            f"warehouse path {value!r} ends in '/', a folder, not a warehouse file: give a file path such as "
+            f"{value}iom.duckdb"
+        )
     if str(value).startswith("ducklake:"):  # checked before importing: reading settings must stay cheap
         from pipeline.warehouse import location
 

@@ -127,6 +127,8 @@ def connect(
 #: refused as not regular files; /dev/shm is a RAM disk and may hold one)
 _SPECIAL_ROOTS = ("/proc", "/sys")
 _EXAMPLE = "give a path such as warehouse/iom.duckdb"
+#: bytes 8-11 of every DuckDB database file (after the header block's checksum)
+DUCKDB_MAGIC = b"DUCK"
 
 
 def check_file(path: Path) -> None:
@@ -149,6 +151,15 @@ def check_file(path: Path) -> None:
         raise WarehouseError(f"{path} is a directory, not a warehouse file: give a file path such as {path}/iom.duckdb")
     if not stat.S_ISREG(st.st_mode):
         raise WarehouseError(f"{path} is not a regular file (a device, FIFO or socket): {_EXAMPLE}")
+    if st.st_size:
+        # a DuckDB file says so at byte 8; anything else is someone's file, never "damaged, rebuild over it"
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+        if head[8:12] != DUCKDB_MAGIC:
+            raise WarehouseError(
+                f"{path} is not a DuckDB database (no DuckDB header), so it is left as it is: give --db the "
+                "warehouse file, or a path that does not exist yet to build one there"
+            )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,81 @@
+"""Bad settings are refused alike online and offline: one `error:` line, the README's exit code, nothing made.
+
+Issue 19 found an unknown `--source` and a broken sources file accepted offline (`run 1 ok`, exit 0),
+a file that is no DuckDB database answered with advice to move it aside and rebuild over it, and
+`--db newdir/` silently making a file called `newdir`. Each case runs the real command in a
+subprocess; the expected exit codes are the README's "Exit status" table (2 a usage error, 5 a
+configuration or warehouse file error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _only_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
+def test_an_unknown_source_is_a_usage_error_online_and_offline(tmp_path: Path, seed_archive, run_cli, offline) -> None:
+    args = ["ingest", "--source", "nosuch.example.org", *(["--offline"] if offline else [])]
+    done = run_cli(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = _only_error_line(done.stderr)
+    assert "nosuch.example.org is not declared in" in line and "publications.iom.int" in line
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+BROKEN_SOURCES = {
+    "not TOML": ("[[sources]\nname = 'x'\n", "not valid TOML", "line 1"),
+    "unknown key": ('[[sources]]\nname = "x"\nbase_url = "http://127.0.0.1:9"\nstart_urls = ["/"]\nspeed = 3\n',
+                    "speed", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
+@pytest.mark.parametrize("case", sorted(BROKEN_SOURCES))
+def test_a_broken_sources_file_is_refused_online_and_offline(tmp_path, seed_archive, run_cli, case, offline) -> None:
+    text, says, where = BROKEN_SOURCES[case]
+    sources = tmp_path / "broken.toml"
+    sources.write_text(text, encoding="utf-8")
+    done = run_cli("ingest", "--sources", str(sources), *(["--offline"] if offline else []))
+    assert done.returncode == 5, done.stdout + done.stderr
+    line = _only_error_line(done.stderr)
+    assert str(sources) in line and says in line, line
+    if where:
+        assert where in line, line
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ingest", "--offline"], ["stats"], ["query", "SELECT 1"], ["export", "--format", "csv", "--out", "out.csv"]],
+)
+def test_a_file_that_is_no_duckdb_database_is_left_alone(tmp_path, seed_archive, run_cli, command) -> None:
+    notes = tmp_path / "notes.duckdb"
+    notes.write_text("my notes, not a warehouse\n" * 10, encoding="utf-8")
+    before = notes.read_bytes()
+    done = run_cli(*command, env={"IOM_DB": str(notes)})
+    assert done.returncode == 5, done.stdout + done.stderr
+    line = _only_error_line(done.stderr)
+    assert "is not a DuckDB database" in line, line
+    assert "mv " not in line and "rebuild" not in line  # never advice to overwrite someone's file
+    assert notes.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("notes")) == ["notes.duckdb"]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_warehouse_path_ending_in_a_slash_is_refused_not_made_a_file(tmp_path, seed_archive, run_cli, how) -> None:
+    target = str(tmp_path / "newdir") + "/"
+    args = ["ingest", "--offline", *(["--db", target] if how == "option" else [])]
+    done = run_cli(*args, env={"IOM_DB": target} if how == "environment" else None)
+    assert done.returncode == 5, done.stdout + done.stderr
+    line = _only_error_line(done.stderr)
+    assert "ends in '/'" in line and "newdir/iom.duckdb" in line, line
+    assert not (tmp_path / "newdir").exists()
