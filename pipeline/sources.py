@@ -5,6 +5,8 @@ Adding a listing section or a fourth site is an edit of the TOML file, not new c
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +25,33 @@ class Pager(BaseModel):
     param: str = "page"
     first: int = 0
     max_pages: int = Field(default=200, ge=1)
+
+
+#: RFC 2606 reserves these domains for documentation: an address there reaches nobody
+_PLACEHOLDER = re.compile(r"(?:^|[@.\s/(;+:])example\.(?:org|com|net)\b", re.IGNORECASE)
+
+
+def placeholder_identity(config: CrawlerConfig) -> str | None:
+    """The crawler's `contact` or `user_agent` when it is still a placeholder address, else None.
+
+    A site operator who sees odd traffic writes to that address; one at example.org reaches
+    nobody, so a crawl of someone else's site with it is refused (a loopback replica is ours).
+    """
+    for value in (config.contact, config.user_agent):
+        if _PLACEHOLDER.search(value):
+            return value
+    return None
+
+
+def is_loopback(url: str) -> bool:
+    """True for a URL on this machine (127.0.0.0/8, ::1, localhost): a replica, never a real site."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class CrawlerConfig(BaseModel):

@@ -79,3 +79,34 @@ def test_a_warehouse_path_ending_in_a_slash_is_refused_not_made_a_file(tmp_path,
     line = _only_error_line(done.stderr)
     assert "ends in '/'" in line and "newdir/iom.duckdb" in line, line
     assert not (tmp_path / "newdir").exists()
+
+
+def _sources(path: Path, contact: str) -> Path:
+    # `.invalid` (RFC 2606) never resolves: whatever the code does, no real site is ever asked
+    path.write_text(
+        f'[crawler]\ncontact = "{contact}"\nuser_agent = "iom-pubwarehouse/0.1 (+mailto:{contact})"\n'
+        "probe_timeout = 1.0\n\n"
+        '[[sources]]\nname = "publications.iom.int"\nbase_url = "https://publications.iom.invalid"\n'
+        'start_urls = ["/books"]\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["plain", "strict"])
+def test_a_placeholder_contact_is_not_used_to_crawl_a_real_site(tmp_path, seed_archive, run_cli, strict) -> None:
+    sources = _sources(tmp_path / "s.toml", "data-team@example.org")
+    done = run_cli("ingest", "--sources", str(sources), *(["--strict"] if strict else []))
+    assert done.returncode == (3 if strict else 0), done.stderr
+    warning = next(line for line in done.stderr.splitlines() if line.startswith("warning: publications.iom.int"))
+    assert "placeholder 'data-team@example.org'" in warning and "[crawler]" in warning, warning
+    assert "using the archive" in warning
+    assert "unreachable" not in done.stderr  # refused before any request, not tried and failed
+
+
+def test_a_real_contact_crawls(tmp_path, seed_archive, run_cli) -> None:
+    sources = _sources(tmp_path / "s.toml", "ops@iom-data.net")
+    done = run_cli("ingest", "--sources", str(sources))
+    assert done.returncode == 0, done.stderr
+    assert "placeholder" not in done.stderr
+    assert "unreachable" in done.stderr  # it tried: the .invalid host cannot be found

@@ -9,6 +9,7 @@ from defusedxml import ElementTree
 from protego import Protego
 
 from pipeline.fetch import HostGate
+from pipeline.sources import is_loopback, placeholder_identity
 
 if TYPE_CHECKING:
     from pipeline.crawl.site import Site
@@ -19,10 +20,19 @@ MAX_SITEMAPS = 20
 async def read_robots(site: Site) -> bool:
     """Fetch robots.txt and arm the fetcher with it; False when the site must not be crawled.
 
-    Not crawled: an unreachable host (the archive is used for it), a robots.txt that cannot be
-    read (RFC 9309 2.3.1.4: assume everything disallowed), or a Crawl-delay above the cap.
+    Not crawled: a crawler identity that is still the placeholder address (a real site only), an
+    unreachable host (the archive is used for it), a robots.txt that cannot be read (RFC 9309
+    2.3.1.4: assume everything disallowed), or a Crawl-delay above the cap.
     """
     source, report = site.source, site.report
+    placeholder = placeholder_identity(site.config)
+    if placeholder is not None and not is_loopback(source.base_url):  # before any request reaches the site
+        report.status = "blocked"
+        report.reason = (
+            f"the crawler's contact is the placeholder {placeholder!r}: set a real address as `contact` and in "
+            "`user_agent` under [crawler] in the sources file; not crawled (the archive is used)"
+        )
+        return False
     url = urljoin(source.base_url + "/", "/robots.txt")
     outcome = await site.fetcher.probe(url, "robots", site.recorder.validators(url))
     if outcome.outcome == "unreachable":
