@@ -116,12 +116,20 @@ def serve_oai(
     request size and on DuckDB's memory.
     """
     from pipeline.oai import OaiConfig, OaiServer, ServerLimits, check_warehouse
+    from pipeline.sources import is_loopback, is_placeholder_address
 
     try:
         settings = settings_from(db, data_path)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    if is_placeholder_address(settings.contact):
+        where = "set IOM_CONTACT, or `contact` in pipeline/defaults.toml"
+        if not is_loopback(f"http://[{host}]" if ":" in host else f"http://{host}"):
+            # harvesters write to adminEmail when something is wrong: a placeholder reaches nobody
+            click.echo(f"error: Identify's adminEmail would be the placeholder {settings.contact!r}: {where}", err=True)
+            sys.exit(EXIT_CONFIG)
+        click.echo(f"warning: adminEmail is the placeholder {settings.contact!r} ({where})", err=True)
     try:
         editions: int | None = check_warehouse(settings.db_path)
     except WarehouseLockedError as exc:

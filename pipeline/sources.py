@@ -37,10 +37,12 @@ def placeholder_identity(config: CrawlerConfig) -> str | None:
     A site operator who sees odd traffic writes to that address; one at example.org reaches
     nobody, so a crawl of someone else's site with it is refused (a loopback replica is ours).
     """
-    for value in (config.contact, config.user_agent):
-        if _PLACEHOLDER.search(value):
-            return value
-    return None
+    return next((value for value in (config.contact, config.user_agent) if is_placeholder_address(value)), None)
+
+
+def is_placeholder_address(value: str) -> bool:
+    """True when `value` names an address at a documentation domain (example.org, .com, .net)."""
+    return bool(_PLACEHOLDER.search(value))
 
 
 def is_loopback(url: str) -> bool:

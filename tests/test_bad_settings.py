@@ -110,3 +110,11 @@ def test_a_real_contact_crawls(tmp_path, seed_archive, run_cli) -> None:
     assert done.returncode == 0, done.stderr
     assert "placeholder" not in done.stderr
     assert "unreachable" in done.stderr  # it tried: the .invalid host cannot be found
+
+
+def test_serve_oai_beyond_this_machine_with_a_placeholder_admin_email_is_refused(tmp_path, seed_archive, run_cli):
+    assert run_cli("ingest", "--offline").returncode == 0
+    done = run_cli("serve-oai", "--host", "0.0.0.0", "--port", "0", timeout=30)
+    assert done.returncode == 5, done.stderr
+    line = _only_error_line(done.stderr)
+    assert "adminEmail" in line and "example.org" in line and "IOM_CONTACT" in line, line
