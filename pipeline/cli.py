@@ -275,6 +275,8 @@ def ingest(
             if declared_in is not None and only_sources:
                 declared = [s.name for s in declared_in.sources]
                 unknown = sorted(set(only_sources) - set(declared))
+                if unknown and offline:  # offline, a source the archive holds is known too
+                    unknown = sorted(set(unknown) - {e.source for e in archive.iter_entries()})
                 if unknown:  # a usage error, in one line like every other refusal
                     _fail(
                         f"--source {', '.join(unknown)} is not declared in {settings.sources_file} "
