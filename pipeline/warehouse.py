@@ -12,6 +12,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -98,6 +99,11 @@ def connect(
     stop and say so rather than wait or corrupt anything. `published` is the file users know
     (for the working copy of a run, the warehouse it will become), named in the errors.
     A lake (pipeline/lake.py) is opened with the lake attached and in use, so the same SQL runs.
+
+    Read-only, a published file is read from its readers' copy when the last run made one and
+    the file is still that build (`readers_copy`): an analyst's read-write session locks the
+    published file against every other open, read-only ones too, and must not stop `query`,
+    `stats`, `export`, `report` or OAI-PMH.
     """
     if not isinstance(path, (str, Path)):
         from pipeline.lake import connect_lake
@@ -110,6 +116,12 @@ def connect(
     check_file(path)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `make ingest` first")
+    if read_only and published is None:
+        return _open_for_readers(path, memory_limit)
+    return _open_file(path, read_only=read_only, memory_limit=memory_limit, shown=shown)
+
+
+def _open_file(path: Path, *, read_only: bool, memory_limit: str, shown: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit, **SAFE_CONFIG})
@@ -121,6 +133,77 @@ def connect(
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
+
+
+#: under the working copy's folder: one copy of the published build that only the product's readers open
+READERS_DIR = "readers"
+#: a readers' copy the next publish may remove between a reader's look and its open: look again
+_READERS_TRIES = 3
+
+
+def file_stamp(path: Path) -> str | None:
+    """Size, modification time and inode: what tells one published build from any later change to the file.
+
+    A rename keeps all three, so the stamp of a file about to be swapped in is the published
+    file's; an analyst's checkpoint, a restore or a copy by hand changes at least one of them.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+
+
+def readers_dir(published: Path) -> Path:
+    return published.parent / ".build" / READERS_DIR
+
+
+def readers_copy(published: Path) -> Path | None:
+    """The readers' copy of the build `published` holds now, or None (no publish made one, or the file changed since).
+
+    The copy is named by the stamp of the file it was published as, so a copy and its stamp are
+    one file, replaced at once: a file changed after the publish (restored by hand, or written
+    and checkpointed by an analyst's session) has another stamp and is never answered from an
+    older build.
+    """
+    stamp = file_stamp(published)
+    if stamp is None:
+        return None
+    copy = readers_dir(published) / f"{published.name}.{stamp}"
+    return copy if copy.is_file() else None
+
+
+def _open_for_readers(published: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """The readers' copy when it is the build now published, else the published file itself.
+
+    The copy is a file of its own (a hard link would share DuckDB's lock, which is taken on the
+    inode) that nobody opens read-write, and no write-ahead log ever sits beside it: an analyst's
+    session on the published file neither blocks these reads nor has its uncommitted or
+    un-checkpointed writes replayed into them.
+    """
+    config = {"memory_limit": memory_limit, **SAFE_CONFIG}
+    for _ in range(_READERS_TRIES):
+        copy = readers_copy(published)
+        if copy is None:
+            break
+        try:
+            return duckdb.connect(str(copy), read_only=True, config=config)
+        except duckdb.Error:
+            if copy.exists():
+                break  # damaged or opened read-write by someone: the published file may still answer
+            # replaced by a newer publish between the look and the open: look again
+    try:
+        return _open_file(published, read_only=True, memory_limit=memory_limit, shown=published)
+    except WarehouseLockedError as exc:
+        older = readers_dir(published).glob(f"{glob_escape(published.name)}.*")
+        if any(p.is_file() and not p.name.startswith(".") for p in older):
+            raise WarehouseLockedError(
+                f"warehouse {published} is held read-write by another process and changed since the last run"
+                " published it (restored by hand, or written by that session), so the copy of that run kept for"
+                " readers is not answered instead: end that session, or run an ingest, which publishes the file"
+                " as it is now"
+            ) from exc
+        raise
 
 
 #: pseudo filesystems: their files are windows on the kernel, never a warehouse (/dev's devices are
@@ -312,27 +395,49 @@ class WorkingCopy:
             pass
 
     def publish(self) -> None:
-        """Checkpoint and close the working copy, then swap it in as the published file."""
+        """Checkpoint and close the working copy, then swap it in as the published file.
+
+        The same build is copied for the product's own readers first (`readers_copy`), under the
+        stamp the published file will have: a run's disk then holds three copies (published,
+        working, readers'), and two more for a moment while it publishes. Both swaps are renames
+        of whole files, so a reader sees one build or the next, and one mid-query keeps the file
+        it opened. The run lock is held until the end: a second run must not refresh the working
+        copy while it is being copied.
+        """
         if self.con is None:
             raise WarehouseError("publish() before open()")
         try:
-            self.con.execute("CHECKPOINT")
+            try:
+                self.con.execute("CHECKPOINT")
+            finally:
+                self.detach()
+            self._swap_in()
         finally:
             self.close()
+
+    def _swap_in(self) -> None:
+        readers = readers_dir(self.published)
         tmp = self.published.with_name(f".{self.published.name}.publishing")
+        readers_tmp = readers / f".{self.published.name}.publishing"
+        wal = self.published.with_name(self.published.name + ".wal")
         try:
-            shutil.copyfile(self.path, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
+            _copy_synced(self.path, tmp)
+            stamp = file_stamp(tmp)  # the published file's once renamed: same inode, size and mtime
+            readers.mkdir(exist_ok=True)
+            _copy_synced(self.path, readers_tmp)
+            current = readers / f"{self.published.name}.{stamp}"
+            os.replace(readers_tmp, current)  # unused until the published file has its stamp
+            wal_before = _inode(wal)
             os.replace(tmp, self.published)
         except BaseException:  # disk full, read-only, a signal: the published file stays the last good one
             tmp.unlink(missing_ok=True)
+            readers_tmp.unlink(missing_ok=True)
             raise
-        # a write-ahead log beside the published name belongs to a connection to the old file:
-        # replayed into the new one it would corrupt it
-        wal = self.published.with_name(self.published.name + ".wal")
-        if wal.exists():
-            wal.rename(wal.with_name(f"{wal.name}.stale-{int(time.time())}"))
+        for old in readers.glob(f"{glob_escape(self.published.name)}.*"):
+            if old != current:  # readers that have an older copy open keep reading it until they close
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        _set_wal_aside(self.published, wal_before)
         (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
         (self.build_dir / self.UNPUBLISHED).unlink(missing_ok=True)
 
@@ -397,6 +502,74 @@ class WorkingCopy:
         if self._lock is not None:
             os.close(self._lock)  # closing the descriptor releases the flock
             self._lock = None
+
+
+#: how many write-ahead logs of replaced files are kept beside the published one, the latest (see _set_wal_aside)
+STALE_WALS_KEPT = 1
+
+
+def _copy_synced(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _held_read_write(path: Path) -> bool:
+    """Some process holds DuckDB's write lock on this file (a POSIX record lock on the whole file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _set_wal_aside(published: Path, wal_before: int | None) -> None:
+    """Move aside a write-ahead log that belongs to the file just replaced; keep the latest such log only.
+
+    The log is found by name, so a session on the replaced file (an analyst's, or one that
+    crashed) leaves it beside the new file, and whoever opened that next would replay another
+    file's writes into it. A log that was there before the swap is the old file's; one that
+    appeared since is too unless a session holds the new file read-write (then it may be that
+    session's, and it is left alone). A session still writing a log moved aside writes on into
+    it unharmed: what it wrote is in the replaced file, which only that session still has.
+    Older moved-aside logs are removed: they can be replayed into no file anyone still has.
+    """
+    wal = published.with_name(published.name + ".wal")
+    now = _inode(wal)
+    if now is not None and (now == wal_before or not _held_read_write(published)):
+        with contextlib.suppress(OSError):
+            wal.rename(wal.with_name(f"{wal.name}.stale-{time.time_ns()}"))
+    stale = sorted(
+        published.parent.glob(f"{glob_escape(wal.name)}.stale-*"),
+        key=lambda p: (_stale_time(p), p.name),
+    )
+    for old in stale[: max(len(stale) - STALE_WALS_KEPT, 0)]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _stale_time(path: Path) -> int:
+    """When a log was moved aside: its suffix (seconds before, nanoseconds now), as nanoseconds."""
+    suffix = path.name.rsplit(".stale-", 1)[-1]
+    if not suffix.isdigit():
+        return 0
+    value = int(suffix)
+    return value * 1_000_000_000 if value < 10**12 else value
 
 
 # ---------------------------------------------------------------------------------------------
