@@ -3,10 +3,21 @@
 Dublin Core (OAI-PMH's oai_dc), CSL-JSON (Zotero, Pandoc, citeproc), RIS (EndNote, Zotero,
 Mendeley) and BibTeX each hold less than a warehouse record, so each mapping decides what goes
 where once, here: the title joins its subtitle ("Title: Subtitle", as reference managers store
-it), the organisation is the corporate author, the other language editions become a relation
-(DC) or a note. With `export --since`, every record says its operation (a DC attribute, a CSL
-`custom` value, RIS C1, a BibTeX `operation` field) and a withdrawn record carries nothing else
-that the format does not require.
+it), the other language editions become a relation (DC) or a note. With `export --since`, every
+record says its operation (a DC attribute, a CSL `custom` value, RIS C1, a BibTeX `operation`
+field) and a withdrawn record carries nothing else that the format does not require.
+
+What makes a record citable (a citation processor or BibTeX style refuses or garbles one without):
+- a creator and a publisher: the page's authors, else its organisation (a corporate author), else
+  the site's declared owner (`owner` in sources.toml), which every page of an IOM site is by;
+- the item's own URL only (its page, a card's link), never the listing it was found on: that
+  listing is provenance, written where each format keeps where a record came from (CSL `source`,
+  RIS `DP`, BibTeX `note`, DC `source`), so a reader of a citation is never sent to page 4 of a list;
+- a resource type (RESOURCE_TYPES, the one table: the page's own Type field, else the item's or the
+  listing section's Drupal path, e.g. `/en/resources/guideline`, else its heading) mapped to each
+  format's types, and BibTeX entry types whose required fields the record has (else `@misc`);
+- a title: a derived one (the opening of an abstract, when no page shows a title) is bracketed,
+  as catalogues mark a title they supplied; the year only where a page gives one ("n.d." is right).
 
 Records are the dicts of pipeline/export.py `select_records` (one row each), at either level.
 """
@@ -17,6 +28,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 from urllib.parse import quote
@@ -34,9 +46,67 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML = "http://www.w3.org/XML/1998/namespace"
 OAI_DC_SCHEMA = "http://www.openarchives.org/OAI/2.0/oai_dc/ http://www.openarchives.org/OAI/2.0/oai_dc.xsd"
 
-#: words in a page's type that make a publication a report or a book (else: ISBN means book)
-_REPORT_WORDS = ("report", "paper", "brief", "bite", "highlights", "study", "assessment", "snapshot")
-_BOOK_WORDS = ("book", "manual", "handbook", "toolkit", "guide", "glossary", "compendium", "directrices")
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A kind of resource and its name in each format's vocabulary.
+
+    `words` are what names it in a page's Type field, a Drupal section path (`/en/resources/manual`,
+    `/es/resources/guideline-manual/...`) or a listing's heading, in the sites' three languages:
+    lower case, accents removed, words separated by one space (matched as whole words).
+    """
+
+    slug: str  #: OAI-PMH set `type:<slug>`, the `resource_type` column
+    label: str  #: what a citation prints as its genre when the page prints no type of its own
+    csl: str
+    ris: str
+    bibtex: str
+    words: tuple[str, ...] = ()
+
+
+#: The one mapping table. Most specific first: a label or path naming two types ("Toolkit, Manual",
+#: `guideline-manual`, "KMH Knowledge Bite Series, Report") takes the first listed here, as a manual is a
+#: kind of guidance and a study a kind of report. `book` and `periodical` have no words: an ISBN or
+#: an ISSN says them when nothing names a type.
+RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    ResourceType("leaflet", "Leaflet", "pamphlet", "PAMP", "booklet", (
+        "leaflet", "leaflets", "leafletbooklet", "booklet", "booklets", "brochure", "brochures", "pamphlet",
+        "pamphlets", "flyer", "flyers", "folleto", "folletos", "depliant", "depliants", "factsheet", "fact sheet",
+        "infographic", "infografia", "infographie",
+    )),
+    ResourceType("manual", "Manual", "book", "BOOK", "manual", (
+        "manual", "manuals", "manuales", "manuel", "manuels", "handbook", "handbooks", "toolkit", "toolkits",
+        "tool kit", "boite a outils", "caja de herramientas", "training package", "curriculum",
+    )),
+    ResourceType("study", "Study", "report", "RPRT", "techreport", (
+        "study", "studies", "estudio", "estudios", "etude", "etudes", "research", "assessment", "assessments",
+        "evaluation", "evaluations", "evaluacion",
+    )),
+    ResourceType("report", "Report", "report", "RPRT", "techreport", (
+        "report", "reports", "informe", "informes", "rapport", "rapports", "paper", "papers", "brief", "briefs",
+        "bite", "bites", "highlights", "snapshot", "bulletin", "boletin",
+    )),
+    ResourceType("guideline", "Guideline", "report", "RPRT", "techreport", (
+        "guideline", "guidelines", "guidance", "guide", "guides", "guia", "guias", "directrices", "directives",
+        "lignes directrices", "orientaciones", "orientations", "lineamientos",
+    )),
+    ResourceType("book", "Book", "book", "BOOK", "book"),
+    ResourceType("periodical", "Periodical", "periodical", "JFULL", "misc"),
+)  # fmt: skip
+#: a record whose type nothing names: what each format calls a generic document
+GENERIC = ResourceType("", "", "document", "GEN", "misc")
+_BY_SLUG = {t.slug: t for t in RESOURCE_TYPES}
+
+#: fields a BibTeX entry type must have to format (BibTeX's own table, as pybtex's `plain` style
+#: applies it: it also wants an author and a year for @booklet); lacking one, an entry is a @misc,
+#: which requires nothing, rather than an entry every style refuses or prints "n.d." into a year
+BIBTEX_REQUIRED: dict[str, tuple[str, ...]] = {
+    "book": ("author", "title", "publisher", "year"),
+    "techreport": ("author", "title", "institution", "year"),
+    "booklet": ("author", "title", "year"),
+    "manual": ("title",),
+    "misc": (),
+}
 
 
 def record_id(rec: dict[str, Any], level: str) -> str:
@@ -48,25 +118,30 @@ def is_withdrawn(rec: dict[str, Any]) -> bool:
 
 
 def full_title(rec: dict[str, Any]) -> str | None:
-    """The title a citation shows: the page's title (else the derived one) and its subtitle."""
-    title = rec.get("title") or rec.get("display_title")
+    """The title a citation shows: the page's title and its subtitle, else the derived one in brackets.
+
+    Why brackets: a title no page shows (the opening of an abstract, cut with "…") is one the
+    warehouse made up; catalogues enclose a title they supplied in square brackets (ISBD, RDA), so a
+    reader of the citation knows not to search for it as the item's title.
+    """
+    title = rec.get("title")
+    if not title:
+        derived = rec.get("display_title")
+        return f"[{derived}]" if derived else None
     subtitle = rec.get("subtitle")
-    if title and subtitle and subtitle.lower() not in title.lower():
+    if subtitle and subtitle.lower() not in title.lower():
         return f"{title}: {subtitle}"
     return title
 
 
-def kind(rec: dict[str, Any]) -> str:
-    """book, report or periodical: what the record is, from the page's type, ISBN and ISSN."""
-    text = (rec.get("type") or "").lower()
-    has_isbn = bool(rec.get("isbn") or rec.get("eisbn"))
-    if rec.get("issn") and not has_isbn:
-        return "periodical"
-    if any(word in text for word in _REPORT_WORDS):
-        return "report"
-    if has_isbn or any(word in text for word in _BOOK_WORDS):
-        return "book"
-    return "report"
+def resource_type(rec: dict[str, Any]) -> ResourceType:
+    """The record's type (`resource_type`, from pipeline/export.py), else the generic document."""
+    return _BY_SLUG.get(rec.get("resource_type") or "", GENERIC)
+
+
+def genre(rec: dict[str, Any]) -> str | None:
+    """The type as a citation prints it: the page's own words for it, else the type's label."""
+    return rec.get("type") or resource_type(rec).label or None
 
 
 def identifiers(rec: dict[str, Any]) -> list[str]:
@@ -75,11 +150,17 @@ def identifiers(rec: dict[str, Any]) -> list[str]:
 
 
 def link(rec: dict[str, Any]) -> str | None:
-    """The record's own page, else a page that shows it, else its PDF: web (http/https) URLs only."""
-    for candidate in (rec.get("url"), *(rec.get("source_urls") or []), *(rec.get("pdf_urls") or [])):
-        if web_url(candidate):
-            return web_url(candidate)
-    return None
+    """The record's own page (its detail page, a card's link), a web URL, else None.
+
+    Never a page that merely lists it: a citation's URL is where the item is, and page 4 of a
+    listing shows other items next month (the listing is `found_on`, see `provenance`).
+    """
+    return web_url(rec.get("url"))
+
+
+def provenance(rec: dict[str, Any]) -> str | None:
+    """The listing page the record was found on (the best one), for the formats' provenance field."""
+    return next((w for u in rec.get("found_on") or [] if (w := web_url(u))), None)
 
 
 def pdf_links(rec: dict[str, Any]) -> list[str]:
@@ -93,11 +174,18 @@ def pdf_links(rec: dict[str, Any]) -> list[str]:
 
 
 def creator(rec: dict[str, Any]) -> str | None:
-    return rec.get("authors") or rec.get("organisation")
+    """The page's authors, else the organisation it names, else the site's owner (a corporate author)."""
+    return rec.get("authors") or rec.get("organisation") or rec.get("owner")
 
 
 def publisher(rec: dict[str, Any]) -> str | None:
-    return rec.get("publisher") or rec.get("organisation")
+    """The page's publisher, else its organisation, else the site's declared owner."""
+    return rec.get("publisher") or rec.get("organisation") or rec.get("owner")
+
+
+def is_corporate(rec: dict[str, Any]) -> bool:
+    """True when the creator is an organisation, not persons the page names."""
+    return not rec.get("authors")
 
 
 def other_editions(rec: dict[str, Any], level: str) -> list[dict[str, Any]]:
@@ -176,7 +264,7 @@ def dublin_core(rec: dict[str, Any], level: str) -> ET.Element:
     add("publisher", publisher(rec))
     add("date", rec.get("year"))
     add("type", "Text")  # DCMI Type Vocabulary
-    add("type", rec.get("type"))
+    add("type", genre(rec))
     if rec.get("pdf_available") or rec.get("pdf_urls"):
         add("format", "application/pdf")
     if rec.get("page_count"):
@@ -190,6 +278,8 @@ def dublin_core(rec: dict[str, Any], level: str) -> ET.Element:
     languages = [lang] if lang else list(rec.get("languages") or [])
     for code in languages:
         add("language", code)
+    for url in dict.fromkeys(w for u in rec.get("found_on") or [] if (w := web_url(u))):
+        add("source", url)  # the listings it was found on: where the record comes from, not the item
     add("relation", rec.get("series"))
     for edition in other_editions(rec, level):
         add("relation", web_url(edition.get("url")) or edition["edition_id"])
@@ -200,8 +290,6 @@ def dublin_core(rec: dict[str, Any], level: str) -> ET.Element:
 
 # -- CSL-JSON -------------------------------------------------------------------------------------
 
-_CSL_TYPE = {"book": "book", "report": "report", "periodical": "periodical"}
-
 
 def to_csl_json(records: Iterable[dict[str, Any]], level: str) -> str:
     """A CSL-JSON array (CSL 1.0.2 data schema): Zotero, Pandoc and citeproc import it as is."""
@@ -211,20 +299,21 @@ def to_csl_json(records: Iterable[dict[str, Any]], level: str) -> str:
 def csl_item(rec: dict[str, Any], level: str) -> dict[str, Any]:
     if is_withdrawn(rec):  # `type` is required by the schema; `document` claims nothing
         return {"id": record_id(rec, level), "type": "document", "custom": {"operation": "withdrawn"}}
-    item: dict[str, Any] = {"id": record_id(rec, level), "type": _CSL_TYPE[kind(rec)]}
+    item: dict[str, Any] = {"id": record_id(rec, level), "type": resource_type(rec).csl}
     optional: dict[str, Any] = {
         "title": full_title(rec),
-        "author": [{"literal": creator(rec)}] if creator(rec) else None,
+        "author": [{"literal": creator(rec)}] if creator(rec) else None,  # a name not split into family/given
         "abstract": rec.get("abstract"),
         "issued": {"date-parts": [[rec["year"]]]} if rec.get("year") else None,
         "publisher": publisher(rec),
-        "genre": rec.get("type"),
+        "genre": genre(rec),
         "collection-title": rec.get("series"),
         "number": rec.get("reference_number"),
         "number-of-pages": rec.get("page_count"),
         "ISBN": " ".join(identifiers(rec)) or None,
         "ISSN": rec.get("issn"),
         "URL": link(rec),
+        "source": provenance(rec),  # "library catalog" in Zotero; the styles do not print it
         "language": rec.get("language") if level == "edition" else _single(rec.get("languages")),
         "note": editions_note(rec, level),
     }
@@ -240,7 +329,12 @@ def _single(values: list[str] | None) -> str | None:
 
 # -- RIS ------------------------------------------------------------------------------------------
 
-_RIS_TYPE = {"book": "BOOK", "report": "RPRT", "periodical": "JFULL"}
+
+def _ris_authors(rec: dict[str, Any]) -> list[str] | None:
+    who = _one_line(creator(rec))
+    if not who:
+        return None
+    return [who.replace(",", "") if is_corporate(rec) else who]  # a comma would make it "Last, First"
 
 
 class _RisWriter(rispy.RisWriter):
@@ -256,27 +350,32 @@ def to_ris(records: Iterable[dict[str, Any]], level: str) -> str:
 
 
 def ris_entry(rec: dict[str, Any], level: str) -> dict[str, Any]:
-    """rispy's field names for the RIS tags (TY, ID, TI, AU, AB, PY, SN, UR, L1, LA, PB, T3, N1, C1...)."""
+    """rispy's field names for the RIS tags (TY, ID, TI, AU, AB, PY, SN, UR, L1, DP, LA, PB, T3, N1, C1...).
+
+    AU holds a corporate author as one name with no comma (readers split "Last, First" at the
+    comma only); UR only the item's own page, L1 its PDF, DP the listing it was found on.
+    """
     if is_withdrawn(rec):
         return {"type_of_reference": "GEN", "id": record_id(rec, level), "custom1": "withdrawn"}
     language = rec.get("language") if level == "edition" else _single(rec.get("languages"))
     note = editions_note(rec, level)
     fields: dict[str, Any] = {
-        "type_of_reference": _RIS_TYPE[kind(rec)],
+        "type_of_reference": resource_type(rec).ris,
         "id": record_id(rec, level),
         "title": _one_line(full_title(rec)),
-        "authors": [_one_line(creator(rec))] if creator(rec) else None,
+        "authors": _ris_authors(rec),
         "abstract": _one_line(rec.get("abstract")),
         "year": str(rec["year"]) if rec.get("year") else None,
         "issn": " ".join(identifiers(rec)) or rec.get("issn"),  # SN: ISBN, or ISSN for a periodical
-        "urls": [u for u in dict.fromkeys([link(rec), *pdf_links(rec)]) if u] or None,
+        "urls": [link(rec)] if link(rec) else None,
         "file_attachments1": (pdf_links(rec) or [None])[0],
+        "database_provider": provenance(rec),
         "language": language,
         "publisher": _one_line(publisher(rec)),
         "tertiary_title": _one_line(rec.get("series")),
         "start_page": str(rec["page_count"]) if rec.get("page_count") else None,
         "note": _one_line(rec.get("reference_number")),
-        "type_of_work": _one_line(rec.get("type")),
+        "type_of_work": _one_line(genre(rec)),
         "keywords": [t for t in (rec.get("topics") or "").split(", ") if t] or None,
         "notes": [_one_line(note)] if note else None,
         "custom1": rec.get("operation"),
@@ -330,26 +429,48 @@ def _url(url: str) -> str:
 
 
 def to_bibtex(records: Iterable[dict[str, Any]], level: str) -> str:
-    """BibTeX entries (@book, @techreport; @misc for a withdrawn id), keyed by the stable id."""
+    """BibTeX entries (@book, @techreport, @manual, @booklet, @misc), keyed by the stable id."""
     library = Library()
     for rec in records:
         library.add(bibtex_entry(rec, level))
     return bibtexparser.write_string(library)
 
 
+def bibtex_type(rec: dict[str, Any]) -> str:
+    """The record's BibTeX entry type when it has every field that type requires, else `misc`.
+
+    Why: a @techreport or @book with no year is refused by BibTeX's styles (pybtex: "missing
+    field"); the year is never invented, so such a record is cited as what it can be, a @misc.
+    """
+    wanted = resource_type(rec).bibtex
+    have = {
+        "author": creator(rec),
+        "title": full_title(rec),
+        "publisher": publisher(rec),
+        "institution": publisher(rec),
+        "year": rec.get("year"),
+    }
+    return wanted if all(have.get(name) for name in BIBTEX_REQUIRED.get(wanted, ())) else "misc"
+
+
 def bibtex_entry(rec: dict[str, Any], level: str) -> Entry:
     key = record_id(rec, level)
     if is_withdrawn(rec):
         return Entry("misc", key, [Field("operation", "withdrawn")])
-    entry_type = "book" if kind(rec) == "book" else "techreport"
+    entry_type = bibtex_type(rec)
     body = publisher(rec)
     title = full_title(rec)
+    who = creator(rec)
+    where = {"book": "publisher", "techreport": "institution", "manual": "organization", "misc": "howpublished"}
+    listed = provenance(rec)
+    note = "; ".join(n for n in (editions_note(rec, level), f"Listed on {listed}" if listed else None) if n)
     values: list[tuple[str, str | None]] = [
         ("title", latex_title(title) if title else None),
-        ("author", "{" + latex(creator(rec)) + "}" if creator(rec) else None),  # a corporate name, not "Last, First"
+        # a corporate name braced whole, so styles never read it as "Last, First"
+        ("author", ("{" + latex(who) + "}" if is_corporate(rec) else latex(who)) if who else None),
         ("year", str(rec["year"]) if rec.get("year") else None),
-        ("publisher" if entry_type == "book" else "institution", latex(body) if body else None),
-        ("type", latex(rec["type"]) if entry_type == "techreport" and rec.get("type") else None),
+        (where.get(entry_type, "publisher"), latex(body) if body else None),
+        ("type", latex(genre(rec) or "") or None if entry_type in ("techreport", "misc") else None),
         ("number", latex(rec["reference_number"]) if rec.get("reference_number") else None),
         ("series", latex(rec["series"]) if rec.get("series") else None),
         ("pagetotal", str(rec["page_count"]) if rec.get("page_count") else None),
@@ -359,7 +480,7 @@ def bibtex_entry(rec: dict[str, Any], level: str) -> Entry:
         ("language", rec.get("language") if level == "edition" else _single(rec.get("languages"))),
         ("abstract", latex(rec["abstract"]) if rec.get("abstract") else None),
         ("keywords", latex(rec["topics"]) if rec.get("topics") else None),
-        ("note", latex(editions_note(rec, level) or "") or None),
+        ("note", latex(note) or None),
         ("operation", rec.get("operation")),
     ]
     return Entry(entry_type, key, [Field(name, value) for name, value in values if value])

@@ -19,7 +19,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +83,14 @@ _PAGE_SEEN = """
     )"""
 
 
+#: SQL: the declared owner of the first of a record's sites that has one ($owner_sources and
+#: $owner_names: the sources file's `owner`s, in pairs), else NULL
+_OWNER = (
+    "list_filter(list_transform({}, lambda src: $owner_names[list_position($owner_sources, src)]),"
+    " lambda o: o IS NOT NULL)[1]"
+)
+
+
 def _distinct(column: str) -> str:
     """SQL for a list column's values once each, NULLs dropped, in their order (list_distinct reorders)."""
     return f"list_filter({column}, lambda v, i: v IS NOT NULL AND list_position({column}, v) = i)"
@@ -103,6 +111,84 @@ def _web_list(column: str) -> str:
     return f"list_filter({column}, lambda u: ({web_url_sql('u')}) IS NOT NULL)"
 
 
+#: SQL: a text as the words of RESOURCE_TYPES are written (lower case, no accents, one space between words)
+def _words(column: str) -> str:
+    return f"trim(regexp_replace(lower(strip_accents({column})), '[^a-z0-9]+', ' ', 'g'))"
+
+
+def _path(column: str) -> str:
+    """SQL: a URL's path (no scheme, host, query or fragment), so a query's words never count."""
+    return f"regexp_replace(regexp_replace({column}, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), '[?#].*$', '')"
+
+
+def _type_case(words: str) -> str:
+    """SQL: the first type of RESOURCE_TYPES (most specific first) that `words` name, else NULL."""
+    whens = " ".join(
+        f"WHEN regexp_matches({words}, '\\b(?:{'|'.join(t.words)})\\b') THEN '{t.slug}'"
+        for t in citation.RESOURCE_TYPES
+        if t.words
+    )
+    return f"CASE {whens} END"
+
+
+def resource_types_sql() -> str:
+    """SQL CTEs ending in `edition_types (edition_id, resource_type)`, one row per live edition.
+
+    The type is citation.RESOURCE_TYPES' slug named by, in this order of trust: the page's own
+    Type field (`sightings.extra.type`); the Drupal type segment of the item's own URL (the card's
+    link, a detail page's URL: `/en/resources/<type>/<item>`); the listing section it was found in
+    (its URL's `resources/<type>` segment or last path segment, as the sources file names sections,
+    and the listing page's heading, which names the section on these sites). Within one level the
+    most specific type wins. None of these: an ISBN makes it a book, an ISSN (and no ISBN) a
+    periodical, else NULL (a generic document). Any section the sources file may name gives a type or
+    NULL, never an error. Shared by the export (`select_records`) and OAI-PMH's `type:` sets, so a
+    set holds exactly the records a citation gives that type.
+    """
+    segment = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)', 1)"
+    last = "regexp_extract({}, '([^/]+)/?$', 1)"
+    order = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
+    return f"""
+    type_src AS (
+        SELECT m.edition_id, s.extra->>'type' AS page_type, {_path("s.url")} AS own_path,
+               {_path("s.detail_url")} AS detail_path, {_path("p.url")} AS page_path,
+               coalesce(p.format LIKE '%detail', FALSE) AS detail_page,
+               coalesce(p.page_info->>'heading', p.page_info->'headings'->>0) AS heading,
+               nullif(trim(s.extra->>'issn'), '') IS NOT NULL AS has_issn
+        FROM edition_members AS m
+        JOIN sightings AS s USING (sighting_id)
+        JOIN raw_pages AS p USING (page_id)
+        WHERE s.kind = 'publication'
+    ),
+    type_evidence AS (
+        SELECT edition_id, 1 AS level, page_type AS text FROM type_src
+        UNION ALL SELECT edition_id, 2, {segment.format("own_path")} FROM type_src
+        UNION ALL SELECT edition_id, 2, {segment.format("detail_path")} FROM type_src
+        UNION ALL SELECT edition_id, CASE WHEN detail_page THEN 2 ELSE 3 END, {segment.format("page_path")}
+            FROM type_src
+        UNION ALL SELECT edition_id, 3, {last.format("page_path")} FROM type_src WHERE NOT detail_page
+        UNION ALL SELECT edition_id, 3, heading FROM type_src WHERE NOT detail_page
+    ),
+    typed AS (
+        SELECT edition_id, level, {_type_case(_words("text"))} AS resource_type
+        FROM type_evidence WHERE nullif(text, '') IS NOT NULL
+    ),
+    named_types AS (
+        SELECT edition_id, arg_min(resource_type, level * 100 + list_position([{order}], resource_type))
+               AS resource_type
+        FROM typed WHERE resource_type IS NOT NULL GROUP BY edition_id
+    ),
+    serials AS (SELECT edition_id, bool_or(has_issn) AS has_issn FROM type_src GROUP BY edition_id),
+    edition_types AS (
+        SELECT p.edition_id,
+               coalesce(n.resource_type,
+                        CASE WHEN coalesce(len(p.isbn), 0) + coalesce(len(p.eisbn), 0) > 0 THEN 'book'
+                             WHEN sr.has_issn THEN 'periodical' END) AS resource_type
+        FROM publications AS p
+        LEFT JOIN named_types AS n USING (edition_id)
+        LEFT JOIN serials AS sr USING (edition_id)
+    )"""
+
+
 def _extra_columns() -> str:
     return ",\n        ".join(
         f"first(nullif(trim(s.extra->>'{key}'), '') ORDER BY r.superseded, r.source_rank, r.url_first_seen, "
@@ -116,9 +202,10 @@ def _edition_sql() -> str:
     extra = ", ".join(f"x.{key}" for key in EXTRA_FIELDS if key != "subtitle")
     return f"""
     {_PAGE_SEEN},
+    {resource_types_sql().strip()},
     ranked AS (
         SELECT m.edition_id, m.sighting_id, p.url AS page_url, p.retrieved_at, ps.last_seen,
-               {SOURCE_RANK} AS source_rank,
+               {SOURCE_RANK} AS source_rank, coalesce(p.format NOT LIKE '%detail', TRUE) AS listing_page,
                -- as the publications view ranks values: a page's current version first, then the page seen first
                p.url IS NOT NULL AND p.retrieved_at < max(p.retrieved_at) OVER (PARTITION BY p.source, p.url)
                    AS superseded,
@@ -135,6 +222,8 @@ def _edition_sql() -> str:
         {_extra_columns()},
         flatten(list([s.detail_url, r.page_url] ORDER BY r.source_rank, r.retrieved_at DESC, s.sighting_id))
             AS source_urls,
+        list(r.page_url ORDER BY r.source_rank, r.retrieved_at DESC, s.sighting_id)
+            FILTER (WHERE r.listing_page AND r.page_url IS NOT NULL) AS found_on,
         max(r.last_seen) AS last_seen
         FROM ranked AS r JOIN sightings AS s USING (sighting_id)
         GROUP BY r.edition_id
@@ -153,6 +242,10 @@ def _edition_sql() -> str:
             {extra},
             p.pdf_available, {_web_list("p.pdf_urls")} AS pdf_urls, {_web("p.url")} AS url,
             coalesce({_web_list(_distinct("x.source_urls"))}, []) AS source_urls, p.sources,
+            et.resource_type,
+            list_filter(coalesce({_web_list(_distinct("x.found_on"))}, []), lambda u: u IS DISTINCT FROM p.url)
+                AS found_on,
+            {_OWNER.format("p.sources")} AS owner,
             list_filter(w.editions, lambda e: e.edition_id <> p.edition_id) AS other_editions,
             p.sighting_count, p.sighting_ids, p.first_seen, x.last_seen,
             rs.first_added_at, rs.last_changed_at,
@@ -160,15 +253,15 @@ def _edition_sql() -> str:
             p.quality_flags, p.value_sources
         FROM publications AS p
         LEFT JOIN extras AS x USING (edition_id)
+        LEFT JOIN edition_types AS et USING (edition_id)
         LEFT JOIN siblings AS w USING (work_id)
         LEFT JOIN record_status AS rs ON rs.level = 'edition' AND rs.id = p.edition_id
     )"""
 
 
 def _work_sql() -> str:
-    lead_fields = ", ".join(
-        f"l.{key}" for key in ("subtitle", "abstract", "abstract_truncated", "year", "page_count", *EXTRA_FIELDS[1:])
-    )
+    lead = ("subtitle", "abstract", "abstract_truncated", "year", "page_count", *EXTRA_FIELDS[1:], "resource_type")
+    lead_fields = ", ".join(f"l.{key}" for key in lead)
     lead_first = "title IS NULL, (language = 'en') DESC NULLS LAST, edition_id"
     return f"""
     {_edition_sql()},
@@ -183,6 +276,7 @@ def _work_sql() -> str:
                flatten(list(eisbn ORDER BY {lead_first})) AS eisbn,
                flatten(list(pdf_urls ORDER BY {lead_first})) AS pdf_urls,
                flatten(list(source_urls ORDER BY {lead_first})) AS source_urls,
+               flatten(list(found_on ORDER BY {lead_first})) AS found_on,
                bool_or(pdf_available) AS pdf_available,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                flatten(list(quality_flags ORDER BY {lead_first})) AS quality_flags
@@ -193,6 +287,8 @@ def _work_sql() -> str:
             w.work_id, w.title, w.display_title, w.title_derived, {lead_fields},
             {_distinct("u.isbn")} AS isbn, {_distinct("u.eisbn")} AS eisbn, w.languages, u.pdf_available,
             {_distinct("u.pdf_urls")} AS pdf_urls, l.url, {_distinct("u.source_urls")} AS source_urls, w.sources,
+            list_filter({_distinct("u.found_on")}, lambda u: u IS DISTINCT FROM l.url) AS found_on,
+            {_OWNER.format("w.sources")} AS owner,
             l.edition_id AS lead_edition_id, w.edition_count, s.editions,
             CAST(w.sighting_count AS BIGINT) AS sighting_count, u.first_seen, u.last_seen, rs.first_added_at,
             rs.last_changed_at,
@@ -217,8 +313,14 @@ def select_records(
     ids: list[str] | None = None,
     *,
     since_snapshot: int | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """The records of a level, ordered by id; with `since`, only those changed in later runs.
+
+    Besides the warehouse's fields, each record says what a citation needs (pipeline/citation.py):
+    `resource_type` (`resource_types_sql`), `found_on` (the listing pages that showed it, best
+    first: provenance, never its URL) and `owner` (the declared owner of its site, from `owners`,
+    source name -> owner: the sources file's, which the warehouse does not hold).
 
     With `since`, an `operation` column says added, changed or withdrawn relative to the state
     after run `since`, and `change_reason` why, as the change log gave it for the latest change
@@ -246,10 +348,12 @@ def select_records(
     column = "run_id"
     if since_snapshot is not None:
         since, column = since_snapshot, "snapshot_id"
+    pairs = sorted((owners or {}).items())
+    params: dict[str, Any] = {"owner_sources": [s for s, _ in pairs], "owner_names": [o for _, o in pairs]}
     if since is None:
         where = "" if ids is None else f"WHERE list_contains($ids, {key})"
         sql = f"WITH {body.strip()} SELECT * FROM {final} {where} ORDER BY {key}"
-        return con.sql(sql, params=None if ids is None else {"ids": ids}).to_arrow_table()
+        return con.sql(sql, params=params if ids is None else {**params, "ids": ids}).to_arrow_table()
     if ids is not None:
         raise ValueError("select_records: ids and since cannot be combined")
     if column == "run_id":
@@ -273,7 +377,7 @@ def select_records(
     FROM touched AS t LEFT JOIN {final} AS r ON r.{key} = t.id AND t.now <> 'withdrawn'
     ORDER BY t.id
     """
-    return con.sql(sql, params={"since": since, "level": level}).to_arrow_table()
+    return con.sql(sql, params={**params, "since": since, "level": level}).to_arrow_table()
 
 
 def _check_run(con: duckdb.DuckDBPyConnection, since: int) -> None:
@@ -312,8 +416,13 @@ def export(
     level: str = "edition",
     since: int | None = None,
     since_snapshot: int | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> ExportSummary:
-    """Write the records of `level` (changed since run `since`, or lake snapshot `since_snapshot`) to `out`."""
+    """Write the records of `level` (changed since run `since`, or lake snapshot `since_snapshot`) to `out`.
+
+    `owners` (source name -> the owner the sources file declares) names the publisher of records
+    whose pages name none.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     con = connect(db_path, read_only=True)
@@ -329,7 +438,7 @@ def export(
         elif since_snapshot is not None:
             raise UnknownRunError(f"--since-snapshot {since_snapshot}: a DuckDB file has no snapshots; use --since RUN")
         try:
-            table = select_records(con, level, since, since_snapshot=since_snapshot)
+            table = select_records(con, level, since, since_snapshot=since_snapshot, owners=owners)
         except duckdb.Error as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise WarehouseError(

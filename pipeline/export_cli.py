@@ -2,7 +2,8 @@
 
 Only this module prints; pipeline/export.py raises, and this turns its errors into one line on
 stderr and the exit codes of pipeline/cli.py: 1 the file could not be written, 2 a bad option
-(an unknown --since run), 4 the warehouse is locked by a writer, 5 no readable warehouse.
+(an unknown --since run), 4 the warehouse is locked by a writer, 5 no readable warehouse or a
+sources file that is not valid.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli_options import settings_from, warehouse_options
-from pipeline.errors import PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
+from pipeline.errors import ConfigError, PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
 
 #: kept here, not imported from pipeline.export, so `--help` does not load pyarrow and DuckDB
 #: (tests/test_export.py checks they are the same)
@@ -57,6 +58,14 @@ EXIT_CONFIG = 5
     help="On a lake: the same, for changes committed after lake snapshot SNAPSHOT (each lake export "
     "names the snapshot it read, to pass next time).",
 )
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sources file whose `owner`s are the publisher of records whose pages name none. "
+    "Default: sources.toml, or $IOM_SOURCES.",
+)
 @warehouse_options(read_only=True)
 def export_command(
     fmt: str,
@@ -64,6 +73,7 @@ def export_command(
     level: str,
     since: int | None,
     since_snapshot: int | None,
+    sources_path: Path | None,
     db: str | None,
     data_path: Path | None,
 ) -> None:
@@ -78,9 +88,14 @@ def export_command(
         raise click.UsageError("give --since or --since-snapshot, not both")
     try:
         from pipeline.export import export
+        from pipeline.sources import load_sources, owners
 
-        settings = settings_from(db, data_path)
-        summary = export(settings.db_path, out, fmt, level, since, since_snapshot)
+        settings = settings_from(db, data_path, sources_file=sources_path)
+        # a sources file named or present must be valid (exit 5); with none at all, no owner is known
+        declared: dict[str, str] = {}
+        if sources_path is not None or settings.sources_file.exists():
+            declared = owners(load_sources(settings.sources_file))
+        summary = export(settings.db_path, out, fmt, level, since, since_snapshot, owners=declared)
     except UnknownRunError as exc:
         if since_snapshot is not None:
             text = str(exc).removeprefix(f"--since-snapshot {since_snapshot}: ")
@@ -90,5 +105,5 @@ def export_command(
         click.echo(f"error: {exc}", err=True)
         if isinstance(exc, WarehouseLockedError):
             sys.exit(EXIT_LOCKED)
-        sys.exit(EXIT_CONFIG if isinstance(exc, WarehouseError) else EXIT_NOT_WRITTEN)
+        sys.exit(EXIT_CONFIG if isinstance(exc, WarehouseError | ConfigError) else EXIT_NOT_WRITTEN)
     click.echo(summary.message)

@@ -13,8 +13,10 @@ reading its database, so the warehouse speaks the protocol they all share
   (`<header status="deleted">`), for ever unless a later walk lists it again
   (deletedRecord=persistent): `record_changes` is append-only, so a harvester learns of every
   deletion however long it waited;
-- sets `site:<host>` (sites an edition was seen on) and `type:<slug>` (resource types the pages
-  print), under the parents `site` and `type`. A deleted record belongs to no set: the warehouse
+- sets `site:<host>` (sites an edition was seen on) and `type:<slug>` (its resource type, the one a
+  citation gives it: pipeline/export.py `resource_types_sql`, from the page's Type field or the
+  listing section it was found in, e.g. `type:guideline`), under the parents `site` and `type`; an
+  edition of no known type is in no `type:` set. A deleted record belongs to no set: the warehouse
   keeps nothing of a withdrawn edition but its id, so only a harvest without `set` sees deletions;
 - resumption tokens are stateless (the query and the last id served, base64url JSON) and lists are
   ordered by id and resumed *after* that id, not at an offset, so records that change or vanish
@@ -65,7 +67,7 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -80,7 +82,7 @@ from lxml import etree
 
 from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
-from pipeline.export import select_records
+from pipeline.export import resource_types_sql, select_records
 from pipeline.warehouse import FileReaders, connect, is_lake, open_readers
 
 if TYPE_CHECKING:
@@ -121,7 +123,7 @@ VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ListIdentifiers": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
     "ListRecords": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
 }
-PARENT_SETS = {"site": "Sites the publication was seen on", "type": "Resource types the pages print"}
+PARENT_SETS = {"site": "Sites the publication was seen on", "type": "Resource types (from the page, else its listing section)"}
 
 # the XSD's patterns (metadataPrefixType, setSpecType) and the two UTCdatetime granularities
 _PREFIX_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
@@ -159,6 +161,8 @@ class OaiConfig:
     memory_limit: str = READER_MEMORY_LIMIT
     #: seconds a request's queries may run before they are interrupted (503); None: no limit
     query_timeout: float | None = QUERY_TIMEOUT
+    #: (source name, owner) pairs from the sources file: the publisher of records whose pages name none
+    owners: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not _MEMORY_RE.fullmatch(self.memory_limit):
@@ -314,20 +318,21 @@ def decode_token(token: str, verb: str) -> tuple[ListQuery, str, int]:
 # ---------------------------------------------------------------------------------------------
 # queries (each on the request's own read-only connection)
 
-_SLUG = "trim(regexp_replace(lower(strip_accents(trim(t))), '[^a-z0-9]+', '-', 'g'), '-')"
+_TYPE_SLUGS = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
+_TYPE_LABELS = ", ".join(f"'{t.label}'" for t in citation.RESOURCE_TYPES)
 
 #: (edition, setSpec, set name): the sets each live edition is in
 _MEMBERSHIPS = f"""
+{resource_types_sql().strip()},
 memberships AS (
     SELECT m.edition_id, 'site:' || regexp_replace(lower(s.source), '[^a-z0-9.\\-]+', '-', 'g') AS spec,
            s.source AS name
     FROM edition_members AS m JOIN sightings AS s USING (sighting_id)
     WHERE m.edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
     UNION
-    SELECT m.edition_id, 'type:' || {_SLUG} AS spec, trim(t) AS name
-    FROM edition_members AS m JOIN sightings AS s USING (sighting_id),
-         unnest(string_split(s.extra ->> 'type', ',')) AS u(t)
-    WHERE {_SLUG} <> '' AND m.edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
+    SELECT edition_id, 'type:' || resource_type AS spec,
+           [{_TYPE_LABELS}][list_position([{_TYPE_SLUGS}], resource_type)] AS name
+    FROM edition_types WHERE resource_type IS NOT NULL
 )"""
 
 #: every record, live or deleted, with its datestamp (UTC, to the second) and sets
@@ -424,12 +429,15 @@ def select_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return parents + [(s, n) for s, n in rows]
 
 
-def select_dublin_core(con: duckdb.DuckDBPyConnection, edition_ids: list[str]) -> dict[str, ET.Element]:
+def select_dublin_core(
+    con: duckdb.DuckDBPyConnection, edition_ids: list[str], owners: Mapping[str, str] | None = None
+) -> dict[str, ET.Element]:
     """oai_dc of live editions: the export's records and Dublin Core mapping (pipeline/export.py,
-    pipeline/citation.py), so a harvest and a `export --format dc` file say the same of a record."""
+    pipeline/citation.py), so a harvest and a `export --format dc` file say the same of a record
+    (given the same `owners`, the sources file's declared owner of each site)."""
     if not edition_ids:
         return {}
-    records = select_records(con, "edition", ids=edition_ids).to_pylist()
+    records = select_records(con, "edition", ids=edition_ids, owners=owners).to_pylist()
     return {rec["edition_id"]: citation.dublin_core(rec, "edition") for rec in records}
 
 
@@ -534,7 +542,7 @@ def _list_sets(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Reque
 def _get_record(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Request, root: etree._Element) -> None:
     _check_prefix(request.args["metadataPrefix"])
     header = _one(con, request.args["identifier"])
-    dc = select_dublin_core(con, [] if header.deleted else [header.edition_id])
+    dc = select_dublin_core(con, [] if header.deleted else [header.edition_id], dict(config.owners))
     _record(_sub(root, "GetRecord"), header, dc.get(header.edition_id))
 
 
@@ -556,7 +564,7 @@ def _list(con: duckdb.DuckDBPyConnection, config: OaiConfig, request: Request, r
         for header in headers:
             _header(body, header)
     else:
-        dc = select_dublin_core(con, [h.edition_id for h in headers if not h.deleted])
+        dc = select_dublin_core(con, [h.edition_id for h in headers if not h.deleted], dict(config.owners))
         for header in headers:
             _record(body, header, dc.get(header.edition_id))
     if cursor or remaining > len(headers):

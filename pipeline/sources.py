@@ -112,6 +112,22 @@ class Source(BaseModel):
     listing_format: str = "html-listing"
     detail_format: str = "html-detail"
     follow_details: bool = True
+    #: who publishes the site (e.g. "International Organization for Migration"): the publisher and
+    #: corporate author of an item whose pages name none (pipeline/citation.py); None: not declared
+    owner: str | None = None
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_name(cls, value: str | None) -> str | None:
+        """A name as a citation prints it: one line of text, not a blank or a paragraph."""
+        if value is None:
+            return None
+        name = " ".join(value.split())
+        if not name:
+            raise ValueError("owner is blank: give the organisation's name, or leave the key out")
+        if len(name) > 300 or "\n" in value or "\r" in value:
+            raise ValueError("owner must be one line of at most 300 characters")
+        return name
 
     @field_validator("listing_format", "detail_format")
     @classmethod
@@ -149,6 +165,11 @@ class SourcesFile(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError(f"source names must be unique: {names}")
         return self
+
+
+def owners(sources: SourcesFile) -> dict[str, str]:
+    """Each source's declared owner by source name (sources without one are left out)."""
+    return {s.name: s.owner for s in sources.sources if s.owner}
 
 
 def load_sources(path: Path) -> SourcesFile:
