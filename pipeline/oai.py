@@ -123,7 +123,7 @@ VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ListIdentifiers": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
     "ListRecords": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
 }
-PARENT_SETS = {"site": "Sites the publication was seen on", "type": "Resource types (from the page, else its listing section)"}
+PARENT_SETS = {"site": "Sites the publication was seen on", "type": "Resource types (the page's, else its listing's)"}
 
 # the XSD's patterns (metadataPrefixType, setSpecType) and the two UTCdatetime granularities
 _PREFIX_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()]+")
