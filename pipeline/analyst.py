@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipeline.cli_options import settings_from, warehouse_options
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, WarehouseLockedError
 
 if TYPE_CHECKING:
     import duckdb
@@ -101,7 +101,7 @@ def query(sql: str, db: str | None, data_path: Path | None, fmt: str | None) -> 
         con = connect(settings_from(db, data_path).db_path, read_only=True)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(4 if "in use" in str(exc) else 5)
+        sys.exit(4 if isinstance(exc, WarehouseLockedError) else 5)
     try:
         rel = con.sql(sql)
         if rel is None:
@@ -196,7 +196,7 @@ def schema(db: str | None, data_path: Path | None, as_markdown: bool, as_json: b
         con = connect(settings_from(db, data_path).db_path, read_only=True)
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(4 if "in use" in str(exc) else 5)
+        sys.exit(4 if isinstance(exc, WarehouseLockedError) else 5)
     try:
         objects = describe(con)
     finally:
