@@ -1,14 +1,16 @@
-"""The warehouse opens in the DuckDB clients analysts can install: the CLI from PyPI and plain Python.
+"""The warehouse opens in the DuckDB clients analysts can install: the CLI from PyPI, plain Python, old releases.
 
-The pipeline writes with the pinned `duckdb` (1.5.5, see pyproject.toml), whose files every DuckDB
-from 1.0 on reads. These tests open a real warehouse built by the real ingest with the DuckDB CLI
-from PyPI (`duckdb-cli` 1.5.x, in the `dev` extra and so in the venv), read-only, and with a Python
-client that has no pytz, the way an analyst's fresh `pip install duckdb` has none.
+The pipeline writes with the pinned `duckdb` (1.5.5, see pyproject.toml). These tests open a real
+warehouse built by the real ingest with the DuckDB CLI from PyPI (`duckdb-cli` 1.5.x, in the `dev`
+extra and so in the venv), read-only, with a Python client that has no pytz, the way an analyst's
+fresh `pip install duckdb` has none, and with the exact Python packages of every DuckDB line from
+1.0 to 2.x (installed once into `.venv/duckdb-clients/`, README "Which DuckDB opens the warehouse").
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -206,3 +209,117 @@ def test_a_warehouse_written_by_duckdb_2_is_refused_with_what_to_do(
     message = str(caught.value)
     assert "newer DuckDB (2.x)" in message and "Which DuckDB opens the warehouse" in message
     assert "\n" not in message
+
+
+# Which released DuckDB opens the file: the latest patch of each line, as an analyst would
+# `pip install duckdb==...`. Each is installed once, beside this venv's own packages, and reused.
+#: (version, what opening the warehouse read-only gives: "ok" or the exception's class name)
+RELEASES = [
+    ("1.0.0", "SerializationException"),
+    ("1.1.3", "ok"),
+    ("1.2.2", "ok"),
+    ("1.3.2", "ok"),
+    ("1.4.5", "ok"),
+    ("1.5.5", "ok"),
+    ("2.0.1", "ok"),
+]
+#: in the project's venv (made anew by `make test` on a fresh clone), else a temp folder
+CLIENTS = (
+    Path(sys.prefix) / "duckdb-clients"
+    if sys.prefix != sys.base_prefix
+    else Path(tempfile.gettempdir()) / "iom-duckdb-clients"
+)
+#: what pip says when it cannot reach an index (then the release is skipped, with pip's words)
+_OFFLINE = ("Could not fetch", "NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution",
+            "Network is unreachable", "No matching distribution")  # fmt: skip
+
+_OPEN = textwrap.dedent(
+    """
+    import json, sys
+    import duckdb
+    out = {"version": duckdb.__version__}
+    try:
+        con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "ro")
+        out["counts"] = [str(v) for v in con.execute(sys.argv[2]).fetchone()]
+        out["comments"] = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE comment IS NOT NULL").fetchone()[0]
+        if sys.argv[3] == "rw":
+            con.execute("CREATE TABLE written_by_this_client AS SELECT 1 AS i")
+        con.close()
+        out["result"] = "ok"
+    except duckdb.Error as exc:
+        out["result"] = type(exc).__name__
+        out["message"] = str(exc).splitlines()[0]
+    print(json.dumps(out))
+    """
+)
+
+
+def release(version: str) -> Path | None:
+    """The folder holding `duckdb==version` (None: the venv's own), installed on first use."""
+    if version == duckdb.__version__:
+        return None
+    target = CLIENTS / version
+    if target.is_dir():
+        return target
+    CLIENTS.mkdir(parents=True, exist_ok=True)
+    with open(CLIENTS / ".lock", "w") as lock:  # two pytest processes install a release once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        partial = CLIENTS / f".{version}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
+             "--disable-pip-version-check", "--target", str(partial), f"duckdb=={version}"],
+            capture_output=True, text=True, timeout=280, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            said = (done.stderr or done.stdout).strip()
+            if any(sign in said for sign in _OFFLINE):
+                pytest.skip(f"duckdb=={version} could not be installed here: {said.splitlines()[-1]}")
+            pytest.fail(f"pip install duckdb=={version} failed: {said}")
+        os.replace(partial, target)  # whole or not at all: an interrupted install is not taken as cached
+    return target
+
+
+def open_with(version: str, db: Path, mode: str = "ro") -> dict[str, object]:
+    folder = release(version)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if folder is not None:
+        env["PYTHONPATH"] = str(folder)  # ahead of the venv's site-packages and its duckdb 1.5.5
+    done = subprocess.run(
+        [sys.executable, "-s", "-c", _OPEN, str(db), COUNTS, mode],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["version"] == version, f"imported duckdb {out['version']}, not the {version} installed for the test"
+    return out
+
+
+@pytest.mark.parametrize(("version", "expected"), RELEASES, ids=[v for v, _ in RELEASES])
+def test_each_duckdb_release_opens_the_warehouse_as_the_readme_says(
+    built_warehouse: Path, warehouse: duckdb.DuckDBPyConnection, version: str, expected: str
+) -> None:
+    before = sha256(built_warehouse)
+    out = open_with(version, built_warehouse)
+    assert out["result"] == expected, out
+    if expected == "ok":
+        assert out["counts"] == [str(v) for v in warehouse.execute(COUNTS).fetchone()]
+        comments = warehouse.execute("SELECT count(*) FROM duckdb_columns() WHERE comment IS NOT NULL").fetchone()[0]
+        assert out["comments"] == comments > 0
+    assert sha256(built_warehouse) == before
+
+
+def test_a_duckdb_2_session_that_writes_keeps_the_file_readable_by_1_x(built_warehouse: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "analyst.duckdb"
+    shutil.copyfile(built_warehouse, copy)
+    assert open_with("2.0.1", copy, "rw")["result"] == "ok"
+    reopened = duckdb.connect(str(copy), read_only=True)  # the pipeline's 1.5.5
+    try:
+        assert reopened.execute("SELECT i FROM written_by_this_client").fetchall() == [(1,)]
+    finally:
+        reopened.close()
+    assert open_with("1.1.3", copy)["result"] == "ok"

@@ -160,7 +160,7 @@ def published(tmp_path: Path, seed_archive: Path, run_cli) -> Iterator[Path]:  #
 
 def assert_locked_for_plain_clients(db: Path) -> None:
     """The analyst really holds DuckDB's lock: a plain read-only open by another process is refused."""
-    with pytest.raises(duckdb.IOException, match="(?i)lock"):
+    with pytest.raises(duckdb.IOException, match=r"(?i)lock"):
         duckdb.connect(str(db), read_only=True)
 
 
@@ -223,9 +223,8 @@ def test_a_run_publishes_while_an_analyst_writes_and_the_session_ends_cleanly(
         readers_answer_from(published, run_cli, tmp_path, 3, WCA_STRATEGY[2])
         # the session goes on, on the file it opened
         analyst.sql("INSERT INTO analyst_scratch VALUES (2)")
-        assert analyst.sql("SELECT count(*), max(last) FROM analyst_scratch, (SELECT max(run_id) AS last FROM runs)") == [
-            ["2", "2"]
-        ]
+        mine = analyst.sql("SELECT count(*), max(last) FROM analyst_scratch, (SELECT max(run_id) AS last FROM runs)")
+        assert mine == [["2", "2"]]
     finally:
         analyst.end()
     # nothing corrupt: the published file opens read-write; it is run 3's, the session's table went with the old file
