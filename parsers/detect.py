@@ -12,7 +12,14 @@ sites (SOURCES.md 2-4), not on any page's words:
   the top, and no label; and evidence that they are cards, not prose paragraphs: two or more
   long teasers trimmed with `...`, a skip link or pager line, or a `?page=` URL;
 - news or detail: a title-like first line followed by prose (the URL's path tells news apart);
+- a page of one item, whatever it shows (a bookstore book with nothing but its abstract, a
+  seminar page that opens with its dates): the URL names one item (`kinds.is_item_url`), or the
+  page prints two field labels of an event, course or initiative, or a span of dates above its
+  prose, or it is a page of the sites (a skip link) with prose and no cards;
 - anything else is `None`, with the reason.
+
+What kind of page a detail-shaped page is (publication, news, event, course, initiative, about)
+is the detail parser's to say (`kinds.py`); `detect_format` names it in its reason.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from parsers.base import decode_text, split_truncation, url_path
+from parsers.base import ParseError, decode_text, split_truncation, url_path
+from parsers.kinds import is_date_range, is_item_url, kind_of_labels, kind_of_url
 from parsers.text_detail import (
     _ALT_YEAR,
     PROSE_MIN_SENTENCE_WORDS,
@@ -71,6 +79,9 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
         return ("news" if news else "detail"), "a cover alt text 'YEAR, ORG, title'"
     if len(content) >= 2 and content[0] == content[1] and not looks_like_prose(content[0]):
         return ("news" if news else "detail"), "the title printed twice"
+    one_item = _one_item(content, lines, url)
+    if one_item:
+        return ("news" if news else "detail"), one_item
     first = content[0]
     teasers = [n for n, line in enumerate(content) if _is_teaser(line)]
     others = [n for n, line in enumerate(content) if n not in set(teasers)]
@@ -92,6 +103,35 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
             "'...', no skip link or pager, no ?page= URL): prose is not a listing"
         )
     return None, "no known shape: not a listing (card teasers), a catalogue, a detail or a news page"
+
+
+def _one_item(content: list[str], lines: list[str], url: str | None) -> str | None:
+    """What shows that the page is one item's own page although it may show no title; None otherwise.
+
+    Why: an item page may print nothing but prose (a bookstore book with only its abstract, an
+    about page, a seminar page that opens with its dates), which the tests above leave unknown.
+    The evidence is the page's own: its URL names one item; or it prints two field labels of an
+    event, a course or an initiative; or a span of dates above its first paragraph; or it is a
+    page of the sites (Drupal's skip link) whose content is prose with no sign of cards.
+    """
+    if not any(looks_like_prose(line) or is_title_like(line) for line in content):
+        return None
+    if is_item_url(url):
+        found = kind_of_url(url)
+        return f"the page of one item ({found[1] if found else 'a node path'})"
+    labels = kind_of_labels(content)
+    if labels:
+        return labels[1]
+    opening = next((n for n, line in enumerate(content) if looks_like_prose(line)), len(content))
+    span = next((line for line in content[:opening] if is_date_range(line)), None)
+    if span:
+        return f"a span of dates above the text ({span!r})"
+    skip = any(line.casefold() in SKIP_LINKS for line in lines)
+    trimmed = [line for line in content if split_truncation(line)[1]]
+    pager = any(_is_listing_chrome(line) and line.casefold() not in SKIP_LINKS for line in lines)
+    if skip and not trimmed and not pager and not _has_pager_param(url):
+        return "a page of the site (skip link) with paragraphs of prose and no cards"
+    return None
 
 
 def _card_evidence(lines: list[str], cut: list[str], url: str | None) -> str | None:
@@ -155,6 +195,25 @@ def detect_format(body: bytes, url: str | None = None) -> tuple[str | None, str]
         found, why = shape(text, url)
         if found is None:
             return None, why
-        return ("html-listing" if found == "listing" else "html-detail"), f"HTML; {why}"
+        fmt = "html-listing" if found == "listing" else "html-detail"
+        return fmt, _with_kind(fmt, body, url, f"HTML; {why}")
     found, why = shape(decode_text(body), url)
-    return (FORMAT_OF[found] if found else None), why
+    if found is None:
+        return None, why
+    return FORMAT_OF[found], _with_kind(FORMAT_OF[found], body, url, why)
+
+
+def _with_kind(fmt: str, body: bytes, url: str | None, why: str) -> str:
+    """The reason, led by the kind of page the detail parser makes of it ("event page: URL path
+    section /seminars/; ..."), so `archive add` says what the page will load as."""
+    if not fmt.endswith("-detail"):
+        return why
+    from parsers import PARSERS  # lazy: parsers imports this module's neighbours
+
+    try:
+        parsed = PARSERS[fmt](body, url)
+    except ParseError:
+        return why
+    if not parsed.records:
+        return why
+    return f"{parsed.page_info.get('kind') or parsed.records[0]['kind']}; {why}"

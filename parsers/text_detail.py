@@ -14,20 +14,30 @@ print (SOURCES.md 2.3, 3.3, 4.3):
   Taille`, rows `<label> <size> KB|MB|Ko`).
 - R&R: the same with labels (`Type`, `Region`, `Organization`, `Year`, `Publication Series`).
 - News ("Spotlight"): the title, an image caption, the article's paragraphs.
+- Events, courses, initiatives and about pages (`kinds.py` says how a page's kind is known): a
+  heading (or none: a seminar page opens with its dates, an about page with its prose), dates,
+  field labels (`Venue`, `Duration`, `Status`...) and sections under headings (`Objectives`,
+  `Agenda`, `Contexte`...). They give one record of their kind, never a publication.
 
 Rules, each stated for any page of this kind, not for one page:
 - a label is a whole line from `vocab.LABELS` (or `Label: value`); its values are the following
   lines that read as that field's values (a year, a page count, a date, language names, short
   names), so an empty label never swallows the title;
-- the title is the first line that is none of: chrome, a label or its value, a date, an alt
-  text, a caption; a following identical line is the same title printed twice;
+- the title is the first line that is none of: chrome, a label or its value, a date or a span of
+  dates, an alt text, a caption, a section heading (`vocab.SECTION_HEADINGS`), and it comes before
+  the first paragraph of prose: a short line inside the text is a heading of the text, not of the
+  page; a page with no such line has no title (None: a page's own heading is never guessed);
+  a following identical line is the same title printed twice;
 - unlabelled lines between the title and the abstract are classified by vocabulary (organisation
   names, world regions, type terms, comma lists of names); the first unclassified short line right
   after the title is a subtitle (not on news pages, where it is the image's caption);
 - the abstract is every paragraph of prose after the title; a prose line that is followed by
   metadata and does not end a sentence is an image's description, not the abstract;
 - bullet lines are the table of contents, `<label> <size> <unit>` lines are attachments: fields,
-  never records.
+  never records;
+- on a page that is no publication, a field label of its kind (`vocab.KIND_LABELS`) followed by
+  short lines takes them as its value (`extra`); the abstract is the page's opening prose (the
+  paragraphs before its first section heading).
 
 A page that yields neither a title nor an abstract is refused (`ShapeError`): a record is never
 invented from page chrome.
@@ -51,16 +61,18 @@ from parsers.base import (
     decode_text,
     link_or_none,
     split_truncation,
-    url_path,
 )
+from parsers.kinds import NON_PUBLICATION, is_date_range, is_section_heading, page_kind
 from parsers.vocab import (
     ATTACHMENT_HEADERS,
+    CALL_TO_ACTION,
     CAPTION_OPENERS,
     CHROME_LINES,
     DATE_KEYS,
+    KIND_FIELD_KEYS,
+    KIND_LABELS,
     LABELS,
     LANGUAGE_NAMES,
-    NEWS_PATH,
     NOTICE_LINE,
     ORGANISATION,
     PAGER_LINE,
@@ -131,7 +143,11 @@ def label_key(text: str) -> str | None:
 
 def is_chrome(text: str) -> bool:
     folded = text.casefold().strip(" :")
-    return folded in SKIP_LINKS or folded in CHROME_LINES or bool(PAGER_LINE.match(text) or NOTICE_LINE.match(text))
+    return (
+        folded in SKIP_LINKS
+        or folded in CHROME_LINES
+        or bool(PAGER_LINE.match(text) or NOTICE_LINE.match(text) or CALL_TO_ACTION.match(text))
+    )
 
 
 def ends_sentence(text: str) -> bool:
@@ -149,6 +165,8 @@ def is_title_like(text: str) -> bool:
         and not is_caption(text)
         and not _YEAR_LINE.match(text)
         and any(ch.isalpha() for ch in text)
+        and not is_date_range(text)
+        and not is_section_heading(text)
         and parse_date(text) is None
     )
 
@@ -218,6 +236,19 @@ def _valid_value(key: str, text: str) -> bool:
     )
 
 
+def _is_kind_value(text: str) -> bool:
+    """A field's value, not the next label, heading or paragraph."""
+    folded = text.rstrip(" :\u00a0").casefold()
+    return (
+        0 < len(text.split()) <= VALUE_MAX_WORDS
+        and not looks_like_prose(text)
+        and label_key(text) is None
+        and folded not in KIND_LABELS
+        and not is_section_heading(text)
+        and not is_chrome(text)
+    )
+
+
 def _classify_unlabelled(text: str) -> str | None:
     """Which field an unlabelled taxonomy line is (MP prints values without their labels)."""
     folded = text.casefold()
@@ -252,6 +283,11 @@ class _Reader:
         self.edition_hrefs: list[str] = []
         self.file_hrefs: list[str] = []
         self.markup = False
+        #: field labels and section headings of events, courses, initiatives (kind evidence)
+        self.kind_labels: list[str] = []
+        self.kind_fields: dict[str, list[str]] = {}
+        #: line numbers of section headings: the opening prose of a page ends at the first
+        self.headings: list[int] = []
 
     def add(self, key: str, values: list[str], path: str) -> None:
         if not values:
@@ -275,6 +311,7 @@ class _Reader:
             folded = text.rstrip(" :\u00a0").casefold()
             key = label_key(text)
             if key is not None:
+                self.headings.append(k)  # a field block ends the opening prose of an item page
                 k = self._values(k + 1, key)
                 section = None
                 continue
@@ -288,6 +325,16 @@ class _Reader:
             if folded in TOC_HEADERS:
                 section = "toc"
                 k += 1
+                continue
+            if folded in KIND_LABELS or is_section_heading(text):
+                self.kind_labels.append(text)
+                section = None
+                after = self._next_text(k + 1)
+                if folded in KIND_LABELS and after is not None and _is_kind_value(after[1]):
+                    k = self._kind_values(after[0], folded)
+                else:
+                    self.headings.append(k)
+                    k += 1
                 continue
             row = _ATTACHMENT.match(text)
             if row and len(text) <= 160 and not looks_like_prose(row.group("label") or ""):
@@ -327,7 +374,10 @@ class _Reader:
                     continue
                 break
             text = clean_markup(line.text)[0]
-            if label_key(text) is not None or text.rstrip(" :").casefold() in ATTACHMENT_HEADERS:
+            folded = text.rstrip(" :").casefold()
+            if label_key(text) is not None or folded in ATTACHMENT_HEADERS or folded in KIND_LABELS:
+                break
+            if is_section_heading(text):
                 break
             if key == "editions" and line.href:
                 self.edition_hrefs.append(line.href)
@@ -341,6 +391,30 @@ class _Reader:
             if key in SINGLE_VALUED:
                 break
         self.add(key, values, "label")
+        return k
+
+    def _next_text(self, k: int) -> tuple[int, str] | None:
+        """The next line (after at most one blank line) and its number."""
+        for n in range(k, min(k + 2, len(self.lines))):
+            line = self.lines[n]
+            if line is not None:
+                return n, clean_markup(line.text)[0]
+        return None
+
+    def _kind_values(self, k: int, label: str) -> int:
+        """The short lines after a label of an event, course or initiative: its value."""
+        values: list[str] = []
+        while k < len(self.lines) and self.lines[k] is not None:
+            text = clean_markup(self.lines[k].text)[0]  # type: ignore[union-attr]
+            if not _is_kind_value(text):
+                break
+            values.append(text)
+            k += 1
+        key = KIND_FIELD_KEYS.get(label)
+        if key:
+            self.kind_fields.setdefault(key, []).extend(values)
+        else:
+            self.kind_fields.setdefault("details", []).append(f"{label.capitalize()}: {', '.join(values)}")
         return k
 
     def _inline(self, text: str) -> bool:
@@ -388,19 +462,32 @@ class _Reader:
 
     def page(self, url: str | None) -> ParsedPage:
         content = self.content
-        title_at = self._title_index()
+        opening = self._opening()
+        title_at = self._title_index(opening)
         title = content[title_at][1].text if title_at is not None else None
-        news = bool(NEWS_PATH.search(url_path(url)))
+        top = [line.text for _, line in content[:opening]] + self.kind_fields.get("dates", [])
+        item_kind, kind_why = page_kind(
+            url, self.kind_labels, self.fields.get("type", []), top=top, status=self.kind_fields.get("status", [])
+        )
+        news = item_kind == "news"
+        dates: list[str] = []
         header: list[tuple[int, Line]] = []
         body: list[tuple[int, Line]] = []
         captions: list[str] = []
         subtitle: str | None = None
         unlabelled: list[str] = []
         start = (title_at + 1) if title_at is not None else 0
+        image_lines = _image_text(content, start)
         for position, (k, line) in enumerate(content[start:], start=start):
             text = line.text
+            if position in image_lines:
+                captions.append(text)
+                continue
             if title and text.casefold() == title.casefold() and not body:
                 continue  # the title printed twice (once in sentence case, on some pages)
+            if is_date_range(text):
+                dates.append(text)  # an event's or course's dates: never a title, subtitle or value
+                continue
             if _ALT_YEAR.match(text) and not body:
                 self.add("year", [_ALT_YEAR.match(text).group(1)], "alt-text")  # type: ignore[union-attr]
                 captions.append(text)
@@ -432,12 +519,52 @@ class _Reader:
                 continue
             if not body:
                 unlabelled.append(text)
+            elif is_title_like(text):
+                self.headings.append(k)  # a heading inside the text ("GBVIC Framework")
         if title is None and not body:
             raise ShapeError("no title and no abstract found: not a detail, news or bookstore page")
-        return self._record(url, news, title, subtitle, body, captions, unlabelled)
+        if item_kind in NON_PUBLICATION:
+            if self.toc:  # such a page has no table of contents: its bullets are a list in its text
+                body = sorted(body + [(k, Line(f"- {item}")) for k, item in zip(self.toc_at, self.toc, strict=True)])
+                self.toc, self.toc_at = [], []
+            body = self._opening_prose(body)
+        if dates:
+            self.kind_fields.setdefault("dates", []).extend(dates)
+        page = self._record(url, news, title, subtitle, body, captions, unlabelled)
+        record = page.records[0]
+        if url is not None or item_kind != "publication":
+            record["kind"] = item_kind
+        if item_kind in NON_PUBLICATION:
+            page.page_info["shape"] = item_kind
+        page.page_info["kind"] = f"{record['kind']}: {kind_why}"
+        extra = record.setdefault("extra", {})
+        for key, values in self.kind_fields.items():
+            if values:
+                extra[key] = (" / " if key == "details" else ", ").join(dict.fromkeys(values))
+        if not extra:
+            del record["extra"]
+        return page
 
-    def _title_index(self) -> int | None:
-        content = self.content
+    def _opening(self) -> int:
+        """Index in content of the first paragraph of prose (len(content) when there is none).
+
+        Why: the page's own heading comes before its text; a short line after the first paragraph
+        is a heading inside the text (an about page's "GBVIC Framework"), not the page's title.
+        """
+        for n, (_, line) in enumerate(self.content):
+            text = line.text
+            if (
+                looks_like_prose(text)
+                and not is_title_like(text)
+                and not is_caption(text)
+                and not split_truncation(text)[1]
+                and not _ALT_YEAR.match(text)
+            ):
+                return n
+        return len(self.content)
+
+    def _title_index(self, opening: int) -> int | None:
+        content = self.content[:opening]
         headed = [n for n, (_, line) in enumerate(content) if line.heading and is_title_like(line.text)]
         if headed:
             return headed[0]
@@ -445,6 +572,15 @@ class _Reader:
             if is_title_like(line.text):
                 return n
         return None
+
+    def _opening_prose(self, body: list[tuple[int, Line]]) -> list[tuple[int, Line]]:
+        """The paragraphs before the first section heading that follows some of them (all when the
+        text starts under a heading): a page that is no publication is summed up by its opening."""
+        if not body:
+            return body
+        first = body[0][0]
+        cut = min((k for k in self.headings if k > first), default=None)
+        return [item for item in body if cut is None or item[0] < cut]
 
     def _record(
         self,
@@ -544,6 +680,35 @@ LABEL_FIELDS = frozenset({"page_count", "year", "reference_number", "isbn", "eis
 #: keys copied into `extra` as text
 EXTRA_FIELDS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn", "topics",
                 "authors", "publisher")  # fmt: skip
+
+
+#: opening words two lines share when the second is the first one's caption extended
+IMAGE_TEXT_WORDS = 6
+
+
+def _image_text(content: list[tuple[int, Line]], start: int) -> set[int]:
+    """Positions of an image's alt text and caption between the title and the text.
+
+    Why: a figure prints its alt text and its caption one after the other, the same words twice
+    (or the caption extending the alt text with a place or a period), while a paragraph of the
+    text is never printed twice in a row. Only before the first paragraph that differs.
+    """
+    found: set[int] = set()
+    n = start
+    while n + 1 < len(content):
+        first, second = content[n][1].text, content[n + 1][1].text
+        a, b = first.casefold().rstrip(" ."), second.casefold().rstrip(" .")
+        same = a == b or (
+            len(a.split()) >= IMAGE_TEXT_WORDS and a.split()[:IMAGE_TEXT_WORDS] == b.split()[:IMAGE_TEXT_WORDS]
+        )
+        if same and content[n + 1][0] == content[n][0] + 1:  # adjacent lines: one figure
+            found.update((n, n + 1))
+            n += 2
+            continue
+        if looks_like_prose(first) and not is_caption(first):
+            break
+        n += 1
+    return found
 
 
 def _dup(content: list[tuple[int, Line]], start: int, title: str | None) -> int:

@@ -92,12 +92,24 @@ CHROME_LINES = frozenset(
     }
 )  # fmt: skip
 #: a notice about the interface or a publisher's legal disclaimer, not content ("This page is
-#: undergoing translation.", "The opinions expressed in this publication are those of...")
+#: undergoing translation.", "The opinions expressed in this publication are those of...", the
+#: United Nations map disclaimer under every map: "This map is for illustration purposes only.")
 NOTICE_LINE = re.compile(
     r"^(?:this page is (?:under ?going|being) translat|esta página (?:está )?en (?:proceso de )?traducci"
     r"|cette page est en (?:cours de )?traduction"
     r"|(?:the )?opinions expressed in (?:this|the) (?:publication|report)|(?:las )?opiniones expresadas en"
-    r"|(?:les )?opinions exprimées dans)",
+    r"|(?:les )?opinions exprimées dans"
+    r"|this map is for illustration purposes only"
+    r"|(?:este|el) mapa (?:es )?(?:solo|sólo|únicamente )?(?:con fines )?ilustrativ"
+    r"|cette carte (?:est )?(?:fournie )?(?:uniquement |seulement )?à (?:titre|des fins) (?:d'illustration|indicati))",
+    re.IGNORECASE,
+)
+#: a link's words telling the reader to act ("Download the Mobile version here.", "REGISTER here",
+#: "Haga clic aquí", "Cliquez ici"): the anchor of a link, not content
+CALL_TO_ACTION = re.compile(
+    r"^(?:download|click|read|view|see|access|register|watch|listen|descargue|descargar|haga clic|lea|vea"
+    r"|regístrese|inscríbase|cliquez|téléchargez|télécharger|lisez|consultez|inscrivez-vous|regardez)\b"
+    r".{0,60}\b(?:here|aquí|acá|ici)\s*[.!:]?$",
     re.IGNORECASE,
 )
 #: a pager or results-count line: "1 2 3 … 9", "Page 2 of 9", "Showing 1 - 10 of 120"
@@ -151,4 +163,145 @@ LANGUAGE_NAMES = frozenset(
     }
 )  # fmt: skip
 #: path segments of news and article pages (SOURCES.md 3.1, 4.1)
-NEWS_PATH = re.compile(r"/(?:spotlight|news|noticias|actualites|actualités|articles?|stories|blog)(?:/|$)")
+NEWS_SEGMENTS = ("spotlight", "news", "noticias", "actualites", "actualités", "article", "articles", "stories", "blog")
+NEWS_PATH = re.compile(rf"/(?:{'|'.join(NEWS_SEGMENTS)})(?:/|$)")
+
+# --- page kinds (what a page is about: a publication, or a page that is none) -------------------
+
+#: the sighting kinds a page or card can have; `caption` is a photo caption of a news card
+PAGE_KINDS = ("publication", "news", "event", "course", "initiative", "about", "caption")
+
+#: URL path segments that name a site section whose pages are of one kind. Drupal path aliases
+#: put the section first (`/en/learning/seminars/<slug>`, `/fr/propos`, `/es/acerca-de`), in the
+#: interface language; a segment is matched whole (or, for the about family, as a slug prefix:
+#: `propos-de-loim-publications`). Checked in path order, the left-most section wins:
+#: `/spotlight/articles/event/<slug>` is a Spotlight article about an event, i.e. news.
+KIND_SEGMENTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("events", "event", "seminars", "seminar", "webinars", "webinar", "conferences", "conference",
+         "workshops", "meetings", "eventos", "evento", "seminarios", "seminario", "conferencias",
+         "evenements", "événements", "evenement", "événement", "seminaires", "séminaires", "webinaires",
+         "webinaire", "conferences-et-evenements", "agenda"), "event"),
+    **dict.fromkeys(
+        ("e-courses", "e-course", "ecourses", "courses", "course", "online-courses", "e-learning", "elearning",
+         "trainings", "cursos", "curso", "cursos-en-linea", "formations", "formation", "cours", "cours-en-ligne"),
+        "course"),
+    **dict.fromkeys(
+        ("initiatives", "initiative", "projects", "project", "programmes", "programs", "iniciativas", "iniciativa",
+         "proyectos", "proyecto", "programas", "projets", "projet"), "initiative"),
+    **dict.fromkeys(
+        ("about", "about-us", "who-we-are", "propos", "a-propos", "qui-sommes-nous", "acerca", "acerca-de",
+         "quienes-somos", "sobre-nosotros", "contact", "contact-us", "contacto", "contactez-nous", "faq", "faqs",
+         "preguntas-frecuentes", "foire-aux-questions", "terms-of-use", "privacy-policy", "disclaimer",
+         "aviso-legal", "mentions-legales", "sitemap", "help", "ayuda", "aide"), "about"),
+}  # fmt: skip
+#: slug prefixes of about pages whose alias names what they are about ("about-the-platform",
+#: "propos-de-loim-publications", "acerca-de-la-plataforma")
+ABOUT_PREFIXES = ("about-", "propos-", "a-propos-", "acerca-", "sobre-", "quienes-somos-", "qui-sommes-nous-")
+#: path segments of a single publication's own page (`/books/<slug>`, `/resources/<type>/<slug>`)
+ITEM_SEGMENTS = frozenset({"books", "book", "resources", "recursos", "ressources", "publications", "publicaciones"})
+
+#: whole-line field labels that only an event, a course or an initiative page prints (en, es, fr);
+#: casefolded, without the colon. Two of one kind make a page of that kind (one may be a section
+#: of a publication's text).
+KIND_LABELS: dict[str, str] = {
+    **dict.fromkeys(
+        ("dates", "date and time", "time", "venue", "location", "registration", "register", "register here",
+         "speakers", "panelists", "panellists", "moderator", "agenda", "programme of the event", "organizers",
+         "organisers", "target audience", "participants", "how to join", "event type", "recording",
+         "fechas", "fecha y hora", "hora", "lugar", "inscripción", "inscripciones", "ponentes", "panelistas",
+         "moderador", "moderadora", "organizadores", "público destinatario", "público objetivo", "participantes",
+         "lieu", "date et heure", "heure", "inscription", "inscriptions", "intervenants", "intervenantes",
+         "panélistes", "modérateur", "modératrice", "organisateurs", "public cible", "ordre du jour"), "event"),
+    **dict.fromkeys(
+        ("duration", "modules", "course modules", "certificate", "certification", "enrol", "enroll", "enrolment",
+         "enrollment", "start course", "learning objectives", "learning outcomes", "prerequisites", "level",
+         "course language", "self-paced", "duración", "módulos", "certificado", "inscribirse",
+         "objetivos de aprendizaje", "requisitos previos", "nivel", "durée", "certificat", "s'inscrire",
+         "objectifs d'apprentissage", "prérequis", "niveau"), "course"),
+    **dict.fromkeys(
+        ("status", "donor", "donors", "funded by", "funding", "budget", "implementing partners", "partners",
+         "duration of the project", "project duration", "project period", "implementation period",
+         "estado", "donante", "donantes", "financiado por", "financiación", "presupuesto", "socios",
+         "socios de implementación", "período de ejecución", "statut", "donateur", "donateurs", "bailleur",
+         "bailleurs", "financé par", "financement", "partenaires", "période de mise en œuvre"), "initiative"),
+}  # fmt: skip
+#: a labelled type value that names a kind of page rather than a publication type
+TYPE_KINDS: dict[str, str] = {
+    **dict.fromkeys(("event", "events", "webinar", "seminar", "conference", "workshop", "meeting", "evento",
+                     "seminario", "conferencia", "taller", "événement", "séminaire", "webinaire", "conférence",
+                     "atelier"), "event"),
+    **dict.fromkeys(("e-course", "online course", "course", "e-learning", "curso", "curso en línea", "cours",
+                     "cours en ligne", "formation en ligne"), "course"),
+    **dict.fromkeys(("initiative", "project", "programme", "program", "iniciativa", "proyecto", "programa",
+                     "projet"), "initiative"),
+}  # fmt: skip
+
+#: headings of a page's sections: never the page's title (en, es, fr); casefolded, no colon
+SECTION_HEADINGS = frozenset(
+    {
+        "objectives", "objective", "aims", "purpose", "goals", "dates", "date", "agenda", "description",
+        "background", "context", "overview", "summary", "introduction", "about", "about the event",
+        "about the course", "about the project", "about the initiative", "key messages", "key findings",
+        "outcomes", "expected outcomes", "results", "methodology", "structure", "content", "programme",
+        "program", "speakers", "target audience", "audience", "who should attend", "registration",
+        "venue", "location", "resources", "related resources", "documents", "materials", "presentations",
+        "recording", "contact", "contacts", "partners", "donors", "activities", "modules", "learning objectives",
+        "related content", "related news", "format", "formato", "see also", "more information", "further information",
+        "objetivos", "objetivo", "propósito", "fechas", "fecha", "descripción", "antecedentes", "contexto",
+        "resumen", "introducción", "acerca del evento", "mensajes clave", "resultados", "resultados esperados",
+        "metodología", "estructura", "contenido", "programa", "ponentes", "público destinatario", "inscripción",
+        "lugar", "recursos", "recursos relacionados", "materiales", "presentaciones", "grabación", "contacto",
+        "socios", "actividades", "módulos", "más información",
+        "objectifs", "objectif", "but", "finalité", "historique", "contexte", "aperçu", "résumé",
+        "à propos", "a propos", "messages clés", "résultats", "résultats attendus",
+        "méthodologie", "contenu", "intervenants", "public cible", "inscription",
+        "lieu", "ressources", "ressources associées", "présentations", "enregistrement",
+        "partenaires", "activités", "plus d'informations", "pour en savoir plus", "ordre du jour",
+    }
+)  # fmt: skip
+
+#: month names and abbreviations in the three interface languages, for date ranges
+MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+    "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+    "|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre"
+    "|ene|abr|ago|dic"
+    "|janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre"
+    "|decembre|janv|févr|avr|juil|déc"
+)
+_DAY = r"\d{1,2}(?:st|nd|rd|th|er|º)?"
+_MONTH = rf"(?:de\s+)?(?:{MONTHS})\.?"
+_YEAR_PART = r"(?:,?\s*(?:de\s+)?(?:19|20)\d\d)"
+_DATE_PART = rf"(?:{_DAY}\s+{_MONTH}{_YEAR_PART}?|{_MONTH}\s+{_DAY}{_YEAR_PART}?|{_DAY})"
+#: a line that is a span of dates ("1 - 2 December 2021", "28 February – 25 March", "del 1 al 2 de
+#: diciembre de 2021", "du 1er au 2 décembre 2021", "June 3-5, 2024"): an event's or course's
+#: dates, never a title
+DATE_RANGE = re.compile(
+    rf"^(?=.*\b(?:{MONTHS})\b)(?:from\s+|del?\s+|du\s+)?{_DATE_PART}\s*(?:[-–—]|to|until|al|a|au|jusqu'au)\s*"
+    rf"{_DATE_PART}{_YEAR_PART}?\s*$",
+    re.IGNORECASE,
+)
+#: kind labels whose value goes to `extra` under an English key (the others under `details`)
+KIND_FIELD_KEYS: dict[str, str] = {
+    **dict.fromkeys(("dates", "date and time", "fechas", "fecha y hora", "date et heure"), "dates"),
+    **dict.fromkeys(("time", "hora", "heure"), "time"),
+    **dict.fromkeys(("venue", "location", "lugar", "lieu"), "venue"),
+    **dict.fromkeys(("duration", "duración", "durée", "duration of the project", "project duration",
+                     "project period", "implementation period", "período de ejecución",
+                     "période de mise en œuvre"), "duration"),
+    **dict.fromkeys(("status", "estado", "statut"), "status"),
+    **dict.fromkeys(("donor", "donors", "funded by", "funding", "donante", "donantes", "financiado por",
+                     "financiación", "donateur", "donateurs", "bailleur", "bailleurs", "financé par",
+                     "financement"), "donor"),
+    **dict.fromkeys(("target audience", "público destinatario", "público objetivo", "public cible"), "audience"),
+    **dict.fromkeys(("event type",), "event_type"),
+    **dict.fromkeys(("level", "nivel", "niveau"), "level"),
+}  # fmt: skip
+#: values of a `Status` field that state where an activity stands: a programme's or project's, not a
+#: publication's (en, es, fr)
+ACTIVITY_STATUS = frozenset(
+    {"past activities", "past activity", "past", "ongoing", "ongoing activities", "current", "active", "completed",
+     "closed", "planned", "upcoming", "actividades pasadas", "en curso", "finalizado", "finalizada", "activo",
+     "completado", "activités passées", "en cours", "terminé", "terminée", "achevé", "actif", "à venir"}
+)  # fmt: skip

@@ -96,7 +96,10 @@ class SightingRecord(BaseModel):
     sighting_id: str
     page_id: str
     position: int = Field(ge=1)
-    kind: Literal["publication", "news", "caption"]
+    #: what the sighting is: a publication, a news article, a page that is no publication (an event,
+    #: a course, an initiative, an about page: one per page, never deduplicated), or a photo caption
+    #: of a news card. Only `publication` sightings become editions and works.
+    kind: Literal["publication", "news", "event", "course", "initiative", "about", "caption"]
     title: str | None = None
     abstract: str | None = None
     abstract_truncated: bool = False

@@ -100,7 +100,7 @@ COMMENT ON COLUMN sightings.page_id IS 'The archived page it was seen on (raw_pa
 COMMENT ON COLUMN sightings.run_id IS 'Run that wrote the row.';
 COMMENT ON COLUMN sightings.source IS 'Site of the page (copied from raw_pages for convenience).';
 COMMENT ON COLUMN sightings.position IS '1-based order of the card or entry on its page (page chrome not counted).';
-COMMENT ON COLUMN sightings.kind IS 'publication, news (a news/article teaser) or caption (a photo caption of a news card).';
+COMMENT ON COLUMN sightings.kind IS 'publication; news (a news article or its teaser); event (an event, seminar, webinar or conference page), course (an e-course or training page), initiative (an initiative, project or programme page) or about (an about, contact, FAQ or other static page): pages that are no publication, one sighting each (title = the page heading, abstract = its opening prose), never deduplicated or exported; caption (a photo caption of a news card). Only publication sightings become editions.';
 COMMENT ON COLUMN sightings.title IS 'Title, whitespace and Unicode (NFC) normalised; NULL where the page shows none (text listings).';
 COMMENT ON COLUMN sightings.abstract IS 'Abstract or teaser text as shown on the page, without the trailing ... marker.';
 COMMENT ON COLUMN sightings.abstract_truncated IS 'True when the page cut the abstract (it ended with ...).';

@@ -1,0 +1,172 @@
+"""What a page is about: a publication, a news article, or a page that is no publication.
+
+The three sites serve, besides publications and news, pages on events (seminars, webinars,
+conferences), courses (e-courses, trainings), initiatives (projects, programmes) and about pages
+(about, contact, FAQ, static text). Those must never become publications: loaded as one, a seminar
+page was a publication titled "Objectives" or "1 - 2 December 2021". The evidence, strongest first,
+each stated for any Drupal page of these sites, never for one page's words:
+
+1. the URL path: Drupal path aliases name the site section first and the item last
+   (`/en/learning/seminars/<slug>`, `/fr/propos`, `/en/resources/guideline/<slug>`), so the
+   left-most segment that names a section gives the kind (`/spotlight/articles/event/<slug>` is a
+   Spotlight article about an event: news);
+2. a labelled type value that names a kind of page (`Type: Webinar`, `Tipo: Curso en línea`);
+3. a `Status` field saying where an activity stands ("Past activities", "En cours"): programmes
+   and projects have a status, publications and events do not;
+4. field labels only such pages print (`Venue`, `Registration`, `Target audience`; `Duration`,
+   `Certificate`; `Donor`, `Budget`), two of one kind (one alone may be a heading inside a
+   publication's text);
+5. an about section (`/about/`, `/propos`): a static page, unless 2-4 said otherwise (the
+   sites present their programmes under /about/ too, with a status and countries);
+6. a span of dates at the top of the page ("1 - 2 December 2021"): publications carry one date
+   (of upload or publication), events and courses run over a span;
+7. otherwise: news where the path says so, else a publication.
+
+Vocabularies are in `vocab.py` (`KIND_SEGMENTS`, `TYPE_KINDS`, `KIND_LABELS`, `DATE_RANGE`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from parsers.base import url_path
+from parsers.vocab import (
+    ABOUT_PREFIXES,
+    ACTIVITY_STATUS,
+    DATE_RANGE,
+    ITEM_SEGMENTS,
+    KIND_LABELS,
+    KIND_SEGMENTS,
+    NEWS_SEGMENTS,
+    SECTION_HEADINGS,
+    TYPE_KINDS,
+)
+
+#: kinds of page that are no publication and no news: one sighting of their kind, never deduplicated
+NON_PUBLICATION = frozenset({"event", "course", "initiative", "about"})
+#: labels of one kind that make a page of that kind
+KIND_LABELS_NEEDED = 2
+#: a Drupal language prefix (`/en/`, `/es/`, `/fr/`, `/ar/`, `/pt-br/`)
+_LANGUAGE_SEGMENT = re.compile(r"^[a-z]{2}(?:-[a-z]{2,4})?$")
+
+
+def kind_of_url(url: str | None) -> tuple[str, str] | None:
+    """(kind, evidence) from the URL path's left-most section segment; None when no segment names one.
+
+    Why left-most: a section's items live under it (`/learning/seminars/<slug>`), while a slug may
+    hold any word (`/books/ioms-project-handbook` is a book, not a project).
+    """
+    for segment in (s for s in url_path(url).casefold().split("/") if s):
+        if _LANGUAGE_SEGMENT.match(segment) and segment not in KIND_SEGMENTS:
+            continue
+        if segment in NEWS_SEGMENTS:
+            return "news", f"URL path section /{segment}/"
+        if segment in ITEM_SEGMENTS:
+            return "publication", f"URL path section /{segment}/"
+        if segment in KIND_SEGMENTS:
+            return KIND_SEGMENTS[segment], f"URL path section /{segment}/"
+        if segment.startswith(ABOUT_PREFIXES):
+            return "about", f"URL path /{segment}"
+    return None
+
+
+def is_item_url(url: str | None) -> bool:
+    """A URL of one item's own page: a section segment followed by the item's slug or node number
+    (`/books/<slug>`, `/resources/<type>/<slug>`, `/learning/seminars/<slug>`, `/node/123`).
+
+    Why: such a page describes one item even when all it shows is a paragraph of prose (the bookstore
+    prints some books with nothing but their abstract), while a section's listing is the section
+    alone (`/resources/guideline`) or a search (`/search-books?...`).
+    """
+    segments = [s for s in url_path(url).casefold().split("/") if s]
+    while segments and _LANGUAGE_SEGMENT.match(segments[0]) and segments[0] not in KIND_SEGMENTS:
+        segments = segments[1:]
+    if len(segments) == 2 and segments[0] == "node" and segments[1].isdigit():
+        return True
+    if not segments:
+        return False
+    if segments[0] in ITEM_SEGMENTS:
+        # /books/<slug>; /resources/<type>/<slug> (a /resources/<type> alone is the type's listing)
+        return len(segments) >= (2 if segments[0] in ("books", "book") else 3)
+    kind = kind_of_url(url)
+    if kind and kind[0] == "about":
+        return True  # an about page is one page, whatever its depth (`/fr/propos`, `/en/about/x`)
+    if kind and kind[0] in NON_PUBLICATION:
+        return len(segments) >= 2 and segments[-1] not in KIND_SEGMENTS
+    if kind and kind[0] == "news":  # /spotlight/articles is the listing, /spotlight/<type>/<slug> an article
+        return len(segments) >= 3 and segments[-1] not in NEWS_SEGMENTS
+    return False
+
+
+def kind_of_type(values: Iterable[str]) -> str | None:
+    """The kind a labelled type value names (`Webinar`, `E-course`), or None for a publication type."""
+    for value in values:
+        for part in value.split(","):
+            kind = TYPE_KINDS.get(part.strip().casefold())
+            if kind:
+                return kind
+    return None
+
+
+def kind_of_labels(lines: Iterable[str]) -> tuple[str, str] | None:
+    """(kind, evidence) when KIND_LABELS_NEEDED distinct labels of one kind are printed as lines."""
+    seen: dict[str, list[str]] = {}
+    for line in lines:
+        folded = line.rstrip(" :\u00a0").casefold()
+        kind = KIND_LABELS.get(folded)
+        if kind and folded not in seen.setdefault(kind, []):
+            seen[kind].append(folded)
+    counts = Counter({kind: len(labels) for kind, labels in seen.items()})
+    if not counts:
+        return None
+    kind, n = counts.most_common(1)[0]
+    if n < KIND_LABELS_NEEDED:
+        return None
+    return kind, f"{kind} labels ({', '.join(seen[kind][:3])})"
+
+
+def is_date_range(text: str) -> bool:
+    return bool(DATE_RANGE.match(" ".join(text.split())))
+
+
+def is_section_heading(text: str) -> bool:
+    """A heading of a section of the page ("Objectives", "Fechas", "Contexte"): never a title."""
+    return text.rstrip(" :\u00a0").casefold() in SECTION_HEADINGS
+
+
+def page_kind(
+    url: str | None,
+    lines: Iterable[str],
+    types: Iterable[str] = (),
+    *,
+    top: Iterable[str] = (),
+    status: Iterable[str] = (),
+) -> tuple[str, str]:
+    """(kind, evidence) of a page, by the rules of this module's docstring, strongest first.
+
+    `lines` are the page's label and heading lines, `types` its labelled type values, `top` the
+    lines before its first paragraph of prose (where an event prints its dates), `status` the
+    values of its `Status` field.
+    """
+    by_url = kind_of_url(url)
+    if by_url and by_url[0] not in ("publication", "about"):
+        return by_url
+    by_type = kind_of_type(types)
+    if by_type:
+        return by_type, "a type field naming it"
+    if by_url and by_url[0] == "publication":  # a publication's section: its text's headings do not make it an event
+        return by_url
+    state = next((v for v in status if v.strip(" .").casefold() in ACTIVITY_STATUS), None)
+    if state:
+        return "initiative", f"a status field ({state!r})"
+    by_labels = kind_of_labels(lines)
+    if by_labels:
+        return by_labels
+    if by_url:
+        return by_url
+    span = next((line for line in top if is_date_range(line)), None)
+    if span:
+        return "event", f"a span of dates at the top ({span!r})"
+    return "publication", "no evidence of another kind"
