@@ -136,15 +136,18 @@ def resource_types_sql() -> str:
 
     The type is citation.RESOURCE_TYPES' slug named by, in this order of trust: the page's own
     Type field (`sightings.extra.type`); the Drupal type segment of the item's own URL (the card's
-    link, a detail page's URL: `/en/resources/<type>/<item>`); the listing section it was found in
-    (its URL's `resources/<type>` segment or last path segment, as the sources file names sections,
-    and the listing page's heading, which names the section on these sites). Within one level the
+    link, a detail page's URL: `/en/resources/<type>/<item>`, never the item's own name); the listing
+    section it was found in (its URL's `resources/<type>` segment or last path segment, as the
+    sources file names sections, and the listing page's heading, which names the section on these
+    sites). Within one level the
     most specific type wins. None of these: an ISBN makes it a book, an ISSN (and no ISBN) a
     periodical, else NULL (a generic document). Any section the sources file may name gives a type or
     NULL, never an error. Shared by the export (`select_records`) and OAI-PMH's `type:` sets, so a
     set holds exactly the records a citation gives that type.
     """
-    segment = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)', 1)"
+    # an item's path is /<lang>/resources/<type>/<item>: its last segment is its own name, never a type
+    item = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)/[^/]', 1)"
+    section = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)', 1)"
     last = "regexp_extract({}, '([^/]+)/?$', 1)"
     order = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
     return f"""
@@ -161,10 +164,10 @@ def resource_types_sql() -> str:
     ),
     type_evidence AS (
         SELECT edition_id, 1 AS level, page_type AS text FROM type_src
-        UNION ALL SELECT edition_id, 2, {segment.format("own_path")} FROM type_src
-        UNION ALL SELECT edition_id, 2, {segment.format("detail_path")} FROM type_src
-        UNION ALL SELECT edition_id, CASE WHEN detail_page THEN 2 ELSE 3 END, {segment.format("page_path")}
-            FROM type_src
+        UNION ALL SELECT edition_id, 2, {item.format("own_path")} FROM type_src
+        UNION ALL SELECT edition_id, 2, {item.format("detail_path")} FROM type_src
+        UNION ALL SELECT edition_id, 2, {item.format("page_path")} FROM type_src WHERE detail_page
+        UNION ALL SELECT edition_id, 3, {section.format("page_path")} FROM type_src WHERE NOT detail_page
         UNION ALL SELECT edition_id, 3, {last.format("page_path")} FROM type_src WHERE NOT detail_page
         UNION ALL SELECT edition_id, 3, heading FROM type_src WHERE NOT detail_page
     ),

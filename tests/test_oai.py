@@ -56,6 +56,7 @@ TOOLKIT_EN = f"https://{MP}/en/resources/reintegration-toolkit"
 TOOLKIT_FR = f"https://{MP}/fr/resources/boite-a-outils-reintegration"
 GUIDE_ES = f"https://{MP}/es/resources/guia-equipos-frontera"
 REPORT = f"https://{PUB}/books/seasonal-remittances-report"
+RR = "returnandreintegration.iom.int"
 PDF = f"https://{PUB}/system/files/pdf/border-management-manual.pdf"
 
 TYPED_PAGES = [
@@ -191,10 +192,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @contextmanager
-def serving(db: Path, workdir: Path, *args: str) -> Iterator[str]:
-    """`python -m pipeline serve-oai` on a free port; yields the endpoint URL it prints."""
+def serving(db: Path, workdir: Path, *args: str, sources: Path | None = None) -> Iterator[str]:
+    """`python -m pipeline serve-oai` on a free port; yields the endpoint URL it prints.
+
+    `sources`: the sources file it reads (the sites' declared owners), else the repository's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    if sources is not None:
+        env["IOM_SOURCES"] = str(sources)
     log = workdir / "serve-oai.log"
     command = [sys.executable, "-m", "pipeline", "serve-oai", "--port", "0", "--db", str(db), *args]
     with log.open("w") as stderr:
@@ -214,7 +219,14 @@ def serving(db: Path, workdir: Path, *args: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def endpoint(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serving(built.db, tmp_path_factory.mktemp("serve"), "--page-size", str(PAGE_SIZE)) as url:
+    workdir = tmp_path_factory.mktemp("serve")
+    # sites with no declared owner, so its Dublin Core is the export's with no owners (owners: tests/test_citations.py)
+    sources = workdir / "sources.toml"
+    sources.write_text(
+        "".join(f'[[sources]]\nname = "{s}"\nbase_url = "https://{s}"\nstart_urls = ["/"]\n\n' for s in (PUB, MP, RR)),
+        encoding="utf-8",
+    )
+    with serving(built.db, workdir, "--page-size", str(PAGE_SIZE), sources=sources) as url:
         yield url
 
 
@@ -352,15 +364,30 @@ def test_from_and_until_select_by_last_change(harvester: Sickle, built: Built) -
 def test_sets_by_site_and_type(harvester: Sickle, built: Built) -> None:
     sets = {s.setSpec: s.setName for s in harvester.ListSets()}
     assert {"site", "type"} <= set(sets)
-    assert {f"site:{site}" for site in (PUB, MP, "returnandreintegration.iom.int")} <= set(sets)
-    assert sets["type:manual"] == "Manual" and sets["type:guia-practica"] == "Guía práctica"
-    assert {"type:toolkit", "type:boite-a-outils"} <= set(sets) and "type:report" not in sets  # withdrawn
+    assert {f"site:{site}" for site in (PUB, MP, RR)} <= set(sets)
+    # one set per resource type, whatever the language of the page's Type field: "Toolkit, Manual" and
+    # "Boîte à outils" are manuals, "Guía práctica" a guideline; the seeds add the types of their listing
+    # sections (guideline, manual); the only report was withdrawn
+    assert sets["type:manual"] == "Manual" and sets["type:guideline"] == "Guideline"
+    assert "type:report" not in sets and not {"type:guia-practica", "type:toolkit", "type:boite-a-outils"} & set(sets)
 
     def members(spec: str) -> set[str]:
         return set(oai_ids(harvester.ListIdentifiers(metadataPrefix="oai_dc", set=spec)))
 
-    assert members("type:manual") == {built.ids[MANUAL], built.ids[TOOLKIT_EN]}
-    assert members("type") == {built.ids[u] for u in (MANUAL, TOOLKIT_EN, TOOLKIT_FR, GUIDE_ES)}
+    manuals, guidelines = members("type:manual"), members("type:guideline")
+    assert {built.ids[MANUAL], built.ids[TOOLKIT_EN], built.ids[TOOLKIT_FR]} <= manuals
+    assert built.ids[GUIDE_ES] in guidelines and not manuals & guidelines
+    # seed 002 is a regional listing, which names no type: an edition seen only there is in no type set
+    untyped = {
+        r[0]
+        for r in ask(
+            built.db,
+            "SELECT m.edition_id FROM edition_members AS m JOIN sightings USING (sighting_id) "
+            "JOIN raw_pages AS p USING (page_id) GROUP BY ALL HAVING bool_and(p.label LIKE '002_%')",
+        )
+    }
+    assert len(untyped & live_ids(built)) == 19
+    assert members("type") == live_ids(built) - untyped == manuals | guidelines
     on_pub = live_ids(built, "list_contains(sources, ?)", [PUB])
     assert members(f"site:{PUB}") == on_pub and built.ids[MANUAL] in on_pub
     assert members("site") == live_ids(built)
