@@ -135,6 +135,8 @@ def _open_file(path: Path, *, read_only: bool, memory_limit: str, shown: Path) -
         raise WarehouseError(f"cannot open warehouse {shown}: {_first_line(exc)}; {_what_to_do(exc, shown)}") from exc
 
 
+#: copies of a published file that a session kept writing to, before a run gives up (exit 4)
+_COPY_TRIES = 3
 #: under the working copy's folder: one copy of the published build that only the product's readers open
 READERS_DIR = "readers"
 #: a readers' copy the next publish may remove between a reader's look and its open: look again
@@ -368,17 +370,35 @@ class WorkingCopy:
             # guard against a second run replacing the copy under the first: take the lock first
             if self.path.exists():
                 self._probe_lock()
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            try:
-                shutil.copyfile(self.published, tmp)
-                os.replace(tmp, self.path)
-            except BaseException:  # a full disk: no half copy left to fill it further
-                tmp.unlink(missing_ok=True)
-                raise
+            self._copy_published()
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
         self.con = connect(self.path, published=self.published)
         marker.touch()  # removed by publish(): a run that ends any other way leaves the copy marked
         return self.con
+
+    def _copy_published(self) -> None:
+        """Copy the published file to the working copy, whole: never while another process writes it.
+
+        An analyst's session may hold the published file read-write and checkpoint into it at
+        any moment; a copy taken across such a write would be torn. The file's stamp (size, time,
+        inode) is the same before and after a copy no write overlapped, so a changed stamp means
+        copy again, and a file that keeps changing stops the run (exit 4) rather than load a torn copy.
+        """
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            for _ in range(_COPY_TRIES):
+                before = self._stamp()
+                shutil.copyfile(self.published, tmp)
+                if self._stamp() == before:
+                    os.replace(tmp, self.path)
+                    return
+            raise WarehouseLockedError(
+                f"warehouse {self.published} changed while this run copied it {_COPY_TRIES} times (a session is"
+                " writing to it): run again when that session has ended"
+            )
+        except BaseException:  # a full disk: no half copy left to fill it further
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _probe_lock(self) -> None:
         """Raise WarehouseLockedError while a run holds the working copy; a damaged copy is no obstacle.
@@ -423,10 +443,20 @@ class WorkingCopy:
         try:
             _copy_synced(self.path, tmp)
             stamp = file_stamp(tmp)  # the published file's once renamed: same inode, size and mtime
-            readers.mkdir(exist_ok=True)
-            _copy_synced(self.path, readers_tmp)
             current = readers / f"{self.published.name}.{stamp}"
-            os.replace(readers_tmp, current)  # unused until the published file has its stamp
+            try:
+                readers.mkdir(exist_ok=True)
+                _copy_synced(self.path, readers_tmp)
+                os.replace(readers_tmp, current)  # unused until the published file has its stamp
+            except OSError as exc:  # no room for it: the build is published all the same
+                readers_tmp.unlink(missing_ok=True)
+                logging.getLogger(__name__).warning(
+                    "no copy of this build for readers (%s: %s): until a run makes one, query, stats, export, "
+                    "report and OAI-PMH read %s and wait for a read-write session on it",
+                    exc.strerror or type(exc).__name__,
+                    exc.filename or readers,
+                    self.published,
+                )
             wal_before = _inode(wal)
             os.replace(tmp, self.published)
         except BaseException:  # disk full, read-only, a signal: the published file stays the last good one

@@ -334,3 +334,46 @@ def test_ten_nightly_runs_with_analysts_leave_at_most_one_stale_log(published: P
 def _stamp(path: Path) -> tuple[int, int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _write_into(db: Path, n: int) -> None:
+    """A session's writes checkpointed into the file (as when it closes): the file's size or time changes."""
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"CREATE TABLE session_write_{n} AS SELECT range AS i FROM range(100000)")
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("writes", [1, 3])
+def test_a_run_never_starts_from_a_copy_torn_by_a_sessions_checkpoint(
+    published: Path, monkeypatch: pytest.MonkeyPatch, writes: int
+) -> None:
+    from pipeline import warehouse
+    from pipeline.errors import WarehouseLockedError
+
+    _write_into(published, 0)  # changed since the last publish: the next run copies it
+    real_copy = shutil.copyfile
+    copies = []
+
+    def copy_while_a_session_writes(source: Path, target: Path) -> Path:
+        done = real_copy(source, target)
+        if Path(source) == published and len(copies) < writes:
+            copies.append(target)
+            _write_into(published, len(copies))  # lands while the run copies (what a checkpoint may do)
+        return done
+
+    monkeypatch.setattr(warehouse.shutil, "copyfile", copy_while_a_session_writes)
+    work = warehouse.WorkingCopy(published)
+    if writes >= warehouse._COPY_TRIES:
+        with pytest.raises(WarehouseLockedError, match="changed while this run copied it"):
+            work.open()
+        work.close()
+        assert not list(work.build_dir.glob("*.tmp"))
+        return
+    con = work.open()
+    try:  # copied again after the write: the copy has every table the file has
+        tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert {"session_write_0", "session_write_1"} <= tables
+    finally:
+        work.close()
