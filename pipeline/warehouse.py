@@ -552,7 +552,12 @@ def _inode(path: Path) -> int | None:
 
 
 def _held_read_write(path: Path) -> bool:
-    """Some process holds DuckDB's write lock on this file (a POSIX record lock on the whole file)."""
+    """Some process holds DuckDB's write lock on this file (a POSIX record lock on the whole file).
+
+    Only for a process with no connection of its own to the file: closing any descriptor of a
+    file drops every POSIX lock the process holds on it, DuckDB's too (a run publishing works
+    on its working copy, never on the published file).
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -616,7 +621,11 @@ def open_writer(where: Path | LakeSpec) -> WorkingCopy | LakeWriter:
 
 
 class FileReaders:
-    """A read-only connection per request: a run replaces the published file, so none is kept."""
+    """A read-only connection per request: a run replaces the published file, so none is kept.
+
+    Each is opened by `connect(read_only=True)`, so on the readers' copy of the last build when
+    there is one: a server keeps answering while an analyst holds the published file read-write.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
