@@ -7,6 +7,13 @@ field markup is left after a redesign, the visible text read like the text dumps
 followed by its value lines (a label may have no value), `ISSN 2223-5248` on one line, the MP
 image alt text `2021, IOM, <title>` as the only place the year shows.
 
+The kind of page (`kinds.py`): the URL's section first (`/learning/seminars/<slug>` is an event),
+then Drupal's content type (`page-node-type-event` on <body>, `node--type-e-course`), then JSON-LD
+(`NewsArticle`, `Event`, `Course`), then what the visible text shows (a status field, event labels)
+when the page has no field markup; an about section's URL counts after those, a publication
+otherwise. The title is the page's own heading: an <h1> that is a section heading ("Objectives")
+or a span of dates is not one.
+
 Edition links are other editions (hreflang alternates, "Also available in", language
 switchers, JSON-LD translations) minus re-renders of this very node under another interface
 prefix: `/es/books/x` is `/books/x` in a Spanish interface, not a Spanish edition.
@@ -36,6 +43,7 @@ from parsers.html_common import (
     same_node_path,
     visible_lines,
 )
+from parsers.kinds import is_date_range, is_section_heading, kind_of_url, node_type_kind
 
 _FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
 LABEL_SELECTOR = ".field__label, .field-label"
@@ -101,6 +109,9 @@ CONTENT_TYPES = frozenset(
     ]
 )
 NEWS_TYPES = frozenset({"NewsArticle", "BlogPosting", "ReportageNewsArticle"})
+#: schema.org types of pages that are no publication
+LD_KINDS = {"Event": "event", "EducationEvent": "event", "Course": "course", "AboutPage": "about",
+            "ContactPage": "about", "FAQPage": "about", "Project": "initiative"}  # fmt: skip
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 LANGUAGE_SWITCHERS = ".language-switcher-language-url a[href], ul.language-switcher a[href], a.language-link[href]"
 #: attachment labels that name a language ("ENGLISH 787 KB", "Key Findings - English")
@@ -165,9 +176,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     for key, found in fields.items():
         values.setdefault(key, found)
 
-    kind = _kind(tree, ld)
-    if kind == "publication" and text_lists.get("kind") == "news":
-        kind = "news"
+    kind = _kind(tree, ld, canonical or url, text_lists.get("kind"))
     own, why = checked_link(None, canonical or url)
     if why:
         page.problems.append(Problem(1, f"page link dropped, record kept: {why}", ""))
@@ -177,7 +186,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         ld_text(ld.get("headline")) if ld else None,
         _meta(meta, "citation_title"),
         _meta(meta, "dc.title", "dcterms.title"),
-        node_text(tree.css_first("h1")),
+        _own_heading(node_text(tree.css_first("h1"))),
         text_title,
         _meta(meta, "og:title"),
         _page_title(tree),
@@ -312,11 +321,32 @@ def _metas(meta: dict[str, list[str]], *keys: str) -> list[str]:
     return [v for key in keys for v in meta.get(key, [])]
 
 
-def _kind(tree: LexborHTMLParser, ld: dict[str, Any]) -> str:
+def _kind(tree: LexborHTMLParser, ld: dict[str, Any], url: str | None, text_kind: str | None) -> str:
+    """The page's kind, by the module docstring's order of evidence."""
+    by_url = kind_of_url(url)
+    if by_url and by_url[0] not in ("publication", "about"):
+        return by_url[0]
     if ld_types(ld) & NEWS_TYPES:
         return "news"
     markup = " ".join(classes(n) for n in tree.css("article, body, [class*='node']"))
-    return "news" if any(hint in markup for hint in NEWS_CLASS_HINTS) else "publication"
+    if any(hint in markup for hint in NEWS_CLASS_HINTS):
+        return "news"
+    node_type = node_type_kind(markup)
+    if node_type and node_type != "publication":
+        return node_type
+    for ld_type, kind in LD_KINDS.items():
+        if ld_type in ld_types(ld):
+            return kind
+    if by_url:
+        return by_url[0]
+    return text_kind or "publication"
+
+
+def _own_heading(text: str | None) -> str | None:
+    """An <h1> that names the item; a section heading or a span of dates names no item."""
+    if not text or is_section_heading(text) or is_date_range(text):
+        return None
+    return text
 
 
 def _fields(scope: LexborNode) -> tuple[dict[str, list[str]], LexborNode | None]:
@@ -506,8 +536,8 @@ def _read_text(
         if key in EXTRA_KEYS or key in ("date_of_upload", "published"):
             fields[key] = [value]
     lists = {k: record[k] for k in ("toc", "attachments", "edition_links", "pdf_urls") if record.get(k)}
-    if record.get("kind") == "news":
-        lists["kind"] = "news"
+    if record.get("kind") != "publication":
+        lists["kind"] = record["kind"]
     title = record.get("title") or _page_title(tree)
     return title, fields, record.get("abstract"), lists, found.page_info.get("fields", {})
 

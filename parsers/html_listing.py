@@ -38,6 +38,7 @@ from parsers.html_common import (
     parse_html,
     visible_lines,
 )
+from parsers.kinds import kind_of_url, node_type_kind
 from parsers.text_listing import SKIP_LINKS, is_caption, is_heading
 
 CARD_SELECTORS = (".views-row", ".view-content > article", "article.node--view-mode-teaser", ".search-result")
@@ -156,7 +157,8 @@ def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedP
     if not title and not teaser:
         page.problems.append(Problem(position, "listing card without title or teaser", node_text(card)[:120]))
         return None
-    record: dict[str, Any] = {"position": position, "kind": _kind(card, href, extra), "title": title, "url": href}
+    kind = _kind(card, href, extra, url)
+    record: dict[str, Any] = {"position": position, "kind": kind, "title": title, "url": href}
     if teaser:
         abstract, truncated = split_truncation(teaser)
         record["abstract"] = abstract
@@ -235,18 +237,23 @@ def _card_fields(card: LexborNode) -> dict[str, str]:
     return extra
 
 
-def _kind(card: LexborNode, href: str | None, extra: dict[str, str]) -> str:
+def _kind(card: LexborNode, href: str | None, extra: dict[str, str], listing: str | None = None) -> str:
+    """A card's kind: news by its markup or photo caption; else the kind its link's URL section
+    names (`kinds.kind_of_url`: a card linking to /learning/seminars/<slug> is an event); a card
+    with no link is of the kind the listing's own section names; a publication otherwise."""
     markup = classes(card) + " " + " ".join(classes(n) for n in card.css("article, [class*='node']"))
     if any(hint in markup for hint in NEWS_CLASS_HINTS):
         return "news"
+    node_type = node_type_kind(markup)
+    if node_type and node_type not in ("about", "publication"):  # a listed Basic page is a card like any other
+        return node_type
     if "caption" in extra and is_caption(extra["caption"]):
         return "news"
-    if not href or (
-        href.isascii() and "[" not in href and "]" not in href and not any(hint in href for hint in NEWS_PATH_HINTS)
-    ):
-        return "publication"  # no hint anywhere in a link urlsplit accepts: none in its path
-    path = urlsplit(href).path
-    return "news" if any(hint in path for hint in NEWS_PATH_HINTS) else "publication"
+    if href:
+        found = kind_of_url(href)
+        return found[0] if found else "publication"
+    found = kind_of_url(listing)
+    return found[0] if found else "publication"
 
 
 # --- fallback: the visible text, read like the text dumps ----------------------------------

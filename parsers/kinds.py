@@ -40,6 +40,7 @@ from parsers.vocab import (
     KIND_LABELS,
     KIND_SEGMENTS,
     NEWS_SEGMENTS,
+    NODE_TYPE_KINDS,
     SECTION_HEADINGS,
     TYPE_KINDS,
 )
@@ -98,6 +99,19 @@ def is_item_url(url: str | None) -> bool:
     if kind and kind[0] == "news":  # /spotlight/articles is the listing, /spotlight/<type>/<slug> an article
         return len(segments) >= 3 and segments[-1] not in NEWS_SEGMENTS
     return False
+
+
+_NODE_TYPE = re.compile(r"(?:^|\s)(?:page-node-type-|node--type-)([a-z0-9_-]+)")
+
+
+def node_type_kind(markup: str) -> str | None:
+    """The kind Drupal's content-type classes name (`page-node-type-event`, `node--type-e-course`),
+    or None: an event is an `event` node whatever its URL alias; `page` is a Basic page."""
+    for match in _NODE_TYPE.finditer(markup):
+        kind = NODE_TYPE_KINDS.get(match.group(1).replace("-", "_")) or NODE_TYPE_KINDS.get(match.group(1))
+        if kind:
+            return kind
+    return None
 
 
 def kind_of_type(values: Iterable[str]) -> str | None:

@@ -6,7 +6,9 @@ The rendering keeps no markup, so a line is classified by what it looks like:
   resource-type name);
 - a photo caption: a line carrying a photo credit (`| ©`); it belongs to a news card;
 - a news teaser: the line right after a caption (the article's untrimmed lead sentence);
-- everything else: one publication card's teaser, trimmed with `...` when it was cut.
+- everything else: one card's teaser, trimmed with `...` when it was cut; the card is of the kind
+  the listing's URL section names (`kinds.kind_of_url`: `/spotlight/articles` lists news,
+  `/learning/webinars` events), a publication otherwise: a section lists its own items.
 
 A text that is not a listing (a detail page, a catalogue, a page of chrome) is refused with
 `ShapeError` and the shape it has (`parsers.detect`), never split into a record per line.
@@ -18,6 +20,7 @@ import re
 
 from parsers.base import ParsedPage, ShapeError, decode_text, split_truncation
 from parsers.detect import shape
+from parsers.kinds import kind_of_url
 from parsers.text_detail import is_chrome
 from parsers.vocab import SKIP_LINKS
 
@@ -51,6 +54,8 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     if found != "listing":
         raise ShapeError(f"not a listing: {'looks like a ' + found + ' page' if found else 'unknown shape'} ({why})")
     page = ParsedPage()
+    section = kind_of_url(url)
+    listed = section[0] if section else "publication"
     previous_kind: str | None = None
     headings: list[str] = []
     for raw_line in text.splitlines():
@@ -67,7 +72,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         elif previous_kind == "caption":
             kind = "news"
         else:
-            kind = "publication"
+            kind = listed
         abstract, truncated = split_truncation(line)
         page.records.append(
             {

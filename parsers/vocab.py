@@ -305,3 +305,14 @@ ACTIVITY_STATUS = frozenset(
      "closed", "planned", "upcoming", "actividades pasadas", "en curso", "finalizado", "finalizada", "activo",
      "completado", "activités passées", "en cours", "terminé", "terminée", "achevé", "actif", "à venir"}
 )  # fmt: skip
+#: Drupal content-type machine names (`page-node-type-<type>` on <body>, `node--type-<type>` on the
+#: node) -> kind; `page` is Drupal's "Basic page", the type of static pages
+NODE_TYPE_KINDS: dict[str, str] = {
+    **dict.fromkeys(("article", "news", "news_article", "blog_post", "story"), "news"),
+    **dict.fromkeys(("event", "events", "seminar", "webinar", "conference", "meeting", "workshop"), "event"),
+    **dict.fromkeys(("e_course", "e-course", "ecourse", "course", "online_course", "training", "elearning"),
+                    "course"),
+    **dict.fromkeys(("initiative", "project", "programme", "program"), "initiative"),
+    **dict.fromkeys(("page", "basic_page", "static_page"), "about"),
+    **dict.fromkeys(("resource", "publication", "book", "document"), "publication"),
+}  # fmt: skip
