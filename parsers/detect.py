@@ -84,6 +84,8 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
         return ("news" if news else "detail"), one_item
     first = content[0]
     teasers = [n for n, line in enumerate(content) if _is_teaser(line)]
+    if teasers and _cut_short(content[-1]) and len(content) - 1 not in teasers:
+        teasers.append(len(content) - 1)
     others = [n for n, line in enumerate(content) if n not in set(teasers)]
     cut = [n for n in teasers if split_truncation(content[n])[1]]
     # a listing is its cards: any other line is a heading at the top (before or after the
@@ -177,6 +179,14 @@ def _is_teaser(line: str) -> bool:
         or (words >= PROSE_MIN_SENTENCE_WORDS and ends_sentence(line))
         or is_caption(line)
     )
+
+
+def _cut_short(line: str) -> bool:
+    """A page's last line that is a teaser cut part way by the rendering itself (a page saved or
+    excerpted part way through its last card: "... making cities much more diverse places in w"):
+    as long as a trimmed teaser, with neither an end nor a '...'. Only the last line: anywhere
+    else such a line is prose that goes on."""
+    return len(line.split()) >= CUT_TEASER_MIN_WORDS and not ends_sentence(line) and not split_truncation(line)[1]
 
 
 def _is_heading(line: str) -> bool:

@@ -1,0 +1,410 @@
+"""Every kind of page the three sites serve, on pages written here that no fixture contains.
+
+The real pages (tests/real_pages, 42 onwards) show the structures; these pages hold other words,
+other languages and other combinations of the same evidence, so that each rule of `parsers/kinds.py`
+is tested on text it was not written from. Expected values are stated from the rules' spec (the
+issue and the docstrings), never taken from a run.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from parsers import PARSERS, ShapeError
+from parsers.detect import detect_format
+from parsers.kinds import is_date_range, is_item_url, kind_of_url
+from pipeline.models import SightingRecord
+
+MP = "https://migrantprotection.iom.int"
+RR = "https://returnandreintegration.iom.int"
+PUB = "https://publications.iom.int"
+
+#: name -> (url, text, expected kind, expected title or None, abstract opening, {extra key: value})
+PAGES: dict[str, tuple[str | None, str, str, str | None, str, dict[str, str]]] = {
+    "webinar-en-labels-and-sections": (
+        f"{MP}/en/learning/webinars/cash-based-reintegration-support-what-works",
+        "Skip to main content\n\n"
+        "Cash-based reintegration support: what works\n\n"
+        "Dates\n14 - 15 March 2023\n\nVenue\nOnline (Zoom)\n\n"
+        "Objectives\n\n"
+        "The webinar compares cash grants and in-kind support given to returnees in four countries of origin.\n\n"
+        "Speakers from three country offices will present what their monitoring data show.\n\n"
+        "Agenda\n\n"
+        "Each session opens with a short presentation followed by questions from participants.\n",
+        "event",
+        "Cash-based reintegration support: what works",
+        "The webinar compares cash grants",
+        {"dates": "14 - 15 March 2023", "venue": "Online (Zoom)"},
+    ),
+    "seminar-es-no-url-event-labels": (
+        None,
+        "Pasar al contenido principal\n\n"
+        "Seminario regional sobre retorno y salud mental\n\n"
+        "Fechas\ndel 3 al 5 de mayo de 2022\n\nLugar\nDakar, Senegal\n\n"
+        "Público destinatario\n\n"
+        "El seminario reúne a equipos de acompañamiento psicosocial de seis oficinas de la región.\n\n"
+        "Ponentes\n\n"
+        "Intervendrán especialistas de la Organización y de dos universidades asociadas.\n",
+        "event",
+        "Seminario regional sobre retorno y salud mental",
+        "El seminario reúne a equipos",
+        {"dates": "del 3 al 5 de mayo de 2022", "venue": "Dakar, Senegal"},
+    ),
+    "e-course-fr-by-url": (
+        f"{RR}/fr/learning/e-courses/suivi-et-evaluation-de-la-reintegration",
+        "Aller au contenu principal\n\n"
+        "Suivi et évaluation des programmes de réintégration\n\n"
+        "Durée\n6 heures\n\nNiveau\nIntermédiaire\n\n"
+        "Ce cours en ligne présente les outils de suivi utilisés pour mesurer la durabilité de la réintégration.\n\n"
+        "Contenu\n\n"
+        "Le module 2 porte sur les enquêtes auprès des personnes de retour.\n",
+        "course",
+        "Suivi et évaluation des programmes de réintégration",
+        "Ce cours en ligne présente",
+        {"duration": "6 heures", "level": "Intermédiaire"},
+    ),
+    "course-en-no-url-course-labels": (
+        None,
+        "Skip to main content\n\n"
+        "Protection-sensitive case management\n\n"
+        "Duration\n3 hours\n\nCertificate\nYes, on completion\n\n"
+        "This self-paced course walks case workers through referral pathways for migrants in need of care.\n",
+        "course",
+        "Protection-sensitive case management",
+        "This self-paced course walks",
+        {"duration": "3 hours"},
+    ),
+    "initiative-es-status-under-acerca-de": (
+        f"{RR}/es/acerca-de/iniciativa-regional-de-reintegracion-comunitaria",
+        "Pasar al contenido principal\n"
+        "Iniciativa regional de reintegración comunitaria\n\n"
+        "La iniciativa apoya proyectos comunitarios en zonas de retorno de tres países de la región andina.\n\n"
+        "Países\nBolivia, Ecuador, Perú\nEstado\nEn curso\nDescripción\n\n"
+        "Los proyectos se eligen con las autoridades locales y los grupos de personas retornadas.\n",
+        "initiative",
+        "Iniciativa regional de reintegración comunitaria",
+        "La iniciativa apoya proyectos",
+        {"status": "En curso", "countries": "Bolivia, Ecuador, Perú"},
+    ),
+    "project-en-by-url": (
+        f"{MP}/en/projects/safe-labour-mobility-corridors",
+        "Skip to main content\n\n"
+        "Safe Labour Mobility Corridors\n\n"
+        "The project helps two governments set up recruitment that respects the rights of migrant workers.\n",
+        "initiative",
+        "Safe Labour Mobility Corridors",
+        "The project helps two governments",
+        {},
+    ),
+    "about-es-no-heading": (
+        f"{MP}/es/acerca-de",
+        "Pasar al contenido principal\n\n"
+        "La plataforma reúne recursos, cursos y debates sobre la protección de las personas migrantes.\n\n"
+        "Enfoque de la Organización\n\n"
+        "Cada sección puede filtrarse por región, tema y tipo de recurso.\n",
+        "about",
+        None,
+        "La plataforma reúne recursos",
+        {},
+    ),
+    "about-fr-heading": (
+        f"{RR}/fr/a-propos",
+        "Aller au contenu principal\n\n"
+        "À propos de la plateforme\n\n"
+        "La plateforme sert de point de rencontre aux praticiens du retour et de la réintégration.\n",
+        "about",
+        "À propos de la plateforme",
+        "La plateforme sert de point",
+        {},
+    ),
+    "contact-en": (
+        f"{MP}/en/contact",
+        "Skip to main content\n\nContact us\n\nWrite to the platform team with questions about resources or courses.\n",
+        "about",
+        "Contact us",
+        "Write to the platform team",
+        {},
+    ),
+    "event-span-of-dates-no-url": (
+        None,
+        "Skip to main content\n\n12 – 14 octobre 2022\n\n"
+        "L'atelier a réuni les points focaux de la réintégration de onze pays pour comparer leurs pratiques.\n",
+        "event",
+        None,
+        "L'atelier a réuni les points",
+        {"dates": "12 – 14 octobre 2022"},
+    ),
+    "publication-slug-says-project": (
+        f"{PUB}/books/ioms-project-handbook-second-edition",
+        "Original Language\nEnglish\nNumber of Pages\n212\n\n"
+        "IOM Project Handbook: Second Edition\n\n"
+        "The handbook sets out how IOM develops, manages and reports on its projects, step by step.\n",
+        "publication",
+        "IOM Project Handbook: Second Edition",
+        "The handbook sets out how",
+        {},
+    ),
+    "publication-with-an-objectives-heading": (
+        f"{MP}/en/resources/guideline/community-based-reintegration-guidance",
+        "Skip to main content\n\n"
+        "Community-based reintegration guidance\n\n"
+        "2022, IOM, Community-based reintegration guidance\n\n"
+        "Objectives\n\n"
+        "The guidance helps project teams choose community projects with the people who returned.\n",
+        "publication",
+        "Community-based reintegration guidance",
+        "The guidance helps project teams",
+        {},
+    ),
+    "spotlight-article-about-an-event-is-news": (
+        f"{RR}/en/spotlight/articles/event/practitioners-meet-in-nairobi",
+        "Skip to main content\n\n"
+        "Practitioners meet in Nairobi to share reintegration practice\n\n"
+        "Participants at the Nairobi meeting. © IOM 2023\n\n"
+        "More than sixty practitioners met in Nairobi this week to compare how they support returnees.\n",
+        "news",
+        "Practitioners meet in Nairobi to share reintegration practice",
+        "More than sixty practitioners",
+        {},
+    ),
+    "bookstore-fr-untitled-book": (
+        f"{PUB}/fr/books/fiche-information-afrique-de-louest",
+        "Cette fiche présente les activités de l’OIM en Afrique de l’Ouest et les résultats obtenus en 2019.\n",
+        "publication",
+        None,
+        "Cette fiche présente les activités",
+        {},
+    ),
+    "bookstore-ar-book": (
+        f"{PUB}/ar/books/migration-report-summary-ar",
+        "ملخص تقرير الهجرة في العالم\n\n"
+        "يقدم هذا الملخص أهم ما جاء في التقرير عن اتجاهات الهجرة في العالم خلال العامين الماضيين.\n",
+        "publication",
+        "ملخص تقرير الهجرة في العالم",
+        "يقدم هذا الملخص",
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_each_kind_of_page_gives_one_record_of_its_kind(name):
+    url, text, kind, title, opening, extra = PAGES[name]
+    found, why = detect_format(text.encode(), url)
+    assert found == "text-detail", why
+    assert why.startswith(f"{kind}:"), why  # archive add says what the page will load as
+    parsed = PARSERS["text-detail"](text.encode(), url)
+    assert len(parsed.records) == 1
+    record = parsed.records[0]
+    assert record["kind"] == kind
+    assert record.get("title") == title
+    assert record["abstract"].startswith(opening)
+    for key, value in extra.items():
+        assert record["extra"].get(key) == value, key
+    SightingRecord(sighting_id="s", page_id="p", **record)  # the warehouse takes it as it is
+
+
+def test_the_opening_prose_of_a_page_that_is_no_publication_stops_at_its_first_section():
+    """Title = the heading, abstract = the opening prose: the Agenda's text is not the abstract."""
+    url, text, *_ = PAGES["webinar-en-labels-and-sections"]
+    record = PARSERS["text-detail"](text.encode(), url).records[0]
+    assert "Each session opens" not in record["abstract"] and "Agenda" not in record["abstract"]
+    url, text, *_ = PAGES["about-es-no-heading"]
+    record = PARSERS["text-detail"](text.encode(), url).records[0]
+    assert "Enfoque" not in record["abstract"] and "Cada sección" not in record["abstract"]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["Objectives", "Dates", "Agenda", "Description", "Background", "Objetivos", "Antecedentes", "Contexte",
+     "Objectifs :", "3 December 2021 - 4 January 2022", "del 10 al 12 de junio de 2024", "du 1er au 3 mars 2023"],
+)  # fmt: skip
+def test_a_section_heading_or_a_date_line_is_never_a_title(heading):
+    """A page that opens with a section heading or its dates and has no heading of its own has no title."""
+    text = (
+        f"Skip to main content\n\n{heading}\n\n"
+        "The meeting brought together officials from five ministries to agree on a referral system.\n"
+    )
+    url = f"{RR}/en/learning/seminars/referral-systems-meeting"
+    record = PARSERS["text-detail"](text.encode(), url).records[0]
+    assert record.get("title") is None
+    assert record["kind"] == "event"
+
+
+def test_a_heading_inside_the_text_is_not_the_page_title():
+    text = (
+        "Skip to main content\n\n"
+        "The platform collects guidance from many offices on how to protect migrants in crises.\n\n"
+        "Regional focal points\n\n"
+        "Each region has a focal point who answers questions from practitioners.\n"
+    )
+    record = PARSERS["text-detail"](text.encode(), f"{MP}/en/about/focal-points").records[0]
+    assert record.get("title") is None and record["kind"] == "about"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 - 2 December 2021", True), ("June 3-5, 2024", True), ("28 February – 25 March", True),
+        ("del 3 al 5 de mayo de 2022", True), ("du 1er au 2 décembre 2021", True),
+        ("13 Jul 2022", False), ("2020-2024", False), ("Chapter 1 - 2", False), ("West and Central Africa", False),
+    ],
+)  # fmt: skip
+def test_a_span_of_dates_is_told_from_a_date_and_a_title(text, expected):
+    assert is_date_range(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "item"),
+    [
+        (f"{MP}/en/learning/seminars/some-seminar", "event", True),
+        (f"{MP}/en/learning/seminars", "event", False),
+        (f"{RR}/es/eventos/taller-regional", "event", True),
+        (f"{MP}/fr/formations/cours-en-ligne-x", "course", True),
+        (f"{MP}/en/initiatives/joint-initiative", "initiative", True),
+        (f"{RR}/fr/propos", "about", True),
+        (f"{PUB}/fr/propos-de-loim-publications", "about", True),
+        (f"{MP}/en/faq", "about", True),
+        (f"{MP}/en/spotlight/articles/event/a-launch", "news", True),
+        (f"{MP}/en/spotlight/articles?page=3", "news", False),
+        (f"{PUB}/books/ioms-project-handbook", "publication", True),
+        (f"{MP}/en/resources/guideline/x", "publication", True),
+        (f"{MP}/en/resources/guideline?page=2", "publication", False),
+        (f"{PUB}/search-books?subject=450", None, False),
+        (f"{PUB}/fr/node/2832", None, True),
+    ],
+)
+def test_the_url_section_names_the_kind_left_most_first(url, kind, item):
+    found = kind_of_url(url)
+    assert (found[0] if found else None) == kind
+    assert is_item_url(url) is item
+
+
+def test_prose_with_no_page_evidence_is_still_refused():
+    """No URL, no skip link, no labels, no dates: a paragraph of prose is not a page of the sites."""
+    text = "The harbour was quiet that morning, and the ferry left late because of the fog over the bay.\n"
+    assert detect_format(text.encode(), None)[0] is None
+
+
+def test_a_bookstore_listing_whose_last_card_the_rendering_cut_is_a_listing():
+    teaser = (
+        "This report looks at how {} towns plan services for people who return, with case studies from "
+        "municipal offices, interviews with returnees and a checklist for local planners who want to..."
+    )
+    cut = (
+        "A guide for consular staff on helping nationals stranded abroad during crises and conflicts, "
+        "from the first call to the office until the"
+    )
+    text = "\n".join([teaser.format(n) for n in ("three", "four", "five")] + [cut]) + "\n"
+    url = f"{PUB}/?language=es"
+    assert detect_format(text.encode(), url)[0] == "text-listing"
+    assert len(PARSERS["text-listing"](text.encode(), url).records) == 4
+
+
+def test_a_listing_lists_its_sections_kind():
+    cards = "\n".join(
+        f"The webinar number {n} looked at how reintegration counsellors follow up with returnees after a year..."
+        for n in range(3)
+    )
+    parsed = PARSERS["text-listing"](f"Skip to main content\n\n{cards}\n".encode(), f"{RR}/en/learning/webinars")
+    assert [r["kind"] for r in parsed.records] == ["event"] * 3
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+
+def _html(body_class: str, h1: str, body: str, title: str = "") -> bytes:
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body class='{body_class}'><main>"
+        f"<h1>{h1}</h1><div class='field field--name-body'><p>{body}</p></div></main></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("body_class", "url", "kind"),
+    [
+        ("path-node page-node-type-event", None, "event"),
+        ("path-node page-node-type-e-course", None, "course"),
+        ("path-node page-node-type-initiative", None, "initiative"),
+        ("path-node page-node-type-page", None, "about"),
+        ("path-node page-node-type-resource", None, "publication"),
+        ("path-node page-node-type-resource", f"{MP}/en/learning/webinars/a-webinar", "event"),
+    ],
+)
+def test_html_pages_are_typed_by_drupal_content_type_and_url(body_class, url, kind):
+    body = _html(
+        body_class,
+        "Protecting migrants in crises",
+        "The session reviewed what consular staff can do when a crisis hits.",
+    )
+    found, why = detect_format(body, url)
+    assert found == "html-detail" and why.startswith(kind), why
+    record = PARSERS["html-detail"](body, url).records[0]
+    assert record["kind"] == kind and record["title"] == "Protecting migrants in crises"
+
+
+def test_an_html_heading_that_is_a_section_heading_is_not_the_title():
+    body = _html(
+        "page-node-type-event",
+        "Objectifs",
+        "La session a passé en revue les outils de suivi.",
+        "Atelier de suivi | OIM",
+    )
+    record = PARSERS["html-detail"](body, f"{RR}/fr/evenements/atelier-de-suivi").records[0]
+    assert record["title"] == "Atelier de suivi" and record["kind"] == "event"
+
+
+def test_html_listing_cards_take_the_kind_of_what_they_link_to():
+    cards = "".join(
+        f"<div class='views-row'><h3><a href='{path}'>Card {n}</a></h3>"
+        f"<div class='field--name-body'>A teaser long enough to be one for card number {n} of this page.</div></div>"
+        for n, path in enumerate(["/en/learning/seminars/a", "/en/resources/manual/b", "/en/learning/e-courses/c"])
+    )
+    body = f"<!doctype html><html><body><main>{cards}</main></body></html>".encode()
+    records = PARSERS["html-listing"](body, f"{MP}/en/search").records
+    assert [r["kind"] for r in records] == ["event", "publication", "course"]
+
+
+# --- through the command line and the warehouse ------------------------------------------------
+
+
+def test_pages_that_are_no_publication_load_with_their_kind_and_never_become_publications(
+    run_cli, empty_archive, tmp_path
+):
+    names = [n for n, page in PAGES.items() if page[0] is not None]
+    for n, name in enumerate(names):
+        url, text, *_ = PAGES[name]
+        path = tmp_path / f"page{n}.txt"
+        path.write_text(text, encoding="utf-8")
+        source = url.split("/")[2]
+        done = run_cli("archive", "add", str(path), "--source", source, "--url", url, "--format", "auto")
+        assert done.returncode == 0, (name, done.stderr)
+    done = run_cli("ingest", "--offline")
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        kinds = dict(
+            con.execute("SELECT p.url, s.kind FROM sightings AS s JOIN raw_pages AS p USING (page_id)").fetchall()
+        )
+        members = {u for (u,) in con.execute(
+            "SELECT p.url FROM edition_members JOIN sightings USING (sighting_id) JOIN raw_pages AS p USING (page_id)"
+        ).fetchall()}  # fmt: skip
+    finally:
+        con.close()
+    assert kinds == {PAGES[n][0]: PAGES[n][2] for n in names}
+    assert members == {PAGES[n][0] for n in names if PAGES[n][2] == "publication"}
+    out = tmp_path / "out.jsonl"
+    done = run_cli("export", "--format", "jsonl", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    exported = out.read_text(encoding="utf-8")
+    for name in names:
+        url, _, kind, title, *_ = PAGES[name]
+        if kind != "publication" and title:
+            assert title not in exported, name
+
+
+def test_a_page_of_chrome_under_an_item_url_is_still_refused():
+    with pytest.raises(ShapeError):
+        PARSERS["text-detail"](b"Skip to main content\n\nShare\nPrint\n", f"{MP}/en/learning/seminars/x")
+    assert detect_format(b"Skip to main content\n\nShare\nPrint\n", f"{MP}/en/learning/seminars/x")[0] is None
