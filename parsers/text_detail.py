@@ -203,6 +203,29 @@ def _date_parser(cls: Any) -> Any:
     )
 
 
+_SPAN_SPLIT = re.compile(r"\s*(?:[-–—]|\bto\b|\buntil\b|\bal\b|\bau\b|\bjusqu'au\b)\s*", re.IGNORECASE)
+_SPAN_OPENER = re.compile(r"^(?:from|del?|du)\s+", re.IGNORECASE)
+_DAY_ONLY = re.compile(r"(\d{1,2})(?:st|nd|rd|th|er|º)?")
+
+
+def span_dates(text: str) -> tuple[date, date] | None:
+    """(first, last) day of a span of dates ("1 - 2 December 2021", "del 3 al 5 de mayo de 2022");
+    the first part borrows the month and year the last part names. None when the last part has no year."""
+    parts = _SPAN_SPLIT.split(_SPAN_OPENER.sub("", " ".join(text.split())), maxsplit=1)
+    if len(parts) != 2:
+        return None
+    end = parse_date(parts[1])
+    if end is None:
+        return None
+    day = _DAY_ONLY.fullmatch(parts[0])
+    try:
+        start = date(end.year, end.month, int(day.group(1))) if day else None
+    except ValueError:
+        return None
+    start = start or parse_date(parts[0]) or parse_date(f"{parts[0]} {end.year}")
+    return (start, end) if start and start <= end else None
+
+
 def _language_names(text: str) -> list[str] | None:
     """Language names of a line ("English, Français"), or None when a part is not one."""
     parts = [p.strip(" .*") for p in re.split(r"\s*(?:,|;|/|\||\band\b|\by\b|\bet\b)\s*", text) if p.strip(" .*")]
@@ -286,6 +309,7 @@ class _Reader:
         #: field labels and section headings of events, courses, initiatives (kind evidence)
         self.kind_labels: list[str] = []
         self.kind_fields: dict[str, list[str]] = {}
+        self.kind_values: list[str] = []
         #: line numbers of section headings: the opening prose of a page ends at the first
         self.headings: list[int] = []
 
@@ -410,6 +434,7 @@ class _Reader:
                 break
             values.append(text)
             k += 1
+        self.kind_values.extend(values)
         key = KIND_FIELD_KEYS.get(label)
         if key:
             self.kind_fields.setdefault(key, []).extend(values)
@@ -538,12 +563,32 @@ class _Reader:
             page.page_info["shape"] = item_kind
         page.page_info["kind"] = f"{record['kind']}: {kind_why}"
         extra = record.setdefault("extra", {})
+        if item_kind in ("event", "course"):
+            when = self._event_dates()
+            if when:
+                extra["start_date"], extra["end_date"] = when[0].isoformat(), when[1].isoformat()
         for key, values in self.kind_fields.items():
             if values:
                 extra[key] = (" / " if key == "details" else ", ").join(dict.fromkeys(values))
         if not extra:
             del record["extra"]
         return page
+
+    def _event_dates(self) -> tuple[date, date] | None:
+        """First and last day of an event or course: from its spans of dates, its lines that are a
+        date, and headings that end with one ("Agenda - Thursday 8 December 2022"); never from its
+        prose, where any date may be cited."""
+        days: list[date] = []
+        for text in self.kind_values + [line.text for _, line in self.content]:
+            if is_date_range(text):
+                days.extend(span_dates(text) or ())
+                continue
+            if looks_like_prose(text):
+                continue
+            day = parse_date(text) or (parse_date(text.rsplit(" - ", 1)[1]) if " - " in text else None)
+            if day is not None:
+                days.append(day)
+        return (min(days), max(days)) if days else None
 
     def _opening(self) -> int:
         """Index in content of the first paragraph of prose (len(content) when there is none).

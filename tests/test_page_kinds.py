@@ -35,7 +35,7 @@ PAGES: dict[str, tuple[str | None, str, str, str | None, str, dict[str, str]]] =
         "event",
         "Cash-based reintegration support: what works",
         "The webinar compares cash grants",
-        {"dates": "14 - 15 March 2023", "venue": "Online (Zoom)"},
+        {"dates": "14 - 15 March 2023", "venue": "Online (Zoom)", "start_date": "2023-03-14", "end_date": "2023-03-15"},
     ),
     "seminar-es-no-url-event-labels": (
         None,
@@ -49,7 +49,12 @@ PAGES: dict[str, tuple[str | None, str, str, str | None, str, dict[str, str]]] =
         "event",
         "Seminario regional sobre retorno y salud mental",
         "El seminario reúne a equipos",
-        {"dates": "del 3 al 5 de mayo de 2022", "venue": "Dakar, Senegal"},
+        {
+            "dates": "del 3 al 5 de mayo de 2022",
+            "venue": "Dakar, Senegal",
+            "start_date": "2022-05-03",
+            "end_date": "2022-05-05",
+        },
     ),
     "e-course-fr-by-url": (
         f"{RR}/fr/learning/e-courses/suivi-et-evaluation-de-la-reintegration",
@@ -133,7 +138,7 @@ PAGES: dict[str, tuple[str | None, str, str, str | None, str, dict[str, str]]] =
         "event",
         None,
         "L'atelier a réuni les points",
-        {"dates": "12 – 14 octobre 2022"},
+        {"dates": "12 – 14 octobre 2022", "start_date": "2022-10-12", "end_date": "2022-10-14"},
     ),
     "publication-slug-says-project": (
         f"{PUB}/books/ioms-project-handbook-second-edition",

@@ -71,6 +71,8 @@ def test_detail_page_gives_one_record_with_its_title_and_fields(page):
     assert record["kind"] == page["kind"], parsed.page_info.get("kind")
     if "status" in page:
         assert extra.get("status") == page["status"]
+    if "event_dates" in page:  # first and last day, from the page's date lines and dated headings
+        assert {extra.get("start_date"), extra.get("end_date")} == set(page["event_dates"])
     for key in ("year", "page_count"):
         if key in page:
             assert record.get(key) == page[key], key
