@@ -141,8 +141,15 @@ def kind_of_labels(lines: Iterable[str]) -> tuple[str, str] | None:
     return kind, f"{kind} labels ({', '.join(seen[kind][:3])})"
 
 
+#: a span of dates is a short line; longer ones are not tried (a hostile page's one long line)
+DATE_RANGE_MAX_CHARS = 80
+
+
 def is_date_range(text: str) -> bool:
-    return bool(DATE_RANGE.match(" ".join(text.split())))
+    if len(text) > DATE_RANGE_MAX_CHARS * 2:
+        return False
+    line = " ".join(text.split())
+    return len(line) <= DATE_RANGE_MAX_CHARS and bool(DATE_RANGE.match(line))
 
 
 def is_section_heading(text: str) -> bool:
