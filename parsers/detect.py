@@ -79,7 +79,7 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
         return ("news" if news else "detail"), "a cover alt text 'YEAR, ORG, title'"
     if len(content) >= 2 and content[0] == content[1] and not looks_like_prose(content[0]):
         return ("news" if news else "detail"), "the title printed twice"
-    one_item = _one_item(content, lines, url)
+    one_item = _one_item(content, lines, url, _paragraph_blocks(raw))
     if one_item:
         return ("news" if news else "detail"), one_item
     first = content[0]
@@ -107,14 +107,15 @@ def shape(text: str, url: str | None = None) -> tuple[str | None, str]:
     return None, "no known shape: not a listing (card teasers), a catalogue, a detail or a news page"
 
 
-def _one_item(content: list[str], lines: list[str], url: str | None) -> str | None:
+def _one_item(content: list[str], lines: list[str], url: str | None, blocks: int = 0) -> str | None:
     """What shows that the page is one item's own page although it may show no title; None otherwise.
 
     Why: an item page may print nothing but prose (a bookstore book with only its abstract, an
     about page, a seminar page that opens with its dates), which the tests above leave unknown.
     The evidence is the page's own: its URL names one item; or it prints two field labels of an
     event, a course or an initiative; or a span of dates above its first paragraph; or it is a
-    page of the sites (Drupal's skip link) whose content is prose with no sign of cards.
+    page of the sites (Drupal's skip link) whose content is paragraphs of prose set apart by blank
+    lines (a listing prints its cards one per line) with no sign of cards (trimmed teasers, a pager).
     """
     if not any(looks_like_prose(line) or is_title_like(line) for line in content):
         return None
@@ -131,9 +132,14 @@ def _one_item(content: list[str], lines: list[str], url: str | None) -> str | No
     skip = any(line.casefold() in SKIP_LINKS for line in lines)
     trimmed = [line for line in content if split_truncation(line)[1]]
     pager = any(_is_listing_chrome(line) and line.casefold() not in SKIP_LINKS for line in lines)
-    if skip and not trimmed and not pager and not _has_pager_param(url):
+    if skip and blocks >= 2 and not trimmed and not pager and not _has_pager_param(url):
         return "a page of the site (skip link) with paragraphs of prose and no cards"
     return None
+
+
+def _paragraph_blocks(raw: list[str]) -> int:
+    """Paragraphs of prose that a blank line sets apart from what follows them."""
+    return sum(1 for n, line in enumerate(raw[:-1]) if not raw[n + 1] and looks_like_prose(line))
 
 
 def _card_evidence(lines: list[str], cut: list[str], url: str | None) -> str | None:

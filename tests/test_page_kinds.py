@@ -413,3 +413,17 @@ def test_a_page_of_chrome_under_an_item_url_is_still_refused():
     with pytest.raises(ShapeError):
         PARSERS["text-detail"](b"Skip to main content\n\nShare\nPrint\n", f"{MP}/en/learning/seminars/x")
     assert detect_format(b"Skip to main content\n\nShare\nPrint\n", f"{MP}/en/learning/seminars/x")[0] is None
+
+
+def test_a_site_page_of_paragraphs_is_a_page_and_one_lead_a_line_is_a_listing():
+    """With no URL, a skip link then paragraphs set apart by blank lines is a page of text; the same
+    sentences one per line, as a listing prints its cards, stay a listing."""
+    leads = [
+        "The centre opened its doors to returning families last week after two years of building work.",
+        "A new training course for border officials began in the capital on Monday with forty trainees.",
+        "Volunteers from three towns met to share what they learned this year about welcoming returnees.",
+    ]
+    page = "Skip to main content\n\n" + "\n\n".join(leads) + "\n"
+    listing = "Skip to main content\n\n" + "\n".join(leads) + "\n"
+    assert detect_format(page.encode(), None)[0] == "text-detail"
+    assert detect_format(listing.encode(), None)[0] == "text-listing"
