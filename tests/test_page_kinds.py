@@ -427,3 +427,14 @@ def test_a_site_page_of_paragraphs_is_a_page_and_one_lead_a_line_is_a_listing():
     listing = "Skip to main content\n\n" + "\n".join(leads) + "\n"
     assert detect_format(page.encode(), None)[0] == "text-detail"
     assert detect_format(listing.encode(), None)[0] == "text-listing"
+
+
+def test_the_warehouse_takes_the_kinds_of_the_vocabulary_and_no_other():
+    from pydantic import ValidationError
+
+    from parsers.vocab import PAGE_KINDS
+
+    for kind in PAGE_KINDS:
+        SightingRecord(sighting_id="s", page_id="p", position=1, kind=kind, title="A page")
+    with pytest.raises(ValidationError):
+        SightingRecord(sighting_id="s", page_id="p", position=1, kind="other", title="A page")
