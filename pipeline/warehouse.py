@@ -312,7 +312,8 @@ class WorkingCopy:
     """The pipeline writes a private copy of the warehouse and publishes it whole when a run ends.
 
     Analysts open the published file (`warehouse/iom.duckdb`); runs write `warehouse/.build/iom.duckdb`,
-    which nobody else opens. DuckDB allows one writer per file and a reader blocks a writer, so a
+    which nobody else opens, and the product's own readers open `warehouse/.build/readers/` (publish).
+    DuckDB allows one writer per file and a reader blocks a writer, so a
     run that wrote the published file would fail while an analyst holds it open, and an analyst
     would see a half-loaded warehouse. Publishing copies the finished working copy beside the
     published file and renames it over it (atomic on POSIX): open connections keep the snapshot
