@@ -10,7 +10,7 @@ field) and a withdrawn record carries nothing else that the format does not requ
 What makes a record citable (a citation processor or BibTeX style refuses or garbles one without):
 - a creator and a publisher: the page's authors, else its organisation (a corporate author), else
   the site's declared owner (`owner` in sources.toml), which every page of an IOM site is by;
-- the item's own URL only (its page, a card's link), never the listing it was found on: that
+- the item's own URL only (its page, a card's link, else its PDF), never the listing it was found on: that
   listing is provenance, written where each format keeps where a record came from (CSL `source`,
   RIS `DP`, BibTeX `note`, DC `source`), so a reader of a citation is never sent to page 4 of a list;
 - a resource type (RESOURCE_TYPES, the one table: the page's own Type field, else the item's or the
@@ -150,12 +150,12 @@ def identifiers(rec: dict[str, Any]) -> list[str]:
 
 
 def link(rec: dict[str, Any]) -> str | None:
-    """The record's own page (its detail page, a card's link), a web URL, else None.
+    """The record's own page (its detail page, a card's link), else its PDF file: web URLs only; else None.
 
     Never a page that merely lists it: a citation's URL is where the item is, and page 4 of a
     listing shows other items next month (the listing is `found_on`, see `provenance`).
     """
-    return web_url(rec.get("url"))
+    return web_url(rec.get("url")) or next(iter(pdf_links(rec)), None)
 
 
 def provenance(rec: dict[str, Any]) -> str | None:
@@ -353,7 +353,7 @@ def ris_entry(rec: dict[str, Any], level: str) -> dict[str, Any]:
     """rispy's field names for the RIS tags (TY, ID, TI, AU, AB, PY, SN, UR, L1, DP, LA, PB, T3, N1, C1...).
 
     AU holds a corporate author as one name with no comma (readers split "Last, First" at the
-    comma only); UR only the item's own page, L1 its PDF, DP the listing it was found on.
+    comma only); UR only the item's own page (else its PDF), L1 its PDF, DP the listing it was found on.
     """
     if is_withdrawn(rec):
         return {"type_of_reference": "GEN", "id": record_id(rec, level), "custom1": "withdrawn"}

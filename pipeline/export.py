@@ -111,14 +111,9 @@ def _web_list(column: str) -> str:
     return f"list_filter({column}, lambda u: ({web_url_sql('u')}) IS NOT NULL)"
 
 
-#: SQL: a text as the words of RESOURCE_TYPES are written (lower case, no accents, one space between words)
 def _words(column: str) -> str:
+    """SQL: a text as the words of RESOURCE_TYPES are written (lower case, no accents, one space between words)."""
     return f"trim(regexp_replace(lower(strip_accents({column})), '[^a-z0-9]+', ' ', 'g'))"
-
-
-def _path(column: str) -> str:
-    """SQL: a URL's path (no scheme, host, query or fragment), so a query's words never count."""
-    return f"regexp_replace(regexp_replace({column}, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*', ''), '[?#].*$', '')"
 
 
 def _type_case(words: str) -> str:
@@ -131,6 +126,32 @@ def _type_case(words: str) -> str:
     return f"CASE {whens} END"
 
 
+#: the path segment under which the two platforms' Drupal puts a resource's type (`/en/resources/<type>`)
+TYPE_PATH_SEGMENTS = ("resources", "recursos", "ressources")
+
+
+def _after_type_segment(url: str) -> str:
+    """SQL: what follows `/resources/` in a URL's path (`<type>/<item>...`), else NULL.
+
+    String functions, not a regular expression: DuckDB's regexp_extract costs microseconds a row,
+    and this runs on every sighting for every OAI-PMH request.
+    """
+    cases = []
+    for name in TYPE_PATH_SEGMENTS:
+        at = f"strpos({url}, '/{name}/')"
+        query = f"strpos({url}, '?')"
+        cases.append(
+            f"CASE WHEN {at} > 0 AND ({query} = 0 OR {query} > {at}) THEN substr({url}, {at} + {len(name) + 2}) END"
+        )
+    return f"split_part(split_part(coalesce({', '.join(cases)}), '?', 1), '#', 1)"
+
+
+def _item_type_segment(url: str) -> str:
+    """SQL: the type segment of an item's URL, `/resources/<type>/<item>`; never the item's own name."""
+    after = _after_type_segment(url)
+    return f"CASE WHEN split_part({after}, '/', 2) <> '' THEN split_part({after}, '/', 1) END"
+
+
 def resource_types_sql() -> str:
     """SQL CTEs ending in `edition_types (edition_id, resource_type)`, one row per live edition.
 
@@ -139,46 +160,55 @@ def resource_types_sql() -> str:
     link, a detail page's URL: `/en/resources/<type>/<item>`, never the item's own name); the listing
     section it was found in (its URL's `resources/<type>` segment or last path segment, as the
     sources file names sections, and the listing page's heading, which names the section on these
-    sites). Within one level the
-    most specific type wins. None of these: an ISBN makes it a book, an ISSN (and no ISBN) a
-    periodical, else NULL (a generic document). Any section the sources file may name gives a type or
-    NULL, never an error. Shared by the export (`select_records`) and OAI-PMH's `type:` sets, so a
-    set holds exactly the records a citation gives that type.
+    sites). Within one level the most specific type wins. None of these: an ISBN makes it a book,
+    an ISSN (and no ISBN) a periodical, else NULL (a generic document). Any section the sources
+    file may name gives a type or NULL, never an error. Shared by the export (`select_records`) and
+    OAI-PMH's `type:` sets, so a set holds exactly the records a citation gives that type.
+
+    Cost: string functions per sighting and per page; the words are matched once per distinct text.
     """
-    # an item's path is /<lang>/resources/<type>/<item>: its last segment is its own name, never a type
-    item = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)/[^/]', 1)"
-    section = "regexp_extract({}, '/(?:resources|recursos|ressources)/([^/]+)', 1)"
-    last = "regexp_extract({}, '([^/]+)/?$', 1)"
     order = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
+    section = f"split_part({_after_type_segment('url')}, '/', 1)"
+    path = "rtrim(split_part(split_part(url, '?', 1), '#', 1), '/')"
     return f"""
-    type_src AS (
-        SELECT m.edition_id, s.extra->>'type' AS page_type, {_path("s.url")} AS own_path,
-               {_path("s.detail_url")} AS detail_path, {_path("p.url")} AS page_path,
-               coalesce(p.format LIKE '%detail', FALSE) AS detail_page,
-               coalesce(p.page_info->>'heading', p.page_info->'headings'->>0) AS heading,
+    type_pages AS (
+        SELECT page_id, coalesce(format LIKE '%detail', FALSE) AS detail_page,
+               {_item_type_segment("url")} AS item_segment, nullif({section}, '') AS section_segment,
+               CASE WHEN len(string_split({path}, '/')) > 3 THEN string_split({path}, '/')[-1] END AS last_segment,
+               coalesce(page_info->>'heading', page_info->'headings'->>0) AS heading
+        FROM raw_pages
+    ),
+    page_texts AS (
+        SELECT page_id, 2 AS level, item_segment AS text FROM type_pages WHERE detail_page
+        UNION ALL SELECT page_id, 3, section_segment FROM type_pages WHERE NOT detail_page
+        UNION ALL SELECT page_id, 3, last_segment FROM type_pages WHERE NOT detail_page
+        UNION ALL SELECT page_id, 3, heading FROM type_pages WHERE NOT detail_page
+    ),
+    type_src AS MATERIALIZED (
+        SELECT m.edition_id, s.page_id, nullif(trim(s.extra->>'type'), '') AS page_type,
+               {_item_type_segment("s.url")} AS own_segment, {_item_type_segment("s.detail_url")} AS detail_segment,
                nullif(trim(s.extra->>'issn'), '') IS NOT NULL AS has_issn
-        FROM edition_members AS m
-        JOIN sightings AS s USING (sighting_id)
-        JOIN raw_pages AS p USING (page_id)
+        FROM edition_members AS m JOIN sightings AS s USING (sighting_id)
         WHERE s.kind = 'publication'
     ),
-    type_evidence AS (
-        SELECT edition_id, 1 AS level, page_type AS text FROM type_src
-        UNION ALL SELECT edition_id, 2, {item.format("own_path")} FROM type_src
-        UNION ALL SELECT edition_id, 2, {item.format("detail_path")} FROM type_src
-        UNION ALL SELECT edition_id, 2, {item.format("page_path")} FROM type_src WHERE detail_page
-        UNION ALL SELECT edition_id, 3, {section.format("page_path")} FROM type_src WHERE NOT detail_page
-        UNION ALL SELECT edition_id, 3, {last.format("page_path")} FROM type_src WHERE NOT detail_page
-        UNION ALL SELECT edition_id, 3, heading FROM type_src WHERE NOT detail_page
+    type_evidence AS MATERIALIZED (
+        SELECT edition_id, 1 AS level, page_type AS text FROM type_src WHERE page_type IS NOT NULL
+        UNION ALL SELECT edition_id, 2, own_segment FROM type_src WHERE own_segment IS NOT NULL
+        UNION ALL SELECT edition_id, 2, detail_segment FROM type_src WHERE detail_segment IS NOT NULL
+        UNION ALL SELECT s.edition_id, t.level, t.text
+            FROM (SELECT DISTINCT edition_id, page_id FROM type_src) AS s JOIN page_texts AS t USING (page_id)
+            WHERE nullif(t.text, '') IS NOT NULL
     ),
-    typed AS (
-        SELECT edition_id, level, {_type_case(_words("text"))} AS resource_type
-        FROM type_evidence WHERE nullif(text, '') IS NOT NULL
+    text_types AS MATERIALIZED (
+        -- the words matched once per distinct text; no filter on the match, which DuckDB would push
+        -- below the DISTINCT and run on every row (arg_min skips the NULL specificity of no match)
+        SELECT text, resource_type, list_position([{order}], resource_type) AS specificity
+        FROM (SELECT text, {_type_case(_words("text"))} AS resource_type FROM (SELECT DISTINCT text FROM type_evidence))
     ),
     named_types AS (
-        SELECT edition_id, arg_min(resource_type, level * 100 + list_position([{order}], resource_type))
-               AS resource_type
-        FROM typed WHERE resource_type IS NOT NULL GROUP BY edition_id
+        SELECT e.edition_id, arg_min(t.resource_type, e.level * 100 + t.specificity) AS resource_type
+        FROM type_evidence AS e JOIN text_types AS t USING (text)
+        GROUP BY e.edition_id
     ),
     serials AS (SELECT edition_id, bool_or(has_issn) AS has_issn FROM type_src GROUP BY edition_id),
     edition_types AS (

@@ -354,7 +354,8 @@ def test_ris_entries_round_trip_through_rispy(real_warehouse, tmp_path):
         assert entry["type_of_reference"] in ("BOOK", "RPRT", "JFULL", "PAMP", "GEN")
         for number in want["isbn"] + want["eisbn"]:
             assert number in entry["issn"]  # rispy's name for SN
-        assert entry.get("urls") == ([want["url"]] if want["url"] else None)  # its own page or nothing
+        own = want["url"] or next(iter(want["pdf_urls"]), None)  # its own page, else its file; never a listing
+        assert entry.get("urls") == ([own] if own else None)
         if want["language"]:
             assert entry["language"] == want["language"]
 
