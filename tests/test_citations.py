@@ -38,7 +38,7 @@ from lxml import etree
 from pybtex.style.formatting.plain import Style as PlainStyle
 from test_dedup_rules import MP, PUB, build_warehouse, page
 
-from pipeline import oai
+from pipeline import citation, oai
 from pipeline.cli import main
 from pipeline.dedup import run_dedup
 from pipeline.errors import ConfigError
@@ -250,6 +250,17 @@ def test_oai_type_sets_select_exactly_the_records_of_their_type(seeds_db, truth)
 
 
 # -- the rules on text no fixture holds --------------------------------------------------------------
+
+
+def test_the_type_table_holds_plain_words_and_one_slug_each():
+    """The words become SQL literals and a regular expression: only lower-case letters, digits and spaces."""
+    slugs = [t.slug for t in citation.RESOURCE_TYPES]
+    assert len(slugs) == len(set(slugs)) and all(re.fullmatch(r"[a-z]+", s) for s in slugs)
+    for resource in citation.RESOURCE_TYPES:
+        assert all(re.fullmatch(r"[a-z0-9]+(?: [a-z0-9]+)*", w) for w in resource.words), resource.slug
+    words = [w for t in citation.RESOURCE_TYPES for w in t.words]
+    assert len(words) == len(set(words))  # a word names one type
+
 
 #: one abstract per place, each unlike the others (deduplication must keep them apart)
 TEXTS = {
