@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -24,10 +30,9 @@ import pytest
 
 from pipeline.warehouse import _set_wal_aside
 from tests.fault_table import fault_case
-from tests.test_duckdb_clients import duckdb_cli
-from tests.test_oai import fetch, serving
 
 REAL = Path(__file__).parent / "real_pages"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PUB = "publications.iom.int"
 #: the real pages the builds load, and how each one's title opens (read on the page, by hand)
 INNER_JOURNEYS = ("03_pub_detail_inner-journeys.txt", "inner-journeys", "Inner Journeys")
@@ -56,6 +61,46 @@ print(json.dumps("closed"), flush=True)
 """
 
 DONE = "--statement-done--"
+
+
+def duckdb_cli() -> Path:
+    """The `duckdb` executable that `duckdb-cli` (the dev extra) installs beside this interpreter."""
+    found = shutil.which("duckdb", path=sysconfig.get_path("scripts"))
+    if found is None:
+        pytest.fail("no duckdb CLI beside this Python: install the dev extra (`pip install -r requirements.lock`)")
+    return Path(found)
+
+
+@contextmanager
+def serving(db: Path, workdir: Path) -> Iterator[str]:
+    """`python -m pipeline serve-oai` on a free port of 127.0.0.1; yields the endpoint URL it prints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "pipeline", "serve-oai", "--port", "0", "--db", str(db)]
+    with (workdir / "serve-oai.log").open("w") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=workdir, env=env)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            found = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
+            assert found, f"serve-oai did not start: {line!r}"
+            yield found.group(0)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+            assert proc.stdout is not None
+            proc.stdout.close()
+
+
+def fetch(url: str, params: list[tuple[str, str]]) -> tuple[int, bytes]:
+    """One GET as a harvester sends it (no proxy): status and body."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}?{urllib.parse.urlencode(params)}", timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read()
 
 
 class Analyst:
@@ -185,9 +230,11 @@ def readers_answer_from(db: Path, run_cli, tmp_path: Path, last_run: int, title:
     assert report.stat().st_size > 0
 
     with serving(db, tmp_path) as url:
-        status, _, body = fetch(url, [("verb", "ListRecords"), ("metadataPrefix", "oai_dc")])
-    assert status == 200, body
-    assert title.encode() in body
+        pages = [fetch(url, [("verb", "ListRecords"), ("metadataPrefix", "oai_dc")])]
+        while (token := re.search(rb"<resumptionToken[^>]*>([^<]+)<", pages[-1][1])) and len(pages) < 50:
+            pages.append(fetch(url, [("verb", "ListRecords"), ("resumptionToken", token.group(1).decode())]))
+    assert all(status == 200 for status, _ in pages), pages[-1]
+    assert any(title.encode() in body for _, body in pages)
 
 
 @pytest.mark.parametrize("client", ["python", "cli"])
