@@ -466,8 +466,9 @@ def bibtex_entry(rec: dict[str, Any], level: str) -> Entry:
     note = "; ".join(n for n in (editions_note(rec, level), f"Listed on {listed}" if listed else None) if n)
     values: list[tuple[str, str | None]] = [
         ("title", latex_title(title) if title else None),
-        # a corporate name braced whole, so styles never read it as "Last, First"
-        ("author", ("{" + latex(who) + "}" if is_corporate(rec) else latex(who)) if who else None),
+        # braced whole: a corporate name is never read as "Last, First", and persons stay as the page
+        # prints them (its separators are not BibTeX's "and")
+        ("author", "{" + latex(who) + "}" if who else None),
         ("year", str(rec["year"]) if rec.get("year") else None),
         (where.get(entry_type, "publisher"), latex(body) if body else None),
         ("type", latex(genre(rec) or "") or None if entry_type in ("techreport", "misc") else None),
