@@ -214,6 +214,9 @@ def readers_answer_from(db: Path, run_cli, tmp_path: Path, last_run: int, title:
     query = run_cli("query", BUILD.replace("?", f"'{title}%'"), "--format", "json")
     assert query.returncode == 0, query.stderr
     assert json.loads(query.stdout) == [{"last_run": last_run, "added_page": 1, "analyst_table": 0}]
+    # DuckDB names a file's database after its name up to the first dot: the copy answers to the same name
+    named = run_cli("query", f"SELECT count(*) AS runs FROM {db.name.split('.')[0]}.main.runs", "--format", "csv")
+    assert named.stdout.split() == ["runs", str(last_run)], named.stderr
 
     stats = run_cli("stats", "--json")
     assert stats.returncode == 0, stats.stderr
