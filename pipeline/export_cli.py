@@ -81,8 +81,8 @@ def export_command(
 
     Every record has its stable id, all its fields (organisation, type, publisher, series...),
     its source URLs, when it was last seen and last changed, and the other language editions of
-    its work. The warehouse is opened read-only; while an ingest is writing it, DuckDB's lock
-    stops the export with exit code 4 (run it again after the ingest).
+    its work. It reads the last run's build even while a session holds the published file
+    read-write; exit 4 only when the file changed since that run and a session holds it.
     """
     if since is not None and since_snapshot is not None:
         raise click.UsageError("give --since or --since-snapshot, not both")

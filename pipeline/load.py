@@ -388,8 +388,9 @@ def register_walks(con: duckdb.DuckDBPyConnection, records: Sequence[dict]) -> i
 def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
     """Give each listing card the full abstract of its detail page, beside (not over) its teaser.
 
-    Matched on the canonical URL, so a card linking to /en/... finds a detail fetched as /fr/...
-    Idempotent: it writes the same values on every run.
+    Matched on the canonical URL, so a card linking to /en/... finds a detail fetched as /fr/...,
+    and on the kind: a publication card never takes the prose of a news, event or about page
+    that happens to sit at the URL it links to. Idempotent: it writes the same values on every run.
     """
     committed(
         con,
@@ -398,12 +399,12 @@ def complete_from_details(con: duckdb.DuckDBPyConnection) -> None:
         UPDATE sightings AS card
         SET full_abstract = d.abstract, detail_url = d.url
         FROM (
-            SELECT DISTINCT ON (s.canonical_url) s.canonical_url, s.abstract, s.url
+            SELECT DISTINCT ON (s.canonical_url) s.canonical_url, s.abstract, s.url, s.kind
             FROM sightings AS s JOIN raw_pages AS p USING (page_id)
             WHERE p.format = 'html-detail' AND s.abstract IS NOT NULL AND s.canonical_url IS NOT NULL
             ORDER BY s.canonical_url, p.retrieved_at DESC
         ) AS d
-        WHERE card.canonical_url = d.canonical_url
+        WHERE card.canonical_url = d.canonical_url AND card.kind = d.kind
           AND card.page_id IN (SELECT page_id FROM raw_pages WHERE format <> 'html-detail')
           AND (card.full_abstract IS DISTINCT FROM d.abstract OR card.detail_url IS DISTINCT FROM d.url)
         """

@@ -116,10 +116,12 @@ def serve_oai(
     request size and on DuckDB's memory.
     """
     from pipeline.oai import OaiConfig, OaiServer, ServerLimits, check_warehouse
-    from pipeline.sources import is_loopback, is_placeholder_address
+    from pipeline.sources import is_loopback, is_placeholder_address, load_sources, owners
 
     try:
         settings = settings_from(db, data_path)
+        # the publisher of records whose pages name none; a sources file that is there must be valid (exit 5)
+        declared = owners(load_sources(settings.sources_file)) if settings.sources_file.exists() else {}
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -146,6 +148,7 @@ def serve_oai(
             page_size,
             memory_limit=memory_limit,
             query_timeout=query_timeout,
+            owners=tuple(sorted(declared.items())),
         )
     except ValueError as exc:
         click.echo(f"error: --memory-limit: {exc}", err=True)

@@ -396,3 +396,19 @@ def test_the_command_line_export_cites_the_owner(seeds_db, tmp_path, run_cli):
     assert result.returncode == 0, result.stderr
     items = csl_items(out)
     assert len(items) == 97 and {i["publisher"] for i in items} == {IOM}
+
+
+def test_serve_oai_names_the_sites_owner_as_publisher(seeds_db, tmp_path):
+    """The real `serve-oai` reads the sources file ($IOM_SOURCES) for the owners, as `export` does."""
+    import urllib.request
+
+    from test_oai import serving
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with (
+        serving(seeds_db, tmp_path, "--page-size", "1000", sources=SOURCES) as url,
+        opener.open(url + "?verb=ListRecords&metadataPrefix=oai_dc", timeout=60) as answer,
+    ):
+        xml = etree.fromstring(answer.read())
+    publishers = [p.text for p in xml.iter(f"{DC}publisher")]
+    assert len(publishers) == 97 and set(publishers) == {IOM}

@@ -438,3 +438,36 @@ def test_the_warehouse_takes_the_kinds_of_the_vocabulary_and_no_other():
         SightingRecord(sighting_id="s", page_id="p", position=1, kind=kind, title="A page")
     with pytest.raises(ValidationError):
         SightingRecord(sighting_id="s", page_id="p", position=1, kind="other", title="A page")
+
+
+def test_a_publication_card_never_takes_the_prose_of_a_page_of_another_kind(tmp_path):
+    """A listing card's full abstract comes from the detail page at the URL it links to
+    (`load.complete_from_details`), and only from a page of the card's own kind: the prose of an
+    event or news page that sits at that URL is not the publication's abstract."""
+    from test_dedup_rules import build_warehouse, page, sid
+
+    from pipeline.load import complete_from_details
+
+    book = f"{PUB}/books/handbook-for-returnees"
+    event = f"{RR}/en/learning/seminars/handbook-launch"
+    teaser = "A handbook for returnees and the caseworkers who support them in the first months after arrival..."
+    con = build_warehouse(
+        tmp_path / "w.duckdb",
+        [
+            page("list", "html-listing", PUB, f"{PUB}/search-books?page=2",
+                 {"abstract": teaser, "abstract_truncated": True, "url": book},
+                 {"abstract": teaser, "abstract_truncated": True, "url": event}),
+            page("book", "html-detail", PUB, book,
+                 {"title": "Handbook for returnees", "url": book,
+                  "abstract": "A handbook for returnees and the caseworkers who support them, in twelve chapters."}),
+            page("event", "html-detail", RR, event,
+                 {"title": "Launch of the handbook", "url": event,
+                  "abstract": "The seminar presented the handbook to practitioners from six countries."}),
+        ],
+    )  # fmt: skip
+    con.execute("UPDATE sightings SET kind = 'event' WHERE sighting_id = ?", [sid("event", 1)])
+    complete_from_details(con)
+    full = dict(con.execute("SELECT sighting_id, full_abstract FROM sightings").fetchall())
+    con.close()
+    assert full[sid("list", 1)].endswith("in twelve chapters.")
+    assert full[sid("list", 2)] is None
