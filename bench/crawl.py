@@ -39,8 +39,8 @@ from pathlib import Path
 
 from bench.procs import child_env, timed
 from pipeline import http
-from pipeline.replica import Replica
 from pipeline.sources import SourcesFile, load_sources
+from tests.replica import Replica
 
 REPO = Path(__file__).resolve().parent.parent
 SPIDER = REPO / "bench" / "peers" / "scrapy_spider.py"

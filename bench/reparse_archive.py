@@ -1,6 +1,6 @@
 """Write a raw archive of N realistic listing pages for the re-parse benchmark; never parses.
 
-Pages are rendered by the replica's own renderer (pipeline/replica/render.py), so they carry the
+Pages are rendered by the replica's own renderer (tests/replica/render.py), so they carry the
 markup of the three sites (Drupal 8 cards on MP and R&R, Drupal 7 rows on publications.iom.int,
 a pager on every page). Each page shows ten cards drawn from the replica dataset's items of that
 listing section; each card is a variant of its item (its own node id, path, title suffix and
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive import ArchiveEntry
-from pipeline.replica.dataset import SITES, Section, load_items
-from pipeline.replica.render import SiteView, render_listing
+from tests.replica.dataset import SITES, Section, load_items
+from tests.replica.render import SiteView, render_listing
 
 #: bump when the pages change, so cached archives are written again
 GENERATOR_VERSION = 1

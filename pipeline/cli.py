@@ -60,7 +60,7 @@ _raw_option = click.option(
 
 #: commands that live beside their subsystem: name -> (module, attribute, first paragraph of its help).
 #: Imported only when that command runs (or its own --help is asked for): `--help`, `stats` and
-#: `ingest` do not pay for the replica's HTTP server, the report's tables or the exporters. The help
+#: `ingest` do not pay for the OAI server, the report's tables or the exporters. The help
 #: text is what `--help` lists; tests/test_cli.py checks it against each command's own.
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "archive": ("pipeline.archive_cli", "archive", "Inspect or add to the raw archive."),
@@ -83,12 +83,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "pipeline.analyst",
         "query",
         "Run one read-only SQL statement against the warehouse and print the result.",
-    ),
-    "replica": (
-        "pipeline.replica.cli",
-        "replica",
-        "Serve a replica of publications.iom.int, migrantprotection.iom.int and "
-        "returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C.",
     ),
     "report": (
         "pipeline.report",

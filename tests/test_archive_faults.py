@@ -16,8 +16,8 @@ import duckdb
 import pytest
 
 from pipeline.archive import Archive, FetchLog
-from pipeline.replica import Replica
 from pipeline.verify import verify_archive
+from tests.replica import Replica
 from tests.test_crawl import crawl_ingest
 
 SEED_SIGHTINGS = 103

@@ -33,10 +33,10 @@ import pytest
 from pipeline import http
 from pipeline.archive import MAX_OBJECT_BYTES_ENV, Archive
 from pipeline.fetch import Fetcher, FetchOutcome, HostGate
-from pipeline.replica import Replica
 from pipeline.sources import CrawlerConfig, Source
 from tests.conftest import REPO_ROOT
 from tests.fault_table import fault_case
+from tests.replica import Replica
 from tests.test_archive_faults import SEED_SIGHTINGS, last_run, query, seed_object
 from tests.test_crawl import crawl_ingest
 

@@ -21,8 +21,8 @@ import pytest
 
 from pipeline.archive import FetchLog, check_fetch_record
 from pipeline.export import select_records
-from pipeline.replica import Fault, Replica
 from pipeline.urls import canonical_url
+from tests.replica import Fault, Replica
 from tests.test_crawl import crawl_ingest, read
 
 MP = "migrantprotection.iom.int"

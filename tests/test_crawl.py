@@ -24,12 +24,12 @@ import pytest
 
 from pipeline.archive import Archive
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.replica import Fault, Replica
 from pipeline.runs import RunSummary
 from pipeline.sources import load_sources
 from pipeline.urls import canonical_url
 from pipeline.warehouse import WorkingCopy, migrate
 from tests.conftest import REPO_ROOT
+from tests.replica import Fault, Replica
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import duckdb
 
 from pipeline.archive import Archive, FetchLog
 from pipeline.crawl import CrawlOptions, CrawlReport, crawl
-from pipeline.replica import Fault, Replica
 from pipeline.sources import load_sources
+from tests.replica import Fault, Replica
 
 
 def run_crawl(rep: Replica, root: Path) -> CrawlReport:

@@ -1,6 +1,6 @@
 """Night runs that cannot hang: deadlines per request, caps on what a site may ask, a run budget.
 
-Each case is a hostile site served by the replica on 127.0.0.1 (pipeline/replica faults) and a
+Each case is a hostile site served by the replica on 127.0.0.1 (tests/replica faults) and a
 real crawl-ingest; the expected outcome (how long, which status, which exit code) follows from
 the fault and the configured limits, not from the crawler's own output.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.replica import Fault, Replica
 from tests.fault_table import fault_case
+from tests.replica import Fault, Replica
 from tests.test_crawl import cli, crawl_ingest
 
 

@@ -1,5 +1,5 @@
 """Deduplication of a real crawl of the replica (plus the seed archive), measured against the
-replica's ground truth (`edition_key`, `work_key` of every item in pipeline/replica/data/dataset.json)."""
+replica's ground truth (`edition_key`, `work_key` of every item in tests/replica/data/dataset.json)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pipeline.archive import Archive
 from pipeline.dedup import run_dedup
 from pipeline.dedup.evaluate import evaluate
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.replica import Replica
 from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
+from tests.replica import Replica
 
-DATASET = REPO_ROOT / "pipeline" / "replica" / "data" / "dataset.json"
+DATASET = REPO_ROOT / "tests" / "replica" / "data" / "dataset.json"
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ from pipeline.cli import main
 from pipeline.dedup import run_dedup
 from pipeline.errors import ExportError
 from pipeline.export import csv_cell, write_atomically
-from pipeline.replica import Replica
 from tests.conftest import copy_seed_archive, ingest_archive
+from tests.replica import Replica
 
 REAL_PAGES = Path(__file__).parent / "real_pages"
 CSL_SCHEMA = json.loads((Path(__file__).parent / "data" / "csl-data.json").read_text(encoding="utf-8"))

@@ -33,9 +33,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.replica import Fault, Replica
 from tests.conftest import REPO_ROOT
 from tests.fault_table import fault_case
+from tests.replica import Fault, Replica
 
 #: how long a subprocess may take to reach a step or to end (a liveness bound, not a speed claim)
 PATIENCE_S = 240.0

@@ -14,8 +14,8 @@ import pytest
 from parsers import PARSERS, html_detail, html_listing
 from parsers.base import ParseError
 from pipeline.models import SightingRecord
-from pipeline.replica import Fault, Replica
-from pipeline.replica.render import teaser
+from tests.replica import Fault, Replica
+from tests.replica.render import teaser
 
 MP = "migrantprotection.iom.int"
 RR = "returnandreintegration.iom.int"

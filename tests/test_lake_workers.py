@@ -24,8 +24,8 @@ import duckdb
 import pytest
 
 from pipeline.lake import connect_lake, duplicate_keys, translate
-from pipeline.replica import Replica
 from tests.pg import PgCluster
+from tests.replica import Replica
 from tests.test_bad_input import add_bad_pages
 
 REPO = Path(__file__).resolve().parent.parent

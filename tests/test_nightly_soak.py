@@ -1,6 +1,6 @@
 """Thirty nights over a drifting replica: every night the warehouse equals the sites' truth.
 
-The replica (`pipeline/replica/drift.py`) evolves night by night from a fixed seed: items are
+The replica (`tests/replica/drift.py`) evolves night by night from a fixed seed: items are
 inserted on top of sections (shifting every card of every pager page), removed, their teasers
 and titles corrected, translated, moved between sections, and one section is renamed. Each
 night a real crawl and ingest run into one real DuckDB file, as cron runs them. After every
@@ -36,9 +36,9 @@ from pipeline.archive import Archive
 from pipeline.dedup.evaluate import Scores, _pairwise, _path
 from pipeline.export import select_records
 from pipeline.ingest import IngestOptions, run_ingest
-from pipeline.replica import Replica
 from pipeline.settings import load_settings
 from pipeline.warehouse import connect, migrate
+from tests.replica import Replica
 from tests.test_crawl import crawl_ingest
 
 NIGHTS = int(os.environ.get("IOM_SOAK_NIGHTS", "30"))

@@ -19,9 +19,9 @@ from protego import Protego
 from selectolax.lexbor import LexborHTMLParser
 
 from parsers import html_detail
-from pipeline.replica import Fault, Replica
-from pipeline.replica.dataset import DATASET_PATH, drupal_trim, load_items
 from pipeline.sources import load_sources
+from tests.replica import Fault, Replica
+from tests.replica.dataset import DATASET_PATH, drupal_trim, load_items
 
 MP = "migrantprotection.iom.int"
 RR = "returnandreintegration.iom.int"
@@ -377,7 +377,7 @@ def test_write_sources_points_the_crawler_at_the_replica(rep: Replica, tmp_path:
 
 def test_cli_serves_until_interrupted_and_writes_sources(tmp_path: Path) -> None:
     sources = tmp_path / "replica.toml"
-    code = "from pipeline.replica.cli import replica; replica()"
+    code = "from tests.replica.cli import replica; replica()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--port", "0", "--write-sources", str(sources)],
         cwd=REPO,

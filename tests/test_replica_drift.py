@@ -21,10 +21,10 @@ import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from pipeline.replica import Replica
-from pipeline.replica.dataset import load_items
-from pipeline.replica.drift import DEFAULT_SEED, KINDS, Event, state_at
 from pipeline.sources import load_sources
+from tests.replica import Replica
+from tests.replica.dataset import load_items
+from tests.replica.drift import DEFAULT_SEED, KINDS, Event, state_at
 
 PUB = "publications.iom.int"
 NIGHTS = 30
@@ -302,7 +302,7 @@ def test_truth_continues_night_to_night(rep: Replica, events: list[Event]) -> No
 
 def test_cli_serves_a_given_night(tmp_path: Path) -> None:
     sources = tmp_path / "replica.toml"
-    code = "from pipeline.replica.cli import replica; replica()"
+    code = "from tests.replica.cli import replica; replica()"
     args = ["--port", "0", "--night", str(NIGHTS), "--drift-seed", str(DEFAULT_SEED), "--write-sources", str(sources)]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],

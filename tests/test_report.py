@@ -28,10 +28,10 @@ from selectolax.lexbor import LexborNode as Node
 from pipeline.archive import Archive
 from pipeline.charts import column_chart, nice_max
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.replica import Fault, Replica
 from pipeline.report import LIST_LIMIT, write_report
 from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
+from tests.replica import Fault, Replica
 
 HOSTILE = "<script>document.title='PWNED'</script> Hostile & <b>bold</b> <img src=x onerror=\"document.title='PWNED'\">"
 FAILING_ITEM = "003-11-bali-process-policy-guide-criminalizing-"

@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import pytest
 
-from pipeline.replica import Fault, Replica
 from tests.fault_table import fault_case
+from tests.replica import Fault, Replica
 from tests.test_crawl import a_detail_path, cli
 
 RRP = "returnandreintegration.iom.int"

@@ -30,11 +30,11 @@ from pipeline.archive import Archive, FetchLog
 from pipeline.cli import main
 from pipeline.export import export
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.replica import Fault, Replica
 from pipeline.runs import RunSummary
 from pipeline.sources import load_sources
 from pipeline.urls import canonical_url
 from pipeline.warehouse import WorkingCopy, migrate
+from tests.replica import Fault, Replica
 from tests.test_crawl import read
 
 SITE = "migrantprotection.iom.int"
@@ -90,7 +90,7 @@ def a_lone_item(rep: Replica, *, pages: int = 1) -> dict[str, Any]:
 def set_sections(rep: Replica, item_id: str, sections: list[str]) -> None:
     """Show the item on these listing sections of SITE only (none: still served, in the sitemap only).
 
-    The replica has no mutation for this (pipeline/replica is another engineer's), so the test
+    The replica has no mutation for this (tests/replica is another engineer's), so the test
     edits the item under the replica's lock and reindexes, as its own mutations do.
     """
     with rep._lock:

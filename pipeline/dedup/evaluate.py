@@ -7,7 +7,7 @@ Three label formats, told apart by their content:
 - pairs (CSV with columns `a,b,label`, label one of same_edition, same_work, different,
   different_edition): hand-picked pairs; `different_edition` says only that they are not one
   edition (work unknown).
-- the replica's dataset (`pipeline/replica/data/dataset.json`): ground-truth `edition_key` and
+- the replica's dataset (`tests/replica/data/dataset.json`): ground-truth `edition_key` and
   `work_key` per item, mapped onto the warehouse's sightings by URL path on each site (replica
   crawls) and by `seed` (file label and position: the seed dumps).
 

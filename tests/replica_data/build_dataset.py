@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from parsers import text_catalogue, text_listing
-from pipeline.replica.dataset import (
+from tests.replica.dataset import (
     DATASET_PATH,
     MP,
     PUB,
@@ -1277,7 +1277,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     items = build(args.seeds)
     payload = {
-        "about": "Replica items: see pipeline/replica/README.md for the schema. Built by build_dataset.py.",
+        "about": "Replica items: see tests/replica/README.md for the schema. Built by build_dataset.py.",
         "items": items,
     }
     args.out.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

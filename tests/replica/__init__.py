@@ -4,7 +4,7 @@
 the three sites; see README.md for the dataset schema, the pages, the faults and the API.
 """
 
-from pipeline.replica.faults import Fault
-from pipeline.replica.server import LoggedRequest, Replica
+from tests.replica.faults import Fault
+from tests.replica.server import LoggedRequest, Replica
 
 __all__ = ["Fault", "LoggedRequest", "Replica"]

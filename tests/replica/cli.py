@@ -1,7 +1,7 @@
-"""`python -m pipeline replica`: serve the local replica of the three sites until Ctrl-C.
+"""`python -m tests.replica`: serve the local replica of the three sites until Ctrl-C.
 
-Registered by pipeline/cli.py with `main.add_command(replica)`; printing is allowed here
-because this is a command, not library code.
+Test support, not the product: it lives with the tests (as Scrapy keeps its mock server in
+`tests/`), and the benchmarks and a developer's shell start it from the project root.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.replica.drift import DEFAULT_SEED
-from pipeline.replica.faults import KINDS, Fault
+from tests.replica.drift import DEFAULT_SEED
+from tests.replica.faults import KINDS, Fault
 
 
 def _fault(value: str) -> Fault:
@@ -68,7 +68,7 @@ def replica(
     """Serve a replica of publications.iom.int, migrantprotection.iom.int and
     returnandreintegration.iom.int on 127.0.0.1 until Ctrl-C."""
     parsed = [_fault(f) for f in faults]
-    from pipeline.replica.server import Replica
+    from tests.replica.server import Replica
 
     server = Replica(page_size=page_size, faults=parsed, port=port, night=night, drift_seed=drift_seed)
     try:

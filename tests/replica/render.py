@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from pipeline.replica.dataset import AUTONYMS, LANGUAGE_NAMES, PUB, Section, SiteSpec, drupal_trim, strip_prefix
+from tests.replica.dataset import AUTONYMS, LANGUAGE_NAMES, PUB, Section, SiteSpec, drupal_trim, strip_prefix
 
 IOM = "International Organization for Migration (IOM)"
 UI: dict[str, dict[str, str]] = {

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.replica.dataset import MP, PUB, RR, SITES, TYPE_SLUGS, check_items, new_publication, slugify
+from tests.replica.dataset import MP, PUB, RR, SITES, TYPE_SLUGS, check_items, new_publication, slugify
 
 POOL_PATH = Path(__file__).resolve().parent / "data" / "drift_pool.json"
 

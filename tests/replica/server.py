@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pipeline.replica.dataset import (
+from tests.replica.dataset import (
     SITES,
     TYPE_SLUGS,
     Section,
@@ -34,9 +34,9 @@ from pipeline.replica.dataset import (
     slugify,
     strip_prefix,
 )
-from pipeline.replica.drift import DEFAULT_SEED, Event, Rename, section_renames, state_at
-from pipeline.replica.faults import Fault
-from pipeline.replica.render import (
+from tests.replica.drift import DEFAULT_SEED, Event, Rename, section_renames, state_at
+from tests.replica.faults import Fault
+from tests.replica.render import (
     DISALLOWED,
     SiteView,
     http_date,
@@ -524,7 +524,7 @@ class Replica:
             "probe_timeout": 2.0,
         }
         crawler.update(crawler_overrides)
-        lines = ["# Written by pipeline.replica for a crawl of the local replica.", "", "[crawler]"]
+        lines = ["# Written by tests.replica for a crawl of the local replica.", "", "[crawler]"]
         lines += [f"{key} = {_toml(value)}" for key, value in crawler.items()]
         for name, site in self._sites.items():
             base = site.view.base_url
