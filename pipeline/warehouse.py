@@ -73,11 +73,11 @@ def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def rebuild_hint(published: Path | LakeSpec) -> str:
-    """The exact commands that rebuild a damaged warehouse from the raw archive (README "Recovery")."""
+    """The exact commands that rebuild a damaged warehouse from the raw archive (docs/operations.md "Recovery")."""
     if not isinstance(published, Path):
         return (
-            "a lake keeps every snapshot until `iom-pipeline lake compact` expires it (README 'The warehouse as a"
-            " DuckLake'); if it cannot be repaired, rebuild it from raw/ into a new catalog database:"
+            "a lake keeps every snapshot until `iom-pipeline lake compact` expires it (docs/lake.md)"
+            "; if it cannot be repaired, rebuild it from raw/ into a new catalog database:"
             f" iom-pipeline ingest --offline --warehouse '{published}'"
         )
     return (
@@ -256,7 +256,7 @@ def _what_to_do(exc: BaseException, shown: Path) -> str:
     if "newer version of duckdb" in str(exc).lower():
         return (
             f"it was written by a newer DuckDB (2.x) than this pipeline's {duckdb.__version__}: copy it to the"
-            f" 1.x format (README, 'Which DuckDB opens the warehouse') or {rebuild_hint(shown)}"
+            f" 1.x format (docs/analysts.md, 'Which DuckDB opens the warehouse') or {rebuild_hint(shown)}"
         )
     return rebuild_hint(shown)
 

@@ -2,7 +2,7 @@
 and what `archive verify`, `ingest`, `ingest --reparse`, `archive add` and the crawler do about them.
 
 Every test damages a real copy of the archive on disk and runs the real command; the expected
-outcome follows from the damage done. README "Faults and what a run does" lists the same rows.
+outcome follows from the damage done. docs/operations.md "Faults and what a run does" lists the same rows.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The pipeline writes with the pinned `duckdb` (1.5.5, see pyproject.toml). These 
 warehouse built by the real ingest with the DuckDB CLI from PyPI (`duckdb-cli` 1.5.x, in the `dev`
 extra and so in the venv), read-only, with a Python client that has no pytz, the way an analyst's
 fresh `pip install duckdb` has none, and with the exact Python packages of every DuckDB line from
-1.0 to 2.x (installed once into `.venv/duckdb-clients/`, README "Which DuckDB opens the warehouse").
+1.0 to 2.x (installed once into `.venv/duckdb-clients/`, docs/analysts.md "Which DuckDB opens the warehouse").
 """
 
 from __future__ import annotations
