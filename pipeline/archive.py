@@ -43,14 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from pipeline.errors import ArchiveError
+from pipeline.errors import ArchiveError, ConfigError
+from pipeline.settings import env_names, from_environment
 
 log = logging.getLogger(__name__)
 
 #: what an archived body may expand to when read: well above any crawler `max_body_bytes` in use
 #: (5 MB by default; every body was archived under it), far below what a worker's memory holds
-DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
-MAX_OBJECT_BYTES_ENV = "IOM_ARCHIVE_MAX_OBJECT_BYTES"
+MAX_OBJECT_BYTES_ENV = env_names("archive_max_object_bytes")[0]
 #: bytes decompressed (and read from the object file) per step
 _CHUNK = 256 * 1024
 
@@ -150,17 +150,18 @@ def object_key(sha256: str) -> str:
 
 
 def max_object_bytes() -> int:
-    """The cap on a body read back from the archive: `$IOM_ARCHIVE_MAX_OBJECT_BYTES` or 64 MiB.
+    """The cap on a body read back from the archive (setting `archive_max_object_bytes`, 64 MiB).
 
     An environment variable rather than a parameter: the parse workers build their own `Archive`
     in other processes, and a lowered cap must reach them too.
     """
-    value = os.environ.get(MAX_OBJECT_BYTES_ENV, "").strip()
-    if not value:
-        return DEFAULT_MAX_OBJECT_BYTES
-    if not value.isdigit() or int(value) <= 0:
+    try:
+        value = int(from_environment("archive_max_object_bytes"))
+    except ConfigError as exc:
+        raise ArchiveError(f"{exc}: give a positive whole number of bytes") from exc
+    if value <= 0:
         raise ArchiveError(f"{MAX_OBJECT_BYTES_ENV}={value!r} is not a positive whole number of bytes")
-    return int(value)
+    return value
 
 
 class Archive:

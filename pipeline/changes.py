@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipeline.settings import default
 from pipeline.warehouse import committed, next_ids, transaction
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def _write_withdrawals(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
 
 
 #: complete walks without an edition before it is withdrawn, unless the caller's settings say otherwise
-DEFAULT_WITHDRAW_AFTER_WALKS = 2
+DEFAULT_WITHDRAW_AFTER_WALKS: int = default("withdraw_after_walks")
 
 
 def record(

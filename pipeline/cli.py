@@ -37,6 +37,7 @@ from pipeline.errors import (
     io_failure,
     io_message,
 )
+from pipeline.settings import default_help
 
 if TYPE_CHECKING:
     from pipeline.lake import LakeSpec, LakeWriter
@@ -54,7 +55,7 @@ _raw_option = click.option(
     "--raw",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Raw archive directory (pages as fetched). Default: raw/, or $IOM_RAW.",
+    help=f"Raw archive directory (pages as fetched). {default_help('raw_dir')}",
 )
 
 
@@ -91,6 +92,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "and withdrew; merges and the rules behind them; quality flags, rejects, fetch failures.",
     ),
     "schema": ("pipeline.analyst", "schema", "Describe the warehouse's tables and views, with what each column means."),
+    "settings": (
+        "pipeline.settings_cli",
+        "settings",
+        "Show every setting with its value and where it came from (default, settings file, environment).",
+    ),
     "serve-oai": (
         "pipeline.oai_cli",
         "serve_oai",
@@ -181,7 +187,7 @@ def main(verbose: bool) -> None:
     "sources_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Sources file (TOML) declaring the sites to crawl. Default: sources.toml, or $IOM_SOURCES.",
+    help=f"Sources file (TOML) declaring the sites to crawl. {default_help('sources_file')}",
 )
 @click.option("--offline", is_flag=True, help="Do not crawl: rebuild from the archive alone.")
 @click.option(

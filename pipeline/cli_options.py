@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings, default_help, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,7 +24,7 @@ def warehouse_options(read_only: bool = False) -> Callable[[F], F]:
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
             help="Folder of a new lake's Parquet files (a lake remembers its own). "
-            "Default: warehouse/lake-data, or $IOM_LAKE_DATA.",
+            + default_help("lake_data"),
         )(fn)
         return click.option(  # type: ignore[return-value]
             "--warehouse",
@@ -33,7 +33,7 @@ def warehouse_options(read_only: bool = False) -> Callable[[F], F]:
             default=None,
             metavar="PATH|ducklake:postgres:CONNINFO",
             help=f"Warehouse, {opened}: a DuckDB file, or a DuckLake with its catalog in PostgreSQL "
-            "(ducklake:postgres:host=... dbname=...). Default: warehouse/iom.duckdb, or $IOM_WAREHOUSE ($IOM_DB).",
+            "(ducklake:postgres:host=... dbname=...). " + default_help("db_path"),
         )(fn)
 
     return decorate

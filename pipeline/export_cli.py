@@ -15,6 +15,7 @@ import click
 
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import ConfigError, PipelineError, UnknownRunError, WarehouseError, WarehouseLockedError
+from pipeline.settings import default_help
 
 #: kept here, not imported from pipeline.export, so `--help` does not load pyarrow and DuckDB
 #: (tests/test_export.py checks they are the same)
@@ -64,7 +65,7 @@ EXIT_CONFIG = 5
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Sources file whose `owner`s are the publisher of records whose pages name none. "
-    "Default: sources.toml, or $IOM_SOURCES.",
+    + default_help("sources_file"),
 )
 @warehouse_options(read_only=True)
 def export_command(

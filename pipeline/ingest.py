@@ -24,6 +24,7 @@ from pipeline.load import (
 )
 from pipeline.page_result import PageResult, ParsedPages, archive_failure
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
+from pipeline.settings import default
 from pipeline.sources import SourcesFile
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
 from pipeline.warehouse import commit_retries, committed, exclusive_dedup, hold_sources
@@ -46,22 +47,22 @@ Progress = Callable[[str, int, int], None]
 class IngestOptions:
     reparse: bool = False
     full: bool = False
-    batch_pages: int = 200
+    batch_pages: int = default("load_batch_pages")
     #: run the deduplication pass after the load (when its inputs changed)
     dedup: bool = True
     overrides_path: Path | None = None
     #: new texts the dedup pass embeds for cross-language matching (see Settings.embed_budget)
-    embed_budget: int = 20_000
+    embed_budget: int = default("embed_budget")
     #: per-page parse time limit in seconds (see Settings.parse_timeout_s)
-    parse_timeout_s: float = 20.0
+    parse_timeout_s: float = default("parse_timeout_s")
     #: parser processes, each parsing one batch of pages at a time
-    parse_workers: int = 2
+    parse_workers: int = default("parse_workers")
     #: load only the archived pages of these sources (None: all); see `ingest --source`
     sources: frozenset[str] | None = None
     #: stop paging a section at known cards instead of walking it to its end (Settings.walk_to_end)
     stop_early: bool = False
     #: complete walks without an edition before it is withdrawn (Settings.withdraw_after_walks)
-    withdraw_after_walks: int = 2
+    withdraw_after_walks: int = default("withdraw_after_walks")
 
 
 def parse_and_load(
@@ -215,10 +216,10 @@ def dedup_step(
     con: duckdb.DuckDBPyConnection,
     summary: RunSummary,
     overrides_path: Path | None,
-    embed_budget: int = 20_000,
+    embed_budget: int = default("embed_budget"),
     *,
     new_walks: int = 0,
-    withdraw_after_walks: int = 2,
+    withdraw_after_walks: int = default("withdraw_after_walks"),
 ) -> None:
     """Re-cluster editions and works, unless nothing it reads changed since the last pass.
 

