@@ -73,12 +73,15 @@ from parsers.vocab import (
     KIND_LABELS,
     LABELS,
     LANGUAGE_NAMES,
+    MONTH_WORD,
     NOTICE_LINE,
     ORGANISATION,
     PAGER_LINE,
     REGION_WORDS,
     SINGLE_VALUED,
     SKIP_LINKS,
+    SPAN_OPENER,
+    SPAN_SEPARATOR,
     TOC_HEADERS,
     TYPE_TERMS,
 )
@@ -203,17 +206,34 @@ def _date_parser(cls: Any) -> Any:
     )
 
 
-_SPAN_SPLIT = re.compile(r"\s*(?:[-–—]|\bto\b|\buntil\b|\bal\b|\bau\b|\bjusqu'au\b)\s*", re.IGNORECASE)
-_SPAN_OPENER = re.compile(r"^(?:from|del?|du)\s+", re.IGNORECASE)
+_SPAN_SPLIT = re.compile(rf"\s*{SPAN_SEPARATOR}\s*", re.IGNORECASE)
+_SPAN_OPENER = re.compile(rf"^{SPAN_OPENER}", re.IGNORECASE)
 _DAY_ONLY = re.compile(r"(\d{1,2})(?:st|nd|rd|th|er|º)?")
+#: a span's last part without its month ("5, 2024" of "June 3-5, 2024"): day, then the year
+_DAY_YEAR = re.compile(r"(\d{1,2})(?:st|nd|rd|th|er|º)?\s*,?\s*((?:19|20)\d\d)")
+
+
+#: lines of an event or course page tried as its dates, at most (its top, labels and headings)
+DATE_CANDIDATES_MAX = 200
+
+
+def _is_dated_heading(text: str) -> bool:
+    """A section heading followed by a date ("Agenda - Thursday 8 December 2022")."""
+    head, sep, _ = text.partition(" - ")
+    return bool(sep) and is_section_heading(head)
 
 
 def span_dates(text: str) -> tuple[date, date] | None:
     """(first, last) day of a span of dates ("1 - 2 December 2021", "del 3 al 5 de mayo de 2022");
-    the first part borrows the month and year the last part names. None when the last part has no year."""
+    the first part borrows the month and year the last part names, the last part the month the
+    first names when it has none ("June 3-5, 2024"). None when the last part has no year."""
     parts = _SPAN_SPLIT.split(_SPAN_OPENER.sub("", " ".join(text.split())), maxsplit=1)
     if len(parts) != 2:
         return None
+    month = MONTH_WORD.search(parts[0])
+    bare = _DAY_YEAR.fullmatch(parts[1])
+    if bare and month and not MONTH_WORD.search(parts[1]):
+        parts[1] = f"{bare.group(1)} {month.group(0)} {bare.group(2)}"
     end = parse_date(parts[1])
     if end is None:
         return None
@@ -310,6 +330,7 @@ class _Reader:
         self.kind_labels: list[str] = []
         self.kind_fields: dict[str, list[str]] = {}
         self.kind_values: list[str] = []
+        self.date_candidates = 0
         #: line numbers of section headings: the opening prose of a page ends at the first
         self.headings: list[int] = []
 
@@ -565,6 +586,7 @@ class _Reader:
         extra = record.setdefault("extra", {})
         if item_kind in ("event", "course"):
             when = self._event_dates()
+            page.page_info["date_candidates"] = self.date_candidates
             if when:
                 extra["start_date"], extra["end_date"] = when[0].isoformat(), when[1].isoformat()
         for key, values in self.kind_fields.items():
@@ -575,11 +597,21 @@ class _Reader:
         return page
 
     def _event_dates(self) -> tuple[date, date] | None:
-        """First and last day of an event or course: from its spans of dates, its lines that are a
-        date, and headings that end with one ("Agenda - Thursday 8 December 2022"); never from its
-        prose, where any date may be cited."""
+        """First and last day of an event or course: from its spans of dates and its lines that are a
+        date, looked for where an event prints them: above its opening prose, in its labelled values
+        and in headings that end with one ("Agenda - Thursday 8 December 2022"); never in its prose
+        or the tables below it, where any date may be cited. At most DATE_CANDIDATES_MAX lines are
+        tried, so a long page costs no more date parsing than a short one."""
+        opening = self._opening()
+        candidates = [
+            text
+            for n, (_, line) in enumerate(self.content)
+            if (text := line.text) and (n < opening or line.heading or _is_dated_heading(text))
+        ]
+        candidates = (self.kind_values + candidates)[:DATE_CANDIDATES_MAX]
+        self.date_candidates = len(candidates)
         days: list[date] = []
-        for text in self.kind_values + [line.text for _, line in self.content]:
+        for text in candidates:
             if is_date_range(text):
                 days.extend(span_dates(text) or ())
                 continue

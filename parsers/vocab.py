@@ -274,11 +274,17 @@ _DAY = r"\d{1,2}(?:st|nd|rd|th|er|º)?"
 _MONTH = rf"(?:de\s+)?(?:{MONTHS})\.?"
 _YEAR_PART = r"(?:,?\s*(?:de\s+)?(?:19|20)\d\d)"
 _DATE_PART = rf"(?:{_DAY}\s+{_MONTH}{_YEAR_PART}?|{_MONTH}\s+{_DAY}{_YEAR_PART}?|{_DAY})"
+#: what stands between the two ends of a span of dates (en, es, fr): a dash, or a word
+SPAN_SEPARATOR = r"(?:[-–—]|\b(?:to|until|al|a|au|jusqu'au)\b)"
+#: what may open a span of dates ("from 3 to 5 May", "del 3 al 5 de mayo", "du 3 au 5 mai")
+SPAN_OPENER = r"(?:from|del?|du)\s+"
+#: a month's name, as a word
+MONTH_WORD = re.compile(rf"\b(?:{MONTHS})\b", re.IGNORECASE)
 #: a line that is a span of dates ("1 - 2 December 2021", "28 February – 25 March", "del 1 al 2 de
 #: diciembre de 2021", "du 1er au 2 décembre 2021", "June 3-5, 2024"): an event's or course's
 #: dates, never a title
 DATE_RANGE = re.compile(
-    rf"^(?=.*\b(?:{MONTHS})\b)(?:from\s+|del?\s+|du\s+)?{_DATE_PART}\s*(?:[-–—]|to|until|al|a|au|jusqu'au)\s*"
+    rf"^(?=.*\b(?:{MONTHS})\b)(?:{SPAN_OPENER})?{_DATE_PART}\s*{SPAN_SEPARATOR}\s*"
     rf"{_DATE_PART}{_YEAR_PART}?\s*$",
     re.IGNORECASE,
 )

@@ -471,3 +471,153 @@ def test_a_publication_card_never_takes_the_prose_of_a_page_of_another_kind(tmp_
     con.close()
     assert full[sid("list", 1)].endswith("in twelve chapters.")
     assert full[sid("list", 2)] is None
+
+
+# --- review findings of issue 19: kinds from the page's own node, the URL's section only ---------
+
+
+def _guideline_with(extra: str) -> bytes:
+    return (
+        "<!doctype html><html><body class='path-node'><main><article class='node'>"
+        "<h1>Guideline on referral of returnees</h1><div class='field field--name-body'><p>The guideline sets out "
+        "how caseworkers refer returnees to health, housing and legal services.</p></div></article>"
+        f"{extra}</main></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<aside><div class='node node--type-event node--view-mode-teaser'><h3><a href='/en/events/x'>A launch"
+        "</a></h3></div></aside>",
+        "<footer><div class='node node--type-page'><p>Contact the office.</p></div></footer>",
+        "<div class='views-row'><article class='node--type-webinar'><h2>A webinar</h2></article></div>",
+    ],
+)
+def test_an_html_publication_page_is_not_typed_by_a_teaser_or_block_around_it(extra):
+    """A related teaser, a footer block or a view of other nodes shows other nodes' types: the page's
+    own type is on <body> or on the node that holds its <h1>, and a publication section's URL says it."""
+    url = f"{MP}/en/resources/guideline/guideline-on-referral"
+    assert PARSERS["html-detail"](_guideline_with(extra), url).records[0]["kind"] == "publication"
+    assert PARSERS["html-detail"](_guideline_with(extra), None).records[0]["kind"] == "publication"
+
+
+def test_an_html_page_of_a_publication_section_stays_a_publication_whatever_its_markup_says():
+    body = _html("path-node page-node-type-event", "Guideline on referral", "The guideline sets out referrals.")
+    record = PARSERS["html-detail"](body, f"{MP}/en/resources/guideline/guideline-on-referral").records[0]
+    assert record["kind"] == "publication"
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        (f"{PUB}/sites/default/files/documents/about-iom-migration-governance.pdf", None),
+        (f"{PUB}/sites/default/files/documents/2022/projects/counter-trafficking-guide.pdf", None),
+        (f"{MP}/system/files/events/agenda.pdf", None),
+        (f"{RR}/en/regional-designations/global/contact", None),
+        (f"{RR}/about-the-platform.pdf", None),
+        (f"{RR}/es/documentos/proyecto-faq.docx", None),
+        (f"{RR}/fr/acerca-de-la-plataforma", "about"),
+        (f"{MP}/en/learning/seminars/x", "event"),
+    ],
+)
+def test_only_the_drupal_section_of_a_url_names_its_kind_never_a_file_or_a_deeper_segment(url, kind):
+    found = kind_of_url(url)
+    assert (found[0] if found else None) == kind
+
+
+def _cards(*hrefs: str) -> bytes:
+    cards = "".join(
+        f"<div class='views-row'><h3><a href='{href}'>Card number {n}</a></h3>"
+        f"<div class='field--name-body'>A teaser long enough to be one for card number {n} of this page.</div></div>"
+        for n, href in enumerate(hrefs)
+    )
+    return f"<!doctype html><html><body><main>{cards}</main></body></html>".encode()
+
+
+def test_cards_of_a_publication_listing_linking_to_files_stay_publications():
+    body = _cards(
+        "/sites/default/files/documents/about-iom-migration-governance.pdf",
+        "/sites/default/files/documents/2022/projects/counter-trafficking-guide.pdf",
+        "/en/regional-designations/global/contact",
+        "/en/learning/seminars/a-seminar",
+    )
+    records = PARSERS["html-listing"](body, f"{MP}/en/resources/guideline").records
+    assert [r["kind"] for r in records] == ["publication", "publication", "publication", "event"]
+
+
+def test_a_card_link_back_to_the_listing_is_dropped_and_the_card_kept():
+    """A link that leads back to the listing (`#`, a pager, the section's own page) is no item's
+    URL: kept, it became the card's canonical URL and every export's link for it."""
+    listing = f"{MP}/en/resources/guideline?page=1"
+    hrefs = ("#", "?page=2", "/en/resources/guideline", "/en/resources", "/en/resources/guideline/a-guide")
+    parsed = PARSERS["html-listing"](_cards(*hrefs), listing)
+    assert [r.get("url") for r in parsed.records] == [None, None, None, None, f"{MP}/en/resources/guideline/a-guide"]
+    assert [r["title"] for r in parsed.records] == [f"Card number {n}" for n in range(5)]
+    assert sum("card kept" in p.reason for p in parsed.problems) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "item"),
+    [
+        (f"{MP}/en/spotlight/articles/event", False),
+        (f"{MP}/en/spotlight/articles/publication?page=1", False),
+        (f"{MP}/es/spotlight/articles/article", False),
+        (f"{MP}/es/spotlight/articles/article/una-historia", True),
+        (f"{RR}/fr/spotlight/publication/un-manuel", True),
+    ],
+)
+def test_a_spotlight_category_is_a_listing_and_its_articles_are_items(url, item):
+    assert is_item_url(url) is item
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"{MP}/en/spotlight/articles/event", f"{MP}/en/spotlight/articles/publication?page=1",
+     f"{MP}/en/resources/guideline/x?page=2"],
+)  # fmt: skip
+def test_a_page_of_trimmed_teasers_is_a_listing_whatever_its_url(url):
+    teaser = (
+        "Officials from {} countries met in the capital to agree on how returnees are referred to services, "
+        "what each office pays for and how the cases are followed up during the first..."
+    )
+    words = ("two", "three", "four", "five", "six", "seven")
+    text = "\n".join(teaser.format(w) for w in words) + "\n"
+    assert detect_format(text.encode(), url)[0] == "text-listing"
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("June 3-5, 2024", "2024-06-03", "2024-06-05"),
+        ("del 3 a 5 de mayo de 2022", "2022-05-03", "2022-05-05"),
+        ("du 7 au 9 octobre 2019", "2019-10-07", "2019-10-09"),
+        ("from 28 February until 2 March 2023", "2023-02-28", "2023-03-02"),
+        ("November 29 - December 1, 2021", "2021-11-29", "2021-12-01"),
+    ],
+)
+def test_every_span_the_detector_accepts_gives_its_first_and_last_day(text, start, end):
+    from parsers.text_detail import span_dates
+
+    assert is_date_range(text)
+    found = span_dates(text)
+    assert found is not None and (found[0].isoformat(), found[1].isoformat()) == (start, end)
+
+
+def test_an_event_page_dates_are_looked_for_in_a_bounded_number_of_lines():
+    """An event's dates are at its top, in its labelled values and its headings: a long page's
+    table of figures below the text costs no date parsing (it did, line by line)."""
+    from parsers.text_detail import DATE_CANDIDATES_MAX
+
+    rows = "\n".join(f"Row {n} | 12 March 2021 | {n * 7} returnees" for n in range(3000))
+    text = (
+        "Skip to main content\n\nReferral seminar for caseworkers\n\n3 - 4 May 2022\n\n"
+        "The seminar brought together caseworkers from five offices to compare referral practice.\n\n"
+        f"{rows}\n"
+    )
+    parsed = PARSERS["text-detail"](text.encode(), f"{MP}/en/learning/seminars/referral-seminar")
+    record = parsed.records[0]
+    assert record["kind"] == "event"
+    assert (record["extra"]["start_date"], record["extra"]["end_date"]) == ("2022-05-03", "2022-05-04")
+    assert parsed.page_info["date_candidates"] <= DATE_CANDIDATES_MAX
+    assert parsed.page_info["date_candidates"] < 10
