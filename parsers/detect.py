@@ -13,7 +13,8 @@ sites (SOURCES.md 2-4), not on any page's words:
   long teasers trimmed with `...`, a skip link or pager line, or a `?page=` URL;
 - news or detail: a title-like first line followed by prose (the URL's path tells news apart);
 - a page of one item, whatever it shows (a bookstore book with nothing but its abstract, a
-  seminar page that opens with its dates): the URL names one item (`kinds.is_item_url`), or the
+  seminar page that opens with its dates): the URL names one item (`kinds.is_item_url`; no
+  `?page=`) and the page shows fewer than two long trimmed teasers, or the
   page prints two field labels of an event, course or initiative, or a span of dates above its
   prose, or it is a page of the sites (a skip link) with prose and no cards;
 - anything else is `None`, with the reason.
@@ -112,14 +113,18 @@ def _one_item(content: list[str], lines: list[str], url: str | None, blocks: int
 
     Why: an item page may print nothing but prose (a bookstore book with only its abstract, an
     about page, a seminar page that opens with its dates), which the tests above leave unknown.
-    The evidence is the page's own: its URL names one item; or it prints two field labels of an
+    The evidence is the page's own: its URL names one item (`kinds.is_item_url`: not a section, a
+    category or a page of a listing), unless the page shows two or more long teasers trimmed with
+    '...', which only a listing prints; or it prints two field labels of an
     event, a course or an initiative; or a span of dates above its first paragraph; or it is a
     page of the sites (Drupal's skip link) whose content is paragraphs of prose set apart by blank
     lines (a listing prints its cards one per line) with no sign of cards (trimmed teasers, a pager).
     """
     if not any(looks_like_prose(line) or is_title_like(line) for line in content):
         return None
-    if is_item_url(url):
+    trimmed = [line for line in content if split_truncation(line)[1]]
+    long_trimmed = [line for line in trimmed if len(line.split()) >= CUT_TEASER_MIN_WORDS]
+    if is_item_url(url) and len(long_trimmed) < 2:  # a page of trimmed teasers lists, whatever its URL
         found = kind_of_url(url)
         return f"the page of one item ({found[1] if found else 'a node path'})"
     labels = kind_of_labels(content)
@@ -130,7 +135,6 @@ def _one_item(content: list[str], lines: list[str], url: str | None, blocks: int
     if span:
         return f"a span of dates above the text ({span!r})"
     skip = any(line.casefold() in SKIP_LINKS for line in lines)
-    trimmed = [line for line in content if split_truncation(line)[1]]
     pager = any(_is_listing_chrome(line) and line.casefold() not in SKIP_LINKS for line in lines)
     if skip and blocks >= 2 and not trimmed and not pager and not _has_pager_param(url):
         return "a page of the site (skip link) with paragraphs of prose and no cards"

@@ -324,11 +324,11 @@ def _metas(meta: dict[str, list[str]], *keys: str) -> list[str]:
 def _kind(tree: LexborHTMLParser, ld: dict[str, Any], url: str | None, text_kind: str | None) -> str:
     """The page's kind, by the module docstring's order of evidence."""
     by_url = kind_of_url(url)
-    if by_url and by_url[0] not in ("publication", "about"):
+    if by_url and by_url[0] != "about":  # a section's URL: its markup and metadata do not make it another kind
         return by_url[0]
     if ld_types(ld) & NEWS_TYPES:
         return "news"
-    markup = " ".join(classes(n) for n in tree.css("article, body, [class*='node']"))
+    markup = _own_classes(tree)
     if any(hint in markup for hint in NEWS_CLASS_HINTS):
         return "news"
     node_type = node_type_kind(markup)
@@ -340,6 +340,38 @@ def _kind(tree: LexborHTMLParser, ld: dict[str, Any], url: str | None, text_kind
     if by_url:
         return by_url[0]
     return text_kind or "publication"
+
+
+#: elements whose nodes are other items shown around the page's own (teasers, blocks, views)
+_OTHER_NODES = frozenset({"aside", "footer", "header", "nav"})
+
+
+def _own_classes(tree: LexborHTMLParser) -> str:
+    """The classes that state the page's own content type: <body>'s (`page-node-type-*`) and the
+    node that holds the page's <h1> (else the first node of the main content).
+
+    Why: a page shows other nodes too (a related event's teaser in an <aside>, a Basic page block in
+    the footer, a view of webinars), each with its own `node--type-*`; only the page's own node and
+    <body> speak for the page.
+    """
+    found = [classes(tree.body)] if tree.body is not None else []
+    heading = tree.css_first("h1")
+    candidates = [heading] if heading is not None else []
+    candidates += main_scope(tree).css("article, [class*='node--type-']")
+    for start in candidates:
+        node, own = start, None
+        while node is not None and node.tag not in ("body", "html"):
+            names = classes(node)
+            if node.tag in _OTHER_NODES or "views-row" in names.split() or "view-mode-teaser" in names:
+                own = None
+                break
+            if own is None and (node.tag == "article" or "node--type-" in names):
+                own = node
+            node = node.parent
+        if own is not None:
+            found.append(classes(own))
+            break
+    return " ".join(found)
 
 
 def _own_heading(text: str | None) -> str | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from urllib.parse import parse_qs, urlsplit
 
 from parsers.base import url_path
 from parsers.vocab import (
@@ -53,52 +54,91 @@ KIND_LABELS_NEEDED = 2
 _LANGUAGE_SEGMENT = re.compile(r"^[a-z]{2}(?:-[a-z]{2,4})?$")
 
 
-def kind_of_url(url: str | None) -> tuple[str, str] | None:
-    """(kind, evidence) from the URL path's left-most section segment; None when no segment names one.
+#: path segments under which Drupal serves files, not pages (`/sites/default/files/...`, `/system/files/...`)
+_FILE_ROOTS = frozenset({"sites", "system", "files"})
+#: how many segments after the language prefix name the section (`/learning/seminars/<slug>`)
+SECTION_DEPTH = 2
+#: a segment that is a file's name (`guide.pdf`, `agenda.docx`)
+_FILE_NAME = re.compile(r"\.[a-z0-9]{2,5}$")
 
-    Why left-most: a section's items live under it (`/learning/seminars/<slug>`), while a slug may
-    hold any word (`/books/ioms-project-handbook` is a book, not a project).
+
+def _segments(url: str | None) -> list[str]:
+    """The URL path's segments after the language prefix, casefolded."""
+    segments = [s for s in url_path(url).casefold().split("/") if s]
+    while segments and _LANGUAGE_SEGMENT.match(segments[0]) and segments[0] not in KIND_SEGMENTS:
+        segments = segments[1:]
+    return segments
+
+
+def kind_of_url(url: str | None) -> tuple[str, str] | None:
+    """(kind, evidence) from the URL's Drupal section: the first SECTION_DEPTH segments after the
+    language; None when none names one, and for a file (under `/sites/` or `/system/files/`, or a
+    segment with a file extension).
+
+    Why the section only: Drupal's path aliases put the section first and the item last
+    (`/learning/seminars/<slug>`), while a slug, a file's folder or a file's name may hold any word
+    (`/books/ioms-project-handbook` is a book, `.../files/documents/2022/projects/guide.pdf` a file,
+    `/regional-designations/global/contact` a region's contact block). The left-most section wins.
     """
-    for segment in (s for s in url_path(url).casefold().split("/") if s):
-        if _LANGUAGE_SEGMENT.match(segment) and segment not in KIND_SEGMENTS:
-            continue
+    segments = _segments(url)
+    if segments and segments[0] in _FILE_ROOTS:
+        return None
+    for n, segment in enumerate(segments[:SECTION_DEPTH]):
+        if _FILE_NAME.search(segment):
+            return None
         if segment in NEWS_SEGMENTS:
             return "news", f"URL path section /{segment}/"
         if segment in ITEM_SEGMENTS:
             return "publication", f"URL path section /{segment}/"
         if segment in KIND_SEGMENTS:
             return KIND_SEGMENTS[segment], f"URL path section /{segment}/"
-        if segment.startswith(ABOUT_PREFIXES):
+        if n == 0 and segment.startswith(ABOUT_PREFIXES):  # a top-level alias: /propos-de-loim-publications
             return "about", f"URL path /{segment}"
     return None
 
 
+#: the levels of the news section before a category (`/spotlight/articles/<category>/<slug>`)
+_NEWS_LEVELS = frozenset({"articles"})
+
+
 def is_item_url(url: str | None) -> bool:
     """A URL of one item's own page: a section segment followed by the item's slug or node number
-    (`/books/<slug>`, `/resources/<type>/<slug>`, `/learning/seminars/<slug>`, `/node/123`).
+    (`/books/<slug>`, `/resources/<type>/<slug>`, `/learning/seminars/<slug>`, `/node/123`,
+    `/spotlight/articles/<category>/<slug>`), without a pager parameter.
 
     Why: such a page describes one item even when all it shows is a paragraph of prose (the bookstore
     prints some books with nothing but their abstract), while a section's listing is the section
-    alone (`/resources/guideline`) or a search (`/search-books?...`).
+    alone (`/resources/guideline`), a category of it (`/spotlight/articles/event`), a page of it
+    (`?page=2`) or a search (`/search-books?...`).
     """
-    segments = [s for s in url_path(url).casefold().split("/") if s]
-    while segments and _LANGUAGE_SEGMENT.match(segments[0]) and segments[0] not in KIND_SEGMENTS:
-        segments = segments[1:]
+    segments = _segments(url)
     if len(segments) == 2 and segments[0] == "node" and segments[1].isdigit():
         return True
-    if not segments:
+    if not segments or _has_pager(url):
+        return False
+    kind = kind_of_url(url)
+    if kind is None:
         return False
     if segments[0] in ITEM_SEGMENTS:
         # /books/<slug>; /resources/<type>/<slug> (a /resources/<type> alone is the type's listing)
         return len(segments) >= (2 if segments[0] in ("books", "book") else 3)
-    kind = kind_of_url(url)
-    if kind and kind[0] == "about":
+    if kind[0] == "about":
         return True  # an about page is one page, whatever its depth (`/fr/propos`, `/en/about/x`)
-    if kind and kind[0] in NON_PUBLICATION:
+    if kind[0] in NON_PUBLICATION:
         return len(segments) >= 2 and segments[-1] not in KIND_SEGMENTS
-    if kind and kind[0] == "news":  # /spotlight/articles is the listing, /spotlight/<type>/<slug> an article
-        return len(segments) >= 3 and segments[-1] not in NEWS_SEGMENTS
+    if kind[0] == "news":  # /spotlight/<category>/<slug>, /spotlight/articles/<category>/<slug>
+        rest = segments[1:]
+        if rest and rest[0] in _NEWS_LEVELS:
+            rest = rest[1:]
+        return len(rest) >= 2
     return False
+
+
+def _has_pager(url: str | None) -> bool:
+    try:
+        return bool(url) and "page" in parse_qs(urlsplit(url or "").query)
+    except ValueError:
+        return False
 
 
 _NODE_TYPE = re.compile(r"(?:^|\s)(?:page-node-type-|node--type-)([a-z0-9_-]+)")

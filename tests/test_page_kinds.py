@@ -574,7 +574,7 @@ def test_a_spotlight_category_is_a_listing_and_its_articles_are_items(url, item)
 @pytest.mark.parametrize(
     "url",
     [f"{MP}/en/spotlight/articles/event", f"{MP}/en/spotlight/articles/publication?page=1",
-     f"{MP}/en/resources/guideline/x?page=2"],
+     f"{MP}/en/resources/guideline/x?page=2", f"{RR}/fr/spotlight/articles/event/x"],
 )  # fmt: skip
 def test_a_page_of_trimmed_teasers_is_a_listing_whatever_its_url(url):
     teaser = (
