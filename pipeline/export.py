@@ -30,8 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import citation
+from pipeline.dedup.cards import PAGER_PARAM
 from pipeline.errors import ExportError, UnknownRunError, WarehouseError
-from pipeline.urls import web_url_sql
+from pipeline.urls import canonical_url, web_url_sql
 from pipeline.warehouse import connect, is_lake
 
 if TYPE_CHECKING:
@@ -61,6 +62,13 @@ EXTRA_FIELDS = (
 #: the publications view's order of trust in a page format (macro in warehouse/schema/100_dedup.sql),
 #: so a record's extra fields come from the sighting its title and year come from
 SOURCE_RANK = "source_rank(p.format)"
+
+#: SQL (raw_pages AS p): the page lists items (a listing format, or more than one card on it), so
+#: neither it nor any page of its section is an item's own URL
+LISTING_PAGE = "(coalesce(p.format NOT LIKE '%detail', TRUE) OR coalesce(p.sightings_count, 0) > 1)"
+
+#: the registered table of listing pages' sections (`listing_sections`), one row per page URL
+LISTING_SECTIONS = "export_listing_sections"
 
 #: a 304 or an identical re-fetch shows the archived body again: each is a "seen" time of that page
 _PAGE_SEEN = """
@@ -153,7 +161,7 @@ def _item_type_segment(url: str) -> str:
 
 
 def resource_types_sql() -> str:
-    """SQL CTEs ending in `edition_types (edition_id, resource_type)`, one row per live edition.
+    """SQL CTEs ending in `computed_types (edition_id, resource_type)`, one row per edition (withdrawn too).
 
     The type is citation.RESOURCE_TYPES' slug named by, in this order of trust: the page's own
     Type field (`sightings.extra.type`); the Drupal type segment of the item's own URL (the card's
@@ -165,7 +173,10 @@ def resource_types_sql() -> str:
     file may name gives a type or NULL, never an error. Shared by the export (`select_records`) and
     OAI-PMH's `type:` sets, so a set holds exactly the records a citation gives that type.
 
-    Cost: string functions per sighting and per page; the words are matched once per distinct text.
+    Cost: string functions per sighting and per page (about 0.45 s at 180,000 sightings); the words
+    are matched once per distinct text. Hence computed once per dedup pass into the table
+    `edition_types` (pipeline/dedup/write.py), which readers take through `record_types_sql`.
+    Withdrawn editions get a type too: one listed again keeps its type without another pass.
     """
     order = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
     section = f"split_part({_after_type_segment('url')}, '/', 1)"
@@ -187,7 +198,8 @@ def resource_types_sql() -> str:
     type_src AS MATERIALIZED (
         SELECT m.edition_id, s.page_id, nullif(trim(s.extra->>'type'), '') AS page_type,
                {_item_type_segment("s.url")} AS own_segment, {_item_type_segment("s.detail_url")} AS detail_segment,
-               nullif(trim(s.extra->>'issn'), '') IS NOT NULL AS has_issn
+               nullif(trim(s.extra->>'issn'), '') IS NOT NULL AS has_issn,
+               coalesce(len(s.isbn), 0) + coalesce(len(s.eisbn), 0) > 0 AS has_isbn
         FROM edition_members AS m JOIN sightings AS s USING (sighting_id)
         WHERE s.kind = 'publication'
     ),
@@ -210,16 +222,43 @@ def resource_types_sql() -> str:
         FROM type_evidence AS e JOIN text_types AS t USING (text)
         GROUP BY e.edition_id
     ),
-    serials AS (SELECT edition_id, bool_or(has_issn) AS has_issn FROM type_src GROUP BY edition_id),
-    edition_types AS (
-        SELECT p.edition_id,
+    serials AS (
+        -- an ISBN on any of its sightings: the publications view's isbn/eisbn are the first non-empty ones
+        SELECT edition_id, bool_or(has_issn) AS has_issn, bool_or(has_isbn) AS has_isbn
+        FROM type_src GROUP BY edition_id
+    ),
+    computed_types AS (
+        SELECT sr.edition_id,
                coalesce(n.resource_type,
-                        CASE WHEN coalesce(len(p.isbn), 0) + coalesce(len(p.eisbn), 0) > 0 THEN 'book'
-                             WHEN sr.has_issn THEN 'periodical' END) AS resource_type
-        FROM publications AS p
+                        CASE WHEN sr.has_isbn THEN 'book' WHEN sr.has_issn THEN 'periodical' END) AS resource_type
+        FROM serials AS sr
         LEFT JOIN named_types AS n USING (edition_id)
-        LEFT JOIN serials AS sr USING (edition_id)
     )"""
+
+
+def stored_types_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the table `edition_types` holds the last dedup pass's types (the pass wrote it).
+
+    Why a check: a warehouse (or lake) built before schema step 160 has the table empty or not at
+    all, and a reader must not write; it then computes the types itself, at the old cost.
+    """
+    found = con.execute(
+        "SELECT count(DISTINCT table_name) FROM information_schema.tables "
+        "WHERE table_name IN ('edition_types', 'dedup_runs')"
+    ).fetchone()
+    if not found or found[0] < 2:
+        return False
+    row = con.execute(
+        "SELECT (SELECT max(dedup_run_id) FROM edition_types) = (SELECT max(dedup_run_id) FROM dedup_runs)"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def record_types_sql(stored: bool) -> str:
+    """SQL CTEs ending in `record_types (edition_id, resource_type)`: the stored types, else computed."""
+    if stored:
+        return "record_types AS (SELECT edition_id, resource_type FROM edition_types)"
+    return f"{resource_types_sql().strip()},\n    record_types AS (SELECT * FROM computed_types)"
 
 
 def _extra_columns() -> str:
@@ -231,14 +270,14 @@ def _extra_columns() -> str:
     )
 
 
-def _edition_sql() -> str:
+def _edition_sql(stored_types: bool = False) -> str:
     extra = ", ".join(f"x.{key}" for key in EXTRA_FIELDS if key != "subtitle")
     return f"""
     {_PAGE_SEEN},
-    {resource_types_sql().strip()},
+    {record_types_sql(stored_types)},
     ranked AS (
         SELECT m.edition_id, m.sighting_id, p.url AS page_url, p.retrieved_at, ps.last_seen,
-               {SOURCE_RANK} AS source_rank, coalesce(p.format NOT LIKE '%detail', TRUE) AS listing_page,
+               {SOURCE_RANK} AS source_rank, {LISTING_PAGE} AS listing_page,
                -- as the publications view ranks values: a page's current version first, then the page seen first
                p.url IS NOT NULL AND p.retrieved_at < max(p.retrieved_at) OVER (PARTITION BY p.source, p.url)
                    AS superseded,
@@ -261,23 +300,40 @@ def _edition_sql() -> str:
         FROM ranked AS r JOIN sightings AS s USING (sighting_id)
         GROUP BY r.edition_id
     ),
+    listing_keys AS (
+        -- the sections of the listing pages that showed each edition, canonical (listing_sections)
+        SELECT DISTINCT m.edition_id, m.work_id, k.section
+        FROM edition_members AS m
+        JOIN sightings AS s USING (sighting_id)
+        JOIN raw_pages AS p USING (page_id)
+        JOIN {LISTING_SECTIONS} AS k ON k.page_url = p.url
+        WHERE s.kind = 'publication'
+    ),
+    own_urls AS (
+        -- the item's URL unless it is (a page of) a listing it was found on: a card linking to `#`
+        -- or `?page=1` resolves to its listing, which shows other items next month
+        SELECT p.edition_id, CASE WHEN k.section IS NULL THEN {_web("p.url")} END AS url
+        FROM publications AS p
+        LEFT JOIN (SELECT DISTINCT edition_id, section FROM listing_keys) AS k
+            ON k.edition_id = p.edition_id AND k.section = listing_section(p.url, '{PAGER_PARAM}')
+    ),
     siblings AS (
-        SELECT work_id,
-               list(struct_pack(edition_id := edition_id, language := language, title := title,
-                                display_title := display_title, url := {_web("url")})
-                    ORDER BY language NULLS LAST, edition_id) AS editions
-        FROM publications GROUP BY work_id
+        SELECT p.work_id,
+               list(struct_pack(edition_id := p.edition_id, language := p.language, title := p.title,
+                                display_title := p.display_title, url := o.url)
+                    ORDER BY p.language NULLS LAST, p.edition_id) AS editions
+        FROM publications AS p JOIN own_urls AS o USING (edition_id) GROUP BY p.work_id
     ),
     editions AS (
         SELECT
             p.edition_id, p.work_id, p.language, p.title, p.display_title, p.title_derived, x.subtitle,
             p.abstract, p.abstract_truncated, p.year, p.page_count, p.isbn, p.eisbn, p.languages,
             {extra},
-            p.pdf_available, {_web_list("p.pdf_urls")} AS pdf_urls, {_web("p.url")} AS url,
+            p.pdf_available, {_web_list("p.pdf_urls")} AS pdf_urls, o.url,
             coalesce({_web_list(_distinct("x.source_urls"))}, []) AS source_urls, p.sources,
             et.resource_type,
-            list_filter(coalesce({_web_list(_distinct("x.found_on"))}, []), lambda u: u IS DISTINCT FROM p.url)
-                AS found_on,
+            -- never the item's own URL: that URL is no listing's (own_urls)
+            coalesce({_web_list(_distinct("x.found_on"))}, []) AS found_on,
             {_OWNER.format("p.sources")} AS owner,
             list_filter(w.editions, lambda e: e.edition_id <> p.edition_id) AS other_editions,
             p.sighting_count, p.sighting_ids, p.first_seen, x.last_seen,
@@ -285,19 +341,20 @@ def _edition_sql() -> str:
             coalesce(p.years_seen, []) AS years_seen, coalesce(p.page_counts_seen, []) AS page_counts_seen,
             p.quality_flags, p.value_sources
         FROM publications AS p
+        JOIN own_urls AS o USING (edition_id)
         LEFT JOIN extras AS x USING (edition_id)
-        LEFT JOIN edition_types AS et USING (edition_id)
+        LEFT JOIN record_types AS et USING (edition_id)
         LEFT JOIN siblings AS w USING (work_id)
         LEFT JOIN record_status AS rs ON rs.level = 'edition' AND rs.id = p.edition_id
     )"""
 
 
-def _work_sql() -> str:
+def _work_sql(stored_types: bool = False) -> str:
     lead = ("subtitle", "abstract", "abstract_truncated", "year", "page_count", *EXTRA_FIELDS[1:], "resource_type")
     lead_fields = ", ".join(f"l.{key}" for key in lead)
     lead_first = "title IS NULL, (language = 'en') DESC NULLS LAST, edition_id"
     return f"""
-    {_edition_sql()},
+    {_edition_sql(stored_types)},
     lead AS (
         -- the edition the work's title comes from (the works view: a titled edition, English first)
         SELECT DISTINCT ON (work_id) * FROM editions ORDER BY work_id, {lead_first}
@@ -319,8 +376,12 @@ def _work_sql() -> str:
         SELECT
             w.work_id, w.title, w.display_title, w.title_derived, {lead_fields},
             {_distinct("u.isbn")} AS isbn, {_distinct("u.eisbn")} AS eisbn, w.languages, u.pdf_available,
-            {_distinct("u.pdf_urls")} AS pdf_urls, l.url, {_distinct("u.source_urls")} AS source_urls, w.sources,
-            list_filter({_distinct("u.found_on")}, lambda u: u IS DISTINCT FROM l.url) AS found_on,
+            {_distinct("u.pdf_urls")} AS pdf_urls,
+            -- nor a listing that showed another of its editions
+            CASE WHEN listing_section(l.url, '{PAGER_PARAM}') NOT IN (SELECT section FROM listing_keys AS k
+                                                                     WHERE k.work_id = w.work_id) THEN l.url END AS url,
+            {_distinct("u.source_urls")} AS source_urls, w.sources,
+            {_distinct("u.found_on")} AS found_on,
             {_OWNER.format("w.sources")} AS owner,
             l.edition_id AS lead_edition_id, w.edition_count, s.editions,
             CAST(w.sighting_count AS BIGINT) AS sighting_count, u.first_seen, u.last_seen, rs.first_added_at,
@@ -337,6 +398,35 @@ def _work_sql() -> str:
 def id_column(level: str) -> str:
     """Each level keeps the warehouse's own id name, so an export joins back to the views."""
     return "edition_id" if level == "edition" else "work_id"
+
+
+def listing_sections(con: duckdb.DuckDBPyConnection, ids: list[str] | None = None) -> pa.Table:
+    """Each listing page's URL and its section in canonical form (pager parameter removed).
+
+    Why in Python: canonical spelling is pipeline/urls.py's (w3lib), the one the parsers gave
+    `sightings.canonical_url`; compared in SQL with raw page URLs (`/en/`, `http:`, a trailing
+    slash) an item URL that is its own listing never matched. With `ids` (records of either
+    level), only the pages that showed their works' editions: an OAI-PMH page canonicalises a few
+    URLs, not every listing in the warehouse.
+    """
+    where = ""
+    params: dict[str, Any] = {}
+    if ids is not None:
+        where = """AND p.page_id IN (
+            SELECT s.page_id FROM sightings AS s JOIN edition_members AS m USING (sighting_id)
+            WHERE m.work_id IN (SELECT work_id FROM edition_members
+                                WHERE list_contains($ids, edition_id) OR list_contains($ids, work_id)))"""
+        params["ids"] = ids
+    urls = con.execute(
+        f"SELECT DISTINCT p.url FROM raw_pages AS p WHERE p.url IS NOT NULL AND {LISTING_PAGE} {where}", params
+    ).fetchall()
+    rows = [(u, key) for (u,) in urls if (key := canonical_url(u, drop_params=(PAGER_PARAM,)))]
+    return pa.table(
+        {
+            "page_url": pa.array([u for u, _ in rows], pa.string()),
+            "section": pa.array([k for _, k in rows], pa.string()),
+        }
+    )
 
 
 def select_records(
@@ -374,8 +464,26 @@ def select_records(
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}")
+    if ids is not None and since is not None:
+        raise ValueError("select_records: ids and since cannot be combined")
+    con.register(LISTING_SECTIONS, listing_sections(con, ids))
+    try:
+        return _select_records(con, level, since, ids, since_snapshot, owners)
+    finally:
+        con.unregister(LISTING_SECTIONS)
+
+
+def _select_records(
+    con: duckdb.DuckDBPyConnection,
+    level: str,
+    since: int | None,
+    ids: list[str] | None,
+    since_snapshot: int | None,
+    owners: Mapping[str, str] | None,
+) -> pa.Table:
     key = id_column(level)
-    body = _edition_sql() if level == "edition" else _work_sql()
+    stored = stored_types_current(con)
+    body = _edition_sql(stored) if level == "edition" else _work_sql(stored)
     final = "editions" if level == "edition" else "works_out"
     con.execute("SET TimeZone = 'UTC'")
     column = "run_id"
@@ -387,8 +495,6 @@ def select_records(
         where = "" if ids is None else f"WHERE list_contains($ids, {key})"
         sql = f"WITH {body.strip()} SELECT * FROM {final} {where} ORDER BY {key}"
         return con.sql(sql, params=params if ids is None else {**params, "ids": ids}).to_arrow_table()
-    if ids is not None:
-        raise ValueError("select_records: ids and since cannot be combined")
     if column == "run_id":
         _check_run(con, since)
     sql = f"""

@@ -14,7 +14,8 @@ reading its database, so the warehouse speaks the protocol they all share
   (deletedRecord=persistent): `record_changes` is append-only, so a harvester learns of every
   deletion however long it waited;
 - sets `site:<host>` (sites an edition was seen on) and `type:<slug>` (its resource type, the one a
-  citation gives it: pipeline/export.py `resource_types_sql`, from the page's Type field or the
+  citation gives it: pipeline/export.py `resource_types_sql`, stored by each dedup pass in
+  `edition_types` so a request does not scan every page; from the page's Type field or the
   listing section it was found in, e.g. `type:guideline`), under the parents `site` and `type`; an
   edition of no known type is in no `type:` set. A deleted record belongs to no set: the warehouse
   keeps nothing of a withdrawn edition but its id, so only a harvest without `set` sees deletions;
@@ -82,7 +83,7 @@ from lxml import etree
 
 from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
-from pipeline.export import resource_types_sql, select_records
+from pipeline.export import record_types_sql, select_records, stored_types_current
 from pipeline.warehouse import FileReaders, connect, is_lake, open_readers
 
 if TYPE_CHECKING:
@@ -321,9 +322,12 @@ def decode_token(token: str, verb: str) -> tuple[ListQuery, str, int]:
 _TYPE_SLUGS = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
 _TYPE_LABELS = ", ".join(f"'{t.label}'" for t in citation.RESOURCE_TYPES)
 
+#: stands for the CTEs of the editions' types (`record_types_sql`), stored or computed as the warehouse allows
+_TYPES = "__RECORD_TYPES__"
+
 #: (edition, setSpec, set name): the sets each live edition is in
 _MEMBERSHIPS = f"""
-{resource_types_sql().strip()},
+{_TYPES},
 memberships AS (
     SELECT m.edition_id, 'site:' || regexp_replace(lower(s.source), '[^a-z0-9.\\-]+', '-', 'g') AS spec,
            s.source AS name
@@ -332,7 +336,8 @@ memberships AS (
     UNION
     SELECT edition_id, 'type:' || resource_type AS spec,
            [{_TYPE_LABELS}][list_position([{_TYPE_SLUGS}], resource_type)] AS name
-    FROM edition_types WHERE resource_type IS NOT NULL
+    FROM record_types
+    WHERE resource_type IS NOT NULL AND edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
 )"""
 
 #: every record, live or deleted, with its datestamp (UTC, to the second) and sets
@@ -404,8 +409,14 @@ def select_headers(
     return headers, int(rows[0][4]) if rows else 0
 
 
+def _with_types(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """The types the last dedup pass stored (`edition_types`), else computed (an older warehouse)."""
+    return sql.replace(_TYPES, record_types_sql(stored_types_current(con)))
+
+
 def _for_backend(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     """On a lake, datestamps are the times of the snapshots that committed the changes (lake.py)."""
+    sql = _with_types(con, sql)
     if not is_lake(con):
         return sql
     from pipeline.lake import RECORD_STATUS_CTE
@@ -422,9 +433,8 @@ def earliest_datestamp(con: duckdb.DuckDBPyConnection) -> str | None:
 
 def select_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     """(setSpec, setName) of every set with a live edition in it, parents first."""
-    rows = con.execute(
-        f"WITH {_MEMBERSHIPS} SELECT spec, mode(name) FROM memberships GROUP BY spec ORDER BY spec"
-    ).fetchall()
+    sql = f"WITH {_MEMBERSHIPS} SELECT spec, mode(name) FROM memberships GROUP BY spec ORDER BY spec"
+    rows = con.execute(_with_types(con, sql)).fetchall()
     parents = [(p, name) for p, name in PARENT_SETS.items() if any(s.startswith(p + ":") for s, _ in rows)]
     return parents + [(s, n) for s, n in rows]
 

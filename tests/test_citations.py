@@ -20,6 +20,7 @@ citation processor's complaint about a field fails the test.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter
@@ -43,6 +44,7 @@ from pipeline.cli import main
 from pipeline.dedup import run_dedup
 from pipeline.errors import ConfigError
 from pipeline.sources import load_sources
+from pipeline.urls import canonical_url
 from tests.conftest import REPO_ROOT, copy_seed_archive, ingest_archive
 
 LABELS = Path(__file__).parent / "labels" / "seeds.csv"
@@ -204,14 +206,20 @@ def test_ris_type_from_the_section_and_ur_only_for_an_own_url(exported, truth):
 
 
 def test_a_listing_url_is_never_an_items_url_in_any_format(exported):
+    """Compared as sections in canonical form: a raw listing URL (`/en/`, `?page=4`) never equals a record URL."""
     listings = {url for url, _ in SEED_PAGES.values() if url}
+    sections = {canonical_url(url, drop_params=("page",)) for url in listings}
+
+    def hits(urls: set[str | None]) -> set[str | None]:
+        return {canonical_url(u, drop_params=("page",)) for u in urls if u} & sections
+
     text = exported["ris"].read_text(encoding="utf-8")
-    assert not {line[6:] for line in text.splitlines() if line.startswith("UR  - ")} & listings
-    assert not {i.get("URL") for i in csl_items(exported["csl-json"])} & listings
+    assert not hits({line[6:] for line in text.splitlines() if line.startswith("UR  - ")})
+    assert not hits({i.get("URL") for i in csl_items(exported["csl-json"])})
     library = pybtex.database.parse_string(exported["bibtex"].read_text(encoding="utf-8"), "bibtex")
-    assert not {e.fields.get("url") for e in library.entries.values()} & listings
+    assert not hits({e.fields.get("url") for e in library.entries.values()})
     root = etree.parse(str(exported["dc"])).getroot()
-    assert not {e.text for e in root.iter(f"{DC}identifier")} & listings
+    assert not hits({e.text for e in root.iter(f"{DC}identifier")})
     assert {e.text for e in root.iter(f"{DC}source")} == listings  # provenance, where DC keeps it
 
 
@@ -247,6 +255,46 @@ def test_oai_type_sets_select_exactly_the_records_of_their_type(seeds_db, truth)
         ids = {h.text.rsplit(":", 1)[1] for h in answer.iter("{http://www.openarchives.org/OAI/2.0/}identifier")}
         assert ids == {e for e, rec in truth.items() if rec["type"] == kind}
         assert {p.text for p in answer.iter(f"{DC}publisher")} == {IOM}
+
+
+def test_the_pass_stores_each_editions_type_and_readers_take_it(seeds_db, truth, tmp_path):
+    """The dedup pass writes `edition_types` once; exports and OAI read it while it is the last pass's.
+
+    The stored types are the labels' (SEED_PAGES), as computing them did. Proof that a reader takes
+    the stored row rather than recomputing: a row changed by hand shows in the export and in the
+    OAI `type:` set; once the row is no longer the last pass's, readers compute the labels' type again.
+    """
+    stored = dict(_rows(seeds_db, "SELECT edition_id, resource_type FROM edition_types"))
+    assert set(stored) >= set(truth)
+    assert {e: stored[e] for e in truth} == {e: rec["type"] for e, rec in truth.items()}
+    [(stamp, last)] = _rows(seeds_db, "SELECT max(e.dedup_run_id), (SELECT max(dedup_run_id) FROM dedup_runs) "
+                                      "FROM edition_types AS e")  # fmt: skip
+    assert stamp == last
+
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(seeds_db.read_bytes())
+    guideline = sorted(e for e, rec in truth.items() if rec["type"] == "guideline")[0]
+
+    def exported_types() -> dict[str, str | None]:
+        out = tmp_path / "t.jsonl"
+        result = CliRunner().invoke(main, ["export", "--db", str(db), "--format", "jsonl", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return {r["edition_id"]: r["resource_type"] for r in map(json.loads, out.read_text("utf-8").splitlines())}
+
+    def leaflet_set() -> set[str]:
+        config = oai.OaiConfig(db, "admin@iom.test", page_size=1000)
+        query = [("verb", "ListIdentifiers"), ("metadataPrefix", "oai_dc"), ("set", "type:leaflet")]
+        xml = etree.fromstring(oai.respond(config, query))
+        return {i.text.rsplit(":", 1)[1] for i in xml.iter("{http://www.openarchives.org/OAI/2.0/}identifier")}
+
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE edition_types SET resource_type = 'leaflet' WHERE edition_id = ?", [guideline])
+    con.close()
+    assert exported_types()[guideline] == "leaflet" and leaflet_set() == {guideline}
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE edition_types SET dedup_run_id = dedup_run_id - 1")  # a pass since did not write it
+    con.close()
+    assert exported_types() == {e: rec["type"] for e, rec in truth.items()} and leaflet_set() == set()
 
 
 # -- the rules on text no fixture holds --------------------------------------------------------------
@@ -412,3 +460,73 @@ def test_serve_oai_names_the_sites_owner_as_publisher(seeds_db, tmp_path):
         xml = etree.fromstring(answer.read())
     publishers = [p.text for p in xml.iter(f"{DC}publisher")]
     assert len(publishers) == 97 and set(publishers) == {IOM}
+
+
+# -- a card whose link is its own listing ---------------------------------------------------------
+
+#: texts no seed holds, one per card, so dedup keeps each card an edition of its own
+_SELF_LINKED = {
+    "hash": "Cross-border traders at the Busia post describe the fees charged at each window and the receipts "
+    "they were never given, over a season of weekly crossings.",
+    "pager": "Domestic workers returning from Lebanon recount how their passports were held and which "
+    "consulates answered their calls, collected by a helpline over two years.",
+    "bare": "Fishers in the Gulf of Guinea record the patrols that boarded their boats and the licences asked "
+    "of them, as told to a cooperative in Takoradi.",
+    "own": "Herders moving cattle across the Sahel border list the wells they found dry and the grazing "
+    "agreements their villages signed with neighbouring districts.",
+}
+
+
+def test_a_card_linking_to_its_own_listing_gives_no_item_url_in_any_format(tmp_path):
+    """A card whose link resolves to a listing (`#`, `?page=1`, the bare section) cites no URL of its own.
+
+    Why beyond these pages: on any pager a link to the same listing, another page of it or its
+    first page names the section, which shows other items next month; a citation's URL must be the
+    item's. Compared in canonical form with the pager parameter removed (pipeline/urls.py: the
+    interface prefix and `http` name the same page), so no spelling of the listing slips through.
+    """
+    listing = f"https://{RR}/es/recursos/guia?page=1"
+    second = f"http://{RR.upper()}/fr/recursos/guia/?page=2"
+    own = f"https://{RR}/es/recursos/guia/herders-sahel-wells"
+    pages = [
+        page("self-1", "html-listing", RR, listing,
+             {"abstract": _SELF_LINKED["hash"], "title": "Busia crossings", "url": listing + "#"},
+             {"abstract": _SELF_LINKED["pager"], "title": "Held passports", "url": f"https://{RR}/es/recursos/guia?page=1"},
+             {"abstract": _SELF_LINKED["own"], "title": "Dry wells", "url": own}),
+        page("self-2", "html-listing", RR, second,
+             {"abstract": _SELF_LINKED["bare"], "title": "Boarded boats", "url": f"https://{RR}/recursos/guia"}),
+    ]  # fmt: skip
+    db = tmp_path / "self.duckdb"
+    con = build_warehouse(db, pages)
+    run_dedup(con, None)
+    con.close()
+    out: dict[str, Path] = {}
+    for fmt in (*CITED_FORMATS, "jsonl", "csv"):
+        out[fmt] = tmp_path / f"self.{fmt}"
+        result = CliRunner().invoke(main, ["export", "--db", str(db), "--format", fmt, "--out", str(out[fmt])])
+        assert result.exit_code == 0, result.output
+
+    def section(url: str | None) -> str | None:
+        return canonical_url(url, drop_params=("page",))
+
+    sections = {section(listing), section(second)}
+    assert sections == {f"https://{RR}/recursos/guia"}  # the two pages are one section
+    urls: dict[str, set[str | None]] = {
+        "ris": {e.get("urls", [None])[0] for e in rispy.loads(out["ris"].read_text(encoding="utf-8"))},
+        "csl-json": {i.get("URL") for i in csl_items(out["csl-json"])},
+        "bibtex": {
+            e.fields.get("url")
+            for e in pybtex.database.parse_string(out["bibtex"].read_text(encoding="utf-8"), "bibtex").entries.values()
+        },
+        "dc": {e.text for e in etree.parse(str(out["dc"])).getroot().iter(f"{DC}identifier")},
+        "jsonl": {json.loads(line)["url"] for line in out["jsonl"].read_text(encoding="utf-8").splitlines()},
+        "csv": {r["url"] or None for r in csv.DictReader(io.StringIO(out["csv"].read_text(encoding="utf-8")))},
+    }
+    for fmt, found in urls.items():
+        assert not {section(u) for u in found if u} & sections, fmt
+        assert section(own) in {section(u) for u in found if u}, fmt  # the item's own link stays
+    records = [json.loads(line) for line in out["jsonl"].read_text(encoding="utf-8").splitlines()]
+    # the two cards of one listing URL may be one edition (dedup's same_url); the card of page 2 is its own
+    assert len(records) in (3, 4) and len([r for r in records if r["url"] is None]) == len(records) - 1
+    for rec in records:  # the listing stays provenance, the page it was found on
+        assert rec["found_on"] and {section(u) for u in rec["found_on"]} == sections, rec["found_on"]

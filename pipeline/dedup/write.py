@@ -1,7 +1,8 @@
 """Write one deduplication pass into the warehouse, atomically and in bulk.
 
 Everything the pass decided lands in one transaction: the assignment (`edition_members`), the
-id registry (`dedup_ids`), the decisions (`match_links`) and the pass itself (`dedup_runs`).
+id registry (`dedup_ids`), the decisions (`match_links`), each edition's resource type
+(`edition_types`) and the pass itself (`dedup_runs`).
 A pass killed half-way leaves the previous pass's state whole, and the next pass reconciles
 ids against it. Rows go in as Arrow tables scanned by DuckDB joined to the temp table `dd_s`,
 so no per-row INSERT and no per-sighting Python strings.
@@ -128,6 +129,21 @@ def write_pass(
             con.unregister(name)
 
 
+def _write_types(con: duckdb.DuckDBPyConnection, rid: int) -> None:
+    """Each edition's resource type, once per pass: exports and OAI-PMH requests read it instead.
+
+    Why here: only a pass changes which sightings make an edition, and computing the types scans
+    every page and sighting (pipeline/export.py resource_types_sql), which each OAI request did twice.
+    """
+    from pipeline.export import resource_types_sql  # export imports the dedup package
+
+    con.execute("DELETE FROM edition_types")
+    con.execute(
+        f"INSERT INTO edition_types WITH {resource_types_sql().strip()} "
+        f"SELECT edition_id, resource_type, {rid} FROM computed_types"
+    )
+
+
 def _apply(con: duckdb.DuckDBPyConnection, run: PassRecord) -> int:
     rid = int(run.dedup_run_id)
     with transaction(con):
@@ -160,6 +176,7 @@ def _apply(con: duckdb.DuckDBPyConnection, run: PassRecord) -> int:
             f"SELECT count(*) FROM dedup_ids WHERE status = 'active' AND last_dedup_run_id < {rid}"
         ).fetchall()[0][0]
         con.execute(f"UPDATE dedup_ids SET status = 'retired' WHERE status = 'active' AND last_dedup_run_id < {rid}")
+        _write_types(con, rid)
         con.execute("DELETE FROM match_links")
         con.execute(
             f"""
