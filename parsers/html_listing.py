@@ -38,7 +38,7 @@ from parsers.html_common import (
     parse_html,
     visible_lines,
 )
-from parsers.kinds import kind_of_url, node_type_kind
+from parsers.kinds import is_item_url, kind_of_url, node_type_kind
 from parsers.text_listing import SKIP_LINKS, is_caption, is_heading
 
 CARD_SELECTORS = (".views-row", ".view-content > article", "article.node--view-mode-teaser", ".search-result")
@@ -147,7 +147,7 @@ def _guarded_card(card: LexborNode, position: int, url: str | None, page: Parsed
 def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedPage) -> dict[str, Any] | None:
     link = _first(card, TITLE_SELECTORS)
     title = node_text(link) or None
-    href = _card_link(absolute(url, link.attrs.get("href")) if link is not None else None, position, card, page)
+    href = _card_link(absolute(url, link.attrs.get("href")) if link is not None else None, position, card, page, url)
     teaser_node = _first(card, TEASER_SELECTORS)
     extra = _card_fields(card)
     caption = card.css_first("figcaption, [class*='caption']")
@@ -171,19 +171,48 @@ def _card_record(card: LexborNode, position: int, url: str | None, page: ParsedP
     return record
 
 
-def _card_link(href: str | None, position: int, card: LexborNode, page: ParsedPage) -> str | None:
-    """The card's link if it is a web URL; another scheme is dropped, recorded, and the card kept.
+def _card_link(
+    href: str | None, position: int, card: LexborNode, page: ParsedPage, listing: str | None = None
+) -> str | None:
+    """The card's link if it is a web URL to an item; another scheme, or a link back to a listing,
+    is dropped, recorded, and the card kept.
 
     The card is still what the page shows (a title and a teaser); only the link could not be
-    stored or exported. A link that is not a URL at all (a NUL in it) raises: that costs the card.
+    stored or exported. A link that leads back to a listing (`#`, `?page=2`, the listing itself, its
+    section's page) is no item's URL: kept, it became the card's canonical URL and every export's
+    link for it. A link that is not a URL at all (a NUL in it) raises: that costs the card.
     """
     if href is None:
         return None
     try:
-        return web_link(href)
+        link = web_link(href)
     except NotWebLink as exc:
         page.problems.append(Problem(position, f"link dropped, card kept: {exc}", node_text(card)[:120]))
         return None
+    why = _listing_link(link, listing)
+    if why:
+        page.problems.append(Problem(position, f"link dropped, card kept: {why}", node_text(card)[:120]))
+        return None
+    return link
+
+
+def _listing_link(link: str, listing: str | None) -> str | None:
+    """Why the link leads to a listing rather than an item, or None: the listing's own page (any
+    query or fragment), or a site section's URL that is no item's (`kinds.is_item_url`) and does
+    not lie below the listing's path (a listing lists what is under it: `/resources` lists
+    `/resources/<slug>`)."""
+    try:
+        here = urlsplit(listing) if listing else None
+        there = urlsplit(link)
+    except ValueError:
+        return None
+    if here is not None and (here.netloc, here.path.rstrip("/")) == (there.netloc, there.path.rstrip("/")):
+        return "it leads back to the listing itself"
+    section = kind_of_url(link)
+    below = here is not None and there.netloc == here.netloc and there.path.startswith(here.path.rstrip("/") + "/")
+    if section is not None and not is_item_url(link) and not below:
+        return f"it leads to a listing ({section[1]}), not to an item"
+    return None
 
 
 def _first(node: LexborNode, selectors: tuple[str, ...]) -> LexborNode | None:
@@ -239,8 +268,10 @@ def _card_fields(card: LexborNode) -> dict[str, str]:
 
 def _kind(card: LexborNode, href: str | None, extra: dict[str, str], listing: str | None = None) -> str:
     """A card's kind: news by its markup or photo caption; else the kind its link's URL section
-    names (`kinds.kind_of_url`: a card linking to /learning/seminars/<slug> is an event); a card
-    with no link is of the kind the listing's own section names; a publication otherwise."""
+    names (`kinds.kind_of_url`: a card linking to /learning/seminars/<slug> is an event), except on
+    a listing of a publication section, where only an item URL of another section makes a card
+    another kind (its cards link to files and pages whose words name nothing); a card with no link
+    is of the kind the listing's own section names; a publication otherwise."""
     markup = classes(card) + " " + " ".join(classes(n) for n in card.css("article, [class*='node']"))
     if any(hint in markup for hint in NEWS_CLASS_HINTS):
         return "news"
@@ -249,11 +280,13 @@ def _kind(card: LexborNode, href: str | None, extra: dict[str, str], listing: st
         return node_type
     if "caption" in extra and is_caption(extra["caption"]):
         return "news"
+    own = kind_of_url(listing)
     if href:
         found = kind_of_url(href)
+        if own and own[0] == "publication" and not is_item_url(href):  # a publication listing's file or page
+            return "publication"
         return found[0] if found else "publication"
-    found = kind_of_url(listing)
-    return found[0] if found else "publication"
+    return own[0] if own else "publication"
 
 
 # --- fallback: the visible text, read like the text dumps ----------------------------------
