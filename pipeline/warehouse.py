@@ -147,7 +147,10 @@ def file_stamp(path: Path) -> str | None:
     """Size, modification time and inode: what tells one published build from any later change to the file.
 
     A rename keeps all three, so the stamp of a file about to be swapped in is the published
-    file's; an analyst's checkpoint, a restore or a copy by hand changes at least one of them.
+    file's; an analyst's checkpoint, a restore or a copy by hand changes at least one of them
+    (on a filesystem whose clock ticks finer than a checkpoint takes: `_copy_published` does not
+    rely on it). The one stamp of a file: the readers' copy's name and the working copy's
+    `published.stamp` must agree.
     """
     try:
         st = path.stat()
@@ -156,8 +159,31 @@ def file_stamp(path: Path) -> str | None:
     return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
 
 
+#: the stamp as `file_stamp` writes it, and nothing else: the end of a readers' copy's name
+_STAMP_RE = r"\d+-\d+-\d+"
+
+#: DuckDB's main header and its two database headers (4 KiB each, at the start of every file):
+#: a checkpoint ends by writing the next iteration into one of the two, so a file whose first
+#: blocks read the same before and after a copy had no checkpoint complete in between
+DUCKDB_HEADERS = 3 * 4096
+
+
 def readers_dir(published: Path) -> Path:
     return published.parent / ".build" / READERS_DIR
+
+
+def readers_copies(published: Path) -> list[Path]:
+    """Every readers' copy of `published`, current or older; never another warehouse's in the same folder.
+
+    Two warehouses may share a folder and one's name may start with the other's (`iom.duckdb`
+    and `iom.duckdb.bak`, a dated `iom.duckdb.2024`): a copy is `published`'s only when its name
+    is `published`'s name, a dot and a stamp, and nothing more.
+    """
+    mine = re.compile(rf"{re.escape(published.name)}\.{_STAMP_RE}")
+    try:
+        return sorted(p for p in readers_dir(published).iterdir() if mine.fullmatch(p.name) and p.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def readers_copy(published: Path) -> Path | None:
@@ -197,8 +223,7 @@ def _open_for_readers(published: Path, memory_limit: str) -> duckdb.DuckDBPyConn
     try:
         return _open_file(published, read_only=True, memory_limit=memory_limit, shown=published)
     except WarehouseLockedError as exc:
-        older = readers_dir(published).glob(f"{glob_escape(published.name)}.*")
-        if any(p.is_file() and not p.name.startswith(".") for p in older):
+        if readers_copies(published):
             raise WarehouseLockedError(
                 f"warehouse {published} is held read-write by another process and changed since the last run"
                 " published it (restored by hand, or written by that session), so the copy of that run kept for"
@@ -340,11 +365,7 @@ class WorkingCopy:
         self.fresh = False
 
     def _stamp(self) -> str | None:
-        try:
-            st = self.published.stat()
-        except FileNotFoundError:
-            return None
-        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+        return file_stamp(self.published)
 
     def open(self) -> duckdb.DuckDBPyConnection:
         """Connect to the working copy for writing, refreshed from the published file if that changed."""
@@ -356,6 +377,8 @@ class WorkingCopy:
         stamp_file = self.build_dir / self.STAMP
         current = self._stamp()
         known = stamp_file.read_text(encoding="utf-8").strip() if stamp_file.exists() else None
+        if known is not None:  # written as size:mtime:inode before the stamp had one form
+            known = known.replace(":", "-")
         marker = self.build_dir / self.UNPUBLISHED
         # copied again from the published file, or started empty: nothing of an earlier run in it
         refreshed = not self.path.exists() or current != known
@@ -382,15 +405,19 @@ class WorkingCopy:
 
         An analyst's session may hold the published file read-write and checkpoint into it at
         any moment; a copy taken across such a write would be torn. The file's stamp (size, time,
-        inode) is the same before and after a copy no write overlapped, so a changed stamp means
-        copy again, and a file that keeps changing stops the run (exit 4) rather than load a torn copy.
+        inode) and DuckDB's header blocks are the same before and after a copy no checkpoint
+        overlapped, and the copy's own headers are those: anything else means copy again, and a
+        file that keeps changing stops the run (exit 4) rather than load a torn copy. The headers
+        do not depend on the clock: a checkpoint that reuses free blocks keeps the size, and on a
+        filesystem with coarse timestamps (FAT's 2 s, some network mounts) one inside a tick
+        keeps the mtime, but every checkpoint writes a new iteration into a header.
         """
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             for _ in range(_COPY_TRIES):
-                before = self._stamp()
+                before = (self._stamp(), _headers(self.published))
                 shutil.copyfile(self.published, tmp)
-                if self._stamp() == before:
+                if (self._stamp(), _headers(self.published)) == before and _headers(tmp) == before[1]:
                     os.replace(tmp, self.path)
                     return
             raise WarehouseLockedError(
@@ -464,7 +491,7 @@ class WorkingCopy:
             tmp.unlink(missing_ok=True)
             readers_tmp.unlink(missing_ok=True)
             raise
-        for old in readers.glob(f"{glob_escape(self.published.name)}.*"):
+        for old in readers_copies(self.published):
             if old != current:  # readers that have an older copy open keep reading it until they close
                 with contextlib.suppress(OSError):
                     old.unlink()
@@ -543,6 +570,12 @@ def _copy_synced(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
     with open(target, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def _headers(path: Path) -> bytes:
+    """The first blocks of a DuckDB file (`DUCKDB_HEADERS`): they change with every checkpoint."""
+    with open(path, "rb") as fh:
+        return fh.read(DUCKDB_HEADERS)
 
 
 def _inode(path: Path) -> int | None:

@@ -427,3 +427,66 @@ def test_a_run_never_starts_from_a_copy_torn_by_a_sessions_checkpoint(
         assert {"session_write_0", "session_write_1"} <= tables
     finally:
         work.close()
+
+
+def test_two_warehouses_in_one_folder_each_keep_their_readers_copy(tmp_path: Path, seed_archive: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """`iom.duckdb.bak` beside `iom.duckdb` is a warehouse of its own: its readers' copy is not the other's old one.
+
+    Any name may have a dot and more after it (a backup, a dated copy), so a copy belongs to the
+    warehouse whose name is everything before its stamp, never to any name it starts with.
+    """
+    main, backup = tmp_path / "iom.duckdb", tmp_path / "iom.duckdb.bak"
+    for db, runs in ((backup, 1), (main, 2)):
+        for _ in range(runs):
+            done = run_cli("ingest", "--offline", "--db", str(db), timeout=180)
+            assert done.returncode == 0, done.stderr
+    readers = sorted(os.listdir(tmp_path / ".build" / "readers"))
+    assert readers == sorted(f"{db.name}.{'-'.join(map(str, _stamp(db)))}" for db in (main, backup)), readers
+    for db, last in ((main, 2), (backup, 1)):
+        analyst = Analyst(db)
+        try:
+            assert_locked_for_plain_clients(db)
+            answer = run_cli("query", "SELECT max(run_id) AS last FROM runs", "--format", "csv", "--db", str(db))
+            assert answer.returncode == 0, answer.stderr
+            assert answer.stdout.split() == ["last", str(last)]
+        finally:
+            analyst.end()
+
+
+def test_a_checkpoint_that_keeps_the_files_size_and_time_is_not_copied_across(
+    published: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem with coarse timestamps (FAT's 2 s, some network mounts) shows no new mtime for a
+    checkpoint inside one tick, and a checkpoint that reuses free blocks keeps the size: the run must
+    still see that the file it copied changed. Here the session's checkpoints are real, and the file's
+    time is set back to what it was, as such a filesystem would show it."""
+    from pipeline import warehouse
+
+    _write_into(published, 0)  # changed since the last publish: the next run copies it
+    real_copy = shutil.copyfile
+    edits: list[int] = []
+
+    def copy_while_a_session_checkpoints(source: Path, target: Path) -> Path:
+        before = os.stat(published)
+        done = real_copy(source, target)
+        if Path(source) == published and not edits:
+            # checkpoints until one leaves the size as it was (DuckDB reuses the blocks freed earlier)
+            while not edits or os.stat(published).st_size != before.st_size:
+                assert len(edits) < 8, "no checkpoint kept the file's size"
+                con = duckdb.connect(str(published))
+                try:
+                    con.execute("UPDATE runs SET status = ? WHERE run_id = 1", [f"edited {len(edits)}"])
+                finally:
+                    con.close()
+                edits.append(len(edits))
+            os.utime(published, ns=(before.st_atime_ns, before.st_mtime_ns))
+            assert _stamp(published) == (before.st_size, before.st_mtime_ns, before.st_ino)
+        return done
+
+    monkeypatch.setattr(warehouse.shutil, "copyfile", copy_while_a_session_checkpoints)
+    work = warehouse.WorkingCopy(published)
+    con = work.open()
+    try:  # copied again after the checkpoints: the copy holds the session's last edit
+        assert con.execute("SELECT status FROM runs WHERE run_id = 1").fetchone() == (f"edited {edits[-1]}",)
+    finally:
+        work.close()
