@@ -44,6 +44,7 @@ from parsers.html_common import (
     visible_lines,
 )
 from parsers.kinds import is_date_range, is_section_heading, kind_of_url, node_type_kind
+from parsers.vocab import LD_KINDS
 
 _FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
 LABEL_SELECTOR = ".field__label, .field-label"
@@ -109,9 +110,6 @@ CONTENT_TYPES = frozenset(
     ]
 )
 NEWS_TYPES = frozenset({"NewsArticle", "BlogPosting", "ReportageNewsArticle"})
-#: schema.org types of pages that are no publication
-LD_KINDS = {"Event": "event", "EducationEvent": "event", "Course": "course", "AboutPage": "about",
-            "ContactPage": "about", "FAQPage": "about", "Project": "initiative"}  # fmt: skip
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 LANGUAGE_SWITCHERS = ".language-switcher-language-url a[href], ul.language-switcher a[href], a.language-link[href]"
 #: attachment labels that name a language ("ENGLISH 787 KB", "Key Findings - English")

@@ -345,8 +345,10 @@ def _fallback_records(tree: LexborHTMLParser, url: str | None, problems: list[Pr
 def _fallback_link(url: str | None, line: Line, position: int, problems: list[Problem]) -> str | None:
     """A title line's link if it is a web URL; else the record keeps its text and the drop is recorded."""
     link, why = checked_link(url, line.href)
-    if why:  # another scheme, or not a URL at all: the text lines are still the card
+    why = why or (_listing_link(link, url) if link else None)
+    if why:  # another scheme, not a URL at all, or back to a listing: the text lines are still the card
         problems.append(Problem(position, f"link dropped, card kept: {why}", line.text[:120]))
+        return None
     return link
 
 

@@ -42,12 +42,11 @@ from parsers.vocab import (
     KIND_SEGMENTS,
     NEWS_SEGMENTS,
     NODE_TYPE_KINDS,
+    NON_PUBLICATION,
     SECTION_HEADINGS,
     TYPE_KINDS,
 )
 
-#: kinds of page that are no publication and no news: one sighting of their kind, never deduplicated
-NON_PUBLICATION = frozenset({"event", "course", "initiative", "about"})
 #: labels of one kind that make a page of that kind
 KIND_LABELS_NEEDED = 2
 #: a Drupal language prefix (`/en/`, `/es/`, `/fr/`, `/ar/`, `/pt-br/`)

@@ -7,6 +7,7 @@ label seen on a new page is one line here. Keys are casefolded, without a traili
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 #: Drupal's skip link, in the three interface languages
 SKIP_LINKS = frozenset({"skip to main content", "pasar al contenido principal", "aller au contenu principal"})
@@ -168,8 +169,13 @@ NEWS_PATH = re.compile(rf"/(?:{'|'.join(NEWS_SEGMENTS)})(?:/|$)")
 
 # --- page kinds (what a page is about: a publication, or a page that is none) -------------------
 
-#: the sighting kinds a page or card can have; `caption` is a photo caption of a news card
-PAGE_KINDS = ("publication", "news", "event", "course", "initiative", "about", "caption")
+#: the kinds of page that are no publication and no news: one sighting of their kind, never deduplicated
+NonPublicationKind = Literal["event", "course", "initiative", "about"]
+#: the sighting kinds a page or card can have; `caption` is a photo caption of a news card. The one
+#: declaration: `models.SightingRecord.kind`, `PAGE_KINDS` and `NON_PUBLICATION` are read from it.
+PageKind = Literal["publication", "news", NonPublicationKind, "caption"]
+PAGE_KINDS: tuple[str, ...] = get_args(PageKind)
+NON_PUBLICATION: frozenset[str] = frozenset(get_args(NonPublicationKind))
 
 #: URL path segments that name a site section whose pages are of one kind. Drupal path aliases
 #: put the section first (`/en/learning/seminars/<slug>`, `/fr/propos`, `/es/acerca-de`), in the
@@ -226,17 +232,23 @@ KIND_LABELS: dict[str, str] = {
          "socios de implementación", "período de ejecución", "statut", "donateur", "donateurs", "bailleur",
          "bailleurs", "financé par", "financement", "partenaires", "période de mise en œuvre"), "initiative"),
 }  # fmt: skip
-#: a labelled type value that names a kind of page rather than a publication type
+#: the English names of the kinds of page that are no publication, as a type field (`Type: Webinar`),
+#: a Drupal content type (`node--type-e-course`) and a schema.org type (`Event`) print them; the one
+#: table `TYPE_KINDS`, `NODE_TYPE_KINDS` and `LD_KINDS` are read from
+KIND_NAMES: dict[str, tuple[str, ...]] = {
+    "event": ("event", "events", "seminar", "webinar", "conference", "workshop", "meeting"),
+    "course": ("e-course", "ecourse", "course", "online course", "e-learning", "elearning"),
+    "initiative": ("initiative", "project", "programme", "program"),
+}
+#: a labelled type value that names a kind of page rather than a publication type: the names
+#: above and their Spanish and French words
 TYPE_KINDS: dict[str, str] = {
-    **dict.fromkeys(("event", "events", "webinar", "seminar", "conference", "workshop", "meeting", "evento",
-                     "seminario", "conferencia", "taller", "événement", "séminaire", "webinaire", "conférence",
-                     "atelier"), "event"),
-    **dict.fromkeys(("e-course", "online course", "course", "e-learning", "curso", "curso en línea", "cours",
-                     "cours en ligne", "formation en ligne"), "course"),
-    **dict.fromkeys(("initiative", "project", "programme", "program", "iniciativa", "proyecto", "programa",
-                     "projet"), "initiative"),
+    **{name: kind for kind, names in KIND_NAMES.items() for name in names},
+    **dict.fromkeys(("evento", "seminario", "conferencia", "taller", "événement", "séminaire", "webinaire",
+                     "conférence", "atelier"), "event"),
+    **dict.fromkeys(("curso", "curso en línea", "cours", "cours en ligne", "formation en ligne"), "course"),
+    **dict.fromkeys(("iniciativa", "proyecto", "programa", "projet"), "initiative"),
 }  # fmt: skip
-
 #: headings of a page's sections: never the page's title (en, es, fr); casefolded, no colon
 SECTION_HEADINGS = frozenset(
     {
@@ -312,13 +324,18 @@ ACTIVITY_STATUS = frozenset(
      "completado", "activités passées", "en cours", "terminé", "terminée", "achevé", "actif", "à venir"}
 )  # fmt: skip
 #: Drupal content-type machine names (`page-node-type-<type>` on <body>, `node--type-<type>` on the
-#: node) -> kind; `page` is Drupal's "Basic page", the type of static pages
+#: node) -> kind: the names of KIND_NAMES as machine names, and the types of news, static pages
+#: (`page` is Drupal's "Basic page") and publications
 NODE_TYPE_KINDS: dict[str, str] = {
+    **{re.sub(r"[ -]", "_", name): kind for kind, names in KIND_NAMES.items() for name in names},
     **dict.fromkeys(("article", "news", "news_article", "blog_post", "story"), "news"),
-    **dict.fromkeys(("event", "events", "seminar", "webinar", "conference", "meeting", "workshop"), "event"),
-    **dict.fromkeys(("e_course", "e-course", "ecourse", "course", "online_course", "training", "elearning"),
-                    "course"),
-    **dict.fromkeys(("initiative", "project", "programme", "program"), "initiative"),
+    **dict.fromkeys(("training",), "course"),
     **dict.fromkeys(("page", "basic_page", "static_page"), "about"),
     **dict.fromkeys(("resource", "publication", "book", "document"), "publication"),
+}  # fmt: skip
+#: schema.org types of pages that are no publication: the names of KIND_NAMES as types (`Event`,
+#: `Course`, `Project`), and the schema.org types of events and static pages
+LD_KINDS: dict[str, str] = {
+    **{name.capitalize(): kind for kind, names in KIND_NAMES.items() for name in names if name.isalpha()},
+    "EducationEvent": "event", "AboutPage": "about", "ContactPage": "about", "FAQPage": "about",
 }  # fmt: skip

@@ -11,7 +11,6 @@ import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Literal
 
 import langcodes
 import pycountry
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError as IsbnError
 
+from parsers.vocab import PageKind
 from pipeline.urls import canonical_url, web_url
 
 MIN_YEAR = 1945
@@ -99,7 +99,7 @@ class SightingRecord(BaseModel):
     #: what the sighting is: a publication, a news article, a page that is no publication (an event,
     #: a course, an initiative, an about page: one per page, never deduplicated), or a photo caption
     #: of a news card. Only `publication` sightings become editions and works.
-    kind: Literal["publication", "news", "event", "course", "initiative", "about", "caption"]
+    kind: PageKind  # declared once, in parsers/vocab.py
     title: str | None = None
     abstract: str | None = None
     abstract_truncated: bool = False

@@ -430,14 +430,23 @@ def test_a_site_page_of_paragraphs_is_a_page_and_one_lead_a_line_is_a_listing():
 
 
 def test_the_warehouse_takes_the_kinds_of_the_vocabulary_and_no_other():
+    """Both ways: each kind a parser may give loads, and each kind the model accepts is one the
+    parsers know (a kind only the model knew would be one no rule gives, or one a rule forgot)."""
+    from typing import get_args
+
     from pydantic import ValidationError
 
+    from parsers.kinds import NON_PUBLICATION
     from parsers.vocab import PAGE_KINDS
 
     for kind in PAGE_KINDS:
         SightingRecord(sighting_id="s", page_id="p", position=1, kind=kind, title="A page")
-    with pytest.raises(ValidationError):
-        SightingRecord(sighting_id="s", page_id="p", position=1, kind="other", title="A page")
+    for kind in ("other", "Event", "publications", ""):
+        with pytest.raises(ValidationError):
+            SightingRecord(sighting_id="s", page_id="p", position=1, kind=kind, title="A page")
+    accepted = set(get_args(SightingRecord.model_fields["kind"].annotation))
+    assert accepted == set(PAGE_KINDS)
+    assert accepted > NON_PUBLICATION and not NON_PUBLICATION & {"publication", "news", "caption"}
 
 
 def test_a_publication_card_never_takes_the_prose_of_a_page_of_another_kind(tmp_path):
