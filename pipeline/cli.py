@@ -205,7 +205,9 @@ def main(verbose: bool) -> None:
     "only_sources",
     multiple=True,
     metavar="NAME",
-    help="Crawl and load only this source (repeatable), e.g. to split the sources between workers.",
+    help="Crawl and load only this source (repeatable), e.g. to split the sources between workers. A NAME "
+    "the sources file does not declare but the archive holds pages of is loaded and not crawled (a warning "
+    "says so), online and offline alike; any other NAME is refused (exit 2).",
 )
 @click.option(
     "--no-dedup",
@@ -272,20 +274,31 @@ def ingest(
             if not offline or sources_path is not None or settings.sources_file.exists():
                 declared_in = load_sources(settings.sources_file)
             sources = None if offline else declared_in
-            if declared_in is not None and only_sources:
-                declared = [s.name for s in declared_in.sources]
-                unknown = sorted(set(only_sources) - set(declared))
-                if unknown and offline:  # offline, a source the archive holds is known too
-                    unknown = sorted(set(unknown) - {e.source for e in archive.iter_entries()})
+            if only_sources:
+                # known alike online and offline: declared in the sources file, or held by the archive
+                # (whose pages load either way; only a declared site is crawled, which a warning says)
+                declared = [s.name for s in declared_in.sources] if declared_in is not None else []
+                undeclared = sorted(set(only_sources) - set(declared))
+                archived = {e.source for e in archive.iter_entries()} if undeclared else set()
+                unknown = sorted(set(undeclared) - archived)
                 if unknown:  # a usage error, in one line like every other refusal
+                    where = settings.sources_file if declared_in is not None else f"{settings.sources_file} (absent)"
+                    names = ", ".join(declared) or "none", ", ".join(sorted(archived)) or "none"
+                    known = f"declared: {names[0]}; archived: {names[1]}"
                     _fail(
-                        f"--source {', '.join(unknown)} is not declared in {settings.sources_file} "
-                        f"(declared: {', '.join(declared)})",
+                        f"--source {', '.join(unknown)} is not declared in {where} and the archive holds no page of "
+                        f"it ({known})",
                         EXIT_USAGE,
+                    )
+                if undeclared:
+                    click.echo(
+                        f"warning: --source {', '.join(undeclared)} is not declared in {settings.sources_file}: "
+                        "its archived pages are loaded, it is not crawled",
+                        err=True,
                     )
                 if sources is not None:
                     kept = [s for s in sources.sources if s.name in only_sources]
-                    sources = sources.model_copy(update={"sources": kept})
+                    sources = sources.model_copy(update={"sources": kept}) if kept else None
             if sources is not None:
                 probe_writable(settings.raw_dir)  # a crawl into a read-only raw/ is refused before it starts
             work = open_writer(settings.db_path)

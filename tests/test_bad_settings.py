@@ -31,6 +31,54 @@ def test_an_unknown_source_is_a_usage_error_online_and_offline(tmp_path: Path, s
     assert not (tmp_path / "warehouse.duckdb").exists()
 
 
+#: a sources file declaring none of the archive's sites: on a closed port, so nothing is ever crawled
+ONE_OTHER_SITE = """[crawler]
+connect_timeout = 0.5
+probe_timeout = 0.5
+max_retries = 0
+
+[[sources]]
+name = "elsewhere.test"
+base_url = "http://127.0.0.1:9"
+start_urls = ["/listing"]
+"""
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
+def test_a_source_only_the_archive_holds_is_loaded_and_said_not_crawled_online_and_offline(
+    tmp_path: Path, seed_archive, run_cli, offline: bool
+) -> None:
+    """A name is known when the sources file declares it or the archive holds pages of it, in both modes.
+
+    The archive outlives the sources file (a site dropped from it, an archive copied from another
+    machine, `lake workers` splitting the archive's names): its pages load with or without the
+    network, and the one difference the network makes, that an undeclared site is not crawled, is
+    said in a warning instead of being a silent difference between the modes.
+    """
+    sources = tmp_path / "one-other-site.toml"
+    sources.write_text(ONE_OTHER_SITE, encoding="utf-8")
+    name = "migrantprotection.iom.int"  # in the seed archive, not in this sources file
+    args = ["ingest", "--sources", str(sources), "--source", name, *(["--offline"] if offline else [])]
+    done = run_cli(*args, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: --source")]
+    assert len(warnings) == 1, done.stderr
+    assert name in warnings[0] and str(sources) in warnings[0] and "not crawled" in warnings[0], warnings
+    assert "elsewhere.test" not in done.stderr  # the declared site was not asked for: never tried
+    loaded = run_cli("query", "SELECT DISTINCT source FROM raw_pages", "--format", "csv")
+    assert loaded.stdout.split() == ["source", name], loaded.stderr
+
+
+def test_an_unknown_source_is_refused_offline_with_no_sources_file(tmp_path: Path, seed_archive, run_cli) -> None:
+    """With no sources file the archive's names are all there is to know: any other is a usage error."""
+    done = run_cli("ingest", "--offline", "--source", "nosuch.example.org",
+                   env={"IOM_SOURCES": str(tmp_path / "absent.toml")})  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = _only_error_line(done.stderr)
+    assert "nosuch.example.org" in line and "publications.iom.int" in line, line
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
 BROKEN_SOURCES = {
     "not TOML": ("[[sources]\nname = 'x'\n", "not valid TOML", "line 1"),
     "unknown key": ('[[sources]]\nname = "x"\nbase_url = "http://127.0.0.1:9"\nstart_urls = ["/"]\nspeed = 3\n',
