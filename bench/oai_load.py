@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import statistics
@@ -31,10 +30,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+from tests.oai_serving import serve  # a real server process, started as the tests start it
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,29 +183,7 @@ async def wait_until(predicate: object, seconds: float, step: float = 0.1) -> bo
 
 
 # ---------------------------------------------------------------------------------------------
-# a real server process
-
-
-@contextlib.contextmanager
-def serve(db: Path, workdir: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`python -m pipeline serve-oai` on a free port of 127.0.0.1: (endpoint URL, process)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "pipeline", "serve-oai", "--port", "0", "--db", str(db), *options]
-    with (workdir / "serve-oai.log").open("w") as log:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=workdir, env=env)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            found = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
-            if not found:
-                raise RuntimeError(f"serve-oai did not start: {line!r}\n{(workdir / 'serve-oai.log').read_text()}")
-            yield found.group(0), proc
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            assert proc.stdout is not None
-            proc.stdout.close()
+# the server process (`serve`, shared with the tests: tests/oai_serving.py)
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -22,7 +22,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -30,9 +29,9 @@ import pytest
 
 from pipeline.warehouse import _set_wal_aside
 from tests.fault_table import fault_case
+from tests.oai_serving import serving
 
 REAL = Path(__file__).parent / "real_pages"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PUB = "publications.iom.int"
 #: the real pages the builds load, and how each one's title opens (read on the page, by hand)
 INNER_JOURNEYS = ("03_pub_detail_inner-journeys.txt", "inner-journeys", "Inner Journeys")
@@ -69,27 +68,6 @@ def duckdb_cli() -> Path:
     if found is None:
         pytest.fail("no duckdb CLI beside this Python: install the dev extra (`pip install -r requirements.lock`)")
     return Path(found)
-
-
-@contextmanager
-def serving(db: Path, workdir: Path) -> Iterator[str]:
-    """`python -m pipeline serve-oai` on a free port of 127.0.0.1; yields the endpoint URL it prints."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "pipeline", "serve-oai", "--port", "0", "--db", str(db)]
-    with (workdir / "serve-oai.log").open("w") as log:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=workdir, env=env)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            found = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
-            assert found, f"serve-oai did not start: {line!r}"
-            yield found.group(0)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-            assert proc.stdout is not None
-            proc.stdout.close()
 
 
 def fetch(url: str, params: list[tuple[str, str]]) -> tuple[int, bytes]:
