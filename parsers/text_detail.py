@@ -99,6 +99,8 @@ MAX_LINES = 20_000
 _SENTENCE_END = re.compile(r"[.!?…][\"'”»)]*\s*$")
 _BULLET = re.compile(r"^(?:[•·▪◦‣●○■□➢►\-–—*]|\\bullet|o(?=\s))\s+")
 _ALT_YEAR = re.compile(r"^(19[4-9]\d|20\d\d)\s*,\s*\S")
+#: an item of a numbered list ("1. Mainstreaming into policy"): part of the text it follows
+_NUMBERED = re.compile(r"^\s*\d{1,2}\.\s+\S")
 _YEAR_LINE = re.compile(r"^\D{0,4}(19[4-9]\d|20\d\d)\D{0,4}$")
 _YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
 _PAGES = re.compile(r"^(\d{1,5})(?:\s*(?:pages?|páginas?|pp?\.?))?$", re.IGNORECASE)
@@ -563,6 +565,9 @@ class _Reader:
                 else:
                     subtitle = text
                 continue
+            if body and (_NUMBERED.match(text) or (text.endswith(":") and self._list_follows(k))):
+                body.append((k, line))  # a numbered item, or the lead-in of a list: the text, never a heading
+                continue
             if not body:
                 unlabelled.append(text)
             elif is_title_like(text):
@@ -649,6 +654,11 @@ class _Reader:
             if is_title_like(line.text):
                 return n
         return None
+
+    def _list_follows(self, k: int) -> bool:
+        """The next line of text after line k is an item of a list."""
+        after = self._next_text(k + 1)
+        return after is not None and _is_list_item(after[1])
 
     def _opening_prose(self, body: list[tuple[int, Line]]) -> list[tuple[int, Line]]:
         """The paragraphs before the first section heading that follows some of them (all when the
@@ -798,7 +808,8 @@ def _dup(content: list[tuple[int, Line]], start: int, title: str | None) -> int:
 
 def _paragraphs(lines: list[Line | None], body: list[tuple[int, Line]]) -> str:
     """Body lines as paragraphs: consecutive lines of one block are one paragraph in text dumps
-    only when no blank line separates them and the first does not end a sentence (a wrapped line)."""
+    only when no blank line separates them and the first does not end a sentence (a wrapped line);
+    an item of a list ("1. Policies and reforms", "• Name, role") is a line of its own, not a wrapped one."""
     paragraphs: list[str] = []
     previous: int | None = None
     for k, line in body:
@@ -807,6 +818,8 @@ def _paragraphs(lines: list[Line | None], body: list[tuple[int, Line]]) -> str:
             and k == previous + 1
             and lines[previous] is not None
             and not _SENTENCE_END.search(paragraphs[-1])
+            and not _is_list_item(lines[previous].text)  # type: ignore[union-attr]
+            and not _is_list_item(line.text)
         )
         if joined:
             paragraphs[-1] = f"{paragraphs[-1]} {line.text}"
@@ -814,6 +827,10 @@ def _paragraphs(lines: list[Line | None], body: list[tuple[int, Line]]) -> str:
             paragraphs.append(line.text)
         previous = k
     return "\n\n".join(paragraphs)
+
+
+def _is_list_item(text: str) -> bool:
+    return bool(_NUMBERED.match(text) or _BULLET.match(text))
 
 
 def _first_year(values: list[str]) -> int | None:

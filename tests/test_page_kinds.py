@@ -630,3 +630,29 @@ def test_an_event_page_dates_are_looked_for_in_a_bounded_number_of_lines():
     assert (record["extra"]["start_date"], record["extra"]["end_date"]) == ("2022-05-03", "2022-05-04")
     assert parsed.page_info["date_candidates"] <= DATE_CANDIDATES_MAX
     assert parsed.page_info["date_candidates"] < 10
+
+
+def test_a_numbered_list_and_its_lead_in_are_part_of_the_opening_text():
+    """A numbered item ("1. Referral pathways") is a list in the text, not a section heading that
+    ends the opening prose; the short line that leads into a list is text too; a bulleted item is a
+    line of its own, never joined to the next one as if the line had wrapped."""
+    text = (
+        "Skip to main content\n\nTaller regional sobre derivación\n\n10 - 12 de octubre de 2023\n\n"
+        "El taller reunió a trabajadores sociales de seis oficinas para comparar cómo derivan a las personas "
+        "retornadas.\n\n"
+        "Se organizó en tres bloques:\n\n"
+        "  1. Vías de derivación \n"
+        "    Cada oficina presentó las vías de derivación que usa con los servicios de salud y de vivienda.\n"
+        "  2. Seguimiento de casos \n"
+        "    Los participantes compararon las fichas de seguimiento y los plazos de cada oficina.\n\n"
+        "Participaron:\n\n"
+        "  • Ana Pérez, coordinadora, Quito\n  • Luis Soto, asistente social, Lima\n\n"
+        "Objetivos\n\nEl taller buscaba un formato común de ficha de derivación para la región.\n"
+    )
+    record = PARSERS["text-detail"](text.encode(), f"{RR}/es/eventos/taller-regional-derivacion").records[0]
+    lines = [line for line in record["abstract"].split("\n") if line.strip()]
+    assert record["kind"] == "event" and record["title"] == "Taller regional sobre derivación"
+    assert len(lines) == 9, lines
+    assert lines[1] == "Se organizó en tres bloques:" and lines[2].startswith("1. Vías de derivación")
+    assert lines[-1].endswith("Luis Soto, asistente social, Lima")
+    assert "formato común" not in record["abstract"]

@@ -32,6 +32,18 @@ KINDS = {"publication", "news", "event", "course", "initiative", "about"}
 NEW = [p for p in LABELS if int(p["file"].split("_", 1)[0]) >= 42]
 
 
+#: labels that contradict labels.toml's own conventions or another label of the same page, left
+#: as written (labels are not edited by the parsers' authors) and reported; what the conventions give
+LABEL_DOUBTS: dict[str, dict] = {
+    # 5 prose lines, then a '•' bullet and its continuation line: the header's convention ("numbered/
+    # bulleted body lines count", each non-empty line once) counts 7, the label says 5
+    "46": {"abstract_paragraphs": 7},
+    # the note counts the numbered session names in abstract_paragraphs (3 prose + 2 numbered + 2
+    # description lines = 7), yet must_not_contain lists the first session's name
+    "49": {"may_contain": ("Mainstreaming into policy and programming",)},
+}
+
+
 def _id(page: dict) -> str:
     return page["file"].split("_", 1)[0]
 
@@ -50,7 +62,7 @@ def test_the_real_page_set_is_broad():
     }
     assert {p["interface"] for p in DETAILS} == {"en", "es", "fr"}
     assert sum(p["shape"] == "news" for p in LABELS) >= 5 and LISTINGS and OTHERS
-    assert {p["kind"] for p in LABELS} >= KINDS - {"initiative"} and len(NEW) >= 10
+    assert {p["kind"] for p in LABELS} >= KINDS and len(NEW) >= 10
 
 
 @pytest.mark.parametrize("page", LABELS, ids=_id)
@@ -100,8 +112,12 @@ def test_detail_page_gives_one_record_with_its_title_and_fields(page):
         assert extra.get("series") == page["series"]
     abstract = record.get("abstract") or ""
     assert abstract.startswith(page.get("abstract_starts", ""))
-    assert len([p for p in abstract.split("\n") if p.strip()]) >= min(page.get("abstract_paragraphs", 1), 1)
+    if "abstract_paragraphs" in page:  # labels.toml's convention: each list item is a line of its own
+        expected = LABEL_DOUBTS.get(_id(page), {}).get("abstract_paragraphs", page["abstract_paragraphs"])
+        assert len([p for p in abstract.split("\n") if p.strip()]) == expected
     for chrome in page.get("must_not_contain", []):
+        if chrome in LABEL_DOUBTS.get(_id(page), {}).get("may_contain", ()):
+            continue
         assert chrome not in (record.get("title") or "") and chrome not in abstract, chrome
 
 
@@ -165,7 +181,7 @@ def test_archive_add_auto_then_ingest_types_every_new_real_page_right(run_cli, e
             assert found == [(page.get("title"), page["kind"])], page["file"]
         # pages that are no publication never become one (dedup, exports, OAI read edition_members)
         assert (page["url"] in publications) == (page["kind"] == "publication"), page["file"]
-    assert {p["kind"] for p in pages} >= KINDS - {"initiative"}
+    assert {p["kind"] for p in pages} >= KINDS
 
 
 def test_a_detail_page_archived_as_a_listing_is_refused_with_an_alert(run_cli, seed_archive, tmp_path):
