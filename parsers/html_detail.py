@@ -7,12 +7,14 @@ field markup is left after a redesign, the visible text read like the text dumps
 followed by its value lines (a label may have no value), `ISSN 2223-5248` on one line, the MP
 image alt text `2021, IOM, <title>` as the only place the year shows.
 
-The kind of page (`kinds.py`): the URL's section first (`/learning/seminars/<slug>` is an event),
-then Drupal's content type (`page-node-type-event` on <body>, `node--type-e-course`), then JSON-LD
-(`NewsArticle`, `Event`, `Course`), then what the visible text shows (a status field, event labels)
-when the page has no field markup; an about section's URL counts after those, a publication
-otherwise. The title is the page's own heading: an <h1> that is a section heading ("Objectives")
-or a span of dates is not one.
+The kind of page (`kinds.py`): the URL's section first (`/learning/seminars/<slug>` is an event,
+`/resources/guideline/<slug>` a publication, whatever the markup says), then JSON-LD news types
+and news node classes, then Drupal's content type read from <body> (`page-node-type-event`) or
+the page's own node (`node--type-e-course` on the node holding the <h1>; a related teaser in an
+<aside>, a footer block or a view shows other nodes' types), then JSON-LD (`Event`, `Course`), then
+an about section's URL, then what the visible text shows (a status field, event labels) when the
+page has no field markup; a publication otherwise. The title is the page's own heading: an <h1>
+that is a section heading ("Objectives") or a span of dates is not one.
 
 Edition links are other editions (hreflang alternates, "Also available in", language
 switchers, JSON-LD translations) minus re-renders of this very node under another interface

@@ -6,23 +6,32 @@ conferences), courses (e-courses, trainings), initiatives (projects, programmes)
 page was a publication titled "Objectives" or "1 - 2 December 2021". The evidence, strongest first,
 each stated for any Drupal page of these sites, never for one page's words:
 
-1. the URL path: Drupal path aliases name the site section first and the item last
-   (`/en/learning/seminars/<slug>`, `/fr/propos`, `/en/resources/guideline/<slug>`), so the
-   left-most segment that names a section gives the kind (`/spotlight/articles/event/<slug>` is a
-   Spotlight article about an event: news);
+1. the URL's Drupal section, the left-most of the first two segments after the language that
+   names one (`/en/learning/seminars/<slug>`, `/fr/propos`, `/en/resources/guideline/<slug>`;
+   `/spotlight/articles/event/<slug>` is a Spotlight article about an event: news), never a file
+   (`/sites/...`, `/system/files/...`, a name with an extension) nor a deeper segment: Drupal
+   aliases name the section first, while a slug or a file's folder may hold any word; an event,
+   course, initiative or news section decides here;
 2. a labelled type value that names a kind of page (`Type: Webinar`, `Tipo: Curso en línea`);
-3. a `Status` field saying where an activity stands ("Past activities", "En cours"): programmes
+3. a publication section (`/books/`, `/resources/<type>/`): its text's headings do not make it
+   an event;
+4. a `Status` field saying where an activity stands ("Past activities", "En cours"): programmes
    and projects have a status, publications and events do not;
-4. field labels only such pages print (`Venue`, `Registration`, `Target audience`; `Duration`,
+5. field labels only such pages print (`Venue`, `Registration`, `Target audience`; `Duration`,
    `Certificate`; `Donor`, `Budget`), two of one kind (one alone may be a heading inside a
    publication's text);
-5. an about section (`/about/`, `/propos`): a static page, unless 2-4 said otherwise (the
+6. an about section (`/about/`, `/propos`): a static page, unless 2-5 said otherwise (the
    sites present their programmes under /about/ too, with a status and countries);
-6. a span of dates at the top of the page ("1 - 2 December 2021"): publications carry one date
+7. a span of dates at the top of the page ("1 - 2 December 2021"): publications carry one date
    (of upload or publication), events and courses run over a span;
-7. otherwise: news where the path says so, else a publication.
+8. otherwise a publication.
 
-Vocabularies are in `vocab.py` (`KIND_SEGMENTS`, `TYPE_KINDS`, `KIND_LABELS`, `DATE_RANGE`).
+HTML pages (`html_detail`) take, after the URL's section (1 and 3), JSON-LD news types, then
+Drupal's content type from <body> or the page's own node only (never a teaser or block around
+it), then JSON-LD `Event`/`Course`/..., then 6, then the visible text's evidence.
+
+Vocabularies are in `vocab.py` (`PageKind`, `KIND_NAMES`, `KIND_SEGMENTS`, `TYPE_KINDS`, `KIND_LABELS`,
+`DATE_RANGE`).
 """
 
 from __future__ import annotations
