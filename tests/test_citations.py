@@ -525,6 +525,12 @@ def test_a_card_linking_to_its_own_listing_gives_no_item_url_in_any_format(tmp_p
     for fmt, found in urls.items():
         assert not {section(u) for u in found if u} & sections, fmt
         assert section(own) in {section(u) for u in found if u}, fmt  # the item's own link stays
+    works = tmp_path / "works.jsonl"
+    result = CliRunner().invoke(main, ["export", "--db", str(db), "--level", "work", "--format", "jsonl",
+                                       "--out", str(works)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    work_urls = {json.loads(line)["url"] for line in works.read_text(encoding="utf-8").splitlines()}
+    assert section(own) in {section(u) for u in work_urls if u} and not {section(u) for u in work_urls if u} & sections
     records = [json.loads(line) for line in out["jsonl"].read_text(encoding="utf-8").splitlines()]
     # the two cards of one listing URL may be one edition (dedup's same_url); the card of page 2 is its own
     assert len(records) in (3, 4) and len([r for r in records if r["url"] is None]) == len(records) - 1
