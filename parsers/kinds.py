@@ -54,6 +54,7 @@ from parsers.vocab import (
     NON_PUBLICATION,
     SECTION_HEADINGS,
     TYPE_KINDS,
+    TYPED_ITEM_SEGMENTS,
 )
 
 #: labels of one kind that make a page of that kind
@@ -128,8 +129,9 @@ def is_item_url(url: str | None) -> bool:
     if kind is None:
         return False
     if segments[0] in ITEM_SEGMENTS:
-        # /books/<slug>; /resources/<type>/<slug> (a /resources/<type> alone is the type's listing)
-        return len(segments) >= (2 if segments[0] in ("books", "book") else 3)
+        # /books/<slug>, /publications/<slug>; /resources/<type>/<slug> (a /resources/<type> alone
+        # is the type's listing: the resource platforms file every item under its type)
+        return len(segments) >= (3 if segments[0] in TYPED_ITEM_SEGMENTS else 2)
     if kind[0] == "about":
         return True  # an about page is one page, whatever its depth (`/fr/propos`, `/en/about/x`)
     if kind[0] in NON_PUBLICATION:

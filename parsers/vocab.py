@@ -206,6 +206,8 @@ KIND_SEGMENTS: dict[str, str] = {
 ABOUT_PREFIXES = ("about-", "propos-", "a-propos-", "acerca-", "sobre-", "quienes-somos-", "qui-sommes-nous-")
 #: path segments of a single publication's own page (`/books/<slug>`, `/resources/<type>/<slug>`)
 ITEM_SEGMENTS = frozenset({"books", "book", "resources", "recursos", "ressources", "publications", "publicaciones"})
+#: the item sections whose items sit one level deeper, below a type (`/resources/guideline/<slug>`)
+TYPED_ITEM_SEGMENTS = frozenset({"resources", "recursos", "ressources"})
 
 #: whole-line field labels that only an event, a course or an initiative page prints (en, es, fr);
 #: casefolded, without the colon. Two of one kind make a page of that kind (one may be a section
