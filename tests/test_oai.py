@@ -21,7 +21,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from pipeline import oai, oai_cli
 from pipeline.dedup import run_dedup
 from pipeline.export import export
 from pipeline.warehouse import connect, migrate
+from tests.oai_serving import serving
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
 OAI_DC = "{http://www.openarchives.org/OAI/2.0/oai_dc/}"
@@ -189,32 +189,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         con.close()
     assert stamps[0] < stamps[1] < stamps[2], stamps
     return Built(db, ids, stamps)
-
-
-@contextmanager
-def serving(db: Path, workdir: Path, *args: str, sources: Path | None = None) -> Iterator[str]:
-    """`python -m pipeline serve-oai` on a free port; yields the endpoint URL it prints.
-
-    `sources`: the sources file it reads (the sites' declared owners), else the repository's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    if sources is not None:
-        env["IOM_SOURCES"] = str(sources)
-    log = workdir / "serve-oai.log"
-    command = [sys.executable, "-m", "pipeline", "serve-oai", "--port", "0", "--db", str(db), *args]
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=workdir, env=env)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            found = re.search(r"http://127\.0\.0\.1:\d+/oai", line)
-            assert found, f"serve-oai did not start: {line!r}\n{log.read_text()}"
-            yield found.group(0)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
-            assert proc.stdout is not None
-            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,18 +32,6 @@ KINDS = {"publication", "news", "event", "course", "initiative", "about"}
 NEW = [p for p in LABELS if int(p["file"].split("_", 1)[0]) >= 42]
 
 
-#: labels that contradict labels.toml's own conventions or another label of the same page, left
-#: as written (labels are not edited by the parsers' authors) and reported; what the conventions give
-LABEL_DOUBTS: dict[str, dict] = {
-    # 5 prose lines, then a '•' bullet and its continuation line: the header's convention ("numbered/
-    # bulleted body lines count", each non-empty line once) counts 7, the label says 5
-    "46": {"abstract_paragraphs": 7},
-    # the note counts the numbered session names in abstract_paragraphs (3 prose + 2 numbered + 2
-    # description lines = 7), yet must_not_contain lists the first session's name
-    "49": {"may_contain": ("Mainstreaming into policy and programming",)},
-}
-
-
 def _id(page: dict) -> str:
     return page["file"].split("_", 1)[0]
 
@@ -113,11 +101,8 @@ def test_detail_page_gives_one_record_with_its_title_and_fields(page):
     abstract = record.get("abstract") or ""
     assert abstract.startswith(page.get("abstract_starts", ""))
     if "abstract_paragraphs" in page:  # labels.toml's convention: each list item is a line of its own
-        expected = LABEL_DOUBTS.get(_id(page), {}).get("abstract_paragraphs", page["abstract_paragraphs"])
-        assert len([p for p in abstract.split("\n") if p.strip()]) == expected
+        assert len([p for p in abstract.split("\n") if p.strip()]) == page["abstract_paragraphs"]
     for chrome in page.get("must_not_contain", []):
-        if chrome in LABEL_DOUBTS.get(_id(page), {}).get("may_contain", ()):
-            continue
         assert chrome not in (record.get("title") or "") and chrome not in abstract, chrome
 
 
