@@ -46,8 +46,9 @@ test: $(STAMP)  ## run the test suite (real DuckDB files, real HTTP on 127.0.0.1
 report: $(STAMP)  ## write the run report (one self-contained HTML page) to reports/report.html
 	$(PY) -m pipeline report --out reports/report.html $(ARGS)
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff (style, imports, complexity) and mypy (types of pipeline/ and parsers/)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # the peers the benchmarks measure against (Scrapy, BeautifulSoup): requirements-bench.lock, a superset
 # of requirements.lock with the same pins; never installed by venv/test
