@@ -26,9 +26,10 @@ is the detail parser's to say (`kinds.py`); `detect_format` names it in its reas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from parsers.base import ParseError, decode_text, split_truncation, url_path
+from parsers.base import ParsedPage, ParseError, decode_text, split_truncation, url_path
 from parsers.kinds import is_date_range, is_item_url, kind_of_labels, kind_of_url
 from parsers.text_detail import (
     _ALT_YEAR,
@@ -40,6 +41,7 @@ from parsers.text_detail import (
     label_key,
     looks_like_prose,
 )
+from parsers.text_detail import parse as parse_text_detail
 from parsers.vocab import ATTACHMENT_HEADERS, NEWS_PATH, PAGER_LINE, SKIP_LINKS
 
 _CATALOGUE_META = re.compile(r"^\s*\d{4}\s*/\s*\d+\s*pages?\b", re.IGNORECASE)
@@ -228,12 +230,20 @@ def _with_kind(fmt: str, body: bytes, url: str | None, why: str) -> str:
     section /seminars/; ..."), so `archive add` says what the page will load as."""
     if not fmt.endswith("-detail"):
         return why
-    from parsers import PARSERS  # lazy: parsers imports this module's neighbours
-
     try:
-        parsed = PARSERS[fmt](body, url)
+        parsed = _detail_parser(fmt)(body, url)
     except ParseError:
         return why
     if not parsed.records:
         return why
     return f"{parsed.page_info.get('kind') or parsed.records[0]['kind']}; {why}"
+
+
+def _detail_parser(fmt: str) -> Callable[[bytes, str | None], ParsedPage]:
+    """The detail parser module itself, not `parsers.PARSERS`: the package imports the listing
+    parsers, which import this module, so asking the package would close an import circle."""
+    if fmt == "html-detail":
+        from parsers.html_detail import parse as parse_html_detail  # lazy: selectolax
+
+        return parse_html_detail
+    return parse_text_detail
