@@ -24,6 +24,7 @@ prefix: `/es/books/x` is `/books/x` in a Spanish interface, not a Spanish editio
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -152,57 +153,130 @@ TEASER_MIN_WORDS = 12
 _SENTENCE = re.compile(r"[.!?…]\W*$")
 
 
-def parse(body: bytes, url: str | None = None) -> ParsedPage:
-    tree = parse_html(body)
-    page = ParsedPage()
-    canonical = _canonical(tree, url)
-    base = canonical or url
-    meta = meta_tags(tree)
-    ld_nodes, ld_broken = json_ld(tree)
-    ld = _main_ld(ld_nodes)
-    scope = main_scope(tree)
-    fields, body_node = _fields(scope)
-    layout = "structured" if fields or body_node is not None else "fallback-text"
-    flags: list[str] = ["jsonld_unreadable"] if ld_broken else []
-    text_fields: dict[str, list[str]] = {}
+@dataclass
+class _Sources:
+    """Everything the page offers, read once, before any field is chosen.
+
+    Why: each field is taken from the first source that has it (metadata, field markup, the
+    visible text), so every step below needs the same sources at hand; reading them once keeps the
+    steps small and the page parsed once.
+    """
+
+    tree: LexborHTMLParser
+    url: str | None
+    canonical: str | None
+    #: the page's own address: the canonical link, else the address it was fetched from
+    base: str | None
+    meta: dict[str, list[str]]
+    ld_nodes: list[dict[str, Any]]
+    ld: dict[str, Any]
+    scope: LexborNode
+    #: Drupal fields by record key (the body apart), and the visible text's fields on a page without them
+    values: dict[str, list[str]]
+    fields: dict[str, list[str]]
+    body_node: LexborNode | None
+    layout: str
+    flags: list[str]
     text_title: str | None = None
     text_abstract: str | None = None
-    text_lists: dict[str, Any] = {}
-    text_paths: dict[str, str] = {}
-    if layout == "fallback-text":
-        text_title, text_fields, text_abstract, text_lists, text_paths = _read_text(tree, scope, canonical or url)
-        flags.append("layout:fallback-text")
-    values: dict[str, list[str]] = {k: v for k, v in text_fields.items()}
-    for key, found in fields.items():
-        values.setdefault(key, found)
+    text_lists: dict[str, Any] = field(default_factory=dict)
+    text_paths: dict[str, str] = field(default_factory=dict)
 
-    kind = _kind(tree, ld, canonical or url, text_lists.get("kind"))
-    own, why = checked_link(None, canonical or url)
+
+def parse(body: bytes, url: str | None = None) -> ParsedPage:
+    """One record from an HTML detail page (format `html-detail`); see the module docstring."""
+    src = _read_sources(body, url)
+    page = ParsedPage()
+    record = _identity(src, page)
+    _add_bibliographic(record, src)
+    _add_files_and_editions(record, src, page)
+    extra = _extra(src)
+    if extra:
+        record["extra"] = extra
+    _add_text_lists(record, src.text_lists)
+    if src.flags:
+        record["quality_flags"] = src.flags
+
+    page.page_info["layout"] = src.layout
+    page.page_info["fields"] = _field_paths(record, src.layout, src.fields, src.text_paths)
+    page.page_info["metadata"] = _metadata_kinds(src)
+    if not (record.get("title") or record.get("abstract")):
+        page.problems.append(Problem(1, "detail page without title or abstract", node_text(src.scope)[:120]))
+        return page
+    page.records.append({k: v for k, v in record.items() if v is not None})
+    return page
+
+
+def _read_sources(body: bytes, url: str | None) -> _Sources:
+    """The page's metadata, field markup and, when a redesign left no field markup, its visible
+    text read by the text-detail rules (then the text's fields come before the markup's)."""
+    tree = parse_html(body)
+    canonical = _canonical(tree, url)
+    ld_nodes, ld_broken = json_ld(tree)
+    scope = main_scope(tree)
+    fields, body_node = _fields(scope)
+    src = _Sources(
+        tree=tree,
+        url=url,
+        canonical=canonical,
+        base=canonical or url,
+        meta=meta_tags(tree),
+        ld_nodes=ld_nodes,
+        ld=_main_ld(ld_nodes),
+        scope=scope,
+        values={},
+        fields=fields,
+        body_node=body_node,
+        layout="structured" if fields or body_node is not None else "fallback-text",
+        flags=["jsonld_unreadable"] if ld_broken else [],
+    )
+    text_fields: dict[str, list[str]] = {}
+    if src.layout == "fallback-text":
+        src.text_title, text_fields, src.text_abstract, src.text_lists, src.text_paths = _read_text(
+            tree, scope, src.base
+        )
+        src.flags.append("layout:fallback-text")
+    src.values = dict(text_fields)
+    for key, found in fields.items():
+        src.values.setdefault(key, found)
+    return src
+
+
+def _identity(src: _Sources, page: ParsedPage) -> dict[str, Any]:
+    """The record's kind, link, title and abstract: what says which item this page is."""
+    ld, meta = src.ld, src.meta
+    kind = _kind(src.tree, ld, src.base, src.text_lists.get("kind"))
+    own, why = checked_link(None, src.base)
     if why:
         page.problems.append(Problem(1, f"page link dropped, record kept: {why}", ""))
     record: dict[str, Any] = {"position": 1, "kind": kind, "url": own}
-    title = _first_text(
+    record["title"] = _first_text(
         ld_text(ld.get("name")) if ld else None,
         ld_text(ld.get("headline")) if ld else None,
         _meta(meta, "citation_title"),
         _meta(meta, "dc.title", "dcterms.title"),
-        _own_heading(node_text(tree.css_first("h1"))),
-        text_title,
+        _own_heading(node_text(src.tree.css_first("h1"))),
+        src.text_title,
         _meta(meta, "og:title"),
-        _page_title(tree),
+        _page_title(src.tree),
     )
-    record["title"] = title
-    abstract, truncated = _abstract(body_node, ld, meta, text_abstract)
+    abstract, truncated = _abstract(src.body_node, ld, meta, src.text_abstract)
     if abstract:
         record["abstract"] = abstract
         record["abstract_truncated"] = truncated
+    return record
 
+
+def _add_bibliographic(record: dict[str, Any], src: _Sources) -> None:
+    """Year, page count, ISBNs and the text's language: metadata first, then the fields, then the
+    cover's alt text (the only place MP prints the year)."""
+    ld, meta, values = src.ld, src.meta, src.values
     year = _first_year(
         *(ld_text(v) for key in ("datePublished", "dateCreated", "copyrightYear") for v in ld_values(ld, key)),
         *_metas(meta, "citation_publication_date", "citation_date", "citation_year"),
         *_metas(meta, "dc.date", "dcterms.date", "dcterms.issued", "dcterms.created"),
         *values.get("year", []),
-        *_alt_years(scope),
+        *_alt_years(src.scope),
     )
     if year:
         record["year"] = year
@@ -216,7 +290,7 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         + [v for v in _metas(meta, "dc.identifier", "dcterms.identifier") if "isbn" in v.lower()]
         + values.get("isbn", [])
     )
-    isbn = [i for i in isbn if _digits(i) not in {_digits(e) for e in eisbn}]
+    isbn = [i for i in isbn if _digits(i) not in {_digits(e) for e in eisbn}]  # an e-ISBN is not also a print one
     if isbn:
         record["isbn"] = isbn
     if eisbn:
@@ -230,22 +304,32 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     if text_language:
         record["text_language"] = text_language
 
+
+def _add_files_and_editions(record: dict[str, Any], src: _Sources, page: ParsedPage) -> None:
+    """PDF links, other editions and the languages the work is available in (a languages field,
+    else the attachments' language names, else the edition links' names beside the text's own)."""
     dropped: list[str] = []
-    pdf_urls, attachment_languages = _pdfs(scope, meta, ld, base, dropped)
+    pdf_urls, attachment_languages = _pdfs(src.scope, src.meta, src.ld, src.base, dropped)
     for why in dict.fromkeys(dropped):
         page.problems.append(Problem(1, f"PDF link dropped, record kept: {why}", ""))
     if pdf_urls:
         record["pdf_urls"] = pdf_urls
         record["pdf_available"] = True
-    editions, edition_names = _editions(tree, scope, ld, base, canonical, url)
+    editions, edition_names = _editions(src.tree, src.scope, src.ld, src.base, src.canonical, src.url)
     if editions:
         record["edition_links"] = editions
-    languages = _split(values.get("languages", [])) or attachment_languages
+    languages = _split(src.values.get("languages", [])) or attachment_languages
+    text_language = record.get("text_language")
     if not languages and edition_names:
         languages = ([text_language] if text_language and not _is_code(text_language) else []) + edition_names
     if languages:
         record["languages"] = list(dict.fromkeys(languages))
 
+
+def _extra(src: _Sources) -> dict[str, str]:
+    """The fields that have no column of their own, as text; the publisher also names the
+    organisation when the page names none."""
+    ld, meta, values = src.ld, src.meta, src.values
     extra: dict[str, str] = {}
     for key in EXTRA_KEYS:
         if values.get(key):
@@ -263,8 +347,12 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     series = _first_text(*(ld_text(v) for v in ld_values(ld, "isPartOf")))
     if series:
         extra.setdefault("series", series)
-    if extra:
-        record["extra"] = extra
+    return extra
+
+
+def _add_text_lists(record: dict[str, Any], text_lists: dict[str, Any]) -> None:
+    """What only the visible text holds (table of contents, attachment rows), and its edition and
+    file links when the markup gave none."""
     for key in ("toc", "attachments"):
         if text_lists.get(key):
             record[key] = text_lists[key]
@@ -273,26 +361,21 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
     if text_lists.get("pdf_urls") and not record.get("pdf_urls"):
         record["pdf_urls"] = text_lists["pdf_urls"]
         record["pdf_available"] = True
-    if flags:
-        record["quality_flags"] = flags
 
-    page.page_info["layout"] = layout
-    page.page_info["fields"] = _field_paths(record, layout, fields, text_paths)
-    page.page_info["metadata"] = [
+
+def _metadata_kinds(src: _Sources) -> list[str]:
+    """Which kinds of embedded metadata the page carries (for the layout report)."""
+    meta = src.meta
+    return [
         name
         for name, present in (
-            ("json-ld", bool(ld_nodes)),
+            ("json-ld", bool(src.ld_nodes)),
             ("citation", any(k.startswith("citation_") for k in meta)),
             ("dublin-core", any(k.startswith(("dc.", "dcterms.")) for k in meta)),
             ("opengraph", any(k.startswith("og:") for k in meta)),
         )
         if present
     ]
-    if not (record.get("title") or record.get("abstract")):
-        page.problems.append(Problem(1, "detail page without title or abstract", node_text(scope)[:120]))
-        return page
-    page.records.append({k: v for k, v in record.items() if v is not None})
-    return page
 
 
 # --- structured sources ------------------------------------------------------------------------
