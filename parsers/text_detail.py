@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -312,6 +313,19 @@ def _classify_unlabelled(text: str) -> str | None:
     return None
 
 
+@dataclass
+class _Parts:
+    """The content lines after the title, sorted by what they are."""
+
+    dates: list[str] = field(default_factory=list)
+    #: unlabelled taxonomy values and the cover's alt text, before the text
+    header: list[tuple[int, Line]] = field(default_factory=list)
+    body: list[tuple[int, Line]] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    subtitle: str | None = None
+    unlabelled: list[str] = field(default_factory=list)
+
+
 class _Reader:
     """One pass over the lines, then the assembly of one record."""
 
@@ -509,6 +523,7 @@ class _Reader:
     # -- pass 2: title, header values, body ----------------------------------------------------
 
     def page(self, url: str | None) -> ParsedPage:
+        """The record: the title, the kind of page, then every other line sorted by what it is."""
         content = self.content
         opening = self._opening()
         title_at = self._title_index(opening)
@@ -517,71 +532,97 @@ class _Reader:
         item_kind, kind_why = page_kind(
             url, self.kind_labels, self.fields.get("type", []), top=top, status=self.kind_fields.get("status", [])
         )
-        news = item_kind == "news"
-        dates: list[str] = []
-        header: list[tuple[int, Line]] = []
-        body: list[tuple[int, Line]] = []
-        captions: list[str] = []
-        subtitle: str | None = None
-        unlabelled: list[str] = []
-        start = (title_at + 1) if title_at is not None else 0
-        image_lines = _image_text(content, start)
-        for position, (k, line) in enumerate(content[start:], start=start):
-            text = line.text
-            if position in image_lines:
-                captions.append(text)
-                continue
-            if title and text.casefold() == title.casefold() and not body:
-                continue  # the title printed twice (once in sentence case, on some pages)
-            if is_date_range(text):
-                dates.append(text)  # an event's or course's dates: never a title, subtitle or value
-                continue
-            if _ALT_YEAR.match(text) and not body:
-                self.add("year", [_ALT_YEAR.match(text).group(1)], "alt-text")  # type: ignore[union-attr]
-                captions.append(text)
-                header.append((k, line))
-                continue
-            if (is_caption(text) and not looks_like_prose(text)) or "©" in text:
-                captions.append(text)
-                continue
-            if looks_like_prose(text) and not split_truncation(text)[1]:
-                body.append((k, line))
-                continue
-            image_text = bool(body) and len(body) <= 2 and not any(ends_sentence(b.text) for _, b in body)
-            kind = _classify_unlabelled(text) if not body or image_text else None
-            if kind:
-                # prose read so far that does not end a sentence, followed by metadata: image text
-                if image_text:
-                    captions.extend(b.text for _, b in body)
-                    body = []
-                self.add(kind, [p.strip() for p in text.split(",")] if kind != "organisation" else [text],
-                         "unlabelled-vocabulary")  # fmt: skip
-                header.append((k, line))
-                continue
-            right_after_title = position == start + _dup(content, start, title)
-            if not body and subtitle is None and not header and not captions and right_after_title:
-                if news:
-                    captions.append(text)
-                else:
-                    subtitle = text
-                continue
-            if body and (_NUMBERED.match(text) or (text.endswith(":") and self._list_follows(k))):
-                body.append((k, line))  # a numbered item, or the lead-in of a list: the text, never a heading
-                continue
-            if not body:
-                unlabelled.append(text)
-            elif is_title_like(text):
-                self.headings.append(k)  # a heading inside the text ("GBVIC Framework")
-        if title is None and not body:
+        parts = self._sort_lines(title_at, title, news=item_kind == "news")
+        if title is None and not parts.body:
             raise ShapeError("no title and no abstract found: not a detail, news or bookstore page")
         if item_kind in NON_PUBLICATION:
             if self.toc:  # such a page has no table of contents: its bullets are a list in its text
-                body = sorted(body + [(k, Line(f"- {item}")) for k, item in zip(self.toc_at, self.toc, strict=True)])
-                self.toc, self.toc_at = [], []
-            body = self._opening_prose(body)
-        if dates:
-            self.kind_fields.setdefault("dates", []).extend(dates)
-        page = self._record(url, news, title, subtitle, body, captions, unlabelled)
+                parts.body = self._toc_into_text(parts.body)
+            parts.body = self._opening_prose(parts.body)
+        if parts.dates:
+            self.kind_fields.setdefault("dates", []).extend(parts.dates)
+        page = self._record(url, item_kind == "news", title, parts)
+        self._add_kind(page, item_kind, kind_why, url)
+        return page
+
+    def _sort_lines(self, title_at: int | None, title: str | None, *, news: bool) -> _Parts:
+        """The content lines after the title, each put where it belongs: first by what the line is
+        by itself, then by where it stands (before or inside the text, right after the title)."""
+        content = self.content
+        parts = _Parts()
+        start = (title_at + 1) if title_at is not None else 0
+        image_lines = _image_text(content, start)
+        for position, (k, line) in enumerate(content[start:], start=start):
+            if position in image_lines:
+                parts.captions.append(line.text)
+            elif not self._sort_by_shape(parts, k, line, title):
+                right_after_title = position == start + _dup(content, start, title)
+                self._sort_by_place(parts, k, line, right_after_title=right_after_title, news=news)
+        return parts
+
+    def _sort_by_shape(self, parts: _Parts, k: int, line: Line, title: str | None) -> bool:
+        """Place a line that says what it is by itself (the title again, a span of dates, the
+        cover's alt text, a caption, a paragraph of prose); False when its shape does not say."""
+        text = line.text
+        if title and text.casefold() == title.casefold() and not parts.body:
+            return True  # the title printed twice (once in sentence case, on some pages)
+        if is_date_range(text):
+            parts.dates.append(text)  # an event's or course's dates: never a title, subtitle or value
+            return True
+        alt = _ALT_YEAR.match(text)
+        if alt and not parts.body:
+            self.add("year", [alt.group(1)], "alt-text")
+            parts.captions.append(text)
+            parts.header.append((k, line))
+            return True
+        if (is_caption(text) and not looks_like_prose(text)) or "©" in text:
+            parts.captions.append(text)
+            return True
+        if looks_like_prose(text) and not split_truncation(text)[1]:
+            parts.body.append((k, line))
+            return True
+        return False
+
+    def _sort_by_place(self, parts: _Parts, k: int, line: Line, *, right_after_title: bool, news: bool) -> None:
+        """Place a short line by where it stands: before the text it is an unlabelled taxonomy value,
+        the subtitle (a news page's image caption) or an unclassified line; inside the text a list
+        item, a list's lead-in or a heading of the text."""
+        text = line.text
+        body = parts.body
+        image_text = bool(body) and len(body) <= 2 and not any(ends_sentence(b.text) for _, b in body)
+        kind = _classify_unlabelled(text) if not body or image_text else None
+        if kind:
+            # prose read so far that does not end a sentence, followed by metadata: image text
+            if image_text:
+                parts.captions.extend(b.text for _, b in body)
+                parts.body = []
+            self.add(kind, [p.strip() for p in text.split(",")] if kind != "organisation" else [text],
+                     "unlabelled-vocabulary")  # fmt: skip
+            parts.header.append((k, line))
+            return
+        if not body and parts.subtitle is None and not parts.header and not parts.captions and right_after_title:
+            if news:
+                parts.captions.append(text)
+            else:
+                parts.subtitle = text
+            return
+        if body and (_NUMBERED.match(text) or (text.endswith(":") and self._list_follows(k))):
+            body.append((k, line))  # a numbered item, or the lead-in of a list: the text, never a heading
+            return
+        if not body:
+            parts.unlabelled.append(text)
+        elif is_title_like(text):
+            self.headings.append(k)  # a heading inside the text ("GBVIC Framework")
+
+    def _toc_into_text(self, body: list[tuple[int, Line]]) -> list[tuple[int, Line]]:
+        """Bullets on a page that has no table of contents (an article, an event) are a list inside
+        its text: back into the body, in page order."""
+        body = sorted(body + [(k, Line(f"- {item}")) for k, item in zip(self.toc_at, self.toc, strict=True)])
+        self.toc, self.toc_at = [], []
+        return body
+
+    def _add_kind(self, page: ParsedPage, item_kind: str, kind_why: str, url: str | None) -> None:
+        """The page's kind and why; for a page that is no publication, its dates and labelled values."""
         record = page.records[0]
         if url is not None or item_kind != "publication":
             record["kind"] = item_kind
@@ -599,7 +640,6 @@ class _Reader:
                 extra[key] = (" / " if key == "details" else ", ").join(dict.fromkeys(values))
         if not extra:
             del record["extra"]
-        return page
 
     def _event_dates(self) -> tuple[date, date] | None:
         """First and last day of an event or course: from its spans of dates and its lines that are a
@@ -669,32 +709,36 @@ class _Reader:
         cut = min((k for k in self.headings if k > first), default=None)
         return [item for item in body if cut is None or item[0] < cut]
 
-    def _record(
-        self,
-        url: str | None,
-        news: bool,
-        title: str | None,
-        subtitle: str | None,
-        body: list[tuple[int, Line]],
-        captions: list[str],
-        unlabelled: list[str],
-    ) -> ParsedPage:
-        fields = self.fields
+    def _record(self, url: str | None, news: bool, title: str | None, parts: _Parts) -> ParsedPage:
+        """One record of the fields read; without a URL, a page with captions and no publication
+        metadata is taken for a news article."""
         page = ParsedPage()
-        if news and self.toc:
-            # an article has no table of contents: its bullets are a list inside the text
-            body = sorted(body + [(k, Line(f"- {item}")) for k, item in zip(self.toc_at, self.toc, strict=True)])
-            self.toc, self.toc_at = [], []
+        body = parts.body
+        if news and self.toc:  # an article has no table of contents: its bullets are a list inside the text
+            body = self._toc_into_text(body)
         while body and body[-1][1].text.rstrip().endswith(":"):
             body = body[:-1]  # a lead-in to something the text lost (a video, a form)
-        paragraphs = _paragraphs(self.lines, body)
-        has_metadata = any(k in fields for k in LABEL_FIELDS) or bool(self.attachments or self.toc)
         if url is None:
-            news = bool(captions) and not has_metadata
+            has_metadata = any(k in self.fields for k in LABEL_FIELDS) or bool(self.attachments or self.toc)
+            news = bool(parts.captions) and not has_metadata
         own, why = checked_link(None, url)
         if why:
             page.problems.append(Problem(1, f"page link dropped, record kept: {why}", ""))
         record: dict[str, Any] = {"position": 1, "kind": "news" if news else "publication", "url": own}
+        self._add_text(record, title, _paragraphs(self.lines, body))
+        self._add_numbers(record)
+        self._add_languages_and_links(record)
+        extra = self._extra(parts)
+        if extra:
+            record["extra"] = extra
+        if self.markup:
+            record["quality_flags"] = ["markup_residue_removed"]
+        page.records.append(record)
+        page.page_info["shape"] = "news" if news else "detail"
+        page.page_info["fields"] = dict(self.paths)
+        return page
+
+    def _add_text(self, record: dict[str, Any], title: str | None, paragraphs: str) -> None:
         if title:
             record["title"] = title
             self.paths["title"] = "first title-like line"
@@ -703,6 +747,10 @@ class _Reader:
             record["abstract"] = abstract
             record["abstract_truncated"] = truncated
             self.paths["abstract"] = "prose paragraphs after the title"
+
+    def _add_numbers(self, record: dict[str, Any]) -> None:
+        """Year (a publication date gives it too), page count, ISBNs, the text's language."""
+        fields = self.fields
         year = _first_year(fields.get("year", []) + fields.get("published", []))
         if year:
             record["year"] = year
@@ -714,6 +762,11 @@ class _Reader:
                 record[key] = list(dict.fromkeys(fields[key]))
         if fields.get("text_language"):
             record["text_language"] = fields["text_language"][0]
+
+    def _add_languages_and_links(self, record: dict[str, Any]) -> None:
+        """The languages the work is in (its own, a languages field, other editions, attachment
+        rows), edition and file links, the table of contents and the attachment rows."""
+        fields = self.fields
         languages = [
             *(fields.get("text_language", [])[:1]),
             *(name for v in fields.get("languages", []) for name in (_language_names(v) or [v])),
@@ -734,6 +787,10 @@ class _Reader:
         if self.attachments:
             record["attachments"] = self.attachments
             self.paths["attachments"] = "attachment rows"
+
+    def _extra(self, parts: _Parts) -> dict[str, str]:
+        """Fields without a column of their own, as text; dates as ISO dates."""
+        fields = self.fields
         extra: dict[str, str] = {}
         for key in EXTRA_FIELDS:
             if fields.get(key):
@@ -744,22 +801,14 @@ class _Reader:
                 extra[key] = when.isoformat()
         if fields.get("editions"):
             extra["also_available_in"] = ", ".join(dict.fromkeys(fields["editions"]))
-        if subtitle:
-            extra["subtitle"] = subtitle
+        if parts.subtitle:
+            extra["subtitle"] = parts.subtitle
             self.paths["subtitle"] = "short line after the title"
-        if captions:
-            extra["caption"] = " / ".join(dict.fromkeys(captions))
-        if unlabelled:
-            extra["unlabelled"] = " / ".join(dict.fromkeys(unlabelled))
-        if extra:
-            record["extra"] = extra
-        flags = ["markup_residue_removed"] if self.markup else []
-        if flags:
-            record["quality_flags"] = flags
-        page.records.append(record)
-        page.page_info["shape"] = "news" if news else "detail"
-        page.page_info["fields"] = dict(self.paths)
-        return page
+        if parts.captions:
+            extra["caption"] = " / ".join(dict.fromkeys(parts.captions))
+        if parts.unlabelled:
+            extra["unlabelled"] = " / ".join(dict.fromkeys(parts.unlabelled))
+        return extra
 
 
 #: label keys that say a page describes a publication (not a news article)
