@@ -206,9 +206,10 @@ def decode_text(body: bytes, declared: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         if nuls:  # a stray NUL is tolerated in text, not in bytes that are not even UTF-8
             raise ParseError(f"binary content: NUL bytes in a body that is not UTF-8 (byte {exc.start})") from exc
-        text = _decode_declared(body, declared) or _decode_detected(body)
-        if text is None:
+        guessed = _decode_declared(body, declared) or _decode_detected(body)
+        if guessed is None:
             raise ParseError(f"undecodable text: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        text = guessed
     controls = len(_CONTROL.findall(text, 0, 4096))
     if controls > 8:
         raise ParseError(f"binary content: {controls} control characters in the first 4 KiB")

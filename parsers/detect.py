@@ -177,8 +177,10 @@ def _is_listing_chrome(line: str) -> bool:
 
 
 def _has_pager_param(url: str | None) -> bool:
+    if not url:
+        return False
     try:
-        return bool(url) and "page" in parse_qs(urlsplit(url).query)
+        return "page" in parse_qs(urlsplit(url).query)
     except ValueError:
         return False
 

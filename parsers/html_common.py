@@ -237,7 +237,10 @@ def main_scope(tree: LexborHTMLParser) -> LexborNode:
         node = tree.css_first(selector)
         if node is not None:
             return node
-    return tree.body or tree.root
+    scope = tree.body or tree.root
+    if scope is None:  # Lexbor builds <html><body> around any input; a tree without either is no page
+        raise ParseError("no document tree")
+    return scope
 
 
 _BREAK = object()

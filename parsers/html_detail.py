@@ -442,7 +442,8 @@ def _own_classes(tree: LexborHTMLParser) -> str:
     candidates = [heading] if heading is not None else []
     candidates += main_scope(tree).css("article, [class*='node--type-']")
     for start in candidates:
-        node, own = start, None
+        node: LexborNode | None = start
+        own: LexborNode | None = None
         while node is not None and node.tag not in ("body", "html"):
             names = classes(node)
             if node.tag in _OTHER_NODES or "views-row" in names.split() or "view-mode-teaser" in names:

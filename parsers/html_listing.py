@@ -100,10 +100,10 @@ def parse(body: bytes, url: str | None = None) -> ParsedPage:
         page.page_info["cards"] = len(cards)
     else:
         page.problems.clear()
-        records = _fallback_records(tree, url, page.problems)
+        fallback = _fallback_records(tree, url, page.problems)
         # a page that shows no card (a notice, "we redesigned") yields nothing: the text rules
         # would read any sentence as a teaser and invent a publication
-        page.records = records if any(_is_card(r) for r in records) else []
+        page.records = fallback if any(_is_card(r) for r in fallback) else []
         if not page.records:
             page.problems.clear()
         page.page_info["layout"] = "fallback-text"
@@ -395,7 +395,7 @@ def _pager(tree: LexborHTMLParser, url: str | None) -> dict[str, Any]:
     next_url: str | None = None
     last_page: int | None = None
     seen_pages = [current]
-    for link in scope.css("a[href]"):
+    for link in scope.css("a[href]") if scope is not None else []:
         href = link.attrs.get("href") or ""
         target = link_or_none(url, href)
         if target is None:  # not a URL: not a pager link either
