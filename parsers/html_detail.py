@@ -2,7 +2,8 @@
 
 Sources, most trusted first: embedded metadata (JSON-LD, `citation_*`, Dublin Core `DC.*` /
 `dcterms.*`, OpenGraph last because its description is often trimmed), then Drupal's field
-markup (`field--name-*` / `field-name-*`, labelled or not, labels in en/es/fr), then, when no
+markup (`field--name-*` / `field-name-*`, labelled or not; a printed label is read by
+`vocab.LABELS`, the one table the text reader uses too, before the field's machine name), then, when no
 field markup is left after a redesign, the visible text read like the text dumps: a label line
 followed by its value lines (a label may have no value), `ISSN 2223-5248` on one line, the MP
 image alt text `2021, IOM, <title>` as the only place the year shows.
@@ -47,35 +48,12 @@ from parsers.html_common import (
     visible_lines,
 )
 from parsers.kinds import is_date_range, is_section_heading, kind_of_url, node_type_kind
-from parsers.vocab import LD_KINDS
+from parsers.vocab import LABELS, LANGUAGE_NAMES, LD_KINDS, SINGLE_VALUED
 
 _FIELD_CLASS = re.compile(r"(?:^|\s)(?:field--name-|field-name-)(?:field-)?([a-z0-9_-]+)")
 LABEL_SELECTOR = ".field__label, .field-label"
 VALUE_SELECTOR = ".field__item, .field-item"
 
-#: printed labels (casefolded, without the colon) -> record key; en, es, fr interfaces
-LABELS = {
-    "year": "year", "year of publication": "year", "publication year": "year", "año": "year", "année": "year",
-    "number of pages": "page_count", "pages": "page_count", "número de páginas": "page_count",
-    "nombre de pages": "page_count",
-    "isbn": "isbn", "print isbn": "isbn", "isbn (print)": "isbn",
-    "e-isbn": "eisbn", "eisbn": "eisbn", "electronic isbn": "eisbn", "isbn (electronic)": "eisbn",
-    "original language": "text_language", "language": "text_language", "idioma original": "text_language",
-    "langue originale": "text_language",
-    "languages": "languages", "language(s)": "languages", "available languages": "languages", "idiomas": "languages",
-    "langues": "languages",
-    "type": "type", "resource type": "type", "publication type": "type", "tipo": "type",
-    "region": "region", "regions": "region", "región": "region", "région": "region",
-    "countries": "countries", "country": "countries", "países": "countries", "pays": "countries",
-    "organization": "organisation", "organisation": "organisation", "organización": "organisation",
-    "publication series": "series", "series": "series", "serie de publicaciones": "series",
-    "série de publications": "series",
-    "reference number": "reference_number", "issn": "issn", "date of upload": "date_of_upload",
-    "publisher": "publisher", "author": "authors", "authors": "authors", "topics": "topics",
-    "also available in": "editions", "también disponible en": "editions", "également disponible en": "editions",
-    "disponible en": "editions",
-    "last updated": "last_updated", "última actualización": "last_updated", "dernière mise à jour": "last_updated",
-}  # fmt: skip
 #: Drupal field machine names (after `field-`) -> record key
 FIELD_KEYS = {
     "year": "year", "year_of_publication": "year", "publication_year": "year",
@@ -90,7 +68,6 @@ FIELD_KEYS = {
     "attachments": "attachments", "files": "attachments", "image": "image", "table_of_contents": "toc",
     "body": "body", "abstract": "body", "description": "body", "title": "title", "last_updated": "last_updated",
 }  # fmt: skip
-SINGLE_VALUED = frozenset({"year", "page_count", "text_language", "reference_number", "issn", "date_of_upload"})
 #: record keys that go to `extra` as text
 EXTRA_KEYS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn",
               "date_of_upload", "published", "subtitle", "publisher", "authors", "topics", "last_updated")  # fmt: skip
@@ -115,42 +92,10 @@ CONTENT_TYPES = frozenset(
 NEWS_TYPES = frozenset({"NewsArticle", "BlogPosting", "ReportageNewsArticle"})
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
 LANGUAGE_SWITCHERS = ".language-switcher-language-url a[href], ul.language-switcher a[href], a.language-link[href]"
-#: attachment labels that name a language ("ENGLISH 787 KB", "Key Findings - English")
-LANGUAGE_WORDS = frozenset(
-    [
-        "english",
-        "french",
-        "spanish",
-        "arabic",
-        "russian",
-        "portuguese",
-        "chinese",
-        "german",
-        "italian",
-        "armenian",
-        "ukrainian",
-        "français",
-        "español",
-        "العربية",
-        "русский",
-        "português",
-        "deutsch",
-        "italiano",
-        "中文",
-        "anglais",
-        "espagnol",
-        "inglés",
-        "francés",
-    ]
-)
 _YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
 _ALT_YEAR = re.compile(r"^\s*(19[4-9]\d|20\d\d)\s*,")
-_ISBN_LINE = re.compile(r"^(e-?isbn|isbn|issn)\b\s*:?\s*([0-9][0-9Xx\- ]{6,20}[0-9Xx])$", re.IGNORECASE)
-_INLINE_LABEL = re.compile(r"^([^:]{2,40}):\s*(\S.*)$")
 _PDF_HREF = re.compile(r"\.pdf(?:$|[?#])", re.IGNORECASE)
 _ISBN_VALUE = re.compile(r"[0-9][0-9Xx\- ]{8,17}[0-9Xx]")
-TEASER_MIN_WORDS = 12
-_SENTENCE = re.compile(r"[.!?…]\W*$")
 
 
 @dataclass
@@ -268,14 +213,15 @@ def _identity(src: _Sources, page: ParsedPage) -> dict[str, Any]:
 
 
 def _add_bibliographic(record: dict[str, Any], src: _Sources) -> None:
-    """Year, page count, ISBNs and the text's language: metadata first, then the fields, then the
-    cover's alt text (the only place MP prints the year)."""
+    """Year, page count, ISBNs and the text's language: metadata first, then the fields (a year, else
+    a publication date), then the cover's alt text (the only place MP prints the year)."""
     ld, meta, values = src.ld, src.meta, src.values
     year = _first_year(
         *(ld_text(v) for key in ("datePublished", "dateCreated", "copyrightYear") for v in ld_values(ld, key)),
         *_metas(meta, "citation_publication_date", "citation_date", "citation_year"),
         *_metas(meta, "dc.date", "dcterms.date", "dcterms.issued", "dcterms.created"),
         *values.get("year", []),
+        *values.get("published", []),  # a publication date gives the year too, as in the text reader
         *_alt_years(src.scope),
     )
     if year:
@@ -574,7 +520,7 @@ def _pdfs(
             add(href)
             label = node_text(link)
             name = label.rsplit(" - ", 1)[-1].strip()
-            if name.casefold() in LANGUAGE_WORDS:
+            if name.casefold() in LANGUAGE_NAMES:
                 languages.append(name)
     return [u for u in dict.fromkeys(urls) if u], list(dict.fromkeys(languages))
 
@@ -656,11 +602,6 @@ def _read_text(
         lists["kind"] = record["kind"]
     title = record.get("title") or _page_title(tree)
     return title, fields, record.get("abstract"), lists, found.page_info.get("fields", {})
-
-
-def _looks_like_prose(text: str) -> bool:
-    words = len(text.split())
-    return words >= TEASER_MIN_WORDS or (words >= 4 and bool(_SENTENCE.search(text)))
 
 
 def _field_paths(

@@ -78,7 +78,6 @@ FIELD_KEYS = {
 MAX_CARD_FIELDS = 40
 READ_MORE = frozenset({"read more", "leer más", "lire la suite", "en savoir plus"})
 NEWS_CLASS_HINTS = ("node--type-article", "node--type-news", "node-article", "node-news")
-NEWS_PATH_HINTS = ("/spotlight/", "/news/")
 _YEAR = re.compile(r"\b(19[4-9]\d|20\d\d)\b")
 _PAGE_LINK_NEXT = re.compile(r"\bnext\b|siguiente|suivant|^›+$", re.IGNORECASE)
 _PAGE_LINK_LAST = re.compile(r"\blast\b|última|dernière|^»+$", re.IGNORECASE)

@@ -815,7 +815,7 @@ class _Reader:
 LABEL_FIELDS = frozenset({"page_count", "year", "reference_number", "isbn", "eisbn", "issn", "series", "type"})
 #: keys copied into `extra` as text
 EXTRA_FIELDS = ("type", "region", "countries", "organisation", "series", "reference_number", "issn", "topics",
-                "authors", "publisher")  # fmt: skip
+                "authors", "publisher", "last_updated")  # fmt: skip
 
 
 #: opening words two lines share when the second is the first one's caption extended

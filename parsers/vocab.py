@@ -1,7 +1,8 @@
 """Words the three sites print around their content, in the English, Spanish and French interfaces.
 
-Kept as data, apart from the logic that uses them (`text_detail`, `text_listing`, `detect`), so a
-label seen on a new page is one line here. Keys are casefolded, without a trailing colon.
+Kept as data, apart from the logic that uses them (`text_detail`, `text_listing`, `detect`,
+`html_detail`, `kinds`), so a label seen on a new page is one line here and every parser knows it.
+Keys are casefolded, without a trailing colon.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Literal, get_args
 #: Drupal's skip link, in the three interface languages
 SKIP_LINKS = frozenset({"skip to main content", "pasar al contenido principal", "aller au contenu principal"})
 
-#: printed field labels -> record key. Labels stay English on publications.iom.int under /es/ and
-#: /fr/; MP and R&R translate theirs with the interface (SOURCES.md 2.3, 3.3, 4.3).
+#: printed field labels -> record key, the one table of them: the text reader matches whole lines
+#: and `Label: value` against it, the HTML detail parser Drupal's `field__label` (before the field's
+#: machine name). Labels stay English on publications.iom.int under /es/ and /fr/; MP and R&R
+#: translate theirs with the interface (SOURCES.md 2.3, 3.3, 4.3).
 LABELS: dict[str, str] = {
     # language of the text, and other language editions
     "original language": "text_language", "language": "text_language", "idioma original": "text_language",
@@ -33,6 +36,7 @@ LABELS: dict[str, str] = {
     "date de téléversement": "date_of_upload", "date de téléchargement": "date_of_upload",
     "publication date": "published", "date of publication": "published", "fecha de publicación": "published",
     "date de publication": "published",
+    "last updated": "last_updated", "última actualización": "last_updated", "dernière mise à jour": "last_updated",
     "reference number": "reference_number", "número de referencia": "reference_number",
     "numéro de référence": "reference_number", "référence": "reference_number",
     "isbn": "isbn", "print isbn": "isbn", "isbn (print)": "isbn",
@@ -59,7 +63,7 @@ LABELS: dict[str, str] = {
     "publisher": "publisher", "editorial": "publisher", "éditeur": "publisher",
 }  # fmt: skip
 
-#: keys whose label takes exactly one value line
+#: keys whose label takes exactly one value (one line of text, one item of a Drupal field)
 SINGLE_VALUED = frozenset(
     {"text_language", "page_count", "year", "date_of_upload", "published", "reference_number", "issn"}
 )
