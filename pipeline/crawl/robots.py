@@ -9,6 +9,7 @@ from defusedxml import ElementTree
 from protego import Protego
 
 from pipeline.fetch import HostGate
+from pipeline.settings import env_names
 from pipeline.sources import is_loopback, placeholder_identity
 
 if TYPE_CHECKING:
@@ -28,9 +29,10 @@ async def read_robots(site: SiteContext) -> bool:
     placeholder = placeholder_identity(site.config)
     if placeholder is not None and not is_loopback(source.base_url):  # before any request reaches the site
         report.status = "blocked"
+        variable = env_names("contact")[0]
         report.reason = (
-            f"the crawler's contact is the placeholder {placeholder!r}: set a real address in $IOM_CONTACT or "
-            "`contact` in settings.toml (a sources file's [crawler] `contact` and `user_agent`, when set, win "
+            f"the crawler's contact is the placeholder {placeholder!r}: set a real address in ${variable} "
+            "or `contact` in settings.toml (a sources file's [crawler] `contact` and `user_agent`, when set, win "
             "for its sites); not crawled (the archive is used)"
         )
         return False
