@@ -172,6 +172,10 @@ class Archive:
         #: the bodies' storage; the manifest and fetch log stay files under `root` (README on sharing)
         self.blobs: ObjectStore = blobs if blobs is not None else LocalStore(self.root)
         self._max_object_bytes = max_object_bytes
+        #: times the manifest was read to its end (`iter_entries` run through), for the log and the tests
+        self.manifest_reads = 0
+        #: the last page listing and the state of the manifest file it was read from (see `entries`)
+        self._listing: tuple[tuple[int, int, int, int], list[ArchiveEntry]] | None = None
 
     @property
     def max_object_bytes(self) -> int:
@@ -304,20 +308,43 @@ class Archive:
 
     def iter_entries(self) -> Iterator[ArchiveEntry]:
         """Every manifest line in order, torn or invalid lines skipped with a warning."""
+        lines = 0
         for lineno, data in read_jsonl(self.manifest):
+            lines = lineno
             try:
                 entry = entry_from_record(data)
             except ValueError as exc:
                 log.warning("%s:%d: skipping unreadable manifest line (%s)", self.manifest, lineno, exc)
                 continue
             yield entry
+        self.manifest_reads += 1
+        log.debug("%s read to its end (%d lines; read %d times)", self.manifest, lines, self.manifest_reads)
 
     def entries(self) -> list[ArchiveEntry]:
-        """One entry per page (source, URL, body), the first retrieval kept."""
+        """One entry per page (source, URL, body), the first retrieval kept.
+
+        Read once while the manifest file is unchanged: `ingest --source` checks its names against
+        this listing and the load then takes the same one, so a large manifest is not read twice.
+        A manifest changed since (a crawl appended to it, a quarantine replaced it) is read again.
+        """
+        before = self._manifest_state()
+        if before is not None and self._listing is not None and self._listing[0] == before:
+            return list(self._listing[1])
         seen: dict[str, ArchiveEntry] = {}
         for entry in self.iter_entries():
             seen.setdefault(entry.page_id, entry)
-        return list(seen.values())
+        listing = list(seen.values())
+        # keyed by the state seen before the read: a line appended meanwhile makes the next call read again
+        self._listing = (before, listing) if before is not None else None
+        return list(listing)
+
+    def _manifest_state(self) -> tuple[int, int, int, int] | None:
+        """(device, inode, size, mtime) of the manifest: any append or replacement changes it."""
+        try:
+            st = os.stat(self.manifest)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class ExpandsTooFar(ValueError):
@@ -461,7 +488,7 @@ class FetchState:
                     index.setdefault(card, set()).add(seen)
             self._cards_by_url = index
         seen_before = self._cards_by_url.get(url)
-        return bool(seen_before) and fingerprint not in seen_before
+        return seen_before is not None and bool(seen_before) and fingerprint not in seen_before
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -13,21 +13,20 @@ import errno
 import json
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from pipeline import __version__
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import (
-    IO_ERRNOS,
     ArchiveError,
     ConfigError,
     Interrupted,
@@ -40,9 +39,16 @@ from pipeline.errors import (
 from pipeline.settings import default_help
 
 if TYPE_CHECKING:
+    import duckdb
+    from rich.progress import Progress
+
+    from pipeline.archive import Archive
+    from pipeline.crawl import CrawlReport
+    from pipeline.ingest import IngestOptions
     from pipeline.lake import LakeSpec, LakeWriter
     from pipeline.runs import RunSummary
     from pipeline.settings import Settings
+    from pipeline.sources import SourcesFile
     from pipeline.warehouse import WorkingCopy
 
 EXIT_NOTHING_PROCESSED = 1
@@ -128,8 +134,6 @@ class _LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The listing, from the recorded help of commands not loaded yet (same text as click's)."""
-        from click.utils import make_default_short_help
-
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
         rows = []
@@ -139,7 +143,8 @@ class _LazyGroup(click.Group):
                 if not cmd.hidden:
                     rows.append((name, cmd.get_short_help_str(limit)))
             else:
-                rows.append((name, make_default_short_help(LAZY_COMMANDS[name][2], limit).strip()))
+                # click's own shortening, through a command that is only its help (the helper is deprecated)
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -152,7 +157,7 @@ def load_lazy_command(name: str) -> click.Command:
     return getattr(importlib.import_module(module), attribute)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -236,161 +241,247 @@ def ingest(
     `runs` row and nothing else. Pages that cannot be parsed are recorded in `rejects` with their
     reason and the run goes on; it exits 1 only if nothing could be processed.
     """
-    import duckdb
-
     from pipeline import runs
-    from pipeline.archive import Archive
-    from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-    from pipeline.page_result import ParsedPages
-    from pipeline.sources import load_sources
-    from pipeline.warehouse import committed, migrate, open_writer, rebuild_hint
 
     signals = Signals()
-    before = runs.last_started()  # a run started by an earlier ingest in this process is not ours
-    work = None
-    settings = None
-    refused: tuple[int, str | None] | None = None  # a refusal met after the run was recorded: said last, exit 5
-    refused_note = ""
+    run = _IngestRun(before=runs.last_started())  # a run started by an earlier ingest in this process is not ours
     with signals:
         try:
-            settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
-            archive = Archive(settings.raw_dir)
-            options = IngestOptions(
-                reparse=reparse,
-                full=full,
-                dedup=not no_dedup,
-                sources=frozenset(only_sources) or None,
-                batch_pages=settings.load_batch_pages,
-                overrides_path=settings.overrides_file,
-                embed_budget=settings.embed_budget,
-                parse_timeout_s=settings.parse_timeout_s,
-                parse_workers=settings.parse_workers,
-                stop_early=not settings.walk_to_end,
-                withdraw_after_walks=settings.withdraw_after_walks,
-            )
-            # read offline too when it is there or named: a bad file or an unknown --source is refused
-            # alike with or without the network, never a run that says `ok` over nothing
-            declared_in = None
-            if not offline or sources_path is not None or settings.sources_file.exists():
-                declared_in = load_sources(settings.sources_file)
-            sources = None if offline else declared_in
-            if only_sources:
-                # known alike online and offline: declared in the sources file, or held by the archive
-                # (whose pages load either way; only a declared site is crawled, which a warning says)
-                declared = [s.name for s in declared_in.sources] if declared_in is not None else []
-                undeclared = sorted(set(only_sources) - set(declared))
-                archived = {e.source for e in archive.iter_entries()} if undeclared else set()
-                unknown = sorted(set(undeclared) - archived)
-                if unknown:  # a usage error, in one line like every other refusal
-                    where = settings.sources_file if declared_in is not None else f"{settings.sources_file} (absent)"
-                    names = ", ".join(declared) or "none", ", ".join(sorted(archived)) or "none"
-                    known = f"declared: {names[0]}; archived: {names[1]}"
-                    _fail(
-                        f"--source {', '.join(unknown)} is not declared in {where} and the archive holds no page of "
-                        f"it ({known})",
-                        EXIT_USAGE,
-                    )
-                if undeclared:
-                    click.echo(
-                        f"warning: --source {', '.join(undeclared)} is not declared in {settings.sources_file}: "
-                        "its archived pages are loaded, it is not crawled",
-                        err=True,
-                    )
-                if sources is not None:
-                    kept = [s for s in sources.sources if s.name in only_sources]
-                    sources = sources.model_copy(update={"sources": kept}) if kept else None
-            if sources is not None:
-                probe_writable(settings.raw_dir)  # a crawl into a read-only raw/ is refused before it starts
-            work = open_writer(settings.db_path)
-            con = work.open()
-            ui = ProgressUI(sys.stderr.isatty())
-            migrate(con)
-            parsed_pages = ParsedPages()  # the crawl's parses, handed to the load: no page parsed twice
-            fetch = crawl_step(sources, archive, options, ui.crawl, parsed_pages) if sources else None
-            writer = work
-
-            def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Any]:
-                writer.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
-                error: BaseException | None = None
-                try:
-                    crawl()
-                except BaseException as exc:  # a signal too: the run is closed on the reopened copy
-                    error = exc
-                with signals.shielded():
-                    return writer.reopen(), error
-
-            with ui:
-                summary = run_ingest(
-                    con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
-                )
-            if signals.raised is not None:  # a signal some step took for an error of its own and went on
-                raise signals.raised
-            code = run_exit_code(summary, strict)
-            refused = archive_write_failure(summary)
-            if refused is not None:  # the run loaded what raw/ held; the crawl could not add to it
-                refused = (refused[0], refused[1] or str(settings.raw_dir))
-                refused_note = "the crawl stopped; the warehouse holds what raw/ held"
-                code = EXIT_CONFIG
-            with signals.shielded(deliver=False):  # the run is done: a signal now only waits for the publish
-                final = work.con
-                committed(
-                    final,
-                    lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]),
-                )
-                work.publish()  # analysts see the finished run at once, never a half-loaded one
-                try:
-                    _write_last_run(settings.db_path, summary, code)
-                except OSError as exc:  # published already: only the monitoring file is missing
-                    failure = io_failure(exc) or (exc.errno or errno.EIO, exc.filename)
-                    refused = (failure[0], failure[1])
-                    code = EXIT_CONFIG
-                    refused_note = f"run {summary.run_id} was published; its last-run file is not written"
+            settings = run.settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
+            request = _IngestRequest(offline, strict, full, reparse, no_dedup, only_sources, sources_path is not None)
+            _run_ingest(run, settings, request, signals)
         except Interrupted as stop:
-            _end_interrupted(work, settings, stop, _ours(runs.last_started(), before), signals)
+            _end_interrupted(run.work, run.settings, stop, run.ours(), signals)
         except click.ClickException:
             raise
         except BaseException as exc:
-            if signals.raised is not None and not isinstance(exc, SystemExit):
-                # DuckDB checks for signals itself: it ran the handler, cancelled the query and raised
-                # its own "Query interrupted" in place of ours
-                _end_interrupted(work, settings, signals.raised, _ours(runs.last_started(), before), signals)
-            if isinstance(exc, SystemExit | KeyboardInterrupt):
-                raise
-            failure = io_failure(exc)
-            if failure is not None:
-                with signals.shielded(deliver=False):  # a signal now waits for the cleanup, then exit 5
-                    _end_io_failure(work, settings, exc, failure, _ours(runs.last_started(), before))
-            if isinstance(exc, PipelineError):
-                _close_quietly(work)
-                _fail(str(exc), _exit_code(exc))
-            if isinstance(exc, duckdb.IOException):  # the file itself is damaged: no run can be recorded in it
-                logging.getLogger(__name__).debug("ingest failed", exc_info=True)
-                _close_quietly(work)
-                first = str(exc).strip().splitlines()[0]
-                assert settings is not None
-                _fail(
-                    f"warehouse {settings.db_path} is damaged ({first}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG
-                )
-            if isinstance(exc, OSError):  # any other refusal of the machine: one line, exit 5
-                _close_quietly(work)
-                _fail(os_error_line(exc), EXIT_CONFIG)
-            # the run is already recorded as failed; say why in one line
-            logging.getLogger(__name__).debug("ingest failed", exc_info=True)
-            _close_quietly(work)
-            _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
+            _end_failed(run, exc, signals)
         finally:
-            _close_quietly(work)
-    if refused is not None:
-        _fail(io_message(*refused, unchanged=refused_note), EXIT_CONFIG)
+            _close_quietly(run.work)
+    _say_ending(run)
+
+
+@dataclass(frozen=True)
+class _IngestRequest:
+    """What the command line asked of one ingest."""
+
+    offline: bool
+    strict: bool
+    full: bool
+    reparse: bool
+    no_dedup: bool
+    only_sources: tuple[str, ...]
+    sources_named: bool
+
+
+@dataclass
+class _IngestRun:
+    """What one ingest holds while it runs, for its ending (normal, refused, interrupted or failed)."""
+
+    before: RunSummary | None
+    settings: Settings | None = None
+    work: WorkingCopy | LakeWriter | None = None
+    summary: RunSummary | None = None
+    code: int = 0
+    #: a refusal met after the run was recorded (errno, path): said last, exit 5
+    refused: tuple[int, str | None] | None = None
+    refused_note: str = ""
+
+    def ours(self) -> RunSummary | None:
+        """The run this ingest started, if it got that far."""
+        from pipeline import runs
+
+        return _ours(runs.last_started(), self.before)
+
+
+def _run_ingest(run: _IngestRun, settings: Settings, request: _IngestRequest, signals: Signals) -> None:
+    """Choose the sources, crawl and load in one recorded run, then publish it with its exit code."""
+
+    from pipeline.archive import Archive
+    from pipeline.ingest import crawl_step, run_ingest
+    from pipeline.page_result import ParsedPages
+    from pipeline.warehouse import migrate, open_writer
+
+    archive = Archive(settings.raw_dir)
+    options = _ingest_options(settings, request)
+    sources = _sources_to_crawl(settings, archive, request)
+    if sources is not None:
+        probe_writable(settings.raw_dir)  # a crawl into a read-only raw/ is refused before it starts
+    work = run.work = open_writer(settings.db_path)
+    con = work.open()
+    ui = ProgressUI(sys.stderr.isatty())
+    migrate(con)
+    parsed_pages = ParsedPages()  # the crawl's parses, handed to the load: no page parsed twice
+    fetch = crawl_step(sources, archive, options, ui.crawl, parsed_pages) if sources else None
+
+    def detach(con: duckdb.DuckDBPyConnection, crawl: Callable[[], None]) -> tuple[Any, Any]:
+        work.detach()  # the crawl writes only raw/: no DuckDB lock while a site is slow
+        error: BaseException | None = None
+        try:
+            crawl()
+        except BaseException as exc:  # a signal too: the run is closed on the reopened copy
+            error = exc
+        with signals.shielded():
+            return work.reopen(), error
+
+    with ui:
+        summary = run.summary = run_ingest(
+            con, archive, options, fetch=fetch, progress=ui.parse, detach=detach, parsed_pages=parsed_pages
+        )
+    if signals.raised is not None:  # a signal some step took for an error of its own and went on
+        raise signals.raised
+    run.code = run_exit_code(summary, request.strict)
+    failure = archive_write_failure(fetch.report if fetch is not None else None)
+    if failure is not None:  # the run loaded what raw/ held; the crawl could not add to it
+        run.refused = (failure[0], failure[1] or str(settings.raw_dir))
+        run.refused_note = "the crawl stopped; the warehouse holds what raw/ held"
+        run.code = EXIT_CONFIG
+    with signals.shielded(deliver=False):  # the run is done: a signal now only waits for the publish
+        _publish_run(run, work, settings, summary)
+
+
+def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOptions:
+    from pipeline.ingest import IngestOptions
+
+    return IngestOptions(
+        reparse=request.reparse,
+        full=request.full,
+        dedup=not request.no_dedup,
+        sources=frozenset(request.only_sources) or None,
+        batch_pages=settings.load_batch_pages,
+        overrides_path=settings.overrides_file,
+        embed_budget=settings.embed_budget,
+        parse_timeout_s=settings.parse_timeout_s,
+        parse_workers=settings.parse_workers,
+        stop_early=not settings.walk_to_end,
+        withdraw_after_walks=settings.withdraw_after_walks,
+    )
+
+
+def _sources_to_crawl(settings: Settings, archive: Archive, request: _IngestRequest) -> SourcesFile | None:
+    """The sites this run crawls (None: none), after checking every `--source` name is known.
+
+    The sources file is read offline too when it is there or named: a bad file or an unknown
+    --source is refused alike with or without the network, never a run that says `ok` over nothing.
+    """
+    from pipeline.sources import load_sources
+
+    declared_in = None
+    if not request.offline or request.sources_named or settings.sources_file.exists():
+        declared_in = load_sources(settings.sources_file, contact=settings.contact)
+    sources = None if request.offline else declared_in
+    if not request.only_sources:
+        return sources
+    _check_source_names(settings, archive, request.only_sources, declared_in)
+    if sources is None:
+        return None
+    kept = [s for s in sources.sources if s.name in request.only_sources]
+    return sources.model_copy(update={"sources": kept}) if kept else None
+
+
+def _check_source_names(
+    settings: Settings, archive: Archive, only_sources: tuple[str, ...], declared_in: SourcesFile | None
+) -> None:
+    """Refuse a `--source` neither declared nor archived (exit 2); warn that an archived-only one is not crawled.
+
+    A name is known alike online and offline: declared in the sources file, or held by the
+    archive (whose pages load either way; only a declared site is crawled). The archive's names
+    come from `archive.entries()`, the listing the load reuses while the manifest is unchanged:
+    the check costs no second read of the manifest.
+    """
+    declared = [s.name for s in declared_in.sources] if declared_in is not None else []
+    undeclared = sorted(set(only_sources) - set(declared))
+    if not undeclared:
+        return
+    archived = {e.source for e in archive.entries()}
+    unknown = sorted(set(undeclared) - archived)
+    if unknown:  # a usage error, in one line like every other refusal
+        where = settings.sources_file if declared_in is not None else f"{settings.sources_file} (absent)"
+        names = ", ".join(declared) or "none", ", ".join(sorted(archived)) or "none"
+        known = f"declared: {names[0]}; archived: {names[1]}"
+        _fail(
+            f"--source {', '.join(unknown)} is not declared in {where} and the archive holds no page of it ({known})",
+            EXIT_USAGE,
+        )
+    click.echo(
+        f"warning: --source {', '.join(undeclared)} is not declared in {settings.sources_file}: "
+        "its archived pages are loaded, it is not crawled",
+        err=True,
+    )
+
+
+def _publish_run(run: _IngestRun, work: WorkingCopy | LakeWriter, settings: Settings, summary: RunSummary) -> None:
+    """Record the exit code on the run, publish it, and write the monitoring file beside the warehouse."""
+    from pipeline.warehouse import committed
+
+    code = run.code
+    final = work.con
+    assert final is not None
+    committed(
+        final,
+        lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]),
+    )
+    work.publish()  # analysts see the finished run at once, never a half-loaded one
+    try:
+        _write_last_run(settings.db_path, summary, code)
+    except OSError as exc:  # published already: only the monitoring file is missing
+        failure = io_failure(exc) or (exc.errno or errno.EIO, exc.filename)
+        run.refused = (failure[0], failure[1])
+        run.code = EXIT_CONFIG
+        run.refused_note = f"run {summary.run_id} was published; its last-run file is not written"
+
+
+def _end_failed(run: _IngestRun, exc: BaseException, signals: Signals) -> None:
+    """End a run that raised: a signal DuckDB took for its own, a full disk, a refusal, a damaged file, a bug."""
+    import duckdb
+
+    from pipeline.warehouse import rebuild_hint
+
+    work, settings = run.work, run.settings
+    if signals.raised is not None and not isinstance(exc, SystemExit):
+        # DuckDB checks for signals itself: it ran the handler, cancelled the query and raised
+        # its own "Query interrupted" in place of ours
+        _end_interrupted(work, settings, signals.raised, run.ours(), signals)
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        raise exc
+    failure = io_failure(exc)
+    if failure is not None:
+        with signals.shielded(deliver=False):  # a signal now waits for the cleanup, then exit 5
+            _end_io_failure(work, settings, exc, failure, run.ours())
+    if isinstance(exc, PipelineError):
+        _close_quietly(work)
+        _fail(str(exc), _exit_code(exc))
+    if isinstance(exc, duckdb.IOException):  # the file itself is damaged: no run can be recorded in it
+        logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+        _close_quietly(work)
+        first = str(exc).strip().splitlines()[0]
+        assert settings is not None
+        _fail(f"warehouse {settings.db_path} is damaged ({first}); {rebuild_hint(settings.db_path)}", EXIT_CONFIG)
+    if isinstance(exc, OSError):  # any other refusal of the machine: one line, exit 5
+        _close_quietly(work)
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    # the run is already recorded as failed; say why in one line
+    logging.getLogger(__name__).debug("ingest failed", exc_info=True)
+    _close_quietly(work)
+    _fail(f"ingest failed: {type(exc).__name__}: {exc} (run with -v for the traceback)", EXIT_NOTHING_PROCESSED)
+
+
+def _say_ending(run: _IngestRun) -> None:
+    """The run's last words: a refusal met after it was recorded, warnings, failures, its summary."""
+    if run.refused is not None:
+        _fail(io_message(*run.refused, unchanged=run.refused_note), EXIT_CONFIG)
+    summary = run.summary
+    assert summary is not None
     for name in summary.sources_unreachable:
-        click.echo(f"warning: {name}: {summary.crawl[name]['reason']}; using the archive", err=True)
+        reason = (summary.crawl or {}).get(name, {}).get("reason")
+        click.echo(f"warning: {name}: {reason}; using the archive", err=True)
     for alert in summary.layout_alerts:
         click.echo(f"warning: layout change? {alert}", err=True)
     for failure in summary.failures:
         click.echo(f"error: {failure}", err=True)
     click.echo(summary.message)
-    if code:
-        sys.exit(code)
+    if run.code:
+        sys.exit(run.code)
 
 
 def probe_writable(folder: Path) -> None:
@@ -410,24 +501,17 @@ def probe_writable(folder: Path) -> None:
     os.unlink(name)
 
 
-#: how the crawl reports a source stopped by the archive's writer (pipeline/crawl/recorder.py)
-_ARCHIVE_WRITE = re.compile(
-    r"archive writes stopped: \w+: \[Errno (?P<errno>\d+)\] [^'\n]*?(?:: '(?P<path>[^']+)')?(?:$|;)"
-)
-
-
-def archive_write_failure(summary: RunSummary) -> tuple[int, str | None] | None:
+def archive_write_failure(report: CrawlReport | None) -> tuple[int, str | None] | None:
     """(errno, path) when the crawl stopped because raw/ refused a write: disk full, permission, read-only.
 
     The crawl reports it as a source that stopped, like a site that went away; it is the
     machine's failure, not the site's, so the run exits 5 with the path instead of `partial`, 0.
+    Told by the writer's typed error and its errno (`ArchiveWriteError`), never by the report's words.
     """
-    for report in (summary.crawl or {}).values():
-        reason = report.get("reason") if isinstance(report, dict) else None
-        found = _ARCHIVE_WRITE.search(reason or "")
-        if found and int(found["errno"]) in IO_ERRNOS:
-            return int(found["errno"]), found["path"]
-    return None
+    error = report.archive_write_error if report is not None else None
+    if error is None or not error.machine_refused or error.errno is None:
+        return None
+    return error.errno, error.path
 
 
 def os_error_line(exc: OSError) -> str:
@@ -444,7 +528,7 @@ _STAGES = (
     ("pipeline.dedup", None, "dedup"),
     ("pipeline.ingest", "dedup_step", "dedup"),
     ("pipeline.crawl", None, "crawl"),
-    ("pipeline.ingest", "crawl_step.<locals>.step", "crawl"),
+    ("pipeline.ingest", "CrawlStep.__call__", "crawl"),
     ("pipeline.ingest", "parse_and_load", "load"),
     ("pipeline.ingest", "run_ingest", "start"),
 )
@@ -782,7 +866,7 @@ def stats(db: str | None, data_path: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=1, ensure_ascii=False))
 
 
-def _print_table(con, title: str, sql: str) -> None:  # type: ignore[no-untyped-def]
+def _print_table(con: duckdb.DuckDBPyConnection, title: str, sql: str) -> None:
     rel = con.sql(sql)
     rows = rel.fetchall()
     click.echo(f"\n{title}")
@@ -798,7 +882,7 @@ class ProgressUI:
 
     def __init__(self, tty: bool) -> None:
         self.tty = tty
-        self._bars = None
+        self._bars: Progress | None = None
         self._tasks: dict[str, Any] = {}
         self._last: dict[str, int] = {}
 

@@ -23,10 +23,9 @@ def warehouse_options(read_only: bool = False) -> Callable[[F], F]:
             "data_path",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Folder of a new lake's Parquet files (a lake remembers its own). "
-            + default_help("lake_data"),
+            help="Folder of a new lake's Parquet files (a lake remembers its own). " + default_help("lake_data"),
         )(fn)
-        return click.option(  # type: ignore[return-value]
+        return click.option(
             "--warehouse",
             "--db",
             "db",

@@ -3,6 +3,7 @@
     PipelineError                 base; the CLI turns it into a one-line message and an exit code
     ├── ConfigError               stop: settings or the sources file are wrong
     ├── ArchiveError              stop: raw/ is unreadable or an object does not match its hash
+    │   └── ArchiveWriteError     stop the crawl: raw/ refused a write (errno: disk full, permission...)
     ├── WarehouseError            stop: the DuckDB file cannot be opened or written
     │   └── WarehouseLockedError  stop: another process holds the single writer lock
     ├── ExportError               stop: the export file cannot be written (the previous one is kept)
@@ -38,6 +39,32 @@ class ConfigError(PipelineError):
 
 class ArchiveError(PipelineError):
     pass
+
+
+class ArchiveWriteError(ArchiveError):
+    """raw/ refused a write during the crawl; what was submitted before it is durable, nothing after.
+
+    Carries the machine's errno and the path it names, so the command line picks its exit code from
+    them (a full, forbidden or read-only raw/ is exit 5) instead of reading the crawl report's text.
+    `errno` is None when the writer failed for another reason (a bug, a store's own error).
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        failure = io_failure(cause)
+        if failure is None and isinstance(cause, OSError):
+            failure = (cause.errno or 0, None if cause.filename is None else str(cause.filename))
+        self.errno: int | None = failure[0] if failure else None
+        self.path: str | None = failure[1] if failure else None
+        self.cause = cause
+        super().__init__(f"archive writes stopped: {type(cause).__name__}: {cause}")
+
+    def __reduce__(self) -> tuple[object, ...]:  # copied or pickled, it is rebuilt from its cause
+        return (type(self), (self.cause,))
+
+    @property
+    def machine_refused(self) -> bool:
+        """A full disk, a permission denied or a read-only mount: the machine's failure, not the site's."""
+        return self.errno in IO_ERRNOS
 
 
 class WarehouseError(PipelineError):

@@ -30,7 +30,7 @@ from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_
 from pipeline.warehouse import commit_retries, committed, exclusive_dedup, hold_sources
 
 if TYPE_CHECKING:
-    from pipeline.crawl import CrawlProgress, SourceReport
+    from pipeline.crawl import CrawlProgress, CrawlReport, SourceReport
 
 #: (open connection, crawl) -> (new connection, the crawl's exception or None); see run_ingest
 Detach = Callable[[duckdb.DuckDBPyConnection, Callable[[], None]], tuple[duckdb.DuckDBPyConnection, Exception | None]]
@@ -264,7 +264,7 @@ def dedup_step(
 def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> str:
     count, last_run, ids = con.execute(
         "SELECT count(*), max(run_id), bit_xor(hash(sighting_id)) FROM sightings WHERE kind = 'publication'"
-    ).fetchone()
+    ).fetchone() or (0, None, None)
     overrides = ""
     if overrides_path is not None and overrides_path.exists():
         overrides = hashlib.sha256(overrides_path.read_bytes()).hexdigest()[:16]
@@ -302,42 +302,73 @@ def crawl_step(
     options: IngestOptions,
     progress: CrawlProgress | None = None,
     parsed_pages: ParsedPages | None = None,
-) -> Callable[[RunSummary], None]:
+) -> CrawlStep:
     """The fetch stage as a step of a run: crawl, then note what happened on the run.
 
     With `parsed_pages`, the pages the crawl parsed are kept for the load (see `run_ingest`).
     """
+    return CrawlStep(sources, archive, options, progress, parsed_pages)
 
-    from pipeline.crawl import CrawlOptions, crawl
 
-    def step(summary: RunSummary) -> None:
+class CrawlStep:
+    """Crawl once, note the outcome on the run, and keep the report for the caller.
+
+    The report stays typed after the step (`report.archive_write_error`): the command line tells
+    a raw/ that refused a write by the error's type and errno, not by the words of `runs.crawl`.
+    """
+
+    def __init__(
+        self,
+        sources: SourcesFile,
+        archive: Archive,
+        options: IngestOptions,
+        progress: CrawlProgress | None = None,
+        parsed_pages: ParsedPages | None = None,
+    ) -> None:
+        self.sources = sources
+        self.archive = archive
+        self.options = options
+        self.progress = progress
+        self.parsed_pages = parsed_pages
+        self.report: CrawlReport | None = None
+
+    def __call__(self, summary: RunSummary) -> None:
+        from pipeline.crawl import CrawlOptions, crawl
+
+        options = self.options
         crawl_options = CrawlOptions(
             full=options.full,
             run_id=summary.run_id,
             parse_timeout_s=options.parse_timeout_s,
             stop_early=options.stop_early,
         )
-        report = asyncio.run(crawl(sources, archive, FetchLog(archive.root), crawl_options, progress, parsed_pages))
-        summary.crawl = report.as_dict()
-        summary.layout_alerts = report.layout_alerts
-        summary.sources_unreachable = [s.name for s in report.unreachable]
-        if report.unreachable:
-            summary.notes.append(
-                f"{len(report.unreachable)} of {len(report.sources)} sources not crawled, archive used for them"
-            )
-        for lost in report.lost_listings:
-            summary.failures.append(f"listing lost: {lost}")
-        for source in report.sources:
-            _note_details(summary, source)
-        stopped = [s for s in report.sources if s.status in ("stopped", "failed")]
-        for source in stopped:
-            summary.failures.append(f"{source.name}: {source.reason}")
-        if report.offline:
-            summary.status = "offline"
-        elif report.lost_listings or report.lost_details or stopped:
-            summary.status = "partial"  # cards of those listings, or those detail pages, are missing
+        crawling = crawl(
+            self.sources, self.archive, FetchLog(self.archive.root), crawl_options, self.progress, self.parsed_pages
+        )
+        self.report = asyncio.run(crawling)
+        _note_crawl(summary, self.report)
 
-    return step
+
+def _note_crawl(summary: RunSummary, report: CrawlReport) -> None:
+    """What the crawl tells the run: per-source outcomes, alerts, losses and the run's status."""
+    summary.crawl = report.as_dict()
+    summary.layout_alerts = report.layout_alerts
+    summary.sources_unreachable = [s.name for s in report.unreachable]
+    if report.unreachable:
+        summary.notes.append(
+            f"{len(report.unreachable)} of {len(report.sources)} sources not crawled, archive used for them"
+        )
+    for lost in report.lost_listings:
+        summary.failures.append(f"listing lost: {lost}")
+    for source in report.sources:
+        _note_details(summary, source)
+    stopped = [s for s in report.sources if s.status in ("stopped", "failed")]
+    for source in stopped:
+        summary.failures.append(f"{source.name}: {source.reason}")
+    if report.offline:
+        summary.status = "offline"
+    elif report.lost_listings or report.lost_details or stopped:
+        summary.status = "partial"  # cards of those listings, or those detail pages, are missing
 
 
 #: detail pages named one by one among a run's failures (the rest are counted, and in runs.crawl)

@@ -129,7 +129,7 @@ def register_pages(con: duckdb.DuckDBPyConnection, run_id: int, entries: Sequenc
     entries = [e for e in entries if e.page_id not in known]
     for start in range(0, len(entries), REGISTER_CHUNK):
         chunk = entries[start : start + REGISTER_CHUNK]
-        committed(con, lambda chunk=chunk: _register_chunk(con, run_id, chunk))
+        committed(con, functools.partial(_register_chunk, con, run_id, chunk))
     # counted here, not as the table's growth: on a lake other workers add pages meanwhile
     return len({e.page_id for e in entries})
 
@@ -222,10 +222,10 @@ def write_batch(con: duckdb.DuckDBPyConnection, run_id: int, results: Sequence[P
         with transaction(con):
             # only pages an earlier batch wrote can have rows: a first parse (every page of a rebuild)
             # skips the scan of the whole sightings table, which grows with the archive
-            written = con.execute(
+            (written,) = con.execute(
                 "SELECT count(*) FROM raw_pages "
                 "WHERE parsed_run_id IS NOT NULL AND page_id IN (SELECT page_id FROM statuses)"
-            ).fetchone()[0]
+            ).fetchone() or (0,)
             if written:
                 con.execute("DELETE FROM sightings WHERE page_id IN (SELECT page_id FROM statuses)")
             con.execute(

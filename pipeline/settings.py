@@ -7,8 +7,10 @@ command-line options' help and `pipeline settings` are generated from the same d
 the stages take their defaults from `default(name)`. Precedence, lowest first: the declaration,
 the settings file, the environment, the command line.
 
-The crawler's identity (User-Agent, contact) is not here: it belongs to the sites it is shown to,
-under `[crawler]` in the sources file (pipeline/sources.py).
+The contact address is here once: the crawler's From header and User-Agent and OAI-PMH Identify's
+adminEmail all read `contact`. The rest of the crawler's manners (timeouts, retries, limits) belong
+to the sites they are shown to, under `[crawler]` in the sources file (pipeline/sources.py), which
+may also name its own `contact` for its sites.
 """
 
 from __future__ import annotations
@@ -58,7 +60,11 @@ class Settings:
     )
     contact: str = field(
         default="data-team@example.org",
-        metadata=about("IOM_CONTACT", doc="OAI-PMH Identify's adminEmail (serve-oai); set a real address"),
+        metadata=about(
+            "IOM_CONTACT",
+            doc="who runs this: the crawler's From header and User-Agent, and OAI-PMH Identify's adminEmail; "
+            "set a real address (a placeholder at example.org crawls no real site)",
+        ),
     )
     load_batch_pages: int = field(
         default=200, metadata=about("IOM_LOAD_BATCH_PAGES", doc="archived pages loaded per transaction")
@@ -116,9 +122,11 @@ class Settings:
         (from `--data-path`, or the configured one) as its data folder.
         """
         given = changes.pop("lake_data", None)
-        updated = replace(self, **{k: v for k, v in changes.items() if v is not None})
-        if isinstance(changes.get("db_path"), (str, Path)):  # as typed: relative to where the command runs
-            updated = replace(updated, db_path=_warehouse(None, updated.db_path, self.lake_data, given))
+        given_values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        updated = replace(self, **given_values)
+        typed = changes.get("db_path")
+        if isinstance(typed, (str, Path)):  # as typed: relative to where the command runs
+            updated = replace(updated, db_path=_warehouse(None, typed, self.lake_data, given))
         elif given is not None and not isinstance(updated.db_path, Path):
             updated = replace(updated, db_path=replace(updated.db_path, data_path=Path(str(given))))
         if given is not None and isinstance(updated.db_path, Path):
@@ -238,8 +246,9 @@ def _typed(decl: Field[Any], value: object) -> Any:
     if kind in (int, float):
         if isinstance(value, bool):
             raise ValueError(f"{decl.name}: {value!r} is not a number")
+        number: Any = kind  # int or float, as the declared default is
         try:
-            return kind(value)
+            return number(value)
         except (TypeError, ValueError):
             raise ValueError(f"{decl.name}: {value!r} is not a {'whole ' if kind is int else ''}number") from None
     if not isinstance(value, str) or not value.strip():

@@ -9,11 +9,13 @@ import ipaddress
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.settings import default
 
 PAGE_FORMATS = ("html-listing", "html-detail", "text-listing", "text-catalogue", "text-detail")
 
@@ -56,10 +58,28 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+#: the product token of the User-Agent; the contact address follows it (`user_agent_for`)
+PRODUCT_TOKEN = "iom-pubwarehouse/0.1"
+
+
+def user_agent_for(contact: str) -> str:
+    """The crawler's User-Agent: the tool and the address a site operator can write to."""
+    return f"{PRODUCT_TOKEN} (+mailto:{contact})"
+
+
 class CrawlerConfig(BaseModel):
+    """How the crawler behaves towards the sites: its identity, timeouts, retries and limits.
+
+    The contact address has one home, `Settings.contact` (`$IOM_CONTACT`, `contact` in settings.toml),
+    which the OAI-PMH adminEmail reads too; `load_sources` passes it in. A sources file may still set
+    `contact` (and `user_agent`) under [crawler], for the sites of that file only: files written before
+    the setting moved, the test replica's among them, say who crawls with them, and `extra="forbid"`
+    would otherwise refuse them. Left out, `user_agent` is made from the contact (`user_agent_for`).
+    """
+
     model_config = ConfigDict(extra="forbid")
-    user_agent: str = "iom-pubwarehouse/0.1 (+mailto:data-team@example.org)"
-    contact: str = "data-team@example.org"
+    user_agent: str
+    contact: str
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=20.0, gt=0)
     max_body_bytes: int = Field(default=5_000_000, gt=0)
@@ -80,6 +100,17 @@ class CrawlerConfig(BaseModel):
         default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml"]
     )
     layout_drop_ratio: float = Field(default=0.5, gt=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill the contact from the settings (`contact` in the validation context, else its declared
+        default) and the User-Agent from the contact, when the file leaves them out."""
+        if not isinstance(data, dict):
+            return data
+        context = info.context if isinstance(info.context, dict) else {}
+        contact = data.get("contact") or context.get("contact") or default("contact")
+        return {"user_agent": user_agent_for(contact), **data, "contact": contact}
 
     @field_validator("max_body_bytes")
     @classmethod
@@ -156,7 +187,7 @@ class Source(BaseModel):
 
 class SourcesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    crawler: CrawlerConfig = Field(default_factory=CrawlerConfig)
+    crawler: CrawlerConfig = Field(default_factory=dict, validate_default=True)
     sources: list[Source] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -172,8 +203,12 @@ def owners(sources: SourcesFile) -> dict[str, str]:
     return {s.name: s.owner for s in sources.sources if s.owner}
 
 
-def load_sources(path: Path) -> SourcesFile:
-    """Parse and validate a sources file; every mistake is reported with the file's name."""
+def load_sources(path: Path, contact: str | None = None) -> SourcesFile:
+    """Parse and validate a sources file; every mistake is reported with the file's name.
+
+    `contact` is `Settings.contact`, the crawler's address unless the file's [crawler] sets its own
+    (None: the setting's declared default).
+    """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -181,7 +216,7 @@ def load_sources(path: Path) -> SourcesFile:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"sources file {path} is not valid TOML: {exc}") from exc
     try:
-        return SourcesFile.model_validate(data)
+        return SourcesFile.model_validate(data, context={"contact": contact} if contact else None)
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"sources file {path}: {details}") from exc

@@ -104,4 +104,4 @@ async def crawl(
             site.report.reason = f"crawl stopped: {type(result).__name__}: {result}"
             result = site.report
         reports.append(result)
-    return CrawlReport(reports)
+    return CrawlReport(reports, archive_write_error=writer.failure)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pipeline.urls import canonical_url
 
 if TYPE_CHECKING:
-    from pipeline.crawl.site import Site
+    from pipeline.crawl.context import SiteContext
     from pipeline.fetch import FetchOutcome
 
 _LANG_PREFIX = re.compile(r"^/([a-z]{2})(?:/|$)")
@@ -27,7 +27,7 @@ class DetailQueue:
     and abstracts in place, and the card is the one part of the site every run reads.
     """
 
-    def __init__(self, site: Site, known: set[str]) -> None:
+    def __init__(self, site: SiteContext, known: set[str]) -> None:
         self.site = site
         self.known_before = frozenset(known)
         self.known = set(known)

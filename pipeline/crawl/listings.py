@@ -32,7 +32,7 @@ from pipeline.urls import canonical_url
 
 if TYPE_CHECKING:
     from pipeline.archive import ArchiveEntry
-    from pipeline.crawl.site import Site
+    from pipeline.crawl.context import SiteContext
 
 
 @dataclass
@@ -59,7 +59,7 @@ class SectionWalk:
     #: canonical URLs of the pages this walk requested (a pager pointing back is not followed)
     visited: set[str] = field(default_factory=set)
 
-    async def step(self, site: Site) -> bool:
+    async def step(self, site: SiteContext) -> bool:
         """Fetch and read the walk's current page; True when there is a next page to walk."""
         url, source = self.url, site.source
         assert url is not None
@@ -126,7 +126,7 @@ class SectionWalk:
         self.url, self.page = next_url, self.page + 1
         return True
 
-    def _pager_cut(self, site: Site, next_url: str) -> str | None:
+    def _pager_cut(self, site: SiteContext, next_url: str) -> str | None:
         """Why the walk must stop although the page links a next one, or None to go on."""
         pager = site.source.pager
         if not site.source.allows(next_url):
@@ -146,7 +146,7 @@ class SectionWalk:
             return "; the section was not walked"
         return f"; the walk of {self.section} stopped there, later pages not walked"
 
-    def log_record(self, site: Site) -> dict[str, object]:
+    def log_record(self, site: SiteContext) -> dict[str, object]:
         """The walk's fetch-log line, written once its details are in.
 
         A section counts as complete (allowing later runs to stop paging early) only when it was
@@ -166,7 +166,7 @@ class SectionWalk:
             "started_at": self.started_at, "finished_at": _now(),
         }  # fmt: skip
 
-    def _compare_cards(self, site: Site, parsed: ParsedPage) -> None:
+    def _compare_cards(self, site: SiteContext, parsed: ParsedPage) -> None:
         """Note each card's fingerprint; a known page whose card changed is fetched again."""
         for record in parsed.records:
             url = record.get("url")
@@ -178,7 +178,7 @@ class SectionWalk:
             if site.state.card_changed(key, fingerprint):
                 site.details.refetch(url)
 
-    def _fingerprints_to_log(self, site: Site) -> dict[str, str]:
+    def _fingerprints_to_log(self, site: SiteContext) -> dict[str, str]:
         """The cards that look different from the section's memory, to remember for the next run.
 
         Only the differences: every night's walk repeating every card would grow the fetch log by
@@ -193,7 +193,7 @@ class SectionWalk:
             if remembered.get(key) != fingerprint and (key not in details.stale or key in details.fetched)
         }
 
-    def _saw(self, site: Site, outcome: str, url: str, entry: ArchiveEntry | None) -> None:
+    def _saw(self, site: SiteContext, outcome: str, url: str, entry: ArchiveEntry | None) -> None:
         """Note the body this page showed: its archived URL and hash name the page in the warehouse."""
         if outcome == "fetched" and entry is not None:
             self.seen.append((entry.url or url, entry.sha256))
@@ -224,7 +224,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def layout_alerts(site: Site, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> list[str]:
+def layout_alerts(site: SiteContext, url: str, parsed: ParsedPage, counts: list[int], usual: float | None) -> list[str]:
     """The alerts of a page that yields no cards, or far fewer than the section usually shows.
 
     "Usually" is the median of this walk's earlier pages, else of the last complete walk.
@@ -239,9 +239,9 @@ def layout_alerts(site: Site, url: str, parsed: ParsedPage, counts: list[int], u
     if n == 0:
         alerts.append(f"{url}: listing page yields no cards")
     elif has_next and (counts or usual):
-        usual = statistics.median(counts) if counts else usual
-        if n < usual * site.config.layout_drop_ratio:
-            alerts.append(f"{url}: {n} cards where the section usually has {usual:g}")
+        typical = statistics.median(counts) if counts else usual
+        if typical and n < typical * site.config.layout_drop_ratio:
+            alerts.append(f"{url}: {n} cards where the section usually has {typical:g}")
     return alerts
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.archive import Archive, ArchiveEntry, FetchLog, FetchState
 from pipeline.crawl.report import CrawlOptions, SourceReport
-from pipeline.errors import ArchiveError
+from pipeline.errors import ArchiveError, ArchiveWriteError
 from pipeline.fetch import FetchOutcome
 from pipeline.sources import Source
 from pipeline.urls import canonical_url
@@ -37,23 +37,24 @@ class ArchiveWriter:
     """One thread that writes everything a crawl records, in submission order.
 
     A write that fails (disk full, permissions) stops the writer: what was submitted before the
-    failing group's first object is durable; the failure is raised by the next `submit` or by
-    `close`, so the crawl of the source that submitted next stops with the reason.
+    failing group's first object is durable; the failure is raised, as an `ArchiveWriteError`
+    carrying the errno, by the next `submit` or by `close`, so the crawl of the source that
+    submitted next stops with the reason, and the command line can tell a full raw/ by its type.
     """
 
     def __init__(self, archive: Archive, fetch_log: FetchLog) -> None:
         self.archive = archive
         self.fetch_log = fetch_log
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._error: BaseException | None = None
+        self._error: ArchiveWriteError | None = None
         self._objects = ThreadPoolExecutor(OBJECT_THREADS, thread_name_prefix="iom-archive-object")
         self._thread = threading.Thread(target=self._run, name="iom-archive-writer", daemon=True)
         self._thread.start()
 
     def submit(self, body: tuple[bytes, ArchiveEntry] | None, record: dict[str, Any]) -> None:
         """Queue a body (if any) and the fetch-log record that names it."""
-        if self._error is not None:
-            raise ArchiveError(f"archive writes stopped: {type(self._error).__name__}: {self._error}")
+        if self.failure is not None:
+            raise self.failure
         self._queue.put((body, record))
 
     def close(self) -> None:
@@ -61,8 +62,13 @@ class ArchiveWriter:
         self._queue.put(_STOP)
         self._thread.join()
         self._objects.shutdown()
-        if self._error is not None:
-            raise ArchiveError(f"archive writes stopped: {type(self._error).__name__}: {self._error}")
+        if self.failure is not None:
+            raise self.failure
+
+    @property
+    def failure(self) -> ArchiveWriteError | None:
+        """Why the writer stopped (typed, with the errno), or None while it writes."""
+        return self._error
 
     def _run(self) -> None:
         stopping = False
@@ -84,7 +90,7 @@ class ArchiveWriter:
                     self.archive.store(bodies, self._objects)
                 self.fetch_log.append_many([record for _, record in group])
             except BaseException as exc:  # reported to the crawl by submit() and close()
-                self._error = exc
+                self._error = ArchiveWriteError(exc)
 
 
 class Recorder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.errors import ArchiveWriteError
 from pipeline.fetch import FetchOutcome
 from pipeline.settings import default
 
@@ -58,6 +59,9 @@ class SourceReport:
 @dataclass
 class CrawlReport:
     sources: list[SourceReport]
+    #: raw/ refused a write (disk full, permission, read-only...): the crawl stopped for the machine,
+    #: not for a site; the command line maps it to its exit code by type and errno
+    archive_write_error: ArchiveWriteError | None = None
 
     @property
     def offline(self) -> bool:

@@ -9,15 +9,16 @@ from defusedxml import ElementTree
 from protego import Protego
 
 from pipeline.fetch import HostGate
+from pipeline.settings import env_names
 from pipeline.sources import is_loopback, placeholder_identity
 
 if TYPE_CHECKING:
-    from pipeline.crawl.site import Site
+    from pipeline.crawl.context import SiteContext
 
 MAX_SITEMAPS = 20
 
 
-async def read_robots(site: Site) -> bool:
+async def read_robots(site: SiteContext) -> bool:
     """Fetch robots.txt and arm the fetcher with it; False when the site must not be crawled.
 
     Not crawled: a crawler identity that is still the placeholder address (a real site only), an
@@ -28,9 +29,11 @@ async def read_robots(site: Site) -> bool:
     placeholder = placeholder_identity(site.config)
     if placeholder is not None and not is_loopback(source.base_url):  # before any request reaches the site
         report.status = "blocked"
+        variable = env_names("contact")[0]
         report.reason = (
-            f"the crawler's contact is the placeholder {placeholder!r}: set a real address as `contact` and in "
-            "`user_agent` under [crawler] in the sources file; not crawled (the archive is used)"
+            f"the crawler's contact is the placeholder {placeholder!r}: set a real address in ${variable} "
+            "or `contact` in settings.toml (a sources file's [crawler] `contact` and `user_agent`, when set, win "
+            "for its sites); not crawled (the archive is used)"
         )
         return False
     url = urljoin(source.base_url + "/", "/robots.txt")
@@ -67,7 +70,7 @@ async def read_robots(site: Site) -> bool:
     return False
 
 
-async def read_sitemaps(site: Site) -> list[str]:
+async def read_sitemaps(site: SiteContext) -> list[str]:
     """Page URLs the sitemap (and the sitemap indexes it names, at most MAX_SITEMAPS) lists."""
     source = site.source
     if not source.sitemap:
