@@ -164,7 +164,7 @@ class PagePool:
             return
 
         def start_all() -> None:
-            slots = []
+            slots: list[_Worker | None] = []
             while len(slots) < self.size:
                 worker = self._idle.get()
                 if worker is None:
