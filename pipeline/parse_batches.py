@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive import Archive, ArchiveEntry
+from pipeline.page_result import failed
 from pipeline.parse import PageResult, parse_entry
+from pipeline.parse_pool import ignore_ctrl_c, timeout_reason
 
 #: a worker starting up imports the parsers and pydantic; its first page is timed from then on
 STARTUP_S = 120.0
@@ -37,9 +38,7 @@ _TICK_S = 0.05
 
 
 def _serve(conn: Connection, root: str) -> None:  # pragma: no cover - runs in the worker process
-    # Ctrl-C reaches the whole process group: the parent ends the run and stops its workers, so a
-    # worker ignores SIGINT rather than print a KeyboardInterrupt traceback of its own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_ctrl_c()
     archive = Archive(Path(root))
     conn.send(("ready", -1, None))
     while True:
@@ -51,12 +50,6 @@ def _serve(conn: Connection, root: str) -> None:  # pragma: no cover - runs in t
             return
         for index, entry in enumerate(entries):
             conn.send(("page", index, parse_entry(archive, entry).as_rows()))
-
-
-def _failed(entry: ArchiveEntry, reason: str) -> PageResult:
-    result = PageResult(entry, error=reason)
-    result.rejects.append({"stage": "parse", "position": None, "reason": reason, "excerpt": None})
-    return result
 
 
 class _Job:
@@ -191,8 +184,7 @@ class BatchPool:
             now = time.monotonic()
             for worker in busy:
                 if worker.job is not None and now > worker.deadline:
-                    reason = f"parse timeout: page not parsed within {self.timeout_s:g} s"
-                    waiting.insert(0, self._lost(worker, reason))
+                    waiting.insert(0, self._lost(worker, timeout_reason(self.timeout_s)))
             waiting.sort(key=lambda job: job.seq)
             for job in [j for j in waiting if j.done]:
                 waiting.remove(job)
@@ -220,7 +212,7 @@ class BatchPool:
         assert job is not None
         if not worker.ready:  # it never started: nothing is known about its pages
             reason = "parser crashed: ParserCrash: parse worker did not start"
-        job.results[job.next] = _failed(job.entries[job.next], reason)
+        job.results[job.next] = failed(PageResult(job.entries[job.next]), reason)
         job.next += 1
         worker.job = None
         self._workers.remove(worker)

@@ -31,6 +31,17 @@ class ParseTimeout(ParseError):
     """The page took longer than the per-page limit; its worker was stopped."""
 
 
+def timeout_reason(timeout_s: float) -> str:
+    """A timed-out page's reject reason, one wording for the crawl's pool and the load's batches."""
+    return f"parse timeout: page not parsed within {timeout_s:g} s"
+
+
+def ignore_ctrl_c() -> None:  # pragma: no cover - runs in the worker process
+    """Ctrl-C reaches the whole process group: the parent ends the run and stops its workers, so a
+    worker ignores SIGINT rather than print a KeyboardInterrupt traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ParserCrash(Exception):
     """The parser raised something other than ParseError, or its process died."""
 
@@ -49,9 +60,7 @@ def _work(fmt: str, body: bytes, url: str | None, entry: ArchiveEntry | None) ->
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
-    # Ctrl-C reaches the whole process group: the parent ends the run and stops its workers, so a
-    # worker ignores SIGINT rather than print a KeyboardInterrupt traceback of its own
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_ctrl_c()
     # load the validation stack and langcodes' name tables before the first page, not during it
     # (about 0.3 s): a crawl starts its workers while robots.txt and the sitemap download
     from pipeline.models import language_code
@@ -137,7 +146,7 @@ class PagePool:
             if not worker.conn.poll(self.timeout_s):
                 self._retire(worker)
                 worker = None
-                raise ParseTimeout(f"parse timeout: page not parsed within {self.timeout_s:g} s")
+                raise ParseTimeout(timeout_reason(self.timeout_s))
             try:
                 kind, value = worker.conn.recv()
             except (EOFError, OSError) as exc:
