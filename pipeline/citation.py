@@ -235,8 +235,9 @@ def write_dublin_core(records: Iterable[dict[str, Any]], level: str, fh: IO[byte
         attrs = {"id": record_id(rec, level)}
         if rec.get("operation"):
             attrs["operation"] = rec["operation"]
-        if rec.get("last_changed_at") is not None:
-            attrs["last-changed"] = _stamp(rec["last_changed_at"])
+        stamp = _stamp(rec.get("last_changed_at"))
+        if stamp is not None:
+            attrs["last-changed"] = stamp
         wrapper = ET.SubElement(root, "record", attrs)
         if not is_withdrawn(rec):
             wrapper.append(dublin_core(rec, level))
@@ -368,7 +369,7 @@ def ris_entry(rec: dict[str, Any], level: str) -> dict[str, Any]:
         "year": str(rec["year"]) if rec.get("year") else None,
         "issn": " ".join(identifiers(rec)) or rec.get("issn"),  # SN: ISBN, or ISSN for a periodical
         "urls": [link(rec)] if link(rec) else None,
-        "file_attachments1": (pdf_links(rec) or [None])[0],
+        "file_attachments1": next(iter(pdf_links(rec)), None),
         "database_provider": provenance(rec),
         "language": language,
         "publisher": _one_line(publisher(rec)),
@@ -477,7 +478,7 @@ def bibtex_entry(rec: dict[str, Any], level: str) -> Entry:
         ("pagetotal", str(rec["page_count"]) if rec.get("page_count") else None),
         ("isbn", ", ".join(identifiers(rec)) or None),
         ("issn", rec.get("issn")),
-        ("url", _url(link(rec)) if link(rec) else None),
+        ("url", _url(url) if (url := link(rec)) else None),
         ("language", rec.get("language") if level == "edition" else _single(rec.get("languages"))),
         ("abstract", latex(rec["abstract"]) if rec.get("abstract") else None),
         ("keywords", latex(rec["topics"]) if rec.get("topics") else None),

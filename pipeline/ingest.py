@@ -128,10 +128,10 @@ def parse_and_load(
     if rest:
         # the parse stack is imported only when there is a page to parse: a run with nothing new,
         # or one whose crawl handed every page over, never loads the parsers or the models
-        from pipeline.parse_batches import BatchPool
+        from pipeline.parse_pool import PagePool
 
         # workers read, check, parse and validate each batch; this process only loads, meanwhile
-        with BatchPool(archive.root, options.parse_timeout_s, options.parse_workers) as pool:
+        with PagePool(options.parse_timeout_s, options.parse_workers, root=archive.root) as pool:
             for results in pool.map(_chunks(rest, options.batch_pages)):
                 for result in results:
                     if result.archive_error:

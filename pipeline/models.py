@@ -74,7 +74,7 @@ def language_code(name: str) -> str | None:
     except LookupError:
         return None
     names = {found.display_name("en").casefold(), found.autonym().casefold()}
-    if cleaned.casefold() in names and len(found.language) == 2:
+    if cleaned.casefold() in names and found.language is not None and len(found.language) == 2:
         return found.language
     return None
 

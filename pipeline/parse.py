@@ -7,6 +7,7 @@ loading process can receive results from parse workers without importing what ma
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -16,10 +17,19 @@ from pipeline.errors import ArchiveError
 from pipeline.models import SightingRecord
 from pipeline.page_result import PageResult, ParsedPages, archive_failure, sighting_row
 from pipeline.page_result import failed as _failed
-from pipeline.parse_pool import PagePool
 
 
-def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PagePool | None = None) -> PageResult:
+class PageParser(Protocol):
+    """What runs a parser for `parse_entry` (`parse_pool.PagePool`: in a worker, under a time limit).
+
+    Declared here rather than imported: the pool runs this module's validation in its workers, so
+    it depends on this module, and this module only on the one method it calls.
+    """
+
+    def parse(self, fmt: str, body: bytes, url: str | None) -> ParsedPage: ...
+
+
+def parse_entry(archive: Archive, entry: ArchiveEntry, pool: PageParser | None = None) -> PageResult:
     """Parse one archived page; a failure is returned as data so the run can go on.
 
     With a `pool` the parser runs in a worker process under the pool's time limit, so a page
@@ -88,4 +98,12 @@ def _one_line(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["PageResult", "ParsedPages", "archive_failure", "parse_entry", "result_from_parsed", "sighting_row"]
+__all__ = [
+    "PageParser",
+    "PageResult",
+    "ParsedPages",
+    "archive_failure",
+    "parse_entry",
+    "result_from_parsed",
+    "sighting_row",
+]

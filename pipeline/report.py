@@ -15,7 +15,6 @@ number of editions; the report says so beside each chart.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,9 +23,27 @@ import click
 
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import WarehouseError
+from pipeline.report_data import (
+    LIST_LIMIT,
+    ChangeItem,
+    EditionExample,
+    FetchFailure,
+    FlagRow,
+    Refusal,
+    RejectGroup,
+    RejectRow,
+    Report,
+    Run,
+    RunChanges,
+    Sighting,
+    SiteRow,
+    WorkExample,
+)
 
 if TYPE_CHECKING:  # DuckDB loads when a report is built, not for `--help`
     import duckdb
+
+    from pipeline.lake import LakeSpec
 
 #: objects the report reads; a warehouse without them was built by an older version
 REQUIRED = (
@@ -51,8 +68,7 @@ REASON_KIND = (
     "ELSE coalesce({col}, '(not recorded)') END"
 )
 
-#: rows of a list the page shows before saying "and N more" (the warehouse has them all)
-LIST_LIMIT = 40
+#: examples of merges the page shows per level, one per rule
 EXAMPLES = 4
 
 #: fetch outcomes that brought (or confirmed) a body; every other outcome is a failure
@@ -61,182 +77,19 @@ FETCH_OK = ("fetched", "not_modified")
 _TS = "strftime(CAST({col} AT TIME ZONE 'UTC' AS TIMESTAMP), '%Y-%m-%d %H:%M UTC')"
 
 
-@dataclass(frozen=True)
-class Run:
-    run_id: int
-    status: str
-    started: str
-    finished: str | None
-    pages_parsed: int | None
-    pages_failed: int | None
-    sightings_added: int | None
-    rejects_added: int | None
-    message: str | None
-
-
-@dataclass(frozen=True)
-class SiteRow:
-    site: str
-    pages: int
-    sightings: int
-    editions: int
-    works: int
-
-
-@dataclass(frozen=True)
-class ChangeItem:
-    level: str
-    op: str
-    id: str
-    title: str | None
-    title_derived: bool
-    language: str | None
-    url: str | None
-    merged_into: str | None
-    merged_into_title: str | None
-    #: record_changes.reason of its last change in the run (not listed by ..., listed again, fields)
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class RunChanges:
-    """What one run's passes logged: records per level and operation, withdrawals per reason."""
-
-    run_id: int
-    counts: dict[tuple[str, str], int]
-    #: (level, reason, records) of the run's withdrawals
-    withdrawn: list[tuple[str, str, int]]
-
-
-@dataclass(frozen=True)
-class Sighting:
-    source: str
-    format: str
-    title: str | None
-    text: str | None
-    url: str | None
-
-
-@dataclass(frozen=True)
-class EditionExample:
-    rule: str
-    edition_id: str
-    title: str | None
-    language: str | None
-    sighting_count: int
-    sources: list[str]
-    rules: list[tuple[str, int]]
-    sightings: list[Sighting]
-
-
-@dataclass(frozen=True)
-class WorkExample:
-    rule: str
-    work_id: str
-    title: str | None
-    languages: list[str]
-    editions: list[tuple[str | None, str | None]]
-    edition_count: int
-    score: float
-    evidence: str | None
-
-
-@dataclass(frozen=True)
-class Refusal:
-    level: str
-    rule: str
-    decision: str
-    reason: str | None
-    count: int
-
-
-@dataclass(frozen=True)
-class FlagRow:
-    flag: str
-    sightings: int
-    editions: int
-    examples: list[str]
-    example_title: str | None
-
-
-@dataclass(frozen=True)
-class RejectGroup:
-    stage: str
-    reason: str
-    count: int
-    last_run: int
-
-
-@dataclass(frozen=True)
-class RejectRow:
-    run_id: int
-    stage: str
-    source: str | None
-    url: str | None
-    reason: str
-    excerpt: str | None
-
-
-@dataclass(frozen=True)
-class FetchFailure:
-    outcome: str
-    reason: str | None
-    status: int | None
-    count: int
-    sources: list[str]
-    example_url: str
-
-
-@dataclass
-class Report:
-    """Everything the page shows, as plain values (no markup, nothing escaped yet)."""
-
-    db_path: str
-    generated_at: str
-    runs: list[Run] = field(default_factory=list)
-    totals: dict[str, int] = field(default_factory=dict)
-    sites: list[SiteRow] = field(default_factory=list)
-    years: list[tuple[int, int]] = field(default_factory=list)
-    years_unknown: int = 0
-    types: list[tuple[str, int]] = field(default_factory=list)
-    types_unknown: int = 0
-    languages: list[tuple[str, int]] = field(default_factory=list)
-    change_run: int | None = None
-    previous_run: int | None = None
-    change_counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    changes: list[ChangeItem] = field(default_factory=list)
-    #: (level, op, reason, records) of the current run's net changes
-    change_reasons: list[tuple[str, str, str, int]] = field(default_factory=list)
-    #: the last runs' changes, newest first
-    change_history: list[RunChanges] = field(default_factory=list)
-    dedup_run: int | None = None
-    edition_rules: list[tuple[str, int]] = field(default_factory=list)
-    work_rules: list[tuple[str, int]] = field(default_factory=list)
-    merged_editions: int = 0
-    multilingual_works: int = 0
-    edition_examples: list[EditionExample] = field(default_factory=list)
-    work_examples: list[WorkExample] = field(default_factory=list)
-    refusals: list[Refusal] = field(default_factory=list)
-    flags: list[FlagRow] = field(default_factory=list)
-    reject_groups: list[RejectGroup] = field(default_factory=list)
-    recent_rejects: list[RejectRow] = field(default_factory=list)
-    fetch_run: int | None = None
-    fetch_outcomes: list[tuple[str, int]] = field(default_factory=list)
-    fetch_failures: list[FetchFailure] = field(default_factory=list)
-    fetch_failures_all_runs: int = 0
-
-    @property
-    def current_run(self) -> Run | None:
-        return self.runs[0] if self.runs else None
-
-
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[tuple]:
     return con.execute(sql, params or []).fetchall()
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:
+def _int(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> int | None:
+    """One integer (a latest run id, ...); None where SQL gives NULL, e.g. max() over no rows."""
     row = con.execute(sql, params or []).fetchone()
-    return row[0] if row else None
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> int:
+    """A count(*): never NULL, so the report's totals are plain ints."""
+    return _int(con, sql, params) or 0
 
 
 def check_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -277,14 +130,14 @@ def _runs(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 
 def _inventory(con: duckdb.DuckDBPyConnection, report: Report) -> None:
     report.totals = {
-        "pages": int(_one(con, "SELECT count(*) FROM raw_pages")),
-        "sightings": int(_one(con, "SELECT count(*) FROM sightings")),
-        "publication_sightings": int(_one(con, "SELECT count(*) FROM sightings WHERE kind = 'publication'")),
-        "editions": int(_one(con, "SELECT count(*) FROM publications")),
-        "works": int(_one(con, "SELECT count(*) FROM works")),
-        "multilingual_works": int(_one(con, "SELECT count(*) FROM works WHERE len(languages) > 1")),
-        "rejects": int(_one(con, "SELECT count(*) FROM rejects")),
-        "flagged_sightings": int(_one(con, "SELECT count(*) FROM sightings WHERE len(quality_flags) > 0")),
+        "pages": _count(con, "SELECT count(*) FROM raw_pages"),
+        "sightings": _count(con, "SELECT count(*) FROM sightings"),
+        "publication_sightings": _count(con, "SELECT count(*) FROM sightings WHERE kind = 'publication'"),
+        "editions": _count(con, "SELECT count(*) FROM publications"),
+        "works": _count(con, "SELECT count(*) FROM works"),
+        "multilingual_works": _count(con, "SELECT count(*) FROM works WHERE len(languages) > 1"),
+        "rejects": _count(con, "SELECT count(*) FROM rejects"),
+        "flagged_sightings": _count(con, "SELECT count(*) FROM sightings WHERE len(quality_flags) > 0"),
     }
     pages = dict(_rows(con, "SELECT source, count(*) FROM raw_pages GROUP BY source"))
     sightings = dict(_rows(con, "SELECT source, count(*) FROM sightings WHERE kind = 'publication' GROUP BY source"))
@@ -319,7 +172,7 @@ def _inventory(con: duckdb.DuckDBPyConnection, report: Report) -> None:
             con, f"SELECT type, count(*) AS n FROM ({typed}) WHERE type <> '' GROUP BY type ORDER BY n DESC, type"
         )
     ]
-    with_type = int(_one(con, f"SELECT count(DISTINCT edition_id) FROM ({typed}) WHERE type <> ''"))
+    with_type = _count(con, f"SELECT count(DISTINCT edition_id) FROM ({typed}) WHERE type <> ''")
     report.types_unknown = report.totals["editions"] - with_type
 
 
@@ -330,7 +183,7 @@ def _changes(con: duckdb.DuckDBPyConnection, report: Report) -> None:
     if current is None:
         return
     report.change_run = current.run_id
-    report.previous_run = _one(con, "SELECT max(run_id) FROM runs WHERE run_id < ?", [current.run_id])
+    report.previous_run = _int(con, "SELECT max(run_id) FROM runs WHERE run_id < ?", [current.run_id])
     rows = _rows(
         con,
         """
@@ -407,8 +260,8 @@ def _change_history(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 
 
 def _merges(con: duckdb.DuckDBPyConnection, report: Report) -> None:
-    dedup_run = _one(con, "SELECT max(dedup_run_id) FROM match_links")
-    report.merged_editions = int(_one(con, "SELECT count(*) FROM publications WHERE sighting_count > 1"))
+    dedup_run = _int(con, "SELECT max(dedup_run_id) FROM match_links")
+    report.merged_editions = _count(con, "SELECT count(*) FROM publications WHERE sighting_count > 1")
     report.multilingual_works = report.totals["multilingual_works"]
     if dedup_run is None:
         return
@@ -498,8 +351,8 @@ def _merges(con: duckdb.DuckDBPyConnection, report: Report) -> None:
         if len(report.work_examples) >= EXAMPLES:
             break
     report.refusals = [
-        Refusal(*row[:4], int(row[4]))
-        for row in _rows(
+        Refusal(level, rule, decision, reason, int(n))
+        for level, rule, decision, reason, n in _rows(
             con,
             "SELECT level, rule, decision, reason, count(*) AS n FROM match_links "
             "WHERE dedup_run_id = ? AND decision <> 'joined' GROUP BY ALL ORDER BY n DESC, level, rule, reason",
@@ -546,15 +399,15 @@ def _quality(con: duckdb.DuckDBPyConnection, report: Report) -> None:
 
 def _fetches(con: duckdb.DuckDBPyConnection, report: Report) -> None:
     """Failures of the latest run that fetched anything: an offline run after it does not hide them."""
-    fetch_run = _one(con, "SELECT max(run_id) FROM fetches")
+    fetch_run = _int(con, "SELECT max(run_id) FROM fetches")
     failed = f"outcome NOT IN {FETCH_OK!r}"
-    report.fetch_failures_all_runs = int(_one(con, f"SELECT count(*) FROM fetches WHERE {failed}"))
+    report.fetch_failures_all_runs = _count(con, f"SELECT count(*) FROM fetches WHERE {failed}")
     report.totals["fetch_failures"] = 0
     if fetch_run is None:
         return
     report.fetch_run = int(fetch_run)
-    report.totals["fetch_failures"] = int(
-        _one(con, f"SELECT count(*) FROM fetches WHERE run_id = ? AND {failed}", [fetch_run])
+    report.totals["fetch_failures"] = _count(
+        con, f"SELECT count(*) FROM fetches WHERE run_id = ? AND {failed}", [fetch_run]
     )
     report.fetch_outcomes = [
         (o, int(n))
@@ -578,7 +431,7 @@ def _fetches(con: duckdb.DuckDBPyConnection, report: Report) -> None:
     ]
 
 
-def build_report(db_path: Path, now: datetime | None = None) -> Report:
+def build_report(db_path: Path | LakeSpec, now: datetime | None = None) -> Report:
     """Open the warehouse read-only (a report never blocks or alters an ingest's data) and gather."""
     import duckdb
 
@@ -594,7 +447,7 @@ def build_report(db_path: Path, now: datetime | None = None) -> Report:
         con.close()
 
 
-def write_report(db_path: Path, out: Path, now: datetime | None = None) -> Report:
+def write_report(db_path: Path | LakeSpec, out: Path, now: datetime | None = None) -> Report:
     """Write the report page to `out` (through a temporary file, so a reader never sees half a page)."""
     from pipeline.report_html import render
 

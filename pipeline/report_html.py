@@ -13,7 +13,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from pipeline.charts import bar_chart, column_chart
-from pipeline.report import LIST_LIMIT, ChangeItem, Report
+from pipeline.report_data import LIST_LIMIT, ChangeItem, Report
 
 #: one line per dedup rule, for readers who have not read pipeline/dedup/README.md
 RULES = {
@@ -530,22 +530,24 @@ def _merges(report: Report) -> Html:
             )
         )
     works = []
-    for ex in report.work_examples:
-        listed = join(fmt("<li><strong>{}</strong> {}</li>", lang or "?", _title(title)) for lang, title in ex.editions)
+    for work in report.work_examples:
+        listed = join(
+            fmt("<li><strong>{}</strong> {}</li>", lang or "?", _title(title)) for lang, title in work.editions
+        )
         works.append(
             fmt(
                 '<article class="example" data-rule="{}"><h4>{}</h4><p>{} editions in {} · joined by {} '
                 '(score {})</p><ul>{}</ul>{}{}<p class="id">{}</p></article>',
-                ex.rule,
-                _title(ex.title),
-                num(ex.edition_count),
-                join(ex.languages, ", ") or "?",
-                _rule(ex.rule),
-                f"{ex.score:.2f}",
+                work.rule,
+                _title(work.title),
+                num(work.edition_count),
+                join(work.languages, ", ") or "?",
+                _rule(work.rule),
+                f"{work.score:.2f}",
                 listed,
-                _more(ex.edition_count, len(ex.editions), "editions"),
-                fmt("<p>Evidence: {}</p>", ex.evidence) if ex.evidence else Html(""),
-                ex.work_id,
+                _more(work.edition_count, len(work.editions), "editions"),
+                fmt("<p>Evidence: {}</p>", work.evidence) if work.evidence else Html(""),
+                work.work_id,
             )
         )
     refusals = (

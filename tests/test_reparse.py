@@ -20,7 +20,7 @@ from parsers.base import absolute
 from parsers.html_common import _deeper_than, _flatten
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.parse import parse_entry
-from pipeline.parse_batches import BatchPool
+from pipeline.parse_pool import PagePool
 from pipeline.runs import RunSummary
 from pipeline.urls import _canonical, canonical_url
 
@@ -98,7 +98,7 @@ def test_the_pool_reads_ahead_a_bounded_number_of_batches(seed_archive: Path) ->
             yield entries[n % len(entries) : n % len(entries) + 1]
 
     consumed = 0
-    with BatchPool(seed_archive, timeout_s=30, workers=2, ahead=2) as pool:
+    with PagePool(timeout_s=30, workers=2, root=seed_archive, ahead=2) as pool:
         for results in pool.map(batches()):
             assert len(results) == 1 and results[0].ok
             consumed += 1
@@ -112,7 +112,7 @@ def test_the_pool_turns_a_damaged_object_into_an_archive_failure_of_its_page(see
     damaged = entries[1]
     path = seed_archive / "objects" / damaged.sha256[:2] / f"{damaged.sha256}.gz"
     shutil.copy(seed_archive / "objects" / entries[0].sha256[:2] / f"{entries[0].sha256}.gz", path)
-    with BatchPool(seed_archive, timeout_s=30, workers=1) as pool:
+    with PagePool(timeout_s=30, workers=1, root=seed_archive) as pool:
         [results] = list(pool.map([entries]))
     assert [r.entry for r in results] == entries
     assert results[1].archive_error and "does not match its hash" in (results[1].error or "")

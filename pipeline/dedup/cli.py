@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseLockedError
 from pipeline.settings import default_help
+
+if TYPE_CHECKING:  # DuckDB loads when a command runs, not for `--help`
+    import duckdb
 
 EXIT_NO_PASS = 1
 EXIT_LOCKED = 4
@@ -121,7 +125,7 @@ class _NoPass(Exception):
     pass
 
 
-def _require_pass(con) -> None:  # type: ignore[no-untyped-def]
+def _require_pass(con: duckdb.DuckDBPyConnection) -> None:
     try:
         found = con.execute("SELECT count(*) FROM dedup_runs").fetchall()[0][0]
     except Exception as exc:  # the table is missing: the schema was never migrated

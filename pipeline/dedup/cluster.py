@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -39,10 +39,12 @@ MAX_TIED = 12
 
 
 class Summary(Protocol):
-    def compatible(self, other: Summary, strict: bool) -> str | None:
+    """What a cluster says about its item; a level compares and merges only its own kind (Self)."""
+
+    def compatible(self, other: Self, strict: bool) -> str | None:
         """Why these two clusters cannot be one, or None."""
 
-    def merged(self, other: Summary) -> Summary:
+    def merged(self, other: Self) -> Self:
         """The summary of the union."""
 
 
@@ -150,7 +152,7 @@ class Clusterer(Generic[S]):
         keep = self.uf.union(ra, rb)
         self._summaries.pop(ra, None)
         self._summaries.pop(rb, None)
-        self._summaries[keep] = merged  # type: ignore[assignment]
+        self._summaries[keep] = merged
         self.links.append(Link(a, b, rule, score, "joined"))
         return True
 

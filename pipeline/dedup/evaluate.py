@@ -88,7 +88,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, path: Path, examples: int = 10) -> 
     if {"a", "b", "label"} <= header:
         return _evaluate_pairs(con, rows, predicted, examples)
     if {"sighting", "edition_key"} <= header:
-        clusters: dict[str, tuple[str, str | None]] = {}
+        clusters = {}
         unresolved = []
         for row in rows:
             sid = resolve_sighting(con, row["sighting"])

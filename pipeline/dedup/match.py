@@ -267,12 +267,26 @@ class EditionSummary:
     shown_with: set[int] | frozenset[int] = _EMPTY
     twin_pages: set[int] | frozenset[int] = _EMPTY
 
-    def compatible(self, other: EditionSummary, strict: bool) -> str | None:  # type: ignore[override]
+    def compatible(self, other: EditionSummary, strict: bool) -> str | None:
+        """Why the two clusters cannot be one edition, or None; the cheapest and surest test first.
+
+        A person's forbid holds even for strict (pinned or same-URL) merges; the rest only for
+        merges the matcher proposed.
+        """
+        forbidden = self._forbidden_with(other)
+        if forbidden or strict:
+            return forbidden
+        return self._placement_conflict(other) or self._name_conflict(other) or self._value_conflict(other)
+
+    def _forbidden_with(self, other: EditionSummary) -> str | None:
+        """overrides.toml forbids these two: one holds side 0 of a forbid, the other side 1."""
         for key, side in self.forbid:
             if (key, 1 - side) in other.forbid:
                 return f"forbidden by overrides.toml (forbid #{key + 1})"
-        if strict:
-            return None
+        return None
+
+    def _placement_conflict(self, other: EditionSummary) -> str | None:
+        """Where the sightings were seen proves them distinct: one page, one section, two languages."""
         if self.pages & other.pages:
             return "same page: a page shows a node once, so these are distinct items"
         if (self.shown_with and self.shown_with & other.twin_pages) or (
@@ -281,6 +295,10 @@ class EditionSummary:
             return "shown at once in one section: a section lists a node once, so these are distinct items"
         if self.lang >= 0 and other.lang >= 0 and self.lang != other.lang:
             return "different text languages"
+        return None
+
+    def _name_conflict(self, other: EditionSummary) -> str | None:
+        """A title or URL of one contradicts one of the other (e.g. another volume's number)."""
         ctx = self.context
         for ta in self.titles:
             for tb in other.titles:
@@ -294,6 +312,10 @@ class EditionSummary:
                     why = ctx.url_conflict(ua, ub)
                     if why:
                         return why
+        return None
+
+    def _value_conflict(self, other: EditionSummary) -> str | None:
+        """Years, page counts or ISBNs too far apart for one edition (each only where both know it)."""
         if self.year_min >= 0 and other.year_min >= 0:
             span = max(self.year_max, other.year_max) - min(self.year_min, other.year_min)
             if span > YEAR_TOLERANCE:
@@ -308,7 +330,7 @@ class EditionSummary:
             return "different E-ISBNs"
         return None
 
-    def merged(self, other: EditionSummary) -> EditionSummary:  # type: ignore[override]
+    def merged(self, other: EditionSummary) -> EditionSummary:
         """The union; the larger summary's sets are extended in place (the smaller is dropped).
 
         Copying both sets on every union would make a cluster grown one sighting at a time cost

