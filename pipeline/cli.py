@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -40,10 +40,9 @@ from pipeline.errors import (
 from pipeline.settings import default_help
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec, LakeWriter
+    from pipeline.backend import Location, Writer
     from pipeline.runs import RunSummary
     from pipeline.settings import Settings
-    from pipeline.warehouse import WorkingCopy
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_USAGE = 2
@@ -152,7 +151,7 @@ def load_lazy_command(name: str) -> click.Command:
     return getattr(importlib.import_module(module), attribute)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -520,23 +519,18 @@ def _ours(started: RunSummary | None, before: RunSummary | None) -> RunSummary |
     return started if started is not None and started is not before else None
 
 
-def _close_quietly(work: WorkingCopy | LakeWriter | None) -> None:
+def _close_quietly(work: Writer | None) -> None:
     """Release the run lock whatever state the connection is in (invalidated by a full disk, closed)."""
     if work is None:
         return
     try:
-        work.close()
-    except Exception:  # an invalidated DuckDB refuses even to close; the lock's descriptor still goes
+        work.close()  # releases the run lock even when the connection refuses to close
+    except Exception:  # an invalidated DuckDB refuses even to close
         logging.getLogger(__name__).debug("closing the working copy failed", exc_info=True)
-        lock = getattr(work, "_lock", None)
-        if lock is not None:
-            with contextlib.suppress(OSError):
-                os.close(lock)
-            work._lock = None  # type: ignore[union-attr]
 
 
 def _end_interrupted(
-    work: WorkingCopy | LakeWriter | None,
+    work: Writer | None,
     settings: Settings | None,
     stop: Interrupted,
     summary: RunSummary | None,
@@ -551,7 +545,6 @@ def _end_interrupted(
     written in both cases: it is what monitoring reads.
     """
     from pipeline.runs import finish_interrupted
-    from pipeline.warehouse import WorkingCopy
 
     log = logging.getLogger(__name__)
     why = f"stopped by {stop.signal_name} during {stop.stage}"
@@ -562,7 +555,7 @@ def _end_interrupted(
             try:
                 finish_interrupted(work.con, summary, why, stop.exit_code)
                 # a copy opened with an earlier stopped run's writes in it is not this run's to publish
-                if not isinstance(work, WorkingCopy) or (stop.stage in _PUBLISHABLE and work.fresh):
+                if work.may_publish_interrupted(partly_loaded=stop.stage not in _PUBLISHABLE):
                     work.publish()
                     published = True
             except Exception as exc:
@@ -587,7 +580,7 @@ def _end_interrupted(
 
 
 def _end_io_failure(
-    work: WorkingCopy | LakeWriter | None,
+    work: Writer | None,
     settings: Settings | None,
     exc: BaseException,
     failure: tuple[int, str | None],
@@ -600,26 +593,11 @@ def _end_io_failure(
     or whose connection DuckDB invalidated ("FATAL"), is dropped: the next run copies the
     published file again and loads from raw/, and the space it took is free again.
     """
-    from pipeline.warehouse import WorkingCopy
-
     logging.getLogger(__name__).debug("ingest stopped by an I/O error", exc_info=exc)
     code, path = failure
     line = io_message(code, path, unchanged="the published warehouse was not changed")
-    if isinstance(work, WorkingCopy):
-        in_copy = path is not None and Path(path).resolve().is_relative_to(work.build_dir.resolve())
-        if in_copy or (work.con is not None and not work.usable()):
-            work.discard()
-        elif summary is not None and work.path.exists():
-            # the copy is whole (the publish or raw/ failed): it says what cron saw, for the next run to publish
-            try:
-                con = work.con if work.con is not None else work.reopen()
-                con.execute(
-                    "UPDATE runs SET status = 'failed', exit_code = ?, message = ? WHERE run_id = ?",
-                    [EXIT_CONFIG, line, summary.run_id],
-                )
-            except Exception:  # the disk is full for that too: a copy that may be torn is not kept
-                logging.getLogger(__name__).debug("recording the failed run failed", exc_info=True)
-                work.discard()
+    if work is not None:
+        work.after_io_failure(path, summary.run_id if summary is not None else None, line, EXIT_CONFIG)
     if settings is not None and summary is not None:
         try:
             _write_last_run(settings.db_path, summary, EXIT_CONFIG, status="failed", message=line)
@@ -641,7 +619,7 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
 
 
 def _write_last_run(
-    db_path: Path | LakeSpec,
+    db_path: Location,
     summary: RunSummary | None,
     code: int,
     *,
@@ -655,9 +633,12 @@ def _write_last_run(
     signal, a full disk); `summary` is None when it stopped before its run row existed. Written
     whole or not at all: a full disk leaves the previous file, never half of a new one.
     """
-    if not isinstance(db_path, Path) or str(db_path) == ":memory:":
+    from pipeline.backend import file_of
+
+    beside = file_of(db_path)
+    if beside is None:
         return
-    target = db_path.with_name(db_path.name + ".last-run.json")
+    target = beside.with_name(beside.name + ".last-run.json")
     data = {
         "run_id": summary.run_id if summary else None,
         "status": status or (summary.status if summary else None),

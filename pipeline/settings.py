@@ -117,12 +117,15 @@ class Settings:
         """
         given = changes.pop("lake_data", None)
         updated = replace(self, **{k: v for k, v in changes.items() if v is not None})
-        if isinstance(changes.get("db_path"), (str, Path)):  # as typed: relative to where the command runs
-            updated = replace(updated, db_path=_warehouse(None, updated.db_path, self.lake_data, given))
-        elif given is not None and not isinstance(updated.db_path, Path):
-            updated = replace(updated, db_path=replace(updated.db_path, data_path=Path(str(given))))
-        if given is not None and isinstance(updated.db_path, Path):
-            raise ConfigError(f"--data-path is for a lake; {updated.db_path} is a DuckDB file")
+        if changes.get("db_path") is not None:  # as typed: relative to where the command runs
+            updated = replace(updated, db_path=_warehouse(None, str(changes["db_path"]), self.lake_data, given))
+        if given is not None:
+            from pipeline.backend import with_data_path
+
+            try:
+                updated = replace(updated, db_path=with_data_path(updated.db_path, Path(str(given))))
+            except WarehouseError as exc:  # a DuckDB file
+                raise ConfigError(str(exc)) from exc
         return updated
 
 
