@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ConfigError, WarehouseError
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec
+    from pipeline.backend import LakeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "settings.toml"
