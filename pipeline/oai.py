@@ -327,6 +327,7 @@ def decode_token(token: str, verb: str) -> tuple[ListQuery, str, int]:
 _TYPE_SLUGS = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
 _TYPE_LABELS = ", ".join(f"'{t.label}'" for t in citation.RESOURCE_TYPES)
 
+
 def _memberships(types: str) -> str:
     """(edition, setSpec, set name): the sets each live edition is in; `types` the CTEs of `record_types_sql`."""
     return f"""

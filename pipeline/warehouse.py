@@ -27,8 +27,6 @@ import duckdb
 
 from pipeline import lake
 from pipeline.backend import (
-    LAKE_CATALOG,
-    LAKE_PREFIX,
     MEMORY_LIMIT,
     SAFE_CONFIG,
     SCHEMA_DIR,
@@ -37,15 +35,14 @@ from pipeline.backend import (
     Location,
     Readers,
     Writer,
-    location,
     schema_steps,
-    transaction,
 )
 from pipeline.backend import first_line as _first_line
-from pipeline.errors import WarehouseError, WarehouseLockedError
 
-#: what callers import from here, though the seam defines it (pipeline/backend.py)
-__all__ = ["LAKE_CATALOG", "LAKE_PREFIX", "MEMORY_LIMIT", "SAFE_CONFIG", "Location", "location", "transaction"]
+# callers import these from here, beside the rest of the warehouse's calls; the seam defines them
+from pipeline.backend import location as location
+from pipeline.backend import transaction as transaction
+from pipeline.errors import WarehouseError, WarehouseLockedError
 
 T = TypeVar("T")
 
