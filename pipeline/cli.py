@@ -43,13 +43,12 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from pipeline.archive import Archive
+    from pipeline.backend import Location, Writer
     from pipeline.crawl import CrawlReport
     from pipeline.ingest import IngestOptions
-    from pipeline.lake import LakeSpec, LakeWriter
     from pipeline.runs import RunSummary
     from pipeline.settings import Settings
     from pipeline.sources import SourcesFile
-    from pipeline.warehouse import WorkingCopy
 
 EXIT_NOTHING_PROCESSED = 1
 EXIT_USAGE = 2
@@ -280,7 +279,7 @@ class _IngestRun:
 
     before: RunSummary | None
     settings: Settings | None = None
-    work: WorkingCopy | LakeWriter | None = None
+    work: Writer | None = None
     summary: RunSummary | None = None
     code: int = 0
     #: a refusal met after the run was recorded (errno, path): said last, exit 5
@@ -410,7 +409,7 @@ def _check_source_names(
     )
 
 
-def _publish_run(run: _IngestRun, work: WorkingCopy | LakeWriter, settings: Settings, summary: RunSummary) -> None:
+def _publish_run(run: _IngestRun, work: Writer, settings: Settings, summary: RunSummary) -> None:
     """Record the exit code on the run, publish it, and write the monitoring file beside the warehouse."""
     from pipeline.warehouse import committed
 
@@ -604,23 +603,18 @@ def _ours(started: RunSummary | None, before: RunSummary | None) -> RunSummary |
     return started if started is not None and started is not before else None
 
 
-def _close_quietly(work: WorkingCopy | LakeWriter | None) -> None:
+def _close_quietly(work: Writer | None) -> None:
     """Release the run lock whatever state the connection is in (invalidated by a full disk, closed)."""
     if work is None:
         return
     try:
-        work.close()
-    except Exception:  # an invalidated DuckDB refuses even to close; the lock's descriptor still goes
+        work.close()  # releases the run lock even when the connection refuses to close
+    except Exception:  # an invalidated DuckDB refuses even to close
         logging.getLogger(__name__).debug("closing the working copy failed", exc_info=True)
-        lock = getattr(work, "_lock", None)
-        if lock is not None:
-            with contextlib.suppress(OSError):
-                os.close(lock)
-            work._lock = None  # type: ignore[union-attr]
 
 
 def _end_interrupted(
-    work: WorkingCopy | LakeWriter | None,
+    work: Writer | None,
     settings: Settings | None,
     stop: Interrupted,
     summary: RunSummary | None,
@@ -635,7 +629,6 @@ def _end_interrupted(
     written in both cases: it is what monitoring reads.
     """
     from pipeline.runs import finish_interrupted
-    from pipeline.warehouse import WorkingCopy
 
     log = logging.getLogger(__name__)
     why = f"stopped by {stop.signal_name} during {stop.stage}"
@@ -646,7 +639,7 @@ def _end_interrupted(
             try:
                 finish_interrupted(work.con, summary, why, stop.exit_code)
                 # a copy opened with an earlier stopped run's writes in it is not this run's to publish
-                if not isinstance(work, WorkingCopy) or (stop.stage in _PUBLISHABLE and work.fresh):
+                if work.may_publish_interrupted(partly_loaded=stop.stage not in _PUBLISHABLE):
                     work.publish()
                     published = True
             except Exception as exc:
@@ -671,7 +664,7 @@ def _end_interrupted(
 
 
 def _end_io_failure(
-    work: WorkingCopy | LakeWriter | None,
+    work: Writer | None,
     settings: Settings | None,
     exc: BaseException,
     failure: tuple[int, str | None],
@@ -684,26 +677,11 @@ def _end_io_failure(
     or whose connection DuckDB invalidated ("FATAL"), is dropped: the next run copies the
     published file again and loads from raw/, and the space it took is free again.
     """
-    from pipeline.warehouse import WorkingCopy
-
     logging.getLogger(__name__).debug("ingest stopped by an I/O error", exc_info=exc)
     code, path = failure
     line = io_message(code, path, unchanged="the published warehouse was not changed")
-    if isinstance(work, WorkingCopy):
-        in_copy = path is not None and Path(path).resolve().is_relative_to(work.build_dir.resolve())
-        if in_copy or (work.con is not None and not work.usable()):
-            work.discard()
-        elif summary is not None and work.path.exists():
-            # the copy is whole (the publish or raw/ failed): it says what cron saw, for the next run to publish
-            try:
-                con = work.con if work.con is not None else work.reopen()
-                con.execute(
-                    "UPDATE runs SET status = 'failed', exit_code = ?, message = ? WHERE run_id = ?",
-                    [EXIT_CONFIG, line, summary.run_id],
-                )
-            except Exception:  # the disk is full for that too: a copy that may be torn is not kept
-                logging.getLogger(__name__).debug("recording the failed run failed", exc_info=True)
-                work.discard()
+    if work is not None:
+        work.after_io_failure(path, summary.run_id if summary is not None else None, line, EXIT_CONFIG)
     if settings is not None and summary is not None:
         try:
             _write_last_run(settings.db_path, summary, EXIT_CONFIG, status="failed", message=line)
@@ -725,7 +703,7 @@ def run_exit_code(summary: RunSummary, strict: bool) -> int:
 
 
 def _write_last_run(
-    db_path: Path | LakeSpec,
+    db_path: Location,
     summary: RunSummary | None,
     code: int,
     *,
@@ -739,9 +717,12 @@ def _write_last_run(
     signal, a full disk); `summary` is None when it stopped before its run row existed. Written
     whole or not at all: a full disk leaves the previous file, never half of a new one.
     """
-    if not isinstance(db_path, Path) or str(db_path) == ":memory:":
+    from pipeline.backend import file_of
+
+    beside = file_of(db_path)
+    if beside is None:
         return
-    target = db_path.with_name(db_path.name + ".last-run.json")
+    target = beside.with_name(beside.name + ".last-run.json")
     data = {
         "run_id": summary.run_id if summary else None,
         "status": status or (summary.status if summary else None),

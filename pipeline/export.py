@@ -33,10 +33,10 @@ from pipeline import citation
 from pipeline.dedup.cards import PAGER_PARAM
 from pipeline.errors import ExportError, UnknownRunError, WarehouseError
 from pipeline.urls import canonical_url, web_url_sql
-from pipeline.warehouse import connect, is_lake
+from pipeline.warehouse import backend_of, connect
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec
+    from pipeline.backend import Location
 
 FORMATS = ("parquet", "csv", "jsonl", "dc", "csl-json", "ris", "bibtex")
 LEVELS = ("edition", "work")
@@ -549,7 +549,7 @@ class ExportSummary:
 
 
 def export(
-    db_path: Path | LakeSpec,
+    db_path: Location,
     out: Path,
     fmt: str,
     level: str = "edition",
@@ -567,11 +567,8 @@ def export(
     con = connect(db_path, read_only=True)
     snapshot = None
     try:
-        if is_lake(con):
-            from pipeline.lake import current_snapshot
-
-            con.execute("BEGIN TRANSACTION")  # the snapshot named and the rows read are the same one
-            snapshot = current_snapshot(con)
+        snapshot = backend_of(con).read_snapshot(con)
+        if snapshot is not None:
             if since_snapshot is not None and since_snapshot > snapshot:
                 raise UnknownRunError(f"--since-snapshot {since_snapshot}: the lake's latest snapshot is {snapshot}")
         elif since_snapshot is not None:
@@ -609,7 +606,8 @@ def write_atomically(out: Path, write: Callable[[IO[Any]], None], *, binary: boo
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
+        fh: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -2,10 +2,10 @@
 
 A DuckDB file allows one writing process; a DuckLake keeps its catalog in PostgreSQL and its rows
 in Parquet files under a data folder, so several ingest workers on several machines can commit
-into one warehouse. Everything that differs between the two backends lives here, so the rest of
-the pipeline can stay backend-neutral:
+into one warehouse. `BACKEND` is the lake's side of the one seam (`pipeline/backend.py`); the file's
+is `pipeline/warehouse.py`, and the rest of the pipeline stays backend-neutral. Here:
 
-- `parse_spec` / `is_lake_spec`: `--warehouse ducklake:postgres:<libpq conninfo>`;
+- `LakeSpec` / `parse_spec` (pipeline/backend.py): `--warehouse ducklake:postgres:<libpq conninfo>`;
 - `connect_lake`: a DuckDB connection with the lake attached and in use, its extensions loaded
   from the installed wheels (never downloaded: see `SAFE_CONFIG`);
 - `migrate_lake`: the schema steps of `warehouse/schema/*.sql` (still the one source of the
@@ -30,20 +30,23 @@ from typing import TypeVar
 import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from pipeline.errors import WarehouseError
-from pipeline.warehouse import (
+from pipeline.backend import (
     LAKE_CATALOG,
-    LAKE_PREFIX,
     MEMORY_LIMIT,
     SAFE_CONFIG,
-    _first_line,
+    Backend,
+    LakeSpec,
+    Location,
+    parse_spec,
     schema_steps,
     transaction,
 )
+from pipeline.backend import first_line as _first_line
+from pipeline.backend import is_lake_spec as is_lake_spec  # where lake users look for it
+from pipeline.errors import WarehouseError, WarehouseLockedError
 
 log = logging.getLogger(__name__)
 
-PREFIX = LAKE_PREFIX
 #: the catalog name the lake is attached as (and USEd), so unqualified table names resolve to it
 LAKE = LAKE_CATALOG
 #: the same PostgreSQL database attached directly, for what DuckLake does not do (sequences)
@@ -76,63 +79,6 @@ T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
 # specs and connections
-
-
-@dataclass(frozen=True)
-class LakeSpec:
-    """Where the lake's catalog is: a libpq conninfo (`host=... dbname=...` or `postgresql://...`).
-
-    `data_path` is the folder of its Parquet files: a new lake needs it, an existing one
-    remembers its own (DuckLake stores it in the catalog), so readers may leave it out. Given
-    (`--data-path`), it must be the lake's own: DuckLake refuses another. `default_data_path` (the
-    configured one) is used only to create a lake, so a configured default never clashes.
-    """
-
-    conninfo: str
-    data_path: Path | None = None
-    default_data_path: Path | None = None
-
-    def __str__(self) -> str:
-        return PREFIX + self.conninfo
-
-
-def is_lake_spec(spec: str | Path) -> bool:
-    """A `--warehouse` value names a lake rather than a DuckDB file."""
-    return str(spec).startswith(PREFIX)
-
-
-_KEYVAL = re.compile(r"""\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)""")
-
-
-def parse_spec(spec: str | Path, data_path: Path | None = None, default_data_path: Path | None = None) -> LakeSpec:
-    """Check a `ducklake:postgres:<conninfo>` spec early, so a typo fails before any work is done.
-
-    Only the shape is checked (libpq reports the rest when it connects): key=value pairs, or a
-    postgres:// URI. Other catalogs (`ducklake:sqlite:`, `ducklake:file.ducklake`) are refused:
-    they allow one writer at a time, which is what the file warehouse already is.
-    """
-    text = str(spec)
-    if not is_lake_spec(text):
-        raise WarehouseError(
-            f"{text!r} is not a lake this pipeline writes: give ducklake:postgres:<conninfo>, e.g. "
-            "ducklake:postgres:host=127.0.0.1 dbname=iom (a DuckDB or SQLite catalog allows one writer at a "
-            "time, which a DuckDB file warehouse already is)"
-        )
-    conninfo = text[len(PREFIX) :].strip()
-    if not conninfo:
-        raise WarehouseError("ducklake:postgres: needs a PostgreSQL conninfo after it, e.g. host=127.0.0.1 dbname=iom")
-    if not conninfo.startswith(("postgres://", "postgresql://")):
-        rest = _KEYVAL.sub("", conninfo).strip()
-        if rest or not _KEYVAL.search(conninfo):
-            raise WarehouseError(
-                f"cannot read the PostgreSQL conninfo {conninfo!r}: write key=value pairs "
-                "separated by spaces (host=... port=... dbname=... user=...) or a postgresql:// URI"
-            )
-    return LakeSpec(
-        conninfo,
-        Path(data_path) if data_path is not None else None,
-        Path(default_data_path) if default_data_path is not None else None,
-    )
 
 
 def _sql_string(text: str) -> str:
@@ -740,8 +686,6 @@ def hold_sources(con: duckdb.DuckDBPyConnection, names: list[str] | None) -> Non
     its new pages. This is the lake's form of the file's one-writer lock, per source: a worker
     with `--source` holds its sources and a shared lease on "all", a worker without holds "all".
     """
-    from pipeline.errors import WarehouseLockedError
-
     held = leases(con)
     wanted = [(ALL_SOURCES, names is not None)] + [(name, False) for name in sorted(set(names or []))]
     taken: list[tuple[str, bool]] = []
@@ -797,6 +741,13 @@ class LakeWriter:
 
     def publish(self) -> None:
         self.close()
+
+    def may_publish_interrupted(self, partly_loaded: bool) -> bool:
+        """Always: what the run committed is in the lake already, and publishing only ends its leases."""
+        return True
+
+    def after_io_failure(self, failed_path: str | None, run_id: int | None, message: str, exit_code: int) -> None:
+        """Nothing to drop: a commit that failed wrote no snapshot, and the lake is never copied."""
 
     def close(self) -> None:
         release_leases()
@@ -859,10 +810,10 @@ def compact(con: duckdb.DuckDBPyConnection, older_than: str = "1 hour") -> Compa
     """
 
     def counts() -> tuple[int, int]:
-        n_files = con.execute(
+        ((n_files,),) = con.execute(
             f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file WHERE end_snapshot IS NULL"
-        ).fetchone()[0]
-        n_snaps = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
+        ).fetchall()
+        ((n_snaps,),) = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')").fetchall()
         return int(n_files), int(n_snaps)
 
     try:
@@ -894,10 +845,72 @@ def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
 #: the snapshot that committed it, not the `now()` of its transaction, which is earlier. A harvest
 #: between the two would otherwise miss the change for ever: its next `from` would be later than
 #: the stamp. Once `compact` has expired that snapshot, `changed_at` (milliseconds earlier) stands in.
-RECORD_STATUS_CTE = f"""lake_record_status AS (
+RECORD_STATUS = f"""(
     SELECT c.level, c.id,
            arg_max(c.op, c.change_id) = 'withdrawn' AS withdrawn,
            max(coalesce(s.snapshot_time, c.changed_at)) AS last_changed_at
     FROM record_changes AS c LEFT JOIN ducklake_snapshots('{LAKE}') AS s ON s.snapshot_id = c.snapshot_id
     GROUP BY c.level, c.id
 )"""
+
+
+# ---------------------------------------------------------------------------------------------
+# the lake's side of the seam (pipeline/backend.py)
+
+
+def _spec(where: Location) -> LakeSpec:
+    return where if isinstance(where, LakeSpec) else parse_spec(str(where))
+
+
+class LakeBackend:
+    """The warehouse as a DuckLake: several writers, leases in PostgreSQL, snapshots readers can name."""
+
+    concurrent_writers = True
+
+    def connect(
+        self, where: Location, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+    ) -> duckdb.DuckDBPyConnection:
+        return connect_lake(_spec(where), read_only=read_only, memory_limit=memory_limit)
+
+    def open_writer(self, where: Location) -> LakeWriter:
+        return LakeWriter(_spec(where))
+
+    def open_readers(self, where: Location) -> LakeReaders:
+        return LakeReaders(_spec(where))
+
+    def rebuild_hint(self, where: Location) -> str:
+        return (
+            "a lake keeps every snapshot until `iom-pipeline lake compact` expires it (docs/lake.md)"
+            "; if it cannot be repaired, rebuild it from raw/ into a new catalog database:"
+            f" iom-pipeline ingest --offline --warehouse '{where}'"
+        )
+
+    def migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        migrate_lake(con)
+
+    def committed(self, con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+        """Redone after a commit conflict, alone after it has lost a few (`commit`, counted in RETRIES)."""
+        check_leases()  # one round trip to PostgreSQL: a worker that lost its leases must not write
+        return commit(con, work, stats=RETRIES)
+
+    def next_ids(self, con: duckdb.DuckDBPyConnection, sequence: str, n: int) -> list[int]:
+        return next_ids(con, sequence, n)
+
+    def new_run_id(self, con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
+        return start_run_id(con)
+
+    def hold_sources(self, con: duckdb.DuckDBPyConnection, names: list[str] | None) -> None:
+        hold_sources(con, names)
+
+    def exclusive_dedup(self, con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+        return exclusive_dedup(con)
+
+    def read_snapshot(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        con.execute("BEGIN TRANSACTION")  # the snapshot named and the rows read are the same one
+        return current_snapshot(con)
+
+    def record_status(self) -> str:
+        return RECORD_STATUS
+
+
+BACKEND: Backend = LakeBackend()

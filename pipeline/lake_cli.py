@@ -97,11 +97,13 @@ def lake_workers(
     worst worker's status.
     """
     from pipeline.archive import Archive
+    from pipeline.backend import lake_only
     from pipeline.sources import load_sources
 
     try:
         settings = settings_from(_spec_or(db), data_path, raw_dir=raw)
-        if isinstance(settings.db_path, Path):
+        lake_spec = lake_only(settings.db_path)
+        if lake_spec is None:
             raise click.UsageError("lake workers needs a lake: --warehouse ducklake:postgres:... (or `lake start`)")
         if offline:
             names = list(dict.fromkeys(e.source for e in Archive(settings.raw_dir).iter_entries()))
@@ -117,10 +119,10 @@ def lake_workers(
     groups = [names[i::count] for i in range(count) if names[i::count]]
     if len(groups) < count:
         click.echo(f"{len(names)} sources for {count} workers: starting {len(groups)}", err=True)
-    spec = str(settings.db_path)
+    spec = str(lake_spec)
     base = [sys.executable, "-m", "pipeline", "ingest", "--warehouse", spec, "--raw", str(settings.raw_dir)]
-    if settings.db_path.data_path is not None:
-        base += ["--data-path", str(settings.db_path.data_path)]
+    if lake_spec.data_path is not None:
+        base += ["--data-path", str(lake_spec.data_path)]
     if offline:
         base.append("--offline")
     # each ingest starts parse processes: N workers on one machine share its cores instead of
@@ -159,17 +161,20 @@ def lake_compact(db: str | None, data_path: Path | None, older_than: str) -> Non
     """
     import duckdb
 
+    from pipeline.backend import lake_only
     from pipeline.lake import compact
     from pipeline.warehouse import connect
 
     try:
         settings = settings_from(_spec_or(db), data_path)
-        if isinstance(settings.db_path, Path):
+        lake_spec = lake_only(settings.db_path)
+        if lake_spec is None:
             _fail(
                 "compact is for a lake: --warehouse ducklake:postgres:... (a DuckDB file needs no compaction)",
                 EXIT_USAGE,
             )
-        con = connect(settings.db_path)
+            return
+        con = connect(lake_spec)
         try:
             done = compact(con, older_than)
         finally:

@@ -6,7 +6,7 @@ reading its database, so the warehouse speaks the protocol they all share
 
 - one record per edition (`publications`), identified as `oai:iom-pubwarehouse:<edition_id>`;
   its datestamp is its last change in the change log (`record_status.last_changed_at`, UTC, to
-  the second; on a lake, the time of the snapshot that committed it: `lake.RECORD_STATUS_CTE`),
+  the second; on a lake, the time of the snapshot that committed it: `lake.RECORD_STATUS`),
   so `from`/`until` give exactly what changed since the last harvest;
 - an edition the log marks withdrawn (merged into another, no sightings left, or no longer listed
   by the sites: `edition_withdrawals`, which `publications` leaves out) is a deleted record
@@ -74,7 +74,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
@@ -84,10 +83,10 @@ from lxml import etree
 from pipeline import citation
 from pipeline.errors import WarehouseError, WarehouseLockedError
 from pipeline.export import record_types_sql, select_records, stored_types_current
-from pipeline.warehouse import FileReaders, connect, is_lake, open_readers
+from pipeline.warehouse import backend_of, connect, open_readers
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeReaders, LakeSpec
+    from pipeline.backend import Location, Readers
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ class OaiError(Exception):
 class OaiConfig:
     """What the endpoint says about itself and how much it sends at once."""
 
-    db_path: Path | LakeSpec
+    db_path: Location
     admin_email: str
     base_url: str = ""
     page_size: int = PAGE_SIZE
@@ -283,7 +282,13 @@ _TOKEN_KEYS = {"v", "m", "s", "f", "u", "a", "c"}
 
 def encode_token(query: ListQuery, after: str, cursor: int) -> str:
     """The query and the position after which the list goes on, as opaque URL-safe text."""
-    data = {"v": query.verb, "m": query.prefix, "s": query.set, "f": query.from_, "u": query.until}
+    data: dict[str, str | int | None] = {
+        "v": query.verb,
+        "m": query.prefix,
+        "s": query.set,
+        "f": query.from_,
+        "u": query.until,
+    }
     data |= {"a": after, "c": cursor}
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -322,12 +327,11 @@ def decode_token(token: str, verb: str) -> tuple[ListQuery, str, int]:
 _TYPE_SLUGS = ", ".join(f"'{t.slug}'" for t in citation.RESOURCE_TYPES)
 _TYPE_LABELS = ", ".join(f"'{t.label}'" for t in citation.RESOURCE_TYPES)
 
-#: stands for the CTEs of the editions' types (`record_types_sql`), stored or computed as the warehouse allows
-_TYPES = "__RECORD_TYPES__"
 
-#: (edition, setSpec, set name): the sets each live edition is in
-_MEMBERSHIPS = f"""
-{_TYPES},
+def _memberships(types: str) -> str:
+    """(edition, setSpec, set name): the sets each live edition is in; `types` the CTEs of `record_types_sql`."""
+    return f"""
+{types},
 memberships AS (
     SELECT m.edition_id, 'site:' || regexp_replace(lower(s.source), '[^a-z0-9.\\-]+', '-', 'g') AS spec,
            s.source AS name
@@ -340,9 +344,17 @@ memberships AS (
     WHERE resource_type IS NOT NULL AND edition_id NOT IN (SELECT edition_id FROM edition_withdrawals)
 )"""
 
-#: every record, live or deleted, with its datestamp (UTC, to the second) and sets
-_ITEMS = f"""
-WITH {_MEMBERSHIPS},
+
+def _items(types: str, status: str) -> str:
+    """Every record, live or deleted, with its datestamp (UTC, to the second) and sets.
+
+    `status` is the backend's `record_status` FROM item: on a lake, datestamps are the times of
+    the snapshots that committed the changes (pipeline/lake.py). Read once, as a CTE (DuckDB
+    materialises one that aggregates), though `items` reads it twice.
+    """
+    return f"""
+WITH {_memberships(types)},
+status AS (SELECT r.level, r.id, r.withdrawn, r.last_changed_at FROM {status} AS r),
 live AS (SELECT DISTINCT edition_id FROM publications),
 fallback AS (SELECT max(coalesce(finished_at, started_at)) AS last_pass FROM dedup_runs),
 items AS (
@@ -350,10 +362,10 @@ items AS (
     -- takes the time of the last pass
     SELECT l.edition_id AS id, FALSE AS deleted,
            coalesce(r.last_changed_at, (SELECT last_pass FROM fallback)) AS changed_at
-    FROM live AS l LEFT JOIN record_status AS r ON r.level = 'edition' AND r.id = l.edition_id
+    FROM live AS l LEFT JOIN status AS r ON r.level = 'edition' AND r.id = l.edition_id
     UNION ALL
     SELECT r.id, TRUE, CASE WHEN r.withdrawn THEN r.last_changed_at ELSE (SELECT last_pass FROM fallback) END
-    FROM record_status AS r
+    FROM status AS r
     WHERE r.level = 'edition' AND r.id NOT IN (SELECT edition_id FROM live)
 ),
 item_sets AS (
@@ -371,9 +383,8 @@ stamped AS (
 )
 """
 
-_HEADERS_SQL = (
-    _ITEMS
-    + """
+
+_HEADERS = """
 SELECT id, deleted, strftime(stamp, '%Y-%m-%dT%H:%M:%SZ') AS datestamp, sets, count(*) OVER () AS remaining
 FROM stamped
 WHERE ($start IS NULL OR stamp >= $start) AND ($end IS NULL OR stamp <= $end)
@@ -383,7 +394,16 @@ WHERE ($start IS NULL OR stamp >= $start) AND ($end IS NULL OR stamp <= $end)
 ORDER BY id
 LIMIT $limit
 """
-)
+
+
+def _types(con: duckdb.DuckDBPyConnection) -> str:
+    """The types the last dedup pass stored (`edition_types`), else computed (an older warehouse)."""
+    return record_types_sql(stored_types_current(con))
+
+
+def _stamped(con: duckdb.DuckDBPyConnection, select: str) -> str:
+    """`select` over `stamped`, the items as this connection's backend dates them."""
+    return _items(_types(con), backend_of(con).record_status()) + select
 
 
 def select_headers(
@@ -404,37 +424,21 @@ def select_headers(
         "after": after,
         "limit": limit,
     }
-    rows = con.execute(_for_backend(con, _HEADERS_SQL), params).fetchall()
+    rows = con.execute(_stamped(con, _HEADERS), params).fetchall()
     headers = [Header(r[0], r[2], bool(r[1]), tuple(r[3])) for r in rows]
     return headers, int(rows[0][4]) if rows else 0
 
 
-def _with_types(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """The types the last dedup pass stored (`edition_types`), else computed (an older warehouse)."""
-    return sql.replace(_TYPES, record_types_sql(stored_types_current(con)))
-
-
-def _for_backend(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """On a lake, datestamps are the times of the snapshots that committed the changes (lake.py)."""
-    sql = _with_types(con, sql)
-    if not is_lake(con):
-        return sql
-    from pipeline.lake import RECORD_STATUS_CTE
-
-    rest = sql.lstrip().removeprefix("WITH ")  # every query here starts with the items' WITH list
-    return "WITH " + RECORD_STATUS_CTE + ",\n" + rest.replace("record_status", "lake_record_status")
-
-
 def earliest_datestamp(con: duckdb.DuckDBPyConnection) -> str | None:
-    sql = _ITEMS + "SELECT strftime(min(stamp), '%Y-%m-%dT%H:%M:%SZ') FROM stamped"
-    row = con.execute(_for_backend(con, sql)).fetchone()
+    sql = _stamped(con, "SELECT strftime(min(stamp), '%Y-%m-%dT%H:%M:%SZ') FROM stamped")
+    row = con.execute(sql).fetchone()
     return row[0] if row else None
 
 
 def select_sets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     """(setSpec, setName) of every set with a live edition in it, parents first."""
-    sql = f"WITH {_MEMBERSHIPS} SELECT spec, mode(name) FROM memberships GROUP BY spec ORDER BY spec"
-    rows = con.execute(_with_types(con, sql)).fetchall()
+    sql = f"WITH {_memberships(_types(con))} SELECT spec, mode(name) FROM memberships GROUP BY spec ORDER BY spec"
+    rows = con.execute(sql).fetchall()
     parents = [(p, name) for p, name in PARENT_SETS.items() if any(s.startswith(p + ":") for s, _ in rows)]
     return parents + [(s, n) for s, n in rows]
 
@@ -665,7 +669,7 @@ def _open(config: OaiConfig) -> duckdb.DuckDBPyConnection:
 
 
 @functools.cache
-def _readers(where: Path | LakeSpec) -> FileReaders | LakeReaders:
+def _readers(where: Location) -> Readers:
     """The server's source of read-only connections (a lake's is attached once, see warehouse.open_readers)."""
     return open_readers(where)
 
@@ -1021,7 +1025,7 @@ class OaiServer:
             pass
 
 
-def check_warehouse(db_path: Path | LakeSpec) -> int:
+def check_warehouse(db_path: Location) -> int:
     """Editions the warehouse serves; raises WarehouseError when it cannot serve at all.
 
     Run once at start-up so a wrong --db or a warehouse older than the change log fails at once

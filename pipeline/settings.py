@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ConfigError, WarehouseError
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec
+    from pipeline.backend import LakeSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "settings.toml"
@@ -124,13 +124,15 @@ class Settings:
         given = changes.pop("lake_data", None)
         given_values: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         updated = replace(self, **given_values)
-        typed = changes.get("db_path")
-        if isinstance(typed, (str, Path)):  # as typed: relative to where the command runs
-            updated = replace(updated, db_path=_warehouse(None, typed, self.lake_data, given))
-        elif given is not None and not isinstance(updated.db_path, Path):
-            updated = replace(updated, db_path=replace(updated.db_path, data_path=Path(str(given))))
-        if given is not None and isinstance(updated.db_path, Path):
-            raise ConfigError(f"--data-path is for a lake; {updated.db_path} is a DuckDB file")
+        if changes.get("db_path") is not None:  # as typed: relative to where the command runs
+            updated = replace(updated, db_path=_warehouse(None, str(changes["db_path"]), self.lake_data, given))
+        if given is not None:
+            from pipeline.backend import with_data_path
+
+            try:
+                updated = replace(updated, db_path=with_data_path(updated.db_path, Path(str(given))))
+            except WarehouseError as exc:  # a DuckDB file
+                raise ConfigError(str(exc)) from exc
         return updated
 
 

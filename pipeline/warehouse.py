@@ -1,4 +1,11 @@
-"""Open the DuckDB warehouse and bring its schema up to date from `warehouse/schema/*.sql`."""
+"""The warehouse as callers see it, and its DuckDB-file backend (the lake's is pipeline/lake.py).
+
+Callers import what they need from here: `connect`, `migrate`, `open_writer`, `open_readers`,
+`committed`, `next_ids`, `transaction`, `location`... Each asks `backend_for(location)` or
+`backend_of(connection)` for the backend in use (`pipeline/backend.py` names what both must do)
+and hands the work to it, so no other module branches on the backend. What is below the file's:
+opening a DuckDB file, its schema steps, and the working copy a run writes and publishes whole.
+"""
 
 from __future__ import annotations
 
@@ -11,56 +18,45 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import duckdb
 
+from pipeline import lake
+from pipeline.backend import (
+    MEMORY_LIMIT,
+    SAFE_CONFIG,
+    SCHEMA_DIR,
+    Backend,
+    LakeSpec,
+    Location,
+    Readers,
+    Writer,
+    schema_steps,
+)
+from pipeline.backend import first_line as _first_line
+
+# callers import these from here, beside the rest of the warehouse's calls; the seam defines them
+from pipeline.backend import location as location
+from pipeline.backend import transaction as transaction
 from pipeline.errors import WarehouseError, WarehouseLockedError
-
-if TYPE_CHECKING:
-    from pipeline.lake import LakeReaders, LakeSpec, LakeWriter
-
-    #: where a warehouse is: a DuckDB file, or a DuckLake whose catalog is in PostgreSQL
-    Location = Path | LakeSpec
 
 T = TypeVar("T")
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
-
-
-#: DuckDB otherwise takes up to 80% of RAM; the dedup pass at 1M sightings fits in 4 GB with this
-MEMORY_LIMIT = "2GB"
-
-
-#: DuckDB must never download or load code at run time (no network here, and no surprises in cron)
-SAFE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 #: `md:x`, `s3://...`: not a file on this machine; `:memory:` keeps nothing
 _NOT_A_FILE = re.compile(r"^(?::memory:|[a-zA-Z][a-zA-Z0-9+.-]+:)")
 
 
-#: the name a lake is attached and used as (pipeline/lake.py), so queries read the same on both
-LAKE_CATALOG = "lake"
-#: how `--warehouse` names a lake rather than a file
-LAKE_PREFIX = "ducklake:postgres:"
+# ---------------------------------------------------------------------------------------------
+# the seam: which backend, and the calls every other module makes
 
 
-def location(
-    value: str | Path, data_path: Path | None = None, default_data_path: Path | None = None
-) -> Path | LakeSpec:
-    """`--warehouse` as given: `ducklake:postgres:<conninfo>` is a lake, anything else a DuckDB file.
-
-    A lake spec is checked here, so a typo fails before a crawl, not after it. `data_path` is a
-    lake's Parquet folder as the user gave it; `default_data_path` the configured one, used only
-    to create a new lake.
-    """
-    if str(value).startswith("ducklake:"):  # parse_spec explains why only a PostgreSQL catalog will do
-        from pipeline.lake import parse_spec
-
-        return parse_spec(str(value), data_path, default_data_path)
-    return Path(value)
+def backend_for(where: Location | str) -> Backend:
+    """The backend a `--warehouse` location names."""
+    return lake.BACKEND if isinstance(where, LakeSpec) else FILE
 
 
 def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
@@ -72,43 +68,42 @@ def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
     return row is not None and row[0] == "ducklake"
 
 
-def rebuild_hint(published: Path | LakeSpec) -> str:
+def backend_of(con: duckdb.DuckDBPyConnection) -> Backend:
+    """The backend a connection works in, for callers that were handed a connection only."""
+    return lake.BACKEND if is_lake(con) else FILE
+
+
+def rebuild_hint(published: Location) -> str:
     """The exact commands that rebuild a damaged warehouse from the raw archive (docs/operations.md "Recovery")."""
-    if not isinstance(published, Path):
-        return (
-            "a lake keeps every snapshot until `iom-pipeline lake compact` expires it (docs/lake.md)"
-            "; if it cannot be repaired, rebuild it from raw/ into a new catalog database:"
-            f" iom-pipeline ingest --offline --warehouse '{published}'"
-        )
-    return (
-        f"move it aside and rebuild it from raw/: mv {published} {published}.damaged && "
-        f"iom-pipeline ingest --offline --db {published}"
-    )
+    return backend_for(published).rebuild_hint(published)
 
 
-def connect(
-    path: Path | LakeSpec,
+def connect(where: Location, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a second writer or a damaged file gets a clear error, not a stack trace.
+
+    A lake (pipeline/lake.py) is opened with the lake attached and in use, so the same SQL runs.
+    """
+    return backend_for(where).connect(where, read_only=read_only, memory_limit=memory_limit)
+
+
+def connect_file(
+    path: str | Path,
     *,
     read_only: bool = False,
     memory_limit: str = MEMORY_LIMIT,
     published: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse; a second writer or a damaged file gets a clear error, not a stack trace.
+    """Open a DuckDB file warehouse.
 
     DuckDB allows one writing process per file: a cron ingest that overlaps a running one must
     stop and say so rather than wait or corrupt anything. `published` is the file users know
     (for the working copy of a run, the warehouse it will become), named in the errors.
-    A lake (pipeline/lake.py) is opened with the lake attached and in use, so the same SQL runs.
 
     Read-only, a published file is read from its readers' copy when the last run made one and
     the file is still that build (`readers_copy`): an analyst's read-write session locks the
     published file against every other open, read-only ones too, and must not stop `query`,
     `stats`, `export`, `report` or OAI-PMH.
     """
-    if not isinstance(path, (str, Path)):
-        from pipeline.lake import connect_lake
-
-        return connect_lake(path, read_only=read_only, memory_limit=memory_limit)
     if _NOT_A_FILE.match(str(path)):
         raise WarehouseError(f"{path} is not a warehouse file: give a path such as warehouse/iom.duckdb")
     path = Path(path)
@@ -272,10 +267,6 @@ def check_file(path: Path) -> None:
             )
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _what_to_do(exc: BaseException, shown: Path) -> str:
     """How to get a warehouse back; one that a newer DuckDB wrote can also be copied to the 1.x format."""
     if "newer version of duckdb" in str(exc).lower():
@@ -286,12 +277,12 @@ def _what_to_do(exc: BaseException, shown: Path) -> str:
     return rebuild_hint(shown)
 
 
-def schema_steps() -> list[Path]:
-    """The named, ordered SQL steps; the number prefix is the order."""
-    return sorted(SCHEMA_DIR.glob("*.sql"))
-
-
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the schema up to date from `warehouse/schema/*.sql`, on a file or a lake."""
+    backend_of(con).migrate(con)
+
+
+def migrate_file(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the schema steps when they changed since they were last applied (each is idempotent).
 
     The fingerprint of the step files is kept in `schema_state`: a run on an up-to-date warehouse
@@ -304,12 +295,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     and 1.5.6 fail, 2.0 replays it): a run killed before its first checkpoint would otherwise leave
     a warehouse that no client opens until its .wal file is deleted.
     """
-    if is_lake(con):
-        from pipeline.lake import migrate_lake
-
-        migrate_lake(con)
-        return
-    steps = [(step.name, step.read_text(encoding="utf-8")) for step in schema_steps()]
+    steps = [(step.name, step.read_text(encoding="utf-8")) for step in schema_steps(SCHEMA_DIR)]
     fingerprint = hashlib.sha256("\0".join(f"{name}\0{text}" for name, text in steps).encode()).hexdigest()
     try:
         applied = con.execute("SELECT fingerprint FROM schema_state").fetchall()
@@ -396,7 +382,7 @@ class WorkingCopy:
                 self._probe_lock()
             self._copy_published()
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
-        self.con = connect(self.path, published=self.published)
+        self.con = connect_file(self.path, published=self.published)
         marker.touch()  # removed by publish(): a run that ends any other way leaves the copy marked
         return self.con
 
@@ -436,7 +422,7 @@ class WorkingCopy:
         DuckDB 1.5 refuses a truncated file at open, where 2.0 opened it and failed only on reads.
         """
         try:
-            connect(self.path, published=self.published).close()
+            connect_file(self.path, published=self.published).close()
         except WarehouseLockedError:
             raise
         except WarehouseError:
@@ -499,6 +485,35 @@ class WorkingCopy:
         (self.build_dir / self.STAMP).write_text(self._stamp() or "", encoding="utf-8")
         (self.build_dir / self.UNPUBLISHED).unlink(missing_ok=True)
 
+    def may_publish_interrupted(self, partly_loaded: bool) -> bool:
+        """Only a copy with no half load: stopped before its load, and opened with no earlier stopped run's writes.
+
+        Otherwise the published warehouse stays the previous run's, and the next run goes on from
+        the copy (pages loaded are not loaded twice).
+        """
+        return not partly_loaded and self.fresh
+
+    def after_io_failure(self, failed_path: str | None, run_id: int | None, message: str, exit_code: int) -> None:
+        """Drop a copy whose write failed, or whose connection DuckDB invalidated ("FATAL"); keep a whole one.
+
+        The next run copies the published file again and loads from raw/, and the space the
+        copy took is free again. A copy that is whole (the publish or raw/ failed) records the
+        run as failed, so it says what cron saw when the next run publishes it.
+        """
+        in_copy = failed_path is not None and Path(failed_path).resolve().is_relative_to(self.build_dir.resolve())
+        if in_copy or (self.con is not None and not self.usable()):
+            self.discard()
+        elif run_id is not None and self.path.exists():
+            try:
+                con = self.con if self.con is not None else self.reopen()
+                con.execute(
+                    "UPDATE runs SET status = 'failed', exit_code = ?, message = ? WHERE run_id = ?",
+                    [exit_code, message, run_id],
+                )
+            except Exception:  # the disk is full for that too: a copy that may be torn is not kept
+                logging.getLogger(__name__).debug("recording the failed run failed", exc_info=True)
+                self.discard()
+
     def discard(self) -> None:
         """Drop the working copy after a write to it failed (disk full, read-only): the next run starts afresh.
 
@@ -552,14 +567,19 @@ class WorkingCopy:
 
     def reopen(self) -> duckdb.DuckDBPyConnection:
         """Connect again after detach(), to load what the crawl archived."""
-        self.con = connect(self.path, published=self.published)
+        self.con = connect_file(self.path, published=self.published)
         return self.con
 
     def close(self) -> None:
-        self.detach()
-        if self._lock is not None:
-            os.close(self._lock)  # closing the descriptor releases the flock
-            self._lock = None
+        """Close the connection and release the run lock, even when DuckDB refuses to close an invalidated one."""
+        try:
+            self.detach()
+        finally:
+            self.con = None
+            if self._lock is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock)  # closing the descriptor releases the flock
+                self._lock = None
 
 
 #: how many write-ahead logs of replaced files are kept beside the published one, the latest (see _set_wal_aside)
@@ -642,56 +662,102 @@ def _stale_time(path: Path) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# what differs between a file and a lake, behind one function each (the lake's side: pipeline/lake.py)
-
-
-def open_writer(where: Path | LakeSpec) -> WorkingCopy | LakeWriter:
-    """The run's writer: a working copy published whole (file), or the lake itself."""
-    if isinstance(where, Path):
-        return WorkingCopy(where)
-    from pipeline.lake import LakeWriter
-
-    return LakeWriter(where)
+# the file's side of the seam (pipeline/backend.py)
 
 
 class FileReaders:
     """A read-only connection per request: a run replaces the published file, so none is kept.
 
-    Each is opened by `connect(read_only=True)`, so on the readers' copy of the last build when
-    there is one: a server keeps answering while an analyst holds the published file read-write.
+    Each is opened by `connect_file(read_only=True)`, so on the readers' copy of the last build
+    when there is one: a server keeps answering while an analyst holds the published file read-write.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def open(self) -> duckdb.DuckDBPyConnection:
-        return connect(self.path, read_only=True)
+        return connect_file(self.path, read_only=True)
 
 
-def open_readers(where: Path | LakeSpec) -> FileReaders | LakeReaders:
+def _file(where: Location | str) -> Path:
+    if isinstance(where, LakeSpec):
+        raise WarehouseError(f"{where} is a lake, not a DuckDB file")
+    return Path(where)
+
+
+class FileBackend:
+    """The warehouse as one DuckDB file: one writer at a time, readers on the last published build."""
+
+    concurrent_writers = False
+
+    def connect(
+        self, where: Location | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+    ) -> duckdb.DuckDBPyConnection:
+        return connect_file(_file(where), read_only=read_only, memory_limit=memory_limit)
+
+    def open_writer(self, where: Location) -> WorkingCopy:
+        """A working copy, published whole when the run ends."""
+        return WorkingCopy(_file(where))
+
+    def open_readers(self, where: Location) -> FileReaders:
+        return FileReaders(_file(where))
+
+    def rebuild_hint(self, where: Location) -> str:
+        return (
+            f"move it aside and rebuild it from raw/: mv {where} {where}.damaged && "
+            f"iom-pipeline ingest --offline --db {where}"
+        )
+
+    def migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        migrate_file(con)
+
+    def committed(self, con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+        """Once: a file has one writer and never conflicts."""
+        return work()
+
+    def next_ids(self, con: duckdb.DuckDBPyConnection, sequence: str, n: int) -> list[int]:
+        """DuckDB's own sequence."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", sequence):
+            raise ValueError(f"not a sequence name: {sequence!r}")
+        rows = con.execute(f"SELECT nextval('{sequence}') FROM range({int(n)})").fetchall()
+        return sorted(int(r[0]) for r in rows)
+
+    def new_run_id(self, con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
+        """One writer at a time, so any run still `running` is dead and the next number is free."""
+        dead = [int(r[0]) for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
+        ((last,),) = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()
+        return int(last), dead
+
+    def hold_sources(self, con: duckdb.DuckDBPyConnection, names: list[str] | None) -> None:
+        """Nothing to do: the run lock of the working copy already keeps every other writer out."""
+
+    def exclusive_dedup(self, con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
+        """The file's single writer already guarantees it."""
+        return contextlib.nullcontext()
+
+    def read_snapshot(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """A file holds one build and no snapshots to name."""
+        return None
+
+    def record_status(self) -> str:
+        return "record_status"
+
+
+FILE: Backend = FileBackend()
+
+
+# ---------------------------------------------------------------------------------------------
+# the calls every other module makes, whichever the backend
+
+
+def open_writer(where: Location) -> Writer:
+    """The run's writer: a working copy published whole (file), or the lake itself."""
+    return backend_for(where).open_writer(where)
+
+
+def open_readers(where: Location) -> Readers:
     """Connections for a long-lived reader such as the OAI-PMH server."""
-    if isinstance(where, Path):
-        return FileReaders(where)
-    from pipeline.lake import LakeReaders
-
-    return LakeReaders(where)
-
-
-@contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolled back on error (unless the failed COMMIT rolled it back already).
-
-    A lake's COMMIT can fail on a conflict with another worker, after which DuckDB has ended the
-    transaction: a ROLLBACK then would hide the conflict behind "no transaction is active".
-    """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        with contextlib.suppress(duckdb.TransactionException):
-            con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    return backend_for(where).open_readers(where)
 
 
 def committed(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
@@ -701,33 +767,19 @@ def committed(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     after it has lost a few (pipeline/lake.py `commit`, counted in `lake.RETRIES`); a file has
     one writer and never conflicts.
     """
-    if not is_lake(con):
-        return work()
-    from pipeline.lake import RETRIES, check_leases, commit
-
-    check_leases()  # one round trip to PostgreSQL: a worker that lost its leases must not write
-    return commit(con, work, stats=RETRIES)
+    return backend_of(con).committed(con, work)
 
 
 def commit_retries() -> tuple[int, int]:
     """Lake commits this process redid after a conflict so far, and how many of them alone (0s on a file)."""
-    import sys
-
-    lake = sys.modules.get("pipeline.lake")
-    return (lake.RETRIES.retries, lake.RETRIES.alone) if lake is not None else (0, 0)
+    return lake.RETRIES.retries, lake.RETRIES.alone
 
 
 def next_ids(con: duckdb.DuckDBPyConnection, sequence: str, n: int = 1) -> list[int]:
     """`n` new ids of a warehouse sequence: DuckDB's own on a file, PostgreSQL's on a lake."""
     if n <= 0:
         return []
-    if is_lake(con):
-        from pipeline import lake
-
-        return lake.next_ids(con, sequence, n)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", sequence):
-        raise ValueError(f"not a sequence name: {sequence!r}")
-    return sorted(int(r[0]) for r in con.execute(f"SELECT nextval('{sequence}') FROM range({int(n)})").fetchall())
+    return backend_of(con).next_ids(con, sequence, n)
 
 
 def new_run_id(con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
@@ -736,20 +788,12 @@ def new_run_id(con: duckdb.DuckDBPyConnection) -> tuple[int, list[int]]:
     A file has one writer at a time, so any run still `running` is dead and the next number is
     free. A lake has live workers' runs `running` too: see `lake.start_run_id`.
     """
-    if is_lake(con):
-        from pipeline.lake import start_run_id
-
-        return start_run_id(con)
-    dead = [int(r[0]) for r in con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()]
-    return int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchone()[0]), dead  # type: ignore[index]
+    return backend_of(con).new_run_id(con)
 
 
 def hold_sources(con: duckdb.DuckDBPyConnection, names: list[str] | None) -> None:
     """Claim the sources a run loads: nothing to do on a file (one writer), a lease on a lake."""
-    if is_lake(con):
-        from pipeline.lake import hold_sources as hold
-
-        hold(con, names)
+    backend_of(con).hold_sources(con, names)
 
 
 def exclusive_dedup(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContextManager[None]:
@@ -759,8 +803,4 @@ def exclusive_dedup(con: duckdb.DuckDBPyConnection) -> contextlib.AbstractContex
     sending a signal, that the load is over.
     """
     logging.getLogger(__name__).debug("dedup step: started")
-    if is_lake(con):
-        from pipeline.lake import exclusive_dedup as exclusive
-
-        return exclusive(con)
-    return contextlib.nullcontext()
+    return backend_of(con).exclusive_dedup(con)

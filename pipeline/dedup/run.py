@@ -25,7 +25,7 @@ from pipeline.dedup.cluster import Clusterer, Edges, Link
 from pipeline.dedup.ids import reconcile
 from pipeline.dedup.write import LinkRows, PassRecord, write_pass
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import is_lake, next_ids
+from pipeline.warehouse import backend_of, next_ids
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def run_dedup(
     # workers' runs are still going
     ingest_run = ingest_run_id
     if ingest_run is None:
-        live = "WHERE status <> 'running'" if is_lake(con) else ""
+        live = "WHERE status <> 'running'" if backend_of(con).concurrent_writers else ""
         ingest_run = con.execute(f"SELECT max(run_id) FROM runs {live}").fetchall()[0][0]
     feats = result.feats
     seeds_ed = features.sighting_ids(con, result.edition_roots)
