@@ -43,7 +43,7 @@ from pipeline.report_data import (
 if TYPE_CHECKING:  # DuckDB loads when a report is built, not for `--help`
     import duckdb
 
-    from pipeline.lake import LakeSpec
+    from pipeline.backend import Location
 
 #: objects the report reads; a warehouse without them was built by an older version
 REQUIRED = (
@@ -431,7 +431,7 @@ def _fetches(con: duckdb.DuckDBPyConnection, report: Report) -> None:
     ]
 
 
-def build_report(db_path: Path | LakeSpec, now: datetime | None = None) -> Report:
+def build_report(db_path: Location, now: datetime | None = None) -> Report:
     """Open the warehouse read-only (a report never blocks or alters an ingest's data) and gather."""
     import duckdb
 
@@ -447,7 +447,7 @@ def build_report(db_path: Path | LakeSpec, now: datetime | None = None) -> Repor
         con.close()
 
 
-def write_report(db_path: Path | LakeSpec, out: Path, now: datetime | None = None) -> Report:
+def write_report(db_path: Location, out: Path, now: datetime | None = None) -> Report:
     """Write the report page to `out` (through a temporary file, so a reader never sees half a page)."""
     from pipeline.report_html import render
 
