@@ -7,6 +7,9 @@ temporary directory first, warehouses are created under `tmp_path`, and every su
 Helpers (for module- or session-scoped fixtures, which cannot use `tmp_path`)
     copy_seed_archive(dest)          copy the committed archive to dest
     ingest_archive(raw, db, reparse) one real ingest run, in-process
+    pipeline_env(env)                the caller's environment minus IOM_*, this checkout importable, plus env
+    pipeline_process(args, env)      `python -m pipeline *args` run to its end, output captured as text
+    start_pipeline(args, env)        the same, started and left running (a Popen), for signals and races
 
 Fixtures
     seed_archive      a copy of the committed `raw/` archive (the five seed dumps) under tmp_path
@@ -24,7 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,28 @@ TABLE_KEYS = {
     "sightings": "sighting_id",
     "rejects": "reject_id",
 }
+
+
+#: fixture scopes whose value a module's tests share: built once per xdist worker that runs any of them
+_SHARED_SCOPES = frozenset({"class", "module", "package"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module's tests on one xdist worker when they share a fixture built for the module.
+
+    `make test` spreads tests over workers one by one (`--dist loadgroup`), so a long module does
+    not keep one worker busy while the other idles. A module-scoped fixture (a crawl of the
+    replica, a built warehouse, a running server) would then be built on every worker that gets
+    one of its tests: those tests form one group instead, named after their file. A test that
+    names its own `xdist_group` keeps it. Without xdist the mark is inert.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(chain and chain[-1].scope in _SHARED_SCOPES for chain in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def copy_seed_archive(dest: Path) -> Path:
@@ -166,6 +191,61 @@ allowed_hosts = ["127.0.0.1:9"]
 )
 
 
+def pipeline_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment a pipeline subprocess gets: no `IOM_*` variable of the caller leaks into it.
+
+    This checkout goes first on PYTHONPATH (the code under test, not an installed copy); `env`
+    then adds or overrides variables, and a value of None removes one.
+    """
+    full = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return full
+
+
+def pipeline_process(
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    **popen: Any,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline *args` as cron runs it, to its end, its output captured as text.
+
+    `env` is applied over `pipeline_env()`; `timeout` bounds a hang (a liveness bound, never a
+    speed claim); `popen` passes on to subprocess.run (`preexec_fn=...`).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=pipeline_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **popen,
+    )
+
+
+def start_pipeline(
+    args: Sequence[str], env: Mapping[str, str | None] | None = None, *, cwd: Path | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """`python -m pipeline *args` started and left running, for a test that signals, kills or races it.
+
+    stdout and stderr are pipes unless `popen` says otherwise (`stderr=subprocess.DEVNULL`,
+    `start_new_session=True`, ...).
+    """
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args], cwd=cwd, env=pipeline_env(env), text=True, **options
+    )
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """`run_cli(*args, env=None, timeout=60) -> CompletedProcess`: `python -m pipeline *args`.
@@ -181,28 +261,15 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """
     sources = tmp_path / "sources-closed-port.toml"
     sources.write_text(_CLOSED_PORT_SOURCES, encoding="utf-8")
+    defaults = {
+        "IOM_DB": str(tmp_path / "warehouse.duckdb"),
+        "IOM_RAW": str(tmp_path / "raw"),
+        "IOM_SOURCES": str(sources),
+    }
 
     def run(
         *args: str, env: dict[str, str | None] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        full_env["IOM_DB"] = str(tmp_path / "warehouse.duckdb")
-        full_env["IOM_RAW"] = str(tmp_path / "raw")
-        full_env["IOM_SOURCES"] = str(sources)
-        for key, value in (env or {}).items():
-            if value is None:
-                full_env.pop(key, None)
-            else:
-                full_env[key] = value
-        return subprocess.run(
-            [sys.executable, "-m", "pipeline", *args],
-            cwd=tmp_path,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return pipeline_process(args, {**defaults, **(env or {})}, cwd=tmp_path, timeout=timeout)
 
     return run
