@@ -43,6 +43,10 @@ from tests.pg import lake_catalog, pg_cluster  # noqa: F401 (fixtures: a throwaw
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPO_RAW = REPO_ROOT / "raw"
 
+#: how long a pipeline subprocess may take before it counts as hung: a liveness bound, not a speed claim,
+#: so generous enough for a full ingest on a 2-core machine that other jobs load (one took 60 s at load 14)
+PATIENCE_S = 240.0
+
 #: key columns to order each table by when comparing whole tables
 TABLE_KEYS = {
     "runs": "run_id",
@@ -212,13 +216,13 @@ def pipeline_process(
     env: Mapping[str, str | None] | None = None,
     *,
     cwd: Path | None = None,
-    timeout: float = 60,
+    timeout: float = PATIENCE_S,
     **popen: Any,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m pipeline *args` as cron runs it, to its end, its output captured as text.
 
     `env` is applied over `pipeline_env()`; `timeout` bounds a hang (a liveness bound, never a
-    speed claim); `popen` passes on to subprocess.run (`preexec_fn=...`).
+    speed claim: PATIENCE_S by default); `popen` passes on to subprocess.run (`preexec_fn=...`).
     """
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
@@ -248,7 +252,7 @@ def start_pipeline(
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """`run_cli(*args, env=None, timeout=60) -> CompletedProcess`: `python -m pipeline *args`.
+    """`run_cli(*args, env=None, timeout=PATIENCE_S) -> CompletedProcess`: `python -m pipeline *args`.
 
     The subprocess runs in `tmp_path` with every `IOM_*` variable of the caller removed, and
     `IOM_DB=tmp_path/warehouse.duckdb`, `IOM_RAW=tmp_path/raw` (the directory `seed_archive` /
@@ -268,7 +272,7 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     }
 
     def run(
-        *args: str, env: dict[str, str | None] | None = None, timeout: float = 60
+        *args: str, env: dict[str, str | None] | None = None, timeout: float = PATIENCE_S
     ) -> subprocess.CompletedProcess[str]:
         return pipeline_process(args, {**defaults, **(env or {})}, cwd=tmp_path, timeout=timeout)
 
