@@ -40,10 +40,8 @@ lake-compact: $(STAMP)  ## merge the lake's small files, expire snapshots older 
 stats: $(STAMP)  ## what the warehouse holds, per source and kind
 	$(PY) -m pipeline stats $(ARGS)
 
-# The suite starts Python hundreds of times: compiled modules are kept in .venv/pycache (outside the
-# source tree), also where PYTHONDONTWRITEBYTECODE is set. Two workers: pyproject's addopts (-n auto).
-test: $(STAMP)  ## run the test suite on two workers (real DuckDB files, PostgreSQL and HTTP on 127.0.0.1)
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache $(PY) -m pytest $(ARGS)
+test: $(STAMP)  ## run the test suite on two workers, pyproject's -n auto (real DuckDB files, PostgreSQL and HTTP on 127.0.0.1)
+	$(PY) -m pytest $(ARGS)
 
 report: $(STAMP)  ## write the run report (one self-contained HTML page) to reports/report.html
 	$(PY) -m pipeline report --out reports/report.html $(ARGS)
