@@ -56,28 +56,6 @@ TABLE_KEYS = {
 }
 
 
-#: fixture scopes whose value a module's tests share: built once per xdist worker that runs any of them
-_SHARED_SCOPES = frozenset({"class", "module", "package"})
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep a module's tests on one xdist worker when they share a fixture built for the module.
-
-    `make test` spreads tests over workers one by one (`--dist loadgroup`), so a long module does
-    not keep one worker busy while the other idles. A module-scoped fixture (a crawl of the
-    replica, a built warehouse, a running server) would then be built on every worker that gets
-    one of its tests: those tests form one group instead, named after their file. A test that
-    names its own `xdist_group` keeps it. Without xdist the mark is inert.
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(chain and chain[-1].scope in _SHARED_SCOPES for chain in defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 def copy_seed_archive(dest: Path) -> Path:
     """Copy the repository's committed archive to `dest` (which must not exist); return `dest`."""
     shutil.copytree(REPO_RAW, dest)
