@@ -40,7 +40,7 @@ lake-compact: $(STAMP)  ## merge the lake's small files, expire snapshots older 
 stats: $(STAMP)  ## what the warehouse holds, per source and kind
 	$(PY) -m pipeline stats $(ARGS)
 
-test: $(STAMP)  ## run the test suite (real DuckDB files, real HTTP on 127.0.0.1)
+test: $(STAMP)  ## run the test suite on two workers, pyproject's -n auto (real DuckDB files, PostgreSQL and HTTP on 127.0.0.1)
 	$(PY) -m pytest $(ARGS)
 
 report: $(STAMP)  ## write the run report (one self-contained HTML page) to reports/report.html

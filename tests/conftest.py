@@ -7,6 +7,9 @@ temporary directory first, warehouses are created under `tmp_path`, and every su
 Helpers (for module- or session-scoped fixtures, which cannot use `tmp_path`)
     copy_seed_archive(dest)          copy the committed archive to dest
     ingest_archive(raw, db, reparse) one real ingest run, in-process
+    pipeline_env(env)                the caller's environment minus IOM_*, this checkout importable, plus env
+    pipeline_process(args, env)      `python -m pipeline *args` run to its end, output captured as text
+    start_pipeline(args, env)        the same, started and left running (a Popen), for signals and races
 
 Fixtures
     seed_archive      a copy of the committed `raw/` archive (the five seed dumps) under tmp_path
@@ -24,7 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,10 @@ from tests.pg import lake_catalog, pg_cluster  # noqa: F401 (fixtures: a throwaw
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPO_RAW = REPO_ROOT / "raw"
+
+#: how long a pipeline subprocess may take before it counts as hung: a liveness bound, not a speed claim,
+#: so generous enough for a full ingest on a 2-core machine that other jobs load (one took 60 s at load 14)
+PATIENCE_S = 240.0
 
 #: key columns to order each table by when comparing whole tables
 TABLE_KEYS = {
@@ -166,9 +173,64 @@ allowed_hosts = ["127.0.0.1:9"]
 )
 
 
+def pipeline_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment a pipeline subprocess gets: no `IOM_*` variable of the caller leaks into it.
+
+    This checkout goes first on PYTHONPATH (the code under test, not an installed copy); `env`
+    then adds or overrides variables, and a value of None removes one.
+    """
+    full = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return full
+
+
+def pipeline_process(
+    args: Sequence[str],
+    env: Mapping[str, str | None] | None = None,
+    *,
+    cwd: Path | None = None,
+    timeout: float = PATIENCE_S,
+    **popen: Any,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline *args` as cron runs it, to its end, its output captured as text.
+
+    `env` is applied over `pipeline_env()`; `timeout` bounds a hang (a liveness bound, never a
+    speed claim: PATIENCE_S by default); `popen` passes on to subprocess.run (`preexec_fn=...`).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        env=pipeline_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **popen,
+    )
+
+
+def start_pipeline(
+    args: Sequence[str], env: Mapping[str, str | None] | None = None, *, cwd: Path | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """`python -m pipeline *args` started and left running, for a test that signals, kills or races it.
+
+    stdout and stderr are pipes unless `popen` says otherwise (`stderr=subprocess.DEVNULL`,
+    `start_new_session=True`, ...).
+    """
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args], cwd=cwd, env=pipeline_env(env), text=True, **options
+    )
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """`run_cli(*args, env=None, timeout=60) -> CompletedProcess`: `python -m pipeline *args`.
+    """`run_cli(*args, env=None, timeout=PATIENCE_S) -> CompletedProcess`: `python -m pipeline *args`.
 
     The subprocess runs in `tmp_path` with every `IOM_*` variable of the caller removed, and
     `IOM_DB=tmp_path/warehouse.duckdb`, `IOM_RAW=tmp_path/raw` (the directory `seed_archive` /
@@ -181,28 +243,15 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """
     sources = tmp_path / "sources-closed-port.toml"
     sources.write_text(_CLOSED_PORT_SOURCES, encoding="utf-8")
+    defaults = {
+        "IOM_DB": str(tmp_path / "warehouse.duckdb"),
+        "IOM_RAW": str(tmp_path / "raw"),
+        "IOM_SOURCES": str(sources),
+    }
 
     def run(
-        *args: str, env: dict[str, str | None] | None = None, timeout: float = 60
+        *args: str, env: dict[str, str | None] | None = None, timeout: float = PATIENCE_S
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        full_env["IOM_DB"] = str(tmp_path / "warehouse.duckdb")
-        full_env["IOM_RAW"] = str(tmp_path / "raw")
-        full_env["IOM_SOURCES"] = str(sources)
-        for key, value in (env or {}).items():
-            if value is None:
-                full_env.pop(key, None)
-            else:
-                full_env[key] = value
-        return subprocess.run(
-            [sys.executable, "-m", "pipeline", *args],
-            cwd=tmp_path,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return pipeline_process(args, {**defaults, **(env or {})}, cwd=tmp_path, timeout=timeout)
 
     return run

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from pipeline.runs import RunSummary
 from pipeline.sources import load_sources
 from pipeline.urls import canonical_url
 from pipeline.warehouse import WorkingCopy, migrate
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, pipeline_process, start_pipeline
 from tests.replica import Fault, Replica
 
 
@@ -62,11 +61,7 @@ def read(workdir: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
+    return pipeline_process(args, timeout=timeout)
 
 
 def canon(urls: set[str] | list[str]) -> set[str]:
@@ -360,11 +355,8 @@ def test_a_killed_crawl_restarted_ends_like_an_uninterrupted_one(tmp_path: Path)
         total = len(rep.requests)
         rep.clear_requests()
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-        env["PYTHONPATH"] = str(REPO_ROOT)
         args = ["ingest", "--sources", str(sources), "--db", str(killed / "w.duckdb"), "--raw", str(killed / "raw")]
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = start_pipeline(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while len(rep.requests) < total // 2 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)

@@ -24,22 +24,18 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import PATIENCE_S, pipeline_env, pipeline_process, start_pipeline
 from tests.fault_table import fault_case
 from tests.replica import Fault, Replica
-
-#: how long a subprocess may take to reach a step or to end (a liveness bound, not a speed claim)
-PATIENCE_S = 240.0
-
 
 # --- subprocesses -------------------------------------------------------------------------------
 
@@ -48,15 +44,8 @@ class Run:
     """`python -m pipeline ARGS` started in its own session, its stderr read line by line as it comes."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", *args],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its parse workers share the session: none may outlive it
-        )
+        # its own session: its parse workers share it, and none may outlive the run
+        self.proc = start_pipeline(args, env, cwd=cwd, start_new_session=True)
         self.lines: list[str] = []
         self.stdout = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -78,6 +67,12 @@ class Run:
                 self.finish()
                 pytest.fail(f"never reached {what}\n{self.stderr}")
             time.sleep(0.01)
+
+    def signal_when(self, ready: Callable[[], bool], what: str, signum: int) -> int:
+        """Send `signum` once the run is seen in `what`; its exit status once it has ended."""
+        self.wait_until(ready, what)
+        os.kill(self.proc.pid, signum)
+        return self.finish()
 
     def finish(self) -> int:
         assert self.proc.stdout is not None
@@ -171,22 +166,20 @@ def rep(replica: Replica) -> Iterator[Replica]:
 
 
 def environment(tmp: Path, rep: Replica, raw: Path, db: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
     sources = rep.write_sources(tmp / "replica-sources.toml")
-    env.update(PYTHONPATH=str(REPO_ROOT), IOM_DB=str(db), IOM_RAW=str(raw), IOM_SOURCES=str(sources), **extra)
-    return env
+    return pipeline_env({"IOM_DB": str(db), "IOM_RAW": str(raw), "IOM_SOURCES": str(sources), **extra})
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PATIENCE_S,
-        check=False,
-    )
+def run(args: list[str], env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.CompletedProcess[str]:
+    return pipeline_process(args, env, cwd=cwd, **popen)
+
+
+def run_without_write_anywhere(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`run` as root without the capability to write anywhere (skips where it cannot be dropped)."""
+    try:
+        return run(args, env, cwd, preexec_fn=_drop_write_anywhere)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +213,7 @@ def test_a_signal_in_the_crawl_ends_the_run_interrupted_and_the_next_run_finishe
     rep.add_fault(Fault.slow(r".*", delay=0.3, times=None))  # a crawl long enough to be caught in
     ingest = Run(["ingest"], env, tmp_path)
     fetchlog = raw / "fetchlog.jsonl"
-    ingest.wait_until(lambda: fetchlog.exists() and fetchlog.read_text().count("\n") >= 3, "the crawl")
-    os.kill(ingest.proc.pid, signum)
-    code = ingest.finish()
+    code = ingest.signal_when(lambda: fetchlog.exists() and fetchlog.read_text().count("\n") >= 3, "the crawl", signum)
     rep.clear_faults()
 
     assert code == expected_exits(request)[signum], ingest.stderr
@@ -265,9 +256,7 @@ def test_a_signal_in_the_load_keeps_the_published_warehouse_and_the_next_run_goe
     published = sha(db)
 
     ingest = Run(["ingest", "--offline"], env, tmp_path)
-    ingest.wait_until(lambda: any(line.startswith("parse:") for line in ingest.lines), "the load")
-    os.kill(ingest.proc.pid, signum)
-    code = ingest.finish()
+    code = ingest.signal_when(lambda: any(line.startswith("parse:") for line in ingest.lines), "the load", signum)
 
     assert code == expected_exits(request)[signum], ingest.stderr
     assert "Traceback" not in ingest.stderr
@@ -297,17 +286,16 @@ def test_a_run_stopped_in_its_crawl_never_publishes_an_earlier_stopped_run_s_hal
     assert run(["ingest", "--offline", "--source", "migrantprotection.iom.int"], env, tmp_path).returncode == 0
     published = sha(db)
     load = Run(["ingest", "--offline"], env, tmp_path)
-    load.wait_until(lambda: any(line.startswith("parse:") for line in load.lines), "the load")
-    os.kill(load.proc.pid, signal.SIGTERM)
-    assert load.finish() == 143, load.stderr
+    code = load.signal_when(lambda: any(line.startswith("parse:") for line in load.lines), "the load", signal.SIGTERM)
+    assert code == 143, load.stderr
 
     rep.add_fault(Fault.slow(r".*", delay=0.3, times=None))
     fetchlog = tmp_path / "raw" / "fetchlog.jsonl"
     lines_before = fetchlog.read_text().count("\n") if fetchlog.exists() else 0
     crawl = Run(["ingest"], env, tmp_path)
-    crawl.wait_until(lambda: fetchlog.exists() and fetchlog.read_text().count("\n") >= lines_before + 3, "the crawl")
-    os.kill(crawl.proc.pid, signal.SIGTERM)
-    code = crawl.finish()
+    code = crawl.signal_when(
+        lambda: fetchlog.exists() and fetchlog.read_text().count("\n") >= lines_before + 3, "the crawl", signal.SIGTERM
+    )
     rep.clear_faults()
 
     assert code == 143, crawl.stderr
@@ -329,9 +317,9 @@ def test_a_run_stopped_in_its_crawl_never_publishes_an_earlier_stopped_run_s_hal
 def test_a_signal_in_the_dedup_pass_is_rolled_back_and_the_next_run_runs_it(tmp_path, rep, reference, request):
     db, env = _offline_env(tmp_path, rep, reference)
     ingest = Run(["-v", "ingest", "--offline"], env, tmp_path)
-    ingest.wait_until(lambda: any("dedup step: started" in line for line in ingest.lines), "the dedup pass")
-    os.kill(ingest.proc.pid, signal.SIGTERM)
-    code = ingest.finish()
+    code = ingest.signal_when(
+        lambda: any("dedup step: started" in line for line in ingest.lines), "the dedup pass", signal.SIGTERM
+    )
 
     assert code == expected_exits(request)[signal.SIGTERM], ingest.stderr
     assert "Traceback" not in ingest.stderr
@@ -526,18 +514,7 @@ def test_a_forbidden_folder_is_refused_in_one_line(tmp_path, rep, seed_archive, 
     db = locked / "warehouse.duckdb" if which == "warehouse" else tmp_path / "warehouse.duckdb"
     locked.chmod(0o555)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline", "ingest"],
-            cwd=tmp_path,
-            env=environment(tmp_path, rep, raw, db),
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE_S,
-            preexec_fn=_drop_write_anywhere,
-            check=False,
-        )
-    except subprocess.SubprocessError as exc:
-        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {exc}")
+        done = run_without_write_anywhere(["ingest"], environment(tmp_path, rep, raw, db), tmp_path)
     finally:
         locked.chmod(0o755)
     assert done.returncode == fault_case(request)["exit"], done.stderr
@@ -591,21 +568,8 @@ def test_a_last_run_file_that_cannot_be_written_is_said_in_one_line(tmp_path, se
     blocker = tmp_path / "warehouse.duckdb.last-run.json.tmp"
     blocker.write_text("")
     blocker.chmod(0o444)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env.update(PYTHONPATH=str(REPO_ROOT), IOM_DB=str(db), IOM_RAW=str(seed_archive))
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline", "ingest", "--offline"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=PATIENCE_S,
-            preexec_fn=_drop_write_anywhere,
-            check=False,
-        )
-    except subprocess.SubprocessError as exc:
-        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {exc}")
+    env = pipeline_env({"IOM_DB": str(db), "IOM_RAW": str(seed_archive)})
+    done = run_without_write_anywhere(["ingest", "--offline"], env, tmp_path)
     assert done.returncode == fault_case(request)["exit"], done.stderr
     line = one_error_line(done.stderr)
     assert "permission denied (EACCES)" in line and str(blocker) in line and "was published" in line

@@ -24,11 +24,10 @@ import duckdb
 import pytest
 
 from pipeline.lake import connect_lake, duplicate_keys, translate
+from tests.conftest import pipeline_env, pipeline_process, start_pipeline
 from tests.pg import PgCluster
 from tests.replica import Replica
 from tests.test_bad_input import add_bad_pages
-
-REPO = Path(__file__).resolve().parent.parent
 
 #: columns that name a run or a time: they differ between any two loads and say nothing of the content
 VOLATILE = {"run_id", "first_run_id", "parsed_run_id", "dedup_run_id", "first_dedup_run_id", "last_dedup_run_id"}
@@ -38,24 +37,13 @@ COMPARED = ["raw_pages", "sightings", "fetches", "rejects", "edition_members", "
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
+    return pipeline_env(extra)
 
 
 def cli(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
     # a lake made without --data-path goes under the test's folder, never the repository's default
     env.setdefault("IOM_LAKE_DATA", str(cwd / "default-lake-data"))
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=cwd,
-        env=_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return pipeline_process(args, env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -233,9 +221,6 @@ def _worker(
     spec: str, raw: Path, data: Path, names: list[str], cwd: Path, *, dedup: bool = False, **env: str
 ) -> subprocess.Popen[str]:
     args = [
-        sys.executable,
-        "-m",
-        "pipeline",
         "ingest",
         "--offline",
         *([] if dedup else ["--no-dedup"]),
@@ -248,15 +233,7 @@ def _worker(
     ]
     args += [a for name in names for a in ("--source", name)]
     # its own process group: kill -9 takes the worker and its parse processes, as a crashed machine would
-    return subprocess.Popen(
-        args,
-        cwd=cwd,
-        env=_env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start_pipeline(args, env, cwd=cwd, start_new_session=True)
 
 
 def assert_all_finished(workers: list[subprocess.Popen[str]]) -> None:
