@@ -1,0 +1,350 @@
+"""The stages of a run and the record files between parse and load.
+
+Why files: a stage that hands off in memory cannot be run alone, and a crash loses its work.
+`parse` writes one JSON Lines file per batch of pages (a page result per line, its sightings
+serialised through `models.SightingRecord`) under the warehouse's build folder; `load` reads
+them, writes each batch in one transaction and removes its file once that is committed. A
+killed parse leaves whole files only (each is written aside and renamed into place), so the next
+`parse` skips the pages they hold and the next `load` loads them: nothing parsed is lost or
+loaded twice. `ingest` runs the same functions in order, the load taking each file as soon as
+the parse has written it, so both cores parse while the loading process loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
+from pipeline.load import complete_from_details, register_fetches, register_pages, register_walks, write_batch
+from pipeline.page_result import PageResult, ParsedPages, archive_failure
+
+if TYPE_CHECKING:
+    from pipeline.lake import LakeSpec
+    from pipeline.runs import RunSummary
+
+#: progress callback: (stage, done, total)
+Progress = Callable[[str, int, int], None]
+
+#: the record files' folder inside the warehouse's build folder
+RECORDS = "records"
+SUFFIX = ".jsonl"
+
+
+def records_dir(where: Path | LakeSpec, sources: frozenset[str] | None = None) -> Path:
+    """Where the record files of a warehouse wait for their load.
+
+    One folder per selection of sources: lake workers split by `--source` each load only the
+    batches they parsed. A DuckDB file keeps them beside its working copy (`.build/`); a lake
+    in its data folder's `.build/`.
+    """
+    if isinstance(where, Path):
+        build = where.parent / ".build"
+    else:  # a lake: its data folder is the only local folder it names
+        build = (where.data_path or where.default_data_path or Path("warehouse")) / ".build"
+    part = "all" if sources is None else hashlib.sha256("\n".join(sorted(sources)).encode()).hexdigest()[:12]
+    return build / RECORDS / part
+
+
+def batch_key(page_ids: Sequence[str]) -> str:
+    """A batch's name: the hash of its pages, so the same pages cut the same way name the same file."""
+    return hashlib.sha256("\n".join(page_ids).encode()).hexdigest()[:20]
+
+
+# -- the record file format --------------------------------------------------------------------
+
+
+def _line(result: PageResult, counted: bool) -> str:
+    """One page result as one JSON line; `counted` False for a damaged page not parsed this run."""
+    from pipeline.models import SightingRecord
+
+    records = list(result.sightings)
+    for row in result.rows:  # a worker's results come as rows: back into the model's fields
+        fields = {name: row[name] for name in SightingRecord.model_fields}
+        fields["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        records.append(SightingRecord.model_construct(**fields))
+    line = {
+        "entry": asdict(result.entry),
+        "sightings": [record.model_dump(mode="json") for record in records],
+        "rejects": result.rejects,
+        "error": result.error,
+        "page_info": result.page_info,
+        "shape_mismatch": result.shape_mismatch,
+        "archive_error": result.archive_error,
+        "keep_rows": result.keep_rows,
+        "counted": counted,
+    }
+    return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def write_records(folder: Path, results: Sequence[PageResult], *, counted: bool = True) -> Path:
+    """Write one batch's record file atomically (aside, then renamed); returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{batch_key([r.entry.page_id for r in results])}{SUFFIX}"
+    aside = path.with_suffix(".tmp")
+    with aside.open("w", encoding="utf-8") as out:
+        for result in results:
+            out.write(_line(result, counted) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(aside, path)
+    return path
+
+
+def read_records(path: Path) -> list[tuple[PageResult, bool]]:
+    """The page results of one record file, each with whether it counts as a page parsed this run."""
+    from pipeline.models import SightingRecord
+
+    results = []
+    with path.open(encoding="utf-8") as lines:
+        for text in lines:
+            line = json.loads(text)
+            result = PageResult(
+                ArchiveEntry(**line["entry"]),
+                sightings=[SightingRecord.model_construct(**s) for s in line["sightings"]],
+                rejects=line["rejects"],
+                error=line["error"],
+                page_info=line["page_info"],
+                shape_mismatch=line["shape_mismatch"],
+                archive_error=line["archive_error"],
+                keep_rows=line["keep_rows"],
+            )
+            results.append((result, bool(line["counted"])))
+    return results
+
+
+def pending_files(folder: Path) -> list[Path]:
+    """Record files waiting for their load, oldest first (the order they were parsed in)."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def _covered(files: Iterable[Path]) -> set[str]:
+    """Pages the record files already hold (parsed by a run that did not load them)."""
+    covered: set[str] = set()
+    for path in files:
+        with path.open(encoding="utf-8") as lines:
+            covered.update(ArchiveEntry(**json.loads(text)["entry"]).page_id for text in lines)
+    return covered
+
+
+# -- parse: raw/ -> record files ----------------------------------------------------------------
+
+
+def archived_entries(archive: Archive, sources: frozenset[str] | None) -> list[ArchiveEntry]:
+    """The archived pages a run considers: not auxiliary files, and only the sources asked for."""
+    return [
+        e for e in archive.entries() if e.format not in AUXILIARY_FORMATS and (sources is None or e.source in sources)
+    ]
+
+
+class Parse:
+    """The parse stage, planned: which pages to parse; iterating it writes their record files.
+
+    Planned from the warehouse (read only: which pages an earlier run parsed) and the archive;
+    every body is checked against its hash, parsed or not: a page not parsed this run whose
+    body is damaged gets a record of its reject (its warehouse rows are kept, since nothing
+    replaces them). Pages the record files already hold are not parsed again. Iterating yields
+    every record file the load should take: those already there first, then each new one as
+    soon as it is written.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection | None,
+        archive: Archive,
+        folder: Path,
+        *,
+        reparse: bool = False,
+        sources: frozenset[str] | None = None,
+        batch_pages: int = 200,
+        parse_timeout_s: float = 60.0,
+        parse_workers: int = 2,
+        parsed_pages: ParsedPages | None = None,
+    ) -> None:
+        self.archive = archive
+        self.folder = folder
+        self.batch_pages = batch_pages
+        self.parse_timeout_s = parse_timeout_s
+        self.parse_workers = parse_workers
+        self.parsed_pages = parsed_pages
+        self.entries = archived_entries(archive, sources)
+        checked: dict[str, str | None] = {}
+
+        def problem(sha: str) -> str | None:
+            """Each object read and hashed at most once here; pages parsed this run are checked by their read."""
+            if sha not in checked:
+                checked[sha] = archive.object_problem(sha)
+            return checked[sha]
+
+        status = _statuses(con, self.entries, problem)
+        if reparse:  # every page is parsed again: what waits from an earlier parse is stale
+            for path in pending_files(folder):
+                path.unlink()
+        self.todo = [e for e in self.entries if reparse or status.get(e.page_id, "pending") == "pending"]
+        todo_ids = {e.page_id for e in self.todo}
+        self.skipped = len(self.entries) - len(self.todo)
+        #: pages parsed already: a damaged body among them is said and recorded, its rows kept
+        self.untouched = [
+            archive_failure(e, why) for e in self.entries if e.page_id not in todo_ids and (why := problem(e.sha256))
+        ]
+        for result in self.untouched:
+            result.keep_rows = True
+        #: a page that was parsed before keeps its rows when its body cannot be read now
+        self.parsed_before = {page_id for page_id, s in status.items() if s != "pending"}
+
+    def __iter__(self) -> Iterator[Path]:
+        waiting = pending_files(self.folder)
+        covered = _covered(waiting)
+        yield from waiting
+        untouched = [r for r in self.untouched if r.entry.page_id not in covered]
+        if untouched:
+            yield write_records(self.folder, untouched, counted=False)
+        handed: list[PageResult] = []
+        rest: list[ArchiveEntry] = []
+        for entry in self.todo:
+            if entry.page_id in covered:
+                continue
+            ready = self.parsed_pages.take(entry.page_id) if self.parsed_pages is not None else None
+            if ready is None:
+                rest.append(entry)
+            else:
+                ready.entry = entry
+                handed.append(ready)
+        for results in _chunks(handed, self.batch_pages):
+            yield write_records(self.folder, results)
+        if not rest:
+            return
+        # the parse stack is imported only when there is a page to parse: a run with nothing new,
+        # or one whose crawl handed every page over, never loads the parsers
+        from pipeline.parse_batches import BatchPool
+
+        # workers read, check, parse and validate each batch; this process writes its record file
+        with BatchPool(self.archive.root, self.parse_timeout_s, self.parse_workers) as pool:
+            for results in pool.map(_chunks(rest, self.batch_pages)):
+                for result in results:
+                    if result.archive_error:
+                        result.keep_rows = result.entry.page_id in self.parsed_before
+                yield write_records(self.folder, results)
+
+
+def _statuses(
+    con: duckdb.DuckDBPyConnection | None, entries: Sequence[ArchiveEntry], problem: Callable[[str], str | None]
+) -> dict[str, str]:
+    """Each known page's parse status, a page that failed only on a body now whole counting as pending.
+
+    The crawler fetches such a body again (same bytes, same page_id); without this the page
+    would stay `failed` until someone ran --reparse.
+    """
+    if con is None:  # no warehouse yet: every page is new
+        return {}
+    status = dict(con.execute("SELECT page_id, parse_status FROM raw_pages").fetchall())
+    failed = con.execute(
+        "SELECT page_id, sha256 FROM raw_pages "
+        "WHERE parse_status = 'failed' AND starts_with(parse_error, 'archive object ')"
+    ).fetchall()
+    listed = {e.page_id for e in entries}
+    for page_id, sha in failed:
+        if page_id in listed and problem(sha) is None:
+            status[page_id] = "pending"
+    return status
+
+
+# -- load: record files -> warehouse ------------------------------------------------------------
+
+
+def load_stage(
+    con: duckdb.DuckDBPyConnection,
+    archive: Archive,
+    summary: RunSummary,
+    files: Iterable[Path],
+    *,
+    sources: frozenset[str] | None = None,
+    total: int = 0,
+    progress: Progress | None = None,
+) -> Loaded:
+    """Register the archived pages, load each record file in one transaction and remove it, then the fetch log."""
+    entries = archived_entries(archive, sources)
+    summary.pages_archived = len(entries)
+    summary.pages_new = register_pages(con, summary.run_id, entries)
+    done = 0
+    had_work = False
+    for path in files:
+        lines = read_records(path)
+        counted = [result for result, count in lines if count]
+        for result, count in lines:
+            if not count:  # a damaged page parsed before: said, its reject recorded, its rows kept
+                summary.failures.append(describe(result.entry, result.error or ""))
+                summary.archive_damage.append(describe(result.entry, result.error or ""))
+            elif result.archive_error:
+                summary.archive_damage.append(describe(result.entry, result.error or ""))
+        if counted:
+            had_work = True
+            done = _load_batch(con, summary, [r for r, _ in lines], done, max(total, done + len(counted)), progress)
+        else:
+            summary.rejects_added += write_batch(con, summary.run_id, [r for r, _ in lines])[1]
+        path.unlink()  # committed: the batch is in the warehouse, its file has done its job
+    logged = [r for r in FetchLog(archive.root).records() if sources is None or r.get("source") in sources]
+    register_fetches(con, logged)
+    walks = register_walks(con, logged)
+    complete_from_details(con)
+    return Loaded(had_work, walks)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a load tells the steps after it."""
+
+    #: some page was to be parsed: a run that had work and parsed nothing failed
+    had_work: bool
+    #: section walks the fetch log added: the dedup step brings the change log up to date for them
+    new_walks: int
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    summary: RunSummary,
+    results: list[PageResult],
+    done: int,
+    total: int,
+    progress: Progress | None,
+) -> int:
+    """Write one batch of parsed pages and count its outcomes on the run; returns pages done."""
+    added, rejected = write_batch(con, summary.run_id, results)
+    summary.sightings_added += added
+    summary.rejects_added += rejected
+    for result in results:
+        if result.ok:
+            summary.pages_parsed += 1
+        else:
+            summary.pages_failed += 1
+            summary.failures.append(describe(result.entry, result.error or ""))
+            if result.shape_mismatch:
+                summary.layout_alerts.append(describe(result.entry, result.error or ""))
+            continue
+        # a record given up on inside a good page is named too, with its position
+        for reject in result.rejects:
+            where = f"record {reject.get('position')} rejected at {reject['stage']}"
+            summary.failures.append(describe(result.entry, f"{where}: {reject['reason']}"))
+    done += len(results)
+    if progress:
+        progress("parse", done, total)
+    return done
+
+
+def describe(entry: ArchiveEntry, reason: str) -> str:
+    where = entry.url or entry.label or entry.sha256[:12]
+    return f"{entry.format} page {entry.page_id} ({where}): {reason}"
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]
