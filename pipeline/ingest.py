@@ -21,7 +21,7 @@ from pipeline.page_result import ParsedPages
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
 from pipeline.settings import default
 from pipeline.sources import SourcesFile
-from pipeline.stages import Parse, Progress, load_stage
+from pipeline.stages import Parse, Progress, load_stage, run_status
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
 from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources
 
@@ -101,7 +101,7 @@ def parse_and_load(
             withdraw_after_walks=options.withdraw_after_walks,
         )
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
-        summary.status = _status(summary, loaded.had_work)
+        summary.status = run_status(summary, loaded.had_work)
     return summary
 
 
@@ -175,14 +175,6 @@ def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | No
     if overrides_path is not None and overrides_path.exists():
         overrides = hashlib.sha256(overrides_path.read_bytes()).hexdigest()[:16]
     return f"{count}:{last_run}:{ids}:{overrides}"
-
-
-def _status(summary: RunSummary, had_work: bool) -> str:
-    if had_work and summary.pages_parsed == 0:
-        return "failed"
-    if summary.pages_failed or summary.archive_damage:
-        return "partial"
-    return "ok"
 
 
 def quarantine_step(con: duckdb.DuckDBPyConnection, archive: Archive, summary: RunSummary) -> None:

@@ -200,14 +200,32 @@ class Parse:
             result.keep_rows = True
         #: a page that was parsed before keeps its rows when its body cannot be read now
         self.parsed_before = {page_id for page_id, s in status.items() if s != "pending"}
+        #: what iterating did, for the `parse` command's line: files found waiting, files written,
+        #: pages written (parsed, or failed with their reason), damaged bodies met
+        self.files_waiting = 0
+        self.files_written = 0
+        self.pages_ok = 0
+        self.pages_failed = 0
+        self.damaged = 0
+
+    def _write(self, results: Sequence[PageResult], counted: bool = True) -> Path:
+        path = write_records(self.folder, results, counted=counted)
+        self.files_written += 1
+        for result in results:
+            self.damaged += result.archive_error
+            if counted:
+                self.pages_ok += result.ok
+                self.pages_failed += not result.ok
+        return path
 
     def __iter__(self) -> Iterator[Path]:
         waiting = pending_files(self.folder)
         covered = _covered(waiting)
+        self.files_waiting = len(waiting)
         yield from waiting
         untouched = [r for r in self.untouched if r.entry.page_id not in covered]
         if untouched:
-            yield write_records(self.folder, untouched, counted=False)
+            yield self._write(untouched, counted=False)
         handed: list[PageResult] = []
         rest: list[ArchiveEntry] = []
         for entry in self.todo:
@@ -220,7 +238,7 @@ class Parse:
                 ready.entry = entry
                 handed.append(ready)
         for results in _chunks(handed, self.batch_pages):
-            yield write_records(self.folder, results)
+            yield self._write(results)
         if not rest:
             return
         # the parse stack is imported only when there is a page to parse: a run with nothing new,
@@ -233,7 +251,7 @@ class Parse:
                 for result in results:
                     if result.archive_error:
                         result.keep_rows = result.entry.page_id in self.parsed_before
-                yield write_records(self.folder, results)
+                yield self._write(results)
 
 
 def _statuses(
@@ -338,6 +356,15 @@ def _load_batch(
     if progress:
         progress("parse", done, total)
     return done
+
+
+def run_status(summary: RunSummary, had_work: bool) -> str:
+    """A loaded run's status: failed when it had pages to parse and parsed none, partial when any failed."""
+    if had_work and summary.pages_parsed == 0:
+        return "failed"
+    if summary.pages_failed or summary.archive_damage:
+        return "partial"
+    return "ok"
 
 
 def describe(entry: ArchiveEntry, reason: str) -> str:
