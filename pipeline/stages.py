@@ -12,6 +12,7 @@ the parse has written it, so both cores parse while the loading process loads.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -35,7 +36,8 @@ Progress = Callable[[str, int, int], None]
 
 #: the record files' folder inside the warehouse's build folder
 RECORDS = "records"
-SUFFIX = ".jsonl"
+#: gzip, level 1: the record files share the warehouse's disk, and shrink to a quarter (92 KB -> 21 KB, the seeds)
+SUFFIX = ".jsonl.gz"
 
 
 def records_dir(where: Path | LakeSpec, sources: frozenset[str] | None = None) -> Path:
@@ -88,13 +90,20 @@ def write_records(folder: Path, results: Sequence[PageResult], *, counted: bool 
     """Write one batch's record file atomically (aside, then renamed); returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{batch_key([r.entry.page_id for r in results])}{SUFFIX}"
-    aside = path.with_suffix(".tmp")
-    with aside.open("w", encoding="utf-8") as out:
-        for result in results:
-            out.write(_line(result, counted) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(aside, path)
+    aside = path.with_name(path.name + ".tmp")
+    try:
+        with aside.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
+            for result in results:
+                out.write((_line(result, counted) + "\n").encode())
+            out.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(aside, path)
+    except OSError as exc:  # a full or read-only disk: no half file left, and the error names the file
+        aside.unlink(missing_ok=True)
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
     return path
 
 
@@ -103,7 +112,7 @@ def read_records(path: Path) -> list[tuple[PageResult, bool]]:
     from pipeline.models import SightingRecord
 
     results = []
-    with path.open(encoding="utf-8") as lines:
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
         for text in lines:
             line = json.loads(text)
             result = PageResult(
@@ -131,7 +140,7 @@ def _covered(files: Iterable[Path]) -> set[str]:
     """Pages the record files already hold (parsed by a run that did not load them)."""
     covered: set[str] = set()
     for path in files:
-        with path.open(encoding="utf-8") as lines:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
             covered.update(ArchiveEntry(**json.loads(text)["entry"]).page_id for text in lines)
     return covered
 
@@ -219,6 +228,9 @@ class Parse:
         return path
 
     def __iter__(self) -> Iterator[Path]:
+        if self.folder.is_dir():  # a file a killed parse was writing: its pages are parsed again
+            for torn in self.folder.glob(f"*{SUFFIX}.tmp"):
+                torn.unlink()
         waiting = pending_files(self.folder)
         covered = _covered(waiting)
         self.files_waiting = len(waiting)

@@ -8,6 +8,7 @@ warehouse an uninterrupted ingest gives. Real archives, real subprocesses, real 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -79,12 +80,12 @@ def test_parse_then_load_builds_what_ingest_builds(seed_archive: Path, tmp_path:
     parsed = pipeline(["parse"], staged, seed_archive)
     assert parsed.returncode == 0, parsed.stderr
     assert "5 pages parsed, 0 failed" in parsed.stdout
-    files = list(records_folder(staged).glob("*.jsonl"))
+    files = list(records_folder(staged).glob("*.jsonl.gz"))
     assert files, "parse leaves its batches for the load"
     assert not list(records_folder(staged).glob("*.tmp")), "only whole files are left"
     assert not staged.exists(), "parse writes no warehouse"
     # a record file is JSON Lines: one page a line, its sightings as the warehouse's records
-    lines = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for f in files for line in gzip.decompress(f.read_bytes()).decode().splitlines()]
     assert len(lines) == 5
     assert all(line["sightings"] and line["entry"]["sha256"] for line in lines)
 
@@ -104,7 +105,7 @@ def test_parse_then_load_builds_what_ingest_builds(seed_archive: Path, tmp_path:
     again = pipeline(["parse"], staged, seed_archive)
     assert again.returncode == 0, again.stderr
     assert "0 pages parsed, 0 failed, 5 already done" in again.stdout
-    assert not list(records_folder(staged).glob("*.jsonl"))
+    assert not list(records_folder(staged).glob("*.jsonl.gz"))
 
 
 def test_load_with_no_record_file_loads_nothing_and_succeeds(seed_archive: Path, tmp_path: Path) -> None:
@@ -149,13 +150,14 @@ def test_a_killed_parse_is_finished_by_the_next_parse_and_load(tmp_path: Path) -
         text=True,
     )
     deadline = time.monotonic() + 300  # bounds a hang only
-    while not list(folder.glob("*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
+    while not list(folder.glob("*.jsonl.gz")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    held = [line for f in folder.glob("*.jsonl") for line in f.read_text(encoding="utf-8").splitlines()]
+    held = [line for f in folder.glob("*.jsonl.gz") for line in gzip.decompress(f.read_bytes()).decode().splitlines()]
     assert 0 < len(held) < pages, "killed half-way: some batches written, not all"
+    assert all(json.loads(line)["entry"]["sha256"] for line in held), "every file left is whole"
 
     resumed = pipeline(["parse"], staged, raw, **small_batches)
     assert resumed.returncode == 0, resumed.stderr
