@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,21 +60,29 @@ def batch_key(page_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(page_ids).encode()).hexdigest()[:20]
 
 
+#: an archive entry's fields, as its manifest line has them (asdict copies deeply, for nothing here)
+_ENTRY_FIELDS = tuple(f.name for f in fields(ArchiveEntry))
+
+
 # -- the record file format --------------------------------------------------------------------
 
 
 def _line(result: PageResult, counted: bool) -> str:
-    """One page result as one JSON line; `counted` False for a damaged page not parsed this run."""
-    from pipeline.models import SightingRecord
+    """One page result as one JSON line; `counted` False for a damaged page not parsed this run.
 
-    records = list(result.sightings)
-    for row in result.rows:  # a worker's results come as rows: back into the model's fields
-        fields = {name: row[name] for name in SightingRecord.model_fields}
-        fields["extra"] = json.loads(row["extra"]) if row["extra"] else {}
-        records.append(SightingRecord.model_construct(**fields))
+    Its sightings are `models.SightingRecord`s in their JSON form (field for field, `extra` an
+    object), written from the warehouse rows the parse workers send (`PageResult.as_rows`): a
+    model built and dumped again here would cost the loading process's core a second per
+    thousand pages, for the same bytes.
+    """
+    sightings = []
+    for row in result.sighting_rows():
+        record = {name: value for name, value in row.items() if name != "source"}  # the page's own source
+        record["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        sightings.append(record)
     line = {
-        "entry": asdict(result.entry),
-        "sightings": [record.model_dump(mode="json") for record in records],
+        "entry": {name: getattr(result.entry, name) for name in _ENTRY_FIELDS},
+        "sightings": sightings,
         "rejects": result.rejects,
         "error": result.error,
         "page_info": result.page_info,
@@ -108,16 +116,23 @@ def write_records(folder: Path, results: Sequence[PageResult], *, counted: bool 
 
 
 def read_records(path: Path) -> list[tuple[PageResult, bool]]:
-    """The page results of one record file, each with whether it counts as a page parsed this run."""
-    from pipeline.models import SightingRecord
+    """The page results of one record file, each with whether it counts as a page parsed this run.
 
+    Sightings come back as warehouse rows (`PageResult.rows`): the loading process never
+    imports the models, and writes what the parse validated.
+    """
     results = []
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for text in lines:
             line = json.loads(text)
+            entry = ArchiveEntry(**line["entry"])
+            rows = []
+            for record in line["sightings"]:
+                extra = json.dumps(record["extra"], ensure_ascii=False) if record["extra"] else None
+                rows.append({**record, "source": entry.source, "extra": extra})
             result = PageResult(
-                ArchiveEntry(**line["entry"]),
-                sightings=[SightingRecord.model_construct(**s) for s in line["sightings"]],
+                entry,
+                rows=rows,
                 rejects=line["rejects"],
                 error=line["error"],
                 page_info=line["page_info"],
@@ -134,6 +149,22 @@ def pending_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """A record file for the load, with its results when this process has just written it.
+
+    Within one `ingest`, the load takes the results the parse holds in memory and does not read
+    the file back (half a second per thousand pages on the loading process's core); the file is
+    what a crash leaves for the next run, removed once the batch is committed either way.
+    """
+
+    path: Path
+    written: list[tuple[PageResult, bool]] | None = None
+
+    def results(self) -> list[tuple[PageResult, bool]]:
+        return self.written if self.written is not None else read_records(self.path)
 
 
 def _covered(files: Iterable[Path]) -> set[str]:
@@ -217,7 +248,7 @@ class Parse:
         self.pages_failed = 0
         self.damaged = 0
 
-    def _write(self, results: Sequence[PageResult], counted: bool = True) -> Path:
+    def _write(self, results: Sequence[PageResult], counted: bool = True) -> RecordFile:
         path = write_records(self.folder, results, counted=counted)
         self.files_written += 1
         for result in results:
@@ -225,16 +256,16 @@ class Parse:
             if counted:
                 self.pages_ok += result.ok
                 self.pages_failed += not result.ok
-        return path
+        return RecordFile(path, [(result, counted) for result in results])
 
-    def __iter__(self) -> Iterator[Path]:
+    def __iter__(self) -> Iterator[RecordFile]:
         if self.folder.is_dir():  # a file a killed parse was writing: its pages are parsed again
             for torn in self.folder.glob(f"*{SUFFIX}.tmp"):
                 torn.unlink()
         waiting = pending_files(self.folder)
         covered = _covered(waiting)
         self.files_waiting = len(waiting)
-        yield from waiting
+        yield from (RecordFile(path) for path in waiting)
         untouched = [r for r in self.untouched if r.entry.page_id not in covered]
         if untouched:
             yield self._write(untouched, counted=False)
@@ -295,7 +326,7 @@ def load_stage(
     con: duckdb.DuckDBPyConnection,
     archive: Archive,
     summary: RunSummary,
-    files: Iterable[Path],
+    files: Iterable[RecordFile | Path],
     *,
     sources: frozenset[str] | None = None,
     total: int = 0,
@@ -307,8 +338,9 @@ def load_stage(
     summary.pages_new = register_pages(con, summary.run_id, entries)
     done = 0
     had_work = False
-    for path in files:
-        lines = read_records(path)
+    for batch in files:
+        record_file = batch if isinstance(batch, RecordFile) else RecordFile(batch)
+        lines = record_file.results()
         counted = [result for result, count in lines if count]
         for result, count in lines:
             if not count:  # a damaged page parsed before: said, its reject recorded, its rows kept
@@ -321,7 +353,7 @@ def load_stage(
             done = _load_batch(con, summary, [r for r, _ in lines], done, max(total, done + len(counted)), progress)
         else:
             summary.rejects_added += write_batch(con, summary.run_id, [r for r, _ in lines])[1]
-        path.unlink()  # committed: the batch is in the warehouse, its file has done its job
+        record_file.path.unlink()  # committed: the batch is in the warehouse, its file has done its job
     logged = [r for r in FetchLog(archive.root).records() if sources is None or r.get("source") in sources]
     register_fetches(con, logged)
     walks = register_walks(con, logged)

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from pipeline.archive import Archive
+from pipeline.models import SightingRecord
 from pipeline.urls import canonical_url
 from tests.conftest import REPO_ROOT, copy_seed_archive
 from tests.replica import Replica
@@ -88,6 +89,10 @@ def test_parse_then_load_builds_what_ingest_builds(seed_archive: Path, tmp_path:
     lines = [json.loads(line) for f in files for line in gzip.decompress(f.read_bytes()).decode().splitlines()]
     assert len(lines) == 5
     assert all(line["sightings"] and line["entry"]["sha256"] for line in lines)
+    for line in lines:  # each sighting in the form of the warehouse's record model, and valid as one
+        for sighting in line["sightings"]:
+            assert set(sighting) == set(SightingRecord.model_fields)
+            SightingRecord.model_validate(sighting)
 
     loaded = pipeline(["load"], staged, seed_archive)
     assert loaded.returncode == 0, loaded.stderr
