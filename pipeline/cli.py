@@ -75,6 +75,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "dedup",
         "Group publication sightings into editions and works (a pass also runs after every ingest).",
     ),
+    "fetch": (
+        "pipeline.stages_cli",
+        "fetch",
+        "Crawl the sites into the raw archive (raw/) and nothing else: `parse` and `load` take it from there.",
+    ),
     "export": (
         "pipeline.export_cli",
         "export_command",
@@ -84,6 +89,16 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "pipeline.lake_cli",
         "lake",
         "Run the warehouse as a DuckLake with its catalog in PostgreSQL (several writers at once).",
+    ),
+    "load": (
+        "pipeline.stages_cli",
+        "load",
+        "Load the record files `parse` wrote into the warehouse, one transaction each, and remove them.",
+    ),
+    "parse": (
+        "pipeline.stages_cli",
+        "parse",
+        "Parse the archived pages the warehouse has not parsed yet into record files, for `load`.",
     ),
     "query": (
         "pipeline.analyst",
@@ -341,12 +356,15 @@ def _run_ingest(run: _IngestRun, settings: Settings, request: _IngestRequest, si
 
 def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOptions:
     from pipeline.ingest import IngestOptions
+    from pipeline.stages import records_dir
 
+    sources = frozenset(request.only_sources) or None
     return IngestOptions(
         reparse=request.reparse,
         full=request.full,
         dedup=not request.no_dedup,
-        sources=frozenset(request.only_sources) or None,
+        sources=sources,
+        records=records_dir(settings.db_path, sources),
         batch_pages=settings.load_batch_pages,
         overrides_path=settings.overrides_file,
         embed_budget=settings.embed_budget,

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
+from pipeline.archive import Archive, FetchLog
 from pipeline.errors import ArchiveError
-from pipeline.load import (
-    complete_from_details,
-    register_fetches,
-    register_pages,
-    register_walks,
-    write_batch,
-    write_rejects,
-)
-from pipeline.page_result import PageResult, ParsedPages, archive_failure
+from pipeline.load import write_rejects
+from pipeline.page_result import ParsedPages
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
 from pipeline.settings import default
 from pipeline.sources import SourcesFile
+from pipeline.stages import Parse, Progress, load_stage, run_status
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
-from pipeline.warehouse import commit_retries, committed, exclusive_dedup, hold_sources
+from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources
 
 if TYPE_CHECKING:
     from pipeline.crawl import CrawlProgress, CrawlReport, SourceReport
@@ -37,10 +33,7 @@ Detach = Callable[[duckdb.DuckDBPyConnection, Callable[[], None]], tuple[duckdb.
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: progress callback: (stage, done, total)
-Progress = Callable[[str, int, int], None]
+__all__ = ["IngestOptions", "Progress", "crawl_step", "dedup_step", "parse_and_load", "quarantine_step", "run_ingest"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +56,8 @@ class IngestOptions:
     stop_early: bool = False
     #: complete walks without an edition before it is withdrawn (Settings.withdraw_after_walks)
     withdraw_after_walks: int = default("withdraw_after_walks")
+    #: where parse leaves its record files for the load (stages.records_dir); None: a private folder
+    records: Path | None = None
 
 
 def parse_and_load(
@@ -73,143 +68,54 @@ def parse_and_load(
     progress: Progress | None = None,
     parsed_pages: ParsedPages | None = None,
 ) -> RunSummary:
-    """Register every archived page, then parse and load those not processed yet.
+    """Parse, load and dedup in order (pipeline/stages.py), the load taking each record file as it is written.
 
-    Pages in `parsed_pages` (parsed by this run's crawl, from the bytes it archived) are validated
-    and loaded without being read and parsed again.
-
-    A page already parsed (or already failed) by an earlier run is skipped unless `reparse`:
-    the archive never changes under a page_id, so parsing it again would only repeat work.
-
-    Every body is checked against its hash on every run, parsed or not: a missing or corrupt
-    object is archive damage (a reject of stage `archive`, status partial, exit 5), and a page
-    whose body cannot be read keeps the rows an earlier run gave it, since nothing replaces them.
+    Pages in `parsed_pages` (parsed by this run's crawl, from the bytes it archived) are written
+    to record files without being read and parsed again. A page already parsed (or already
+    failed) by an earlier run is skipped unless `reparse`: the archive never changes under a
+    page_id. Record files an earlier parse left are loaded first and their pages not parsed again.
     """
-    entries = [
-        e
-        for e in archive.entries()
-        if e.format not in AUXILIARY_FORMATS and (options.sources is None or e.source in options.sources)
-    ]
-    summary.pages_archived = len(entries)
-    summary.pages_new = register_pages(con, summary.run_id, entries)
-    checked: dict[str, str | None] = {}
-
-    def problem(sha: str) -> str | None:
-        """Each object read and hashed at most once here; pages parsed this run are checked by their read."""
-        if sha not in checked:
-            checked[sha] = archive.object_problem(sha)
-        return checked[sha]
-
-    _retry_restored(con, entries, problem)
-    status = dict(con.execute("SELECT page_id, parse_status FROM raw_pages").fetchall())
-    todo = [e for e in entries if options.reparse or status.get(e.page_id) == "pending"]
-    todo_ids = {e.page_id for e in todo}
-    summary.pages_skipped = len(entries) - len(todo)
-    # pages not parsed this run whose body is damaged: said and recorded, their rows kept
-    untouched = [archive_failure(e, why) for e in entries if e.page_id not in todo_ids and (why := problem(e.sha256))]
-    for result in untouched:
-        result.keep_rows = True
-        summary.failures.append(_describe(result.entry, result.error or ""))
-        summary.archive_damage.append(_describe(result.entry, result.error or ""))
-    summary.rejects_added += write_batch(con, summary.run_id, untouched)[1] if untouched else 0
-    done = 0
-    # pages this run's crawl parsed and validated: loaded as they are, not read or parsed again
-    handed: list[PageResult] = []
-    rest: list[ArchiveEntry] = []
-    for entry in todo:
-        ready = parsed_pages.take(entry.page_id) if parsed_pages is not None else None
-        if ready is None:
-            rest.append(entry)
-        else:
-            ready.entry = entry
-            handed.append(ready)
-    for results in _chunks(handed, options.batch_pages):
-        done = _load_batch(con, summary, list(results), done, len(todo), progress)
-    if rest:
-        # the parse stack is imported only when there is a page to parse: a run with nothing new,
-        # or one whose crawl handed every page over, never loads the parsers or the models
-        from pipeline.parse_pool import PagePool
-
-        # workers read, check, parse and validate each batch; this process only loads, meanwhile
-        with PagePool(options.parse_timeout_s, options.parse_workers, root=archive.root) as pool:
-            for results in pool.map(_chunks(rest, options.batch_pages)):
-                for result in results:
-                    if result.archive_error:
-                        summary.archive_damage.append(_describe(result.entry, result.error or ""))
-                        result.keep_rows = status.get(result.entry.page_id) != "pending"
-                done = _load_batch(con, summary, results, done, len(todo), progress)
-    logged = [
-        r for r in FetchLog(archive.root).records() if options.sources is None or r.get("source") in options.sources
-    ]
-    register_fetches(con, logged)
-    walks = register_walks(con, logged)
-    complete_from_details(con)
+    with _records_folder(options) as folder:
+        parse = Parse(
+            con,
+            archive,
+            folder,
+            reparse=options.reparse,
+            sources=options.sources,
+            batch_pages=options.batch_pages,
+            parse_timeout_s=options.parse_timeout_s,
+            parse_workers=options.parse_workers,
+            parsed_pages=parsed_pages,
+        )
+        summary.pages_skipped = parse.skipped
+        loaded = load_stage(
+            con, archive, summary, parse, sources=options.sources, total=len(parse.todo), progress=progress
+        )
     if options.dedup:
         dedup_step(
             con,
             summary,
             options.overrides_path,
             options.embed_budget,
-            new_walks=walks,
+            new_walks=loaded.new_walks,
             withdraw_after_walks=options.withdraw_after_walks,
         )
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
-        summary.status = _status(summary, bool(todo))
+        summary.status = run_status(summary, loaded.had_work)
     return summary
 
 
-def _retry_restored(
-    con: duckdb.DuckDBPyConnection, entries: Sequence[ArchiveEntry], problem: Callable[[str], str | None]
-) -> None:
-    """Parse again the pages that failed only because their body was damaged, now that it is whole.
+@contextlib.contextmanager
+def _records_folder(options: IngestOptions) -> Iterator[Path]:
+    """The run's record files: the warehouse's folder (`stages.records_dir`), or a private one removed after.
 
-    The crawler fetches such a body again (same bytes, same page_id); without this the page
-    would stay `failed` until someone ran --reparse.
+    A caller that names no folder (a test, a benchmark) gets a run that leaves nothing behind.
     """
-    failed = con.execute(
-        "SELECT page_id, sha256 FROM raw_pages "
-        "WHERE parse_status = 'failed' AND starts_with(parse_error, 'archive object ')"
-    ).fetchall()
-    listed = {e.page_id for e in entries}
-    restored = [page_id for page_id, sha in failed if page_id in listed and problem(sha) is None]
-    if restored:
-        committed(
-            con,
-            lambda: con.execute(
-                "UPDATE raw_pages SET parse_status = 'pending' WHERE list_contains(?, page_id)", [restored]
-            ),
-        )
-
-
-def _load_batch(
-    con: duckdb.DuckDBPyConnection,
-    summary: RunSummary,
-    results: list[PageResult],
-    done: int,
-    total: int,
-    progress: Progress | None,
-) -> int:
-    """Write one batch of parsed pages and count its outcomes on the run; returns pages done."""
-    added, rejected = write_batch(con, summary.run_id, results)
-    summary.sightings_added += added
-    summary.rejects_added += rejected
-    for result in results:
-        if result.ok:
-            summary.pages_parsed += 1
-        else:
-            summary.pages_failed += 1
-            summary.failures.append(_describe(result.entry, result.error or ""))
-            if result.shape_mismatch:
-                summary.layout_alerts.append(_describe(result.entry, result.error or ""))
-            continue
-        # a record given up on inside a good page is named too, with its position
-        for reject in result.rejects:
-            where = f"record {reject.get('position')} rejected at {reject['stage']}"
-            summary.failures.append(_describe(result.entry, f"{where}: {reject['reason']}"))
-    done += len(results)
-    if progress:
-        progress("parse", done, total)
-    return done
+    if options.records is not None:
+        yield options.records
+        return
+    with tempfile.TemporaryDirectory(prefix="iom-records-") as private:
+        yield Path(private)
 
 
 def dedup_step(
@@ -269,14 +175,6 @@ def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | No
     if overrides_path is not None and overrides_path.exists():
         overrides = hashlib.sha256(overrides_path.read_bytes()).hexdigest()[:16]
     return f"{count}:{last_run}:{ids}:{overrides}"
-
-
-def _status(summary: RunSummary, had_work: bool) -> str:
-    if had_work and summary.pages_parsed == 0:
-        return "failed"
-    if summary.pages_failed or summary.archive_damage:
-        return "partial"
-    return "ok"
 
 
 def quarantine_step(con: duckdb.DuckDBPyConnection, archive: Archive, summary: RunSummary) -> None:
@@ -448,13 +346,3 @@ def run_ingest(
         raise
     close(con)
     return summary
-
-
-def _describe(entry: ArchiveEntry, reason: str) -> str:
-    where = entry.url or entry.label or entry.sha256[:12]
-    return f"{entry.format} page {entry.page_id} ({where}): {reason}"
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), max(size, 1)):
-        yield items[start : start + size]

@@ -1,0 +1,237 @@
+"""`fetch`, `parse` and `load`: the stages of `ingest`, each run alone from its input files.
+
+Registered lazily by pipeline/cli.py. Each reads what the stage before it left on disk and
+leaves its own output there: fetch the network into raw/, parse raw/ into record files, load the
+record files into the warehouse (`pipeline dedup` then groups editions and works). A stage
+killed half-way is run again and finishes the job from the files it finds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli import EXIT_CONFIG, EXIT_NOTHING_PROCESSED, EXIT_USAGE, _exit_code, _fail, _raw_option, os_error_line
+from pipeline.cli_options import settings_from, warehouse_options
+from pipeline.errors import PipelineError, WarehouseError, io_message
+from pipeline.settings import default_help
+
+_source_option = click.option(
+    "--source",
+    "only_sources",
+    multiple=True,
+    metavar="NAME",
+    help="Only this source (repeatable), as `ingest --source`.",
+)
+
+
+@click.command()
+@warehouse_options()
+@_raw_option
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Sources file (TOML) declaring the sites to crawl. {default_help('sources_file')}",
+)
+@_source_option
+@click.option(
+    "--full", is_flag=True, help="Walk every listing page and re-validate every known page (conditional requests)."
+)
+@click.option("--strict", is_flag=True, help="Exit 3 when a source could not be fetched or pages were lost.")
+def fetch(
+    db: str | None,
+    data_path: Path | None,
+    raw: Path | None,
+    sources_path: Path | None,
+    only_sources: tuple[str, ...],
+    full: bool,
+    strict: bool,
+) -> None:
+    """Crawl the sites into the raw archive (raw/) and nothing else: `parse` and `load` take it from there.
+
+    The warehouse only records the run (its row in `runs`); the crawl's requests go to raw/'s
+    fetch log, which `load` copies into `fetches`.
+    """
+    from pipeline.archive import Archive
+    from pipeline.cli import archive_write_failure, probe_writable, run_exit_code
+    from pipeline.ingest import IngestOptions, crawl_step
+    from pipeline.runs import finish_run, start_run
+    from pipeline.sources import load_sources
+    from pipeline.warehouse import committed, hold_sources, migrate, open_writer
+
+    work = None
+    try:
+        settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
+        declared = load_sources(settings.sources_file, contact=settings.contact)
+        if only_sources:
+            unknown = sorted(set(only_sources) - {s.name for s in declared.sources})
+            if unknown:
+                _fail(f"--source {', '.join(unknown)} is not declared in {settings.sources_file}", EXIT_USAGE)
+            declared = declared.model_copy(update={"sources": [s for s in declared.sources if s.name in only_sources]})
+        archive = Archive(settings.raw_dir)
+        probe_writable(settings.raw_dir)
+        before = len(archive.entries())
+        options = IngestOptions(
+            full=full, parse_timeout_s=settings.parse_timeout_s, stop_early=not settings.walk_to_end
+        )
+        work = open_writer(settings.db_path)
+        con = work.open()
+        migrate(con)
+        hold_sources(con, sorted(only_sources) or None)
+        summary = start_run(con, "fetch", {"full": full, "crawl": True})
+        step = crawl_step(declared, archive, options)
+        work.detach()  # the crawl writes only raw/: no warehouse lock while a site is slow
+        try:
+            step(summary)
+        finally:
+            con = work.reopen()
+        if summary.status == "running":
+            summary.status = "ok"
+        finish_run(con, summary)
+        code = run_exit_code(summary, strict)
+        failure = archive_write_failure(step.report)
+        committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]))
+        work.publish()
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    except OSError as exc:
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    finally:
+        if work is not None:
+            work.close()
+    for failure_line in summary.failures:
+        click.echo(f"error: {failure_line}", err=True)
+    if failure is not None:
+        _fail(io_message(failure[0], failure[1] or str(settings.raw_dir), unchanged="the crawl stopped"), EXIT_CONFIG)
+    added = len(archive.entries()) - before
+    click.echo(
+        f"run {summary.run_id} {summary.status}: {added} pages added to {settings.raw_dir}; "
+        "`pipeline parse` then `pipeline load` bring them to the warehouse"
+        + ("; " + "; ".join(summary.notes) if summary.notes else "")
+    )
+    if code:
+        raise SystemExit(code)
+
+
+@click.command()
+@warehouse_options(read_only=True)
+@_raw_option
+@_source_option
+@click.option("--reparse", is_flag=True, help="Parse every archived page again, not only new ones.")
+def parse(
+    db: str | None, data_path: Path | None, raw: Path | None, only_sources: tuple[str, ...], reparse: bool
+) -> None:
+    """Parse the archived pages the warehouse has not parsed yet into record files, for `load`.
+
+    One JSON Lines file per batch under the warehouse's `.build/records/`; pages already in a
+    record file (a parse killed half-way) are not parsed again. Exits 1 when there were pages to
+    parse and none could be, 5 when the archive is damaged.
+    """
+    from pipeline.archive import Archive
+    from pipeline.stages import Parse, records_dir
+    from pipeline.verify import index_problem
+    from pipeline.warehouse import connect
+
+    sources = frozenset(only_sources) or None
+    try:
+        settings = settings_from(db, data_path, raw_dir=raw)
+        archive = Archive(settings.raw_dir)
+        lost = index_problem(archive)
+        if lost:
+            _fail(lost, EXIT_CONFIG)
+        try:
+            con = connect(settings.db_path, read_only=True)
+        except WarehouseError:  # none yet (or unreadable): every archived page is new to it
+            con = None
+        folder = records_dir(settings.db_path, sources)
+        try:
+            stage = Parse(
+                con,
+                archive,
+                folder,
+                reparse=reparse,
+                sources=sources,
+                batch_pages=settings.load_batch_pages,
+                parse_timeout_s=settings.parse_timeout_s,
+                parse_workers=settings.parse_workers,
+            )
+        finally:
+            if con is not None:
+                con.close()
+        for _ in stage:
+            pass
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    except OSError as exc:
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    click.echo(
+        f"parse: {stage.pages_ok} pages parsed, {stage.pages_failed} failed, {stage.skipped} already done; "
+        f"{stage.files_written} record files written, {stage.files_waiting} already waiting, in {folder}"
+        + (f"; archive damaged: {stage.damaged} bodies unreadable (see `archive verify`)" if stage.damaged else "")
+    )
+    if stage.damaged:
+        raise SystemExit(EXIT_CONFIG)
+    if stage.todo and stage.pages_ok == 0 and stage.pages_failed:
+        raise SystemExit(EXIT_NOTHING_PROCESSED)
+
+
+@click.command()
+@warehouse_options()
+@_raw_option
+@_source_option
+def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources: tuple[str, ...]) -> None:
+    """Load the record files `parse` wrote into the warehouse, one transaction each, and remove them.
+
+    Registers the archived pages and copies raw/'s fetch log too; editions and works are
+    updated by `pipeline dedup` (or the next ingest). Exit codes as `ingest`'s.
+    """
+    from pipeline.archive import Archive
+    from pipeline.cli import run_exit_code
+    from pipeline.ingest import quarantine_step
+    from pipeline.runs import finish_run, start_run
+    from pipeline.stages import load_stage, pending_files, records_dir, run_status
+    from pipeline.verify import index_problem
+    from pipeline.warehouse import committed, hold_sources, migrate, open_writer
+
+    sources = frozenset(only_sources) or None
+    work = None
+    try:
+        settings = settings_from(db, data_path, raw_dir=raw)
+        archive = Archive(settings.raw_dir)
+        lost = index_problem(archive)
+        if lost:
+            _fail(lost, EXIT_CONFIG)
+        folder = records_dir(settings.db_path, sources)
+        work = open_writer(settings.db_path)
+        con = work.open()
+        migrate(con)
+        hold_sources(con, sorted(sources) if sources is not None else None)
+        summary = start_run(con, "load", {"sources": sorted(sources) if sources is not None else None})
+        try:
+            quarantine_step(con, archive, summary)
+            loaded = load_stage(con, archive, summary, pending_files(folder), sources=sources)
+            summary.status = run_status(summary, loaded.had_work)
+        except BaseException as exc:
+            summary.status = "failed"
+            summary.failures.insert(0, f"{type(exc).__name__}: {exc}")
+            finish_run(con, summary)
+            raise
+        finish_run(con, summary)
+        code = run_exit_code(summary, strict=False)
+        committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]))
+        work.publish()
+    except PipelineError as exc:
+        _fail(str(exc), _exit_code(exc))
+    except OSError as exc:
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    finally:
+        if work is not None:
+            work.close()
+    for failure in summary.failures:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(summary.message)
+    if code:
+        raise SystemExit(code)
