@@ -132,6 +132,16 @@ def lake_only(where: Location) -> LakeSpec | None:
     return where if isinstance(where, LakeSpec) else None
 
 
+def build_dir(where: Location) -> Path:
+    """The local folder a run keeps its work in (`.build/`: the working copy, the record files).
+
+    A DuckDB file keeps it beside itself; a lake in its data folder, the only local folder it names.
+    """
+    if isinstance(where, LakeSpec):
+        return (where.data_path or where.default_data_path or Path("warehouse")) / ".build"
+    return Path(where).parent / ".build"
+
+
 def file_of(where: Location) -> Path | None:
     """The file the warehouse is on this machine, or None (a lake, or `:memory:`).
 

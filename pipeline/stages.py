@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipeline.archive import AUXILIARY_FORMATS, Archive, ArchiveEntry, FetchLog
+from pipeline.backend import build_dir
 from pipeline.load import complete_from_details, register_fetches, register_pages, register_walks, write_batch
 from pipeline.page_result import PageResult, ParsedPages, archive_failure
 
 if TYPE_CHECKING:
-    from pipeline.lake import LakeSpec
+    from pipeline.backend import Location
     from pipeline.runs import RunSummary
 
 #: progress callback: (stage, done, total)
@@ -40,17 +41,14 @@ RECORDS = "records"
 SUFFIX = ".jsonl.gz"
 
 
-def records_dir(where: Path | LakeSpec, sources: frozenset[str] | None = None) -> Path:
+def records_dir(where: Location, sources: frozenset[str] | None = None) -> Path:
     """Where the record files of a warehouse wait for their load.
 
     One folder per selection of sources: lake workers split by `--source` each load only the
     batches they parsed. A DuckDB file keeps them beside its working copy (`.build/`); a lake
     in its data folder's `.build/`.
     """
-    if isinstance(where, Path):
-        build = where.parent / ".build"
-    else:  # a lake: its data folder is the only local folder it names
-        build = (where.data_path or where.default_data_path or Path("warehouse")) / ".build"
+    build = build_dir(where)
     part = "all" if sources is None else hashlib.sha256("\n".join(sorted(sources)).encode()).hexdigest()[:12]
     return build / RECORDS / part
 
