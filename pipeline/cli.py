@@ -62,6 +62,14 @@ _raw_option = click.option(
     default=None,
     help=f"Raw archive directory (pages as fetched). {default_help('raw_dir')}",
 )
+#: the sources file of the commands that crawl (`ingest`, `fetch`)
+_sources_file_option = click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Sources file (TOML) declaring the sites to crawl. {default_help('sources_file')}",
+)
 
 
 #: commands that live beside their subsystem: name -> (module, attribute, first paragraph of its help).
@@ -201,13 +209,7 @@ def main(verbose: bool) -> None:
 @main.command()
 @warehouse_options()
 @_raw_option
-@click.option(
-    "--sources",
-    "sources_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help=f"Sources file (TOML) declaring the sites to crawl. {default_help('sources_file')}",
-)
+@_sources_file_option
 @click.option("--offline", is_flag=True, help="Do not crawl: rebuild from the archive alone.")
 @click.option(
     "--strict",
@@ -429,15 +431,12 @@ def _check_source_names(
 
 def _publish_run(run: _IngestRun, work: Writer, settings: Settings, summary: RunSummary) -> None:
     """Record the exit code on the run, publish it, and write the monitoring file beside the warehouse."""
-    from pipeline.warehouse import committed
+    from pipeline.runs import record_exit_code
 
     code = run.code
     final = work.con
     assert final is not None
-    committed(
-        final,
-        lambda: final.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]),
-    )
+    record_exit_code(final, summary.run_id, code)
     work.publish()  # analysts see the finished run at once, never a half-loaded one
     try:
         _write_last_run(settings.db_path, summary, code)

@@ -89,7 +89,12 @@ def finish_interrupted(con: duckdb.DuckDBPyConnection, summary: RunSummary, why:
     if why not in summary.notes:
         summary.notes.insert(0, why)
     finish_run(con, summary)
-    committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [exit_code, summary.run_id]))
+    record_exit_code(con, summary.run_id, exit_code)
+
+
+def record_exit_code(con: duckdb.DuckDBPyConnection, run_id: int, exit_code: int) -> None:
+    """The exit status the command is about to return, on its run: what cron saw, for the analysts."""
+    committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [exit_code, run_id]))
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, summary: RunSummary) -> None:

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import EXIT_CONFIG, EXIT_NOTHING_PROCESSED, EXIT_USAGE, _exit_code, _fail, _raw_option, os_error_line
+from pipeline.cli import (
+    EXIT_CONFIG,
+    EXIT_NOTHING_PROCESSED,
+    EXIT_USAGE,
+    _exit_code,
+    _fail,
+    _raw_option,
+    _sources_file_option,
+    os_error_line,
+)
 from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import PipelineError, WarehouseError, io_message
-from pipeline.settings import default_help
 
 _source_option = click.option(
     "--source",
@@ -29,13 +37,7 @@ _source_option = click.option(
 @click.command()
 @warehouse_options()
 @_raw_option
-@click.option(
-    "--sources",
-    "sources_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help=f"Sources file (TOML) declaring the sites to crawl. {default_help('sources_file')}",
-)
+@_sources_file_option
 @_source_option
 @click.option(
     "--full", is_flag=True, help="Walk every listing page and re-validate every known page (conditional requests)."
@@ -58,9 +60,9 @@ def fetch(
     from pipeline.archive import Archive
     from pipeline.cli import archive_write_failure, probe_writable, run_exit_code
     from pipeline.ingest import IngestOptions, crawl_step
-    from pipeline.runs import finish_run, start_run
+    from pipeline.runs import finish_run, record_exit_code, start_run
     from pipeline.sources import load_sources
-    from pipeline.warehouse import committed, hold_sources, migrate, open_writer
+    from pipeline.warehouse import hold_sources, migrate, open_writer
 
     work = None
     try:
@@ -93,7 +95,7 @@ def fetch(
         finish_run(con, summary)
         code = run_exit_code(summary, strict)
         failure = archive_write_failure(step.report)
-        committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]))
+        record_exit_code(con, summary.run_id, code)
         work.publish()
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))
@@ -191,10 +193,10 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
     from pipeline.archive import Archive
     from pipeline.cli import run_exit_code
     from pipeline.ingest import quarantine_step
-    from pipeline.runs import finish_run, start_run
+    from pipeline.runs import finish_run, record_exit_code, start_run
     from pipeline.stages import load_stage, pending_files, records_dir, run_status
     from pipeline.verify import index_problem
-    from pipeline.warehouse import committed, hold_sources, migrate, open_writer
+    from pipeline.warehouse import hold_sources, migrate, open_writer
 
     sources = frozenset(only_sources) or None
     work = None
@@ -221,7 +223,7 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
             raise
         finish_run(con, summary)
         code = run_exit_code(summary, strict=False)
-        committed(con, lambda: con.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", [code, summary.run_id]))
+        record_exit_code(con, summary.run_id, code)
         work.publish()
     except PipelineError as exc:
         _fail(str(exc), _exit_code(exc))

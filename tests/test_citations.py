@@ -421,7 +421,7 @@ def test_a_source_without_an_owner_has_no_publisher_and_still_cites(seeds_db, tm
 )
 def test_a_bad_owner_is_refused_with_its_reason(tmp_path, line, why):
     path = tmp_path / "s.toml"
-    path.write_text(f'[[sources]]\nname = "a.test"\nbase_url = "https://a.test"\nstart_urls = ["/"]\n{line}\n')
+    path.write_text(f'[[sources]]\nname = "local"\nbase_url = "http://127.0.0.1:9"\nstart_urls = ["/"]\n{line}\n')
     with pytest.raises(ConfigError, match=why):
         load_sources(path)
 
