@@ -16,6 +16,7 @@ BENCHMARKS = {
     "dedup": "bench.dedup_scale",
     "dedup_quality": "bench.dedup_quality",
     "xling_quality": "bench.xling_quality",
+    "encoder": "bench.encoder",
     "crawl": "bench.crawl",
     "startup": "bench.startup",
     "reparse": "bench.reparse",

@@ -370,6 +370,7 @@ def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOption
         batch_pages=settings.load_batch_pages,
         overrides_path=settings.overrides_file,
         embed_budget=settings.embed_budget,
+        vector_cache=settings.vector_cache,
         parse_timeout_s=settings.parse_timeout_s,
         parse_workers=settings.parse_workers,
         stop_early=not settings.walk_to_end,

@@ -46,6 +46,8 @@ class IngestOptions:
     overrides_path: Path | None = None
     #: new texts the dedup pass embeds for cross-language matching (see Settings.embed_budget)
     embed_budget: int = default("embed_budget")
+    #: vectors shared between warehouses (see Settings.vector_cache); None: the warehouse's own only
+    vector_cache: Path | None = None
     #: per-page parse time limit in seconds (see Settings.parse_timeout_s)
     parse_timeout_s: float = default("parse_timeout_s")
     #: parser processes, each parsing one batch of pages at a time
@@ -99,6 +101,7 @@ def parse_and_load(
             options.embed_budget,
             new_walks=loaded.new_walks,
             withdraw_after_walks=options.withdraw_after_walks,
+            vector_cache=options.vector_cache,
         )
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = run_status(summary, loaded.had_work)
@@ -126,6 +129,7 @@ def dedup_step(
     *,
     new_walks: int = 0,
     withdraw_after_walks: int = default("withdraw_after_walks"),
+    vector_cache: Path | None = None,
 ) -> None:
     """Re-cluster editions and works, unless nothing it reads changed since the last pass.
 
@@ -161,7 +165,7 @@ def dedup_step(
             return
         from pipeline.dedup import run_dedup
 
-        result = run_dedup(con, overrides_path, embed_budget, summary.run_id, withdraw_after_walks)
+        result = run_dedup(con, overrides_path, embed_budget, summary.run_id, withdraw_after_walks, vector_cache)
         summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
         summary.notes.append(f"{result.editions} editions, {result.works} works")
         record_dedup(con, summary)

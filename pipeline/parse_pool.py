@@ -300,7 +300,10 @@ class PagePool:
         return job
 
     def _wait(self, job: _Job) -> None:
-        job.finished.wait()
+        # timed: a SIGTERM the kernel hands to the dispatcher thread runs its handler only when
+        # this (main) thread next runs bytecode, which an untimed wait would put off to the job's end
+        while not job.finished.wait(0.2):
+            pass
         if self._error is not None:
             raise self._error
 

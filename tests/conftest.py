@@ -173,14 +173,30 @@ allowed_hosts = ["127.0.0.1:9"]
 )
 
 
+#: one vector cache (Settings.vector_cache) for every pipeline subprocess of the session, set by
+#: `_shared_vectors`: the suite builds hundreds of warehouses from the same pages, and a text's
+#: vector is the same in each, so only the first process to meet a text pays the encoder for it
+SHARED_VECTORS: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_vectors(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # under xdist the parent of a worker's base folder is the run's, shared by every worker
+    base = tmp_path_factory.getbasetemp()
+    SHARED_VECTORS[:] = [(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "vectors.sqlite"]
+
+
 def pipeline_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """The environment a pipeline subprocess gets: no `IOM_*` variable of the caller leaks into it.
 
-    This checkout goes first on PYTHONPATH (the code under test, not an installed copy); `env`
-    then adds or overrides variables, and a value of None removes one.
+    This checkout goes first on PYTHONPATH (the code under test, not an installed copy), and the
+    session's shared vector cache is set (`SHARED_VECTORS`); `env` then adds or overrides
+    variables, and a value of None removes one.
     """
     full = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    if SHARED_VECTORS:
+        full["IOM_VECTOR_CACHE"] = str(SHARED_VECTORS[0])
     for key, value in (env or {}).items():
         if value is None:
             full.pop(key, None)

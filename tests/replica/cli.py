@@ -6,6 +6,7 @@ Test support, not the product: it lives with the tests (as Scrapy keeps its mock
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def replica(
     parsed = [_fault(f) for f in faults]
     from tests.replica.server import Replica
 
+    # Ctrl-C and SIGTERM stop it even when started in the background of a script, where the
+    # shell leaves SIGINT ignored; the waits below are timed, so the main thread runs the handler
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     server = Replica(page_size=page_size, faults=parsed, port=port, night=night, drift_seed=drift_seed)
     try:
         server.start()
@@ -87,7 +92,9 @@ def replica(
                 f"sources file written: {sources_path}  (crawl it: python -m pipeline ingest --sources {sources_path})"
             )
         click.echo("serving; Ctrl-C to stop")
-        threading.Event().wait()
+        idle = threading.Event()
+        while not idle.wait(0.2):
+            pass
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
