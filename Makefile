@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.bench-installed-stamp
 ARGS   ?=
 STRICT ?=
 
-.PHONY: help venv ingest test lint stats report bench lock clean lake lake-ingest lake-compact
+.PHONY: help venv ingest test soak lint stats report bench lock clean lake lake-ingest lake-compact
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,6 +42,9 @@ stats: $(STAMP)  ## what the warehouse holds, per source and kind
 
 test: $(STAMP)  ## run the test suite on two workers, pyproject's -n auto (real DuckDB files, PostgreSQL and HTTP on 127.0.0.1)
 	$(PY) -m pytest $(ARGS)
+
+soak: $(STAMP)  ## the nightly soak over 30 nights of drift, a rebuild compared every third (make test runs 12)
+	IOM_SOAK_NIGHTS=30 IOM_SOAK_REBUILD_EVERY=3 $(PY) -m pytest -n 0 tests/test_nightly_soak.py $(ARGS)
 
 report: $(STAMP)  ## write the run report (one self-contained HTML page) to reports/report.html
 	$(PY) -m pipeline report --out reports/report.html $(ARGS)
