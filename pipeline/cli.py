@@ -547,6 +547,8 @@ _STAGES = (
     ("pipeline.crawl", None, "crawl"),
     ("pipeline.ingest", "CrawlStep.__call__", "crawl"),
     ("pipeline.ingest", "parse_and_load", "load"),
+    ("pipeline.ingest", "quarantine_step", "load"),
+    ("pipeline.stages", None, "load"),  # `pipeline load` run alone
     ("pipeline.ingest", "run_ingest", "start"),
 )
 #: stages after which the working copy holds nothing this run loaded: publishing it hides nothing half-done

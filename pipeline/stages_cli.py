@@ -9,6 +9,7 @@ killed half-way is run again and finishes the job from the files it finds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,7 +24,24 @@ from pipeline.cli import (
     os_error_line,
 )
 from pipeline.cli_options import settings_from, warehouse_options
-from pipeline.errors import PipelineError, WarehouseError, io_message
+from pipeline.errors import Interrupted, PipelineError, WarehouseError, io_message
+
+if TYPE_CHECKING:
+    from pipeline.runs import RunSummary
+    from pipeline.settings import Settings
+
+def last_run_file(settings: Settings, summary: RunSummary, code: int) -> None:
+    """The monitoring file beside the warehouse, as ingest writes it: a stage run alone is a run too.
+
+    Written after the publish; a file that cannot be written leaves the run published and says so.
+    """
+    from pipeline.cli import _write_last_run
+
+    try:
+        _write_last_run(settings.db_path, summary, code)
+    except OSError as exc:
+        click.echo(f"warning: run {summary.run_id} was published; its last-run file is not written: {exc}", err=True)
+
 
 _source_option = click.option(
     "--source",
@@ -58,52 +76,64 @@ def fetch(
     fetch log, which `load` copies into `fetches`.
     """
     from pipeline.archive import Archive
-    from pipeline.cli import archive_write_failure, probe_writable, run_exit_code
+    from pipeline.cli import Signals, _end_interrupted, archive_write_failure, probe_writable, run_exit_code
     from pipeline.ingest import IngestOptions, crawl_step
     from pipeline.runs import finish_run, record_exit_code, start_run
     from pipeline.sources import load_sources
     from pipeline.warehouse import hold_sources, migrate, open_writer
 
-    work = None
-    try:
-        settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
-        declared = load_sources(settings.sources_file, contact=settings.contact)
-        if only_sources:
-            unknown = sorted(set(only_sources) - {s.name for s in declared.sources})
-            if unknown:
-                _fail(f"--source {', '.join(unknown)} is not declared in {settings.sources_file}", EXIT_USAGE)
-            declared = declared.model_copy(update={"sources": [s for s in declared.sources if s.name in only_sources]})
-        archive = Archive(settings.raw_dir)
-        probe_writable(settings.raw_dir)
-        before = len(archive.entries())
-        options = IngestOptions(
-            full=full, parse_timeout_s=settings.parse_timeout_s, stop_early=not settings.walk_to_end
-        )
-        work = open_writer(settings.db_path)
-        con = work.open()
-        migrate(con)
-        hold_sources(con, sorted(only_sources) or None)
-        summary = start_run(con, "fetch", {"full": full, "crawl": True})
-        step = crawl_step(declared, archive, options)
-        work.detach()  # the crawl writes only raw/: no warehouse lock while a site is slow
+    work = settings = summary = None
+    signals = Signals()
+    with signals:
         try:
-            step(summary)
+            settings = settings_from(db, data_path, raw_dir=raw, sources_file=sources_path)
+            declared = load_sources(settings.sources_file, contact=settings.contact)
+            if only_sources:
+                unknown = sorted(set(only_sources) - {s.name for s in declared.sources})
+                if unknown:
+                    _fail(f"--source {', '.join(unknown)} is not declared in {settings.sources_file}", EXIT_USAGE)
+                kept = [s for s in declared.sources if s.name in only_sources]
+                declared = declared.model_copy(update={"sources": kept})
+            archive = Archive(settings.raw_dir)
+            probe_writable(settings.raw_dir)
+            before = len(archive.entries())
+            options = IngestOptions(
+                full=full, parse_timeout_s=settings.parse_timeout_s, stop_early=not settings.walk_to_end
+            )
+            work = open_writer(settings.db_path)
+            con = work.open()
+            migrate(con)
+            hold_sources(con, sorted(only_sources) or None)
+            summary = start_run(con, "fetch", {"full": full, "crawl": True})
+            step = crawl_step(declared, archive, options)
+            work.detach()  # the crawl writes only raw/: no warehouse lock while a site is slow
+            try:
+                step(summary)
+            finally:
+                con = work.reopen()
+            if summary.status == "running":
+                summary.status = "ok"
+            with signals.shielded(deliver=False):  # the run is done: a signal now waits for its record
+                finish_run(con, summary)
+                code = run_exit_code(summary, strict)
+                failure = archive_write_failure(step.report)
+                record_exit_code(con, summary.run_id, code)
+                work.publish()
+                last_run_file(settings, summary, code)
+        except Interrupted as stop:
+            _end_interrupted(work, settings, stop, summary, signals)
+        except Exception as exc:
+            if signals.raised is not None:  # DuckDB ran the handler itself and raised "Query interrupted"
+                _end_interrupted(work, settings, signals.raised, summary, signals)
+            if isinstance(exc, PipelineError):
+                _fail(str(exc), _exit_code(exc))
+            if isinstance(exc, OSError):
+                _fail(os_error_line(exc), EXIT_CONFIG)
+            raise
         finally:
-            con = work.reopen()
-        if summary.status == "running":
-            summary.status = "ok"
-        finish_run(con, summary)
-        code = run_exit_code(summary, strict)
-        failure = archive_write_failure(step.report)
-        record_exit_code(con, summary.run_id, code)
-        work.publish()
-    except PipelineError as exc:
-        _fail(str(exc), _exit_code(exc))
-    except OSError as exc:
-        _fail(os_error_line(exc), EXIT_CONFIG)
-    finally:
-        if work is not None:
-            work.close()
+            if work is not None:
+                work.close()
+    assert summary is not None and settings is not None  # every other ending has exited
     for failure_line in summary.failures:
         click.echo(f"error: {failure_line}", err=True)
     if failure is not None:
@@ -191,7 +221,7 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
     updated by `pipeline dedup` (or the next ingest). Exit codes as `ingest`'s.
     """
     from pipeline.archive import Archive
-    from pipeline.cli import run_exit_code
+    from pipeline.cli import Signals, _end_interrupted, run_exit_code
     from pipeline.ingest import quarantine_step
     from pipeline.runs import finish_run, record_exit_code, start_run
     from pipeline.stages import load_stage, pending_files, records_dir, run_status
@@ -199,39 +229,50 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
     from pipeline.warehouse import hold_sources, migrate, open_writer
 
     sources = frozenset(only_sources) or None
-    work = None
-    try:
-        settings = settings_from(db, data_path, raw_dir=raw)
-        archive = Archive(settings.raw_dir)
-        lost = index_problem(archive)
-        if lost:
-            _fail(lost, EXIT_CONFIG)
-        folder = records_dir(settings.db_path, sources)
-        work = open_writer(settings.db_path)
-        con = work.open()
-        migrate(con)
-        hold_sources(con, sorted(sources) if sources is not None else None)
-        summary = start_run(con, "load", {"sources": sorted(sources) if sources is not None else None})
+    work = settings = summary = None
+    signals = Signals()
+    with signals:
         try:
-            quarantine_step(con, archive, summary)
-            loaded = load_stage(con, archive, summary, pending_files(folder), sources=sources)
-            summary.status = run_status(summary, loaded.had_work)
-        except BaseException as exc:
-            summary.status = "failed"
-            summary.failures.insert(0, f"{type(exc).__name__}: {exc}")
-            finish_run(con, summary)
+            settings = settings_from(db, data_path, raw_dir=raw)
+            archive = Archive(settings.raw_dir)
+            lost = index_problem(archive)
+            if lost:
+                _fail(lost, EXIT_CONFIG)
+            folder = records_dir(settings.db_path, sources)
+            work = open_writer(settings.db_path)
+            con = work.open()
+            migrate(con)
+            hold_sources(con, sorted(sources) if sources is not None else None)
+            summary = start_run(con, "load", {"sources": sorted(sources) if sources is not None else None})
+            try:
+                quarantine_step(con, archive, summary)
+                loaded = load_stage(con, archive, summary, pending_files(folder), sources=sources)
+                summary.status = run_status(summary, loaded.had_work)
+            except Exception as exc:
+                summary.status = "failed"
+                summary.failures.insert(0, f"{type(exc).__name__}: {exc}")
+                finish_run(con, summary)
+                raise
+            with signals.shielded(deliver=False):  # the run is done: a signal now waits for its record
+                finish_run(con, summary)
+                code = run_exit_code(summary, strict=False)
+                record_exit_code(con, summary.run_id, code)
+                work.publish()
+                last_run_file(settings, summary, code)
+        except Interrupted as stop:
+            _end_interrupted(work, settings, stop, summary, signals)
+        except Exception as exc:
+            if signals.raised is not None:  # DuckDB ran the handler itself and raised "Query interrupted"
+                _end_interrupted(work, settings, signals.raised, summary, signals)
+            if isinstance(exc, PipelineError):
+                _fail(str(exc), _exit_code(exc))
+            if isinstance(exc, OSError):
+                _fail(os_error_line(exc), EXIT_CONFIG)
             raise
-        finish_run(con, summary)
-        code = run_exit_code(summary, strict=False)
-        record_exit_code(con, summary.run_id, code)
-        work.publish()
-    except PipelineError as exc:
-        _fail(str(exc), _exit_code(exc))
-    except OSError as exc:
-        _fail(os_error_line(exc), EXIT_CONFIG)
-    finally:
-        if work is not None:
-            work.close()
+        finally:
+            if work is not None:
+                work.close()
+    assert summary is not None  # every other ending has exited
     for failure in summary.failures:
         click.echo(f"error: {failure}", err=True)
     click.echo(summary.message)

@@ -221,3 +221,134 @@ def test_fetch_then_parse_then_load_puts_every_card_in_the_warehouse(replica: Re
     }
     assert seen == expected
     assert fetched_rows is not None and fetched_rows[0] > 0, "load copies the fetch log into `fetches`"
+
+
+def _last_run(db: Path) -> dict:
+    return json.loads(db.with_name(db.name + ".last-run.json").read_text(encoding="utf-8"))
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.fault(
+    fault="SIGTERM or SIGINT during `pipeline load` run alone",
+    does="the load stops between record files, the lock is freed; the published warehouse stays the previous "
+    "run's; the next `load` loads the files left and ends as one uninterrupted load",
+    status="interrupted",
+    exit="143 SIGTERM, 130 SIGINT",
+    recorded="last-run JSON, stderr; `runs` with the next run",
+)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_in_a_load_run_alone_keeps_the_published_warehouse_and_the_next_load_finishes(
+    tmp_path: Path, signum: int
+) -> None:
+    raw = copy_seed_archive(tmp_path / "raw")
+    pages = _many_pages(raw, copies=39)
+    staged, whole = tmp_path / "staged" / "w.duckdb", tmp_path / "whole" / "w.duckdb"
+    small_batches = {"IOM_LOAD_BATCH_PAGES": "2"}
+    assert pipeline(["load"], staged, raw).returncode == 0  # an empty warehouse, published
+    published = _sha(staged)
+    parsed = pipeline(["parse"], staged, raw, **small_batches)
+    assert parsed.returncode == 0, parsed.stderr
+    waiting = len(list(records_folder(staged).glob("*.jsonl.gz")))
+    assert waiting == pages // 2
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "load"],
+        env=_env(staged, raw),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300  # bounds a hang only
+    while (
+        len(list(records_folder(staged).glob("*.jsonl.gz"))) > waiting - 3
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=120)
+    left = len(list(records_folder(staged).glob("*.jsonl.gz")))
+    assert 0 < left < waiting, "stopped half-way: some record files loaded, not all"
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(f"interrupted: run 2 stopped by {signal.Signals(signum).name} during load")
+    ), err
+    assert _sha(staged) == published  # never a half-loaded warehouse for analysts
+    assert (_last_run(staged)["run_id"], _last_run(staged)["status"]) == (2, "interrupted")
+
+    again = pipeline(["load"], staged, raw)
+    assert again.returncode == 0, again.stderr  # not 4: the lock was freed
+    assert not list(records_folder(staged).glob("*"))
+    assert _last_run(staged)["status"] == "ok"
+    ingested = pipeline(["ingest", "--offline", "--no-dedup"], whole, raw)
+    assert ingested.returncode == 0, ingested.stderr
+    assert snapshot(staged) == snapshot(whole)  # nothing lost, nothing loaded twice
+    con = duckdb.connect(str(staged), read_only=True)
+    try:
+        assert con.execute("SELECT run_id, command, status FROM runs ORDER BY run_id").fetchall() == [
+            (1, "load", "ok"),
+            (2, "load", "interrupted"),
+            (3, "load", "ok"),
+        ]
+    finally:
+        con.close()
+
+
+@pytest.mark.fault(
+    fault="SIGTERM during `pipeline fetch` run alone",
+    does="the crawl stops, the run is recorded `interrupted` and published (it loaded nothing); the next "
+    "`fetch` finishes",
+    status="interrupted",
+    exit="143",
+    recorded="`runs` (published), last-run JSON, stderr",
+)
+def test_a_signal_in_a_fetch_run_alone_is_recorded_and_the_next_fetch_finishes(
+    replica: Replica, tmp_path: Path
+) -> None:
+    from tests.replica import Fault
+
+    raw, db = tmp_path / "raw", tmp_path / "w.duckdb"
+    sources = replica.write_sources(tmp_path / "s.toml")
+    replica.add_fault(Fault.slow(r".*", delay=0.3, times=None))  # a crawl long enough to be caught in
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "fetch", "--sources", str(sources)],
+        env=_env(db, raw),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    fetchlog = raw / "fetchlog.jsonl"
+    deadline = time.monotonic() + 300  # bounds a hang only
+    while (
+        not (fetchlog.exists() and fetchlog.read_text().count("\n") >= 3)
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    replica.clear_faults()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert "interrupted: run 1 stopped by SIGTERM during crawl" in err.strip().splitlines()[-1]
+    assert (_last_run(db)["run_id"], _last_run(db)["status"], _last_run(db)["exit_code"]) == (1, "interrupted", 143)
+
+    again = pipeline(["fetch", "--sources", str(sources)], db, raw)
+    assert again.returncode == 0, again.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:  # the stopped crawl was published with its status, as a crawl holds nothing half-loaded
+        assert con.execute("SELECT run_id, status, exit_code FROM runs ORDER BY run_id").fetchall() == [
+            (1, "interrupted", 143),
+            (2, "ok", 0),
+        ]
+    finally:
+        con.close()
+    assert _last_run(db)["status"] == "ok"
