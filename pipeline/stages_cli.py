@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pipeline.runs import RunSummary
     from pipeline.settings import Settings
 
+
 def last_run_file(settings: Settings, summary: RunSummary, code: int) -> None:
     """The monitoring file beside the warehouse, as ingest writes it: a stage run alone is a run too.
 
