@@ -9,7 +9,7 @@ killed half-way is run again and finishes the job from the files it finds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -27,6 +27,8 @@ from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import Interrupted, PipelineError, WarehouseError, io_message
 
 if TYPE_CHECKING:
+    from pipeline.backend import Writer
+    from pipeline.cli import Signals
     from pipeline.runs import RunSummary
     from pipeline.settings import Settings
 
@@ -42,6 +44,21 @@ def last_run_file(settings: Settings, summary: RunSummary, code: int) -> None:
         _write_last_run(settings.db_path, summary, code)
     except OSError as exc:
         click.echo(f"warning: run {summary.run_id} was published; its last-run file is not written: {exc}", err=True)
+
+
+def _end_failed_stage(
+    exc: Exception, work: Writer | None, settings: Settings | None, summary: RunSummary | None, signals: Signals
+) -> NoReturn:
+    """A stage that raised: a signal DuckDB took for its own, a refusal, an I/O error, else a bug (re-raised)."""
+    from pipeline.cli import _end_interrupted
+
+    if signals.raised is not None:  # DuckDB ran the handler itself and raised "Query interrupted"
+        _end_interrupted(work, settings, signals.raised, summary, signals)
+    if isinstance(exc, PipelineError):
+        _fail(str(exc), _exit_code(exc))
+    if isinstance(exc, OSError):
+        _fail(os_error_line(exc), EXIT_CONFIG)
+    raise exc
 
 
 _source_option = click.option(
@@ -124,13 +141,7 @@ def fetch(
         except Interrupted as stop:
             _end_interrupted(work, settings, stop, summary, signals)
         except Exception as exc:
-            if signals.raised is not None:  # DuckDB ran the handler itself and raised "Query interrupted"
-                _end_interrupted(work, settings, signals.raised, summary, signals)
-            if isinstance(exc, PipelineError):
-                _fail(str(exc), _exit_code(exc))
-            if isinstance(exc, OSError):
-                _fail(os_error_line(exc), EXIT_CONFIG)
-            raise
+            _end_failed_stage(exc, work, settings, summary, signals)
         finally:
             if work is not None:
                 work.close()
@@ -263,13 +274,7 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
         except Interrupted as stop:
             _end_interrupted(work, settings, stop, summary, signals)
         except Exception as exc:
-            if signals.raised is not None:  # DuckDB ran the handler itself and raised "Query interrupted"
-                _end_interrupted(work, settings, signals.raised, summary, signals)
-            if isinstance(exc, PipelineError):
-                _fail(str(exc), _exit_code(exc))
-            if isinstance(exc, OSError):
-                _fail(os_error_line(exc), EXIT_CONFIG)
-            raise
+            _end_failed_stage(exc, work, settings, summary, signals)
         finally:
             if work is not None:
                 work.close()

@@ -67,6 +67,17 @@ def pipeline(args: list[str], db: Path, raw: Path, **env: str) -> subprocess.Com
     )
 
 
+def _start(args: list[str], db: Path, raw: Path, **env: str) -> subprocess.Popen[str]:
+    """`python -m pipeline *args` started and left running, for a test that kills or signals it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args],
+        env=_env(db, raw, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _env(db: Path, raw: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOM_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
@@ -147,13 +158,7 @@ def test_a_killed_parse_is_finished_by_the_next_parse_and_load(tmp_path: Path) -
     folder = records_folder(staged)
     small_batches = {"IOM_LOAD_BATCH_PAGES": "2"}
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "parse"],
-        env=_env(staged, raw, **small_batches),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(["parse"], staged, raw, **small_batches)
     deadline = time.monotonic() + 300  # bounds a hang only
     while not list(folder.glob("*.jsonl.gz")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -256,13 +261,7 @@ def test_a_signal_in_a_load_run_alone_keeps_the_published_warehouse_and_the_next
     waiting = len(list(records_folder(staged).glob("*.jsonl.gz")))
     assert waiting == pages // 2
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "load"],
-        env=_env(staged, raw),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(["load"], staged, raw)
     deadline = time.monotonic() + 300  # bounds a hang only
     while (
         len(list(records_folder(staged).glob("*.jsonl.gz"))) > waiting - 3
@@ -318,13 +317,7 @@ def test_a_signal_in_a_fetch_run_alone_is_recorded_and_the_next_fetch_finishes(
     raw, db = tmp_path / "raw", tmp_path / "w.duckdb"
     sources = replica.write_sources(tmp_path / "s.toml")
     replica.add_fault(Fault.slow(r".*", delay=0.3, times=None))  # a crawl long enough to be caught in
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "fetch", "--sources", str(sources)],
-        env=_env(db, raw),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(["fetch", "--sources", str(sources)], db, raw)
     fetchlog = raw / "fetchlog.jsonl"
     deadline = time.monotonic() + 300  # bounds a hang only
     while (

