@@ -38,6 +38,26 @@ def library_minhash(tokens: np.ndarray, config: block.LshConfig) -> MinHash:
     return m
 
 
+def test_permutations_are_datasketch_affine32_family() -> None:
+    for num_perm, seed in ((128, 7), (64, 1), (256, 12345)):
+        config = block.LshConfig(num_perm=num_perm, seed=seed, bands=1, rows=1)
+        a, b = block.permutations(config)
+        theirs = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert a.dtype == np.uint32 and b.dtype == np.uint32
+        assert np.array_equal(a, theirs[0]) and np.array_equal(b, theirs[1])
+
+
+def test_band_split_is_the_one_minhashlsh_picks() -> None:
+    config = block.LshConfig()
+    index = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
+    assert block.lsh_bands(config) == (index.b, index.r)
+
+
+def test_a_band_split_wider_than_the_sketch_is_refused() -> None:
+    with pytest.raises(ValueError, match="permutations"):
+        block.LshConfig(num_perm=64, bands=32, rows=4)
+
+
 def test_signatures_equal_datasketch_minhash() -> None:
     config = block.LshConfig()
     docs = corpus()

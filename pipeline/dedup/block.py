@@ -10,13 +10,16 @@ Three blocks, each linear (or n log n) in the number of sightings:
   "protection" would share buckets with every other;
 - canonical URLs: sightings of one URL are one node, so they are joined outright (no pairs).
 
-The MinHash is datasketch's: its permutation family (`MinHash(num_perm, seed).permutations`,
-scheme "affine32": MurmurHash3 finaliser, then `a*h + b mod 2**32`) and its band/row choice for a
-Jaccard threshold (`MinHashLSH(threshold, num_perm).b/.r`). Only the bookkeeping is ours:
-datasketch's `MinHashLSH` keeps a Python dict of sets per band, which costs about 3 GB at a
-million sightings, so the signatures are computed in chunks with numpy and the bands are
-bucketed by sorting. A test checks that the signatures equal datasketch's own
-`MinHash.update_batch` and that the candidate set equals `MinHashLSH.query`.
+The MinHash is datasketch's (>= 2.0), held to it by tests rather than imported: its permutation
+family (scheme "affine32": MurmurHash3 finaliser, then `a*h + b mod 2**32`, drawn from
+`RandomState(seed)` as `MinHash(num_perm, seed).permutations` draws it) and the band/row split
+`MinHashLSH(threshold, num_perm)` picks (32 bands of 4 rows at 0.4 and 128). datasketch itself
+is not imported at run time because `import datasketch` loads scipy.integrate (about 1 s of a
+4 s seed ingest, in every process that dedups), and its `MinHashLSH` keeps a Python dict of
+sets per band, which costs about 3 GB at a million sightings; so the signatures are computed in
+chunks with numpy and the bands are bucketed by sorting. tests/test_dedup_blocking.py checks
+that the permutations, the band split, the signatures (`MinHash.update_batch`) and the candidate
+set (`MinHashLSH.query`) equal the library's own.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 #: Jaccard similarity of openings (distinctive content words) that LSH should surface: a teaser
 #: vs. its full text ~0.8, a close paraphrase 0.5-0.8, one item's two abstracts sharing an opening
@@ -35,6 +37,8 @@ from datasketch import MinHash, MinHashLSH
 LSH_THRESHOLD = 0.4
 NUM_PERM = 128
 SEED = 7
+#: the band split `MinHashLSH(LSH_THRESHOLD, NUM_PERM)` computes (a test holds it to the library)
+LSH_BANDS, LSH_ROWS = 32, 4
 #: a document needs this many content words to be sketched (shorter ones rely on exact keys)
 MIN_TOKENS = 5
 #: a bucket larger than this pairs each member with its next BUCKET_CAP neighbours only
@@ -57,20 +61,33 @@ _U64 = np.uint64
 
 @dataclass(frozen=True)
 class LshConfig:
+    """The sketch's shape; `bands` x `rows` must not exceed `num_perm`.
+
+    `threshold` documents what the split was chosen for (datasketch's weighted false positive /
+    false negative optimum); a different threshold needs the split the library picks for it.
+    """
+
     threshold: float = LSH_THRESHOLD
     num_perm: int = NUM_PERM
     seed: int = SEED
+    bands: int = LSH_BANDS
+    rows: int = LSH_ROWS
+
+    def __post_init__(self) -> None:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"{self.bands} bands of {self.rows} rows need more than {self.num_perm} permutations")
 
 
 def lsh_bands(config: LshConfig) -> tuple[int, int]:
-    """(bands, rows) that datasketch picks for this threshold and number of permutations."""
-    index = MinHashLSH(threshold=config.threshold, num_perm=config.num_perm)
-    return index.b, index.r
+    return config.bands, config.rows
 
 
 def permutations(config: LshConfig) -> tuple[np.ndarray, np.ndarray]:
-    a, b = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine32").permutations
-    return np.asarray(a, dtype=_U32), np.asarray(b, dtype=_U32)
+    """datasketch's affine32 family: odd multipliers `a`, then offsets `b`, from one RandomState."""
+    gen = np.random.RandomState(config.seed)
+    a = gen.randint(0, 1 << 31, config.num_perm, dtype=_U32) * _U32(2) + _U32(1)
+    b = gen.randint(0, 1 << 32, config.num_perm, dtype=_U32)
+    return a, b
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
