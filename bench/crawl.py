@@ -17,6 +17,11 @@ crawl's own share comes from runs.crawl.
 Pages are counted on the replica's own request log (status 200), cleared between runs, and the
 two sides' URL sets must be equal: a MISMATCH is printed with examples, and no ratio is claimed.
 
+The HTTP transport under httpx's client API is judged in the same run (issue 21): the project's
+side runs on its default transport (aiohttp, `http_transport` in [crawler]), then once more per
+repeat with httpx's own transport, and the naive loop below runs on each. The figures decide the
+default, not the other way round.
+
 Also measured, as before: a naive sequential GET loop over the same URLs (what the machinery costs
 or saves) and the no-change incremental re-run (a second ingest: requests sent, how many were
 conditional).
@@ -91,8 +96,13 @@ def _phases(db: Path) -> tuple[float | None, float | None]:
         con.close()
 
 
-async def _naive(urls: list[str], sources: SourcesFile) -> float:
-    async with http.make_client(sources.crawler) as client:
+#: the transports compared; the first is the default (pipeline/sources.py CrawlerConfig)
+TRANSPORTS = ("aiohttp", "httpx")
+
+
+async def _naive(urls: list[str], sources: SourcesFile, transport: str) -> float:
+    config = sources.crawler.model_copy(update={"http_transport": transport})
+    async with http.make_client(config) as client:
         started = time.perf_counter()
         for url in urls:
             response = await client.get(url)
@@ -106,9 +116,9 @@ def _median_or_none(values: list[float]) -> float | None:
 
 def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[str, object]:
     """Every measurement at one scale: both sides `repeat` times, alternating which goes first."""
-    project, scrapy, incremental, dedup = Side(), Side(), Side(), Side()
+    project, scrapy, incremental, dedup, other = Side(), Side(), Side(), Side(), Side()
     conditional: list[int] = []
-    naive_times: list[float] = []
+    naive_times: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
     mismatch: tuple[set[str], set[str]] | None = None
     py = sys.executable
     with Replica(page_size=10, rate_per_second=BENCH_RATE, crawl_delay=0, concurrency=8, scale=scale) as rep:
@@ -116,6 +126,7 @@ def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[s
             with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp_name:
                 tmp = Path(tmp_name)
                 toml = rep.write_sources(tmp / "s.toml")
+                other_toml = rep.write_sources(tmp / "other.toml", http_transport=TRANSPORTS[1])
                 db, raw = tmp / "w.duckdb", tmp / "raw"
                 where = ["--db", str(db), "--raw", str(raw)]
                 ingest = [py, "-m", "pipeline", "ingest", *where, "--sources", str(toml), "--no-dedup"]
@@ -142,16 +153,25 @@ def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[s
                 incremental.seconds.append(timed(ingest, env))
                 incremental.pages.append(len(rep.requests))
                 conditional.append(sum(r.conditional for r in rep.requests))
+                rep.clear_requests()
+                other_where = ["--db", str(tmp / "other.duckdb"), "--raw", str(tmp / "other-raw")]
+                other.seconds.append(timed([*ingest[:4], *other_where, "--sources", str(other_toml), "--no-dedup"], env))
+                other.pages.append(len(_fetched(rep)))
+                crawl_s, _ = _phases(tmp / "other.duckdb")
+                if crawl_s is not None:
+                    other.crawl.append(crawl_s)
                 if naive:
                     urls = [rep.sites[key.split(" ", 1)[0]] + key.split(" ", 1)[1] for key in sorted(sets["project"])]
-                    rep.clear_requests()
-                    naive_times.append(asyncio.run(_naive(urls, load_sources(toml))))
+                    for transport in TRANSPORTS[:: 1 if n % 2 == 0 else -1]:
+                        rep.clear_requests()
+                        naive_times[transport].append(asyncio.run(_naive(urls, load_sources(toml), transport)))
                 rep.clear_requests()
     return {
         "project": project,
         "scrapy": scrapy,
         "incremental": incremental,
         "dedup": dedup,
+        "other_transport": other,
         "conditional": conditional,
         "naive": naive_times,
         "mismatch": mismatch,
@@ -198,11 +218,24 @@ def report(scale: int, repeat: int, m: dict[str, object]) -> None:
         f"  no-change re-run (second ingest): {incremental.median:.2f} s, {statistics.median(incremental.pages):g} "
         f"requests ({conditional:g} conditional, {statistics.median(incremental.pages) / pages_p:.1%} of the first run)"
     )
+    other = m["other_transport"]
+    assert isinstance(other, Side)
+    if other.seconds:
+        default, alternative = TRANSPORTS
+        other_crawl = _median_or_none(other.crawl)
+        print(f"  transports under httpx's API, same ingest --no-dedup (default {default}):")
+        print(f"  {f'  over {alternative} (httpx own pool)':44}{other.median:9.2f}{other.rate():9.1f}")
+        if other_crawl is not None and crawl_s is not None:
+            print(f"  {'    of which the crawl (slowest source)':44}{other_crawl:9.2f}")
+        print(f"  {default}/{alternative}, pages/s: {project.rate() / other.rate():.2f}x whole process"
+              + (f", {other_crawl / crawl_s:.2f}x the crawl" if other_crawl and crawl_s else ""))  # fmt: skip
     naive = m["naive"]
-    if naive:
-        naive_s = statistics.median(naive)  # type: ignore[arg-type]
-        print(f"  naive sequential GET loop over the same URLs, in-process: {naive_s:.2f} s, "
-              f"{pages_p / naive_s:.1f} pages/s")  # fmt: skip
+    assert isinstance(naive, dict)
+    for transport, times in naive.items():
+        if times:
+            naive_s = statistics.median(times)
+            print(f"  naive sequential GET loop over the same URLs, in-process, {transport}: {naive_s:.2f} s, "
+                  f"{pages_p / naive_s:.1f} pages/s")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

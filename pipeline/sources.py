@@ -9,7 +9,7 @@ import ipaddress
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -100,6 +100,8 @@ class CrawlerConfig(BaseModel):
         default_factory=lambda: ["text/html", "application/xhtml+xml", "text/plain", "application/xml", "text/xml"]
     )
     layout_drop_ratio: float = Field(default=0.5, gt=0, le=1)
+    #: what carries httpx's client API (pipeline/http.py): aiohttp's pool, or httpx's own
+    http_transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
     @model_validator(mode="before")
     @classmethod

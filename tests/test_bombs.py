@@ -116,6 +116,8 @@ class BombServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        #: the crawler's `http_transport` that `fetch` uses against this server
+        self.transport = "aiohttp"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> BombServer:
@@ -131,9 +133,11 @@ class BombServer:
             return sum(1 for p, _ in self.seen if p == path)
 
 
-@pytest.fixture
-def server() -> Iterator[BombServer]:
+@pytest.fixture(params=["aiohttp", "httpx"])
+def server(request: pytest.FixtureRequest) -> Iterator[BombServer]:
+    """A server per test, fetched through each transport the crawler can use (`http_transport`)."""
     with BombServer() as srv:
+        srv.transport = request.param
         yield srv
 
 
@@ -171,9 +175,10 @@ def crawler_config(**overrides: object) -> CrawlerConfig:
     return CrawlerConfig(**{**settings, **overrides})
 
 
-def fetch(base: str, path: str, *, probe: bool = False, **overrides: object) -> FetchOutcome:
-    """One URL fetched by the crawler's own client and Fetcher, retries and all."""
-    config = crawler_config(**overrides)
+def fetch(server: BombServer, path: str, *, probe: bool = False, **overrides: object) -> FetchOutcome:
+    """One URL fetched by the crawler's own client and Fetcher, retries and all, over the server's transport."""
+    config = crawler_config(http_transport=server.transport, **overrides)
+    base = server.base
     source = Source(name="bombs.test", base_url=base, start_urls=["/"], robots=False, sitemap=None)
 
     async def run() -> FetchOutcome:
@@ -185,11 +190,11 @@ def fetch(base: str, path: str, *, probe: bool = False, **overrides: object) -> 
     return asyncio.run(run())
 
 
-def fetch_measured(base: str, path: str, **overrides: object) -> tuple[FetchOutcome, int]:
+def fetch_measured(server: BombServer, path: str, **overrides: object) -> tuple[FetchOutcome, int]:
     """The outcome and the most memory Python held at once while fetching (tracemalloc's peak)."""
     tracemalloc.start()
     try:
-        outcome = fetch(base, path, **overrides)
+        outcome = fetch(server, path, **overrides)
         return outcome, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -213,7 +218,7 @@ BOUNDED = 16 * MiB
 def test_a_layered_gzip_bomb_is_refused_at_the_limit_without_expanding(server, bombs, request) -> None:
     server.routes["/bomb"] = ({"Content-Encoding": "gzip, gzip"}, bombs["gzip-gzip"])
     assert len(bombs["gzip-gzip"]) < 4096
-    outcome, peak = fetch_measured(server.base, "/bomb")
+    outcome, peak = fetch_measured(server, "/bomb")
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
     assert f"decodes to more than the {LIMIT}-byte limit" in outcome.reason
@@ -232,7 +237,7 @@ def test_a_layered_gzip_bomb_is_refused_at_the_limit_without_expanding(server, b
 )
 def test_a_deflate_bomb_is_refused_at_the_limit(server, bombs, request) -> None:
     server.routes["/deflate"] = ({"Content-Encoding": "deflate"}, bombs["deflate"])
-    outcome, peak = fetch_measured(server.base, "/deflate")
+    outcome, peak = fetch_measured(server, "/deflate")
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
     assert f"deflate body decodes to more than the {LIMIT}-byte limit" in outcome.reason
@@ -256,13 +261,13 @@ def test_a_compressed_page_over_the_limit_is_refused_by_its_decoded_size(server,
     packed = gzip.compress(PAGE)
     assert len(packed) < LIMIT  # only the decoded size tells
     server.routes["/big"] = ({"Content-Encoding": "gzip"}, packed)
-    outcome = fetch(server.base, "/big")
+    outcome = fetch(server, "/big")
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
     assert f"gzip body decodes to more than the {LIMIT}-byte limit" in outcome.reason
     assert f"{server.count('/big')} request" == case["exit"]
     # the same page is taken under a limit it fits
-    fits = fetch(server.base, "/big", max_body_bytes=len(PAGE))
+    fits = fetch(server, "/big", max_body_bytes=len(PAGE))
     assert (fits.outcome, fits.body) == ("fetched", PAGE)
 
 
@@ -282,7 +287,7 @@ def test_every_coding_the_client_asks_for_is_decoded_and_layers_come_off_in_orde
     for n, (name, body) in enumerate(encoded.items()):
         server.routes[f"/{n}"] = ({"Content-Encoding": name.replace("deflate-raw", "deflate")}, body)
     for n, name in enumerate(encoded):
-        outcome = fetch(server.base, f"/{n}")
+        outcome = fetch(server, f"/{n}")
         assert (outcome.outcome, outcome.reason) == ("fetched", None), name
         assert outcome.body == page, name
     asked = {h["accept-encoding"] for _, h in server.seen}
@@ -301,7 +306,7 @@ def test_every_coding_the_client_asks_for_is_decoded_and_layers_come_off_in_orde
 @pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
 def test_an_encoding_never_asked_for_is_refused(server, coding, request) -> None:
     server.routes["/odd"] = ({"Content-Encoding": coding}, b"\x8b\x00\x80hello")
-    outcome = fetch(server.base, "/odd")
+    outcome = fetch(server, "/odd")
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
     assert f"Content-Encoding {coding.split(', ')[-1]} was not asked for" in outcome.reason
@@ -321,7 +326,7 @@ def test_a_thousand_stacked_codings_are_refused_not_decoded(server, request) -> 
     for _ in range(1000):
         body = gzip.compress(body)
     server.routes["/stack"] = ({"Content-Encoding": ", ".join(["gzip"] * 1000)}, body)
-    outcome = fetch(server.base, "/stack")
+    outcome = fetch(server, "/stack")
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
     assert "1000 content codings stacked" in outcome.reason
@@ -329,13 +334,13 @@ def test_a_thousand_stacked_codings_are_refused_not_decoded(server, request) -> 
     # three layers are still a page: a server may compress twice, and the crawler undoes it
     thrice = gzip.compress(gzip.compress(gzip.compress(PAGE[:5000])))
     server.routes["/three"] = ({"Content-Encoding": "gzip, gzip, gzip"}, thrice)
-    assert fetch(server.base, "/three").body == PAGE[:5000]
+    assert fetch(server, "/three").body == PAGE[:5000]
 
 
 def test_a_gzip_body_cut_short_is_retried_like_a_truncated_one(server) -> None:
     packed = gzip.compress(PAGE[:100_000])
     server.routes["/cut"] = ({"Content-Encoding": "gzip"}, packed[: len(packed) // 2])
-    outcome = fetch(server.base, "/cut", max_retries=2)
+    outcome = fetch(server, "/cut", max_retries=2)
     assert outcome.outcome == "failed"
     assert "truncated" in outcome.reason
     assert server.count("/cut") == 3
@@ -433,7 +438,7 @@ def test_a_bomb_in_a_crawl_is_a_refused_page_with_its_reason(tmp_path, bombs, re
 @pytest.mark.parametrize("first", ["get", "probe"])
 def test_a_dripping_server_is_asked_twice_not_max_retries_times(server, first, request) -> None:
     server.routes["/drip"] = drip(0.1)
-    outcome = fetch(server.base, "/drip", probe=first == "probe", max_retries=4, request_deadline=1.0,
+    outcome = fetch(server, "/drip", probe=first == "probe", max_retries=4, request_deadline=1.0,
                     probe_timeout=1.0, read_timeout=5.0)  # fmt: skip
     case = fault_case(request)
     assert outcome.outcome == case["status"], outcome.reason
@@ -450,9 +455,65 @@ def test_other_retryable_failures_still_get_every_retry(server) -> None:
         handler.end_headers()
 
     server.routes["/busy"] = unavailable
-    outcome = fetch(server.base, "/busy", max_retries=4)
+    outcome = fetch(server, "/busy", max_retries=4)
     assert outcome.outcome == "failed" and "HTTP 503" in outcome.reason
     assert server.count("/busy") == 5
+
+
+# -- broken answers, on either transport ----------------------------------------------------------
+
+
+def raw_answer(data: bytes) -> Callable[[BaseHTTPRequestHandler], None]:
+    """An answer of exactly these bytes, then the connection closed: whatever HTTP says."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(data)
+            handler.wfile.flush()
+            handler.connection.shutdown(socket.SHUT_RDWR)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("sent", "named"),
+    [
+        (b"", "RemoteProtocolError"),  # hung up without a word
+        (b"SPAM 200 whatever\r\n\r\n", "RemoteProtocolError"),  # not an HTTP status line
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 300_000 + b"\r\n\r\n", "RemoteProtocolError"),  # a header for ever
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n<html>", "RemoteProtocolError"),
+    ],
+    ids=["hang-up", "not-http", "huge-header", "cut-body"],
+)
+def test_a_broken_answer_is_retried_and_named_for_what_it_is_on_each_transport(server, sent, named) -> None:
+    """What a user reads in `fetches.reason` is the same on both transports, and never a timeout
+    for a server that answered at once (httpx-aiohttp alone calls a closed connection ConnectTimeout)."""
+    server.routes["/broken"] = raw_answer(sent)
+    outcome = fetch(server, "/broken", max_retries=2)
+    assert outcome.outcome == "failed", outcome
+    assert named in outcome.reason and "timeout" not in outcome.reason.lower(), outcome.reason
+    assert server.count("/broken") == 3  # retried like any transport failure
+
+
+def test_a_long_security_policy_header_is_read_on_each_transport(server) -> None:
+    """Real sites send Content-Security-Policy headers of several KB; 20 KB is past aiohttp's default."""
+    policy = "default-src 'self'; " + " ".join(f"https://cdn{n}.example.org" for n in range(800))
+    assert len(policy) > 20_000
+    server.routes["/csp"] = ({"Content-Security-Policy": policy}, PAGE[:2000])
+    outcome = fetch(server, "/csp")
+    assert outcome.outcome == "fetched" and outcome.body == PAGE[:2000], outcome.reason
+
+
+def test_a_host_that_refuses_connections_is_unreachable_on_each_transport(server) -> None:
+    with socket.socket() as sock:  # a port just freed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = BombServer.__new__(BombServer)
+    closed.base, closed.transport = f"http://127.0.0.1:{port}", server.transport
+    outcome = fetch(closed, "/", probe=True)
+    assert outcome.outcome == "unreachable", outcome
+    assert "ConnectError" in outcome.reason, outcome.reason
 
 
 # -- archive objects ------------------------------------------------------------------------------
