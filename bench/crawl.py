@@ -155,7 +155,8 @@ def measure(scale: int, repeat: int, env: dict[str, str], naive: bool) -> dict[s
                 conditional.append(sum(r.conditional for r in rep.requests))
                 rep.clear_requests()
                 other_where = ["--db", str(tmp / "other.duckdb"), "--raw", str(tmp / "other-raw")]
-                other.seconds.append(timed([*ingest[:4], *other_where, "--sources", str(other_toml), "--no-dedup"], env))
+                other_ingest = [*ingest[:4], *other_where, "--sources", str(other_toml), "--no-dedup"]
+                other.seconds.append(timed(other_ingest, env))
                 other.pages.append(len(_fetched(rep)))
                 crawl_s, _ = _phases(tmp / "other.duckdb")
                 if crawl_s is not None:
