@@ -83,6 +83,8 @@ BROKEN_SOURCES = {
     "not TOML": ("[[sources]\nname = 'x'\n", "not valid TOML", "line 1"),
     "unknown key": ('[[sources]]\nname = "x"\nbase_url = "http://127.0.0.1:9"\nstart_urls = ["/"]\nspeed = 3\n',
                     "speed", None),
+    "unknown transport": ('[crawler]\nhttp_transport = "curl"\n[[sources]]\nname = "x"\nbase_url = "http://127.0.0.1:9"\n'
+                          'start_urls = ["/"]\n', "http_transport", None),
 }  # fmt: skip
 
 
