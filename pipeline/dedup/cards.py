@@ -49,7 +49,8 @@ class Shown:
 
     `with_page[idx]`: the pages (page_idx) shown at once with sighting idx's page: the versions
     of the earlier pager pages of its section as they stood when it was retrieved, the later
-    ones as the same walk fetched them, and its own page. `twin_pages[idx]`: idx's page, when
+    ones as the same walk fetched them, and its own page; of those, only pages that show a twin
+    text are kept, since the set is only ever intersected with `twin_pages`. `twin_pages[idx]`: idx's page, when
     idx shows a text that some page shows more than once. A card cannot be an item whose twin
     card a page shown beside it shows: when one of three identical cards is corrected or cut
     elsewhere, it is the item no other page of the walk shows, not one of the two beside it.
@@ -202,34 +203,50 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         SELECT idx, min(idx) OVER (PARTITION BY k) AS head FROM keyed
         """
     ).fetchnumpy()
+    sections = """
+        twin_sections AS (SELECT DISTINCT g.section FROM dd_twin JOIN dd_page AS g USING (page_idx)),
+        pages AS (SELECT * FROM dd_page WHERE section IN (SELECT section FROM twin_sections))
+    """
     seen_rows = con.execute(
         f"""
-        WITH u AS (
-            SELECT d.idx, d.page_idx, d.text_hash, g.section, g.page_no, g.retrieved_at
-            FROM dd_s AS d JOIN dd_page AS g ON g.page_idx = d.page_idx
-            WHERE d.norm_len > 0
-        ),
-        twin_sections AS (SELECT DISTINCT g.section FROM dd_twin JOIN dd_page AS g USING (page_idx)),
-        pages AS (SELECT * FROM dd_page WHERE section IN (SELECT section FROM twin_sections)),
-        together AS (
-            -- earlier pager pages as they stood when the page was retrieved; later ones as the
-            -- same walk fetched them (within WALK_WINDOW after it), else as they stood
-            SELECT p.page_idx AS pidx, q.page_no,
-                   arg_max(q.page_idx, struct_pack(t := q.retrieved_at, i := q.page_idx)) AS qidx
-            FROM pages AS p
-            JOIN pages AS q ON q.section = p.section AND q.page_no <> p.page_no
-                 AND q.retrieved_at <= CASE WHEN q.page_no < p.page_no THEN p.retrieved_at
-                                            ELSE p.retrieved_at + INTERVAL {WALK_WINDOW_MINUTES} MINUTE END
-            GROUP BY p.page_idx, q.page_no
-        ),
-        shown AS (SELECT pidx AS page_idx, list(qidx) AS shown FROM together GROUP BY pidx)
-        SELECT u.idx, u.page_idx, s.shown,
-               u.text_hash IN (SELECT text_hash FROM dd_twin) AS twin_text
-        FROM u JOIN pages AS g USING (page_idx) LEFT JOIN shown AS s USING (page_idx)
+        WITH {sections}
+        SELECT d.idx, d.page_idx, d.text_hash IN (SELECT text_hash FROM dd_twin) AS twin_text
+        FROM dd_s AS d JOIN pages AS g USING (page_idx)
+        WHERE d.norm_len > 0
         """
     ).fetchall()
-    shown_with = {int(i): frozenset([int(p), *map(int, shown or [])]) for i, p, shown, _ in seen_rows}
-    twin_pages = {int(i): frozenset([int(p)]) for i, p, _, twin_text in seen_rows if twin_text}
+    # One set per page, shared by its cards, of only the pages that show a twin text: a set is only
+    # ever intersected with twin_pages (match.EditionContext), so no other page can matter. A set
+    # per card of every page shown at once held a section's pages once per card: 4.5 GB at 50,000
+    # sightings in sections of hundreds of pages.
+    page_sets = {
+        int(p): frozenset([int(p), *map(int, shown or [])])
+        for p, shown in con.execute(
+            f"""
+            WITH {sections},
+            together AS (
+                -- earlier pager pages as they stood when the page was retrieved; later ones as the
+                -- same walk fetched them (within WALK_WINDOW after it), else as they stood
+                SELECT p.page_idx AS pidx, q.page_no,
+                       arg_max(q.page_idx, struct_pack(t := q.retrieved_at, i := q.page_idx)) AS qidx
+                FROM pages AS p
+                JOIN pages AS q ON q.section = p.section AND q.page_no <> p.page_no
+                     AND q.retrieved_at <= CASE WHEN q.page_no < p.page_no THEN p.retrieved_at
+                                                ELSE p.retrieved_at + INTERVAL {WALK_WINDOW_MINUTES} MINUTE END
+                GROUP BY p.page_idx, q.page_no
+            ),
+            twin_shown AS (
+                SELECT DISTINCT page_idx FROM dd_s WHERE norm_len > 0 AND text_hash IN (SELECT text_hash FROM dd_twin)
+            )
+            SELECT p.page_idx, list(t.qidx) FILTER (WHERE t.qidx IN (SELECT page_idx FROM twin_shown))
+            FROM pages AS p LEFT JOIN together AS t ON t.pidx = p.page_idx
+            GROUP BY p.page_idx
+            """
+        ).fetchall()
+    }
+    own_page = {p: frozenset([p]) for p in page_sets}
+    shown_with = {int(i): page_sets[int(p)] for i, p, _ in seen_rows}
+    twin_pages = {int(i): own_page[int(p)] for i, p, twin_text in seen_rows if twin_text}
     idx = np.asarray(rows["idx"], dtype=np.int64)
     head = np.asarray(rows["head"], dtype=np.int64)
     keep = idx != head

@@ -64,6 +64,8 @@ NUM_OVERLAP_MIN = 0.34
 #: new texts embedded per pass by default: the setting's own default (pipeline/settings.py)
 DEFAULT_BUDGET: int = default("embed_budget")
 BATCH = 256
+#: cosines computed at once when comparing languages (float32: 32 MB a block, whatever the corpus)
+SIM_BLOCK_CELLS = 8_000_000
 
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
 _THOUSANDS = re.compile(r"(?<=\d)[ ,.\u202f\u00a0](?=\d{3}\b)")
@@ -364,11 +366,15 @@ def similar_pairs(
                 continue
             cols = np.flatnonzero(ed_lang == lb)
             k = min(TOP_K, len(cols))
-            for start in range(0, len(rows), 2048):
-                block = rows[start : start + 2048]
-                both = has_whole[block][:, None] & has_whole[cols][None, :]
-                sims = np.where(both, whole_mat[block] @ whole_mat[cols].T, span_mat[block] @ span_mat[cols].T)
-                top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            span_cols, whole_cols, whole_at = span_mat[cols].T, whole_mat[cols].T, has_whole[cols][None, :]
+            step = max(1, SIM_BLOCK_CELLS // len(cols))  # rows per block: memory stays flat as editions grow
+            for start in range(0, len(rows), step):
+                block = rows[start : start + step]
+                sims = span_mat[block] @ span_cols
+                both = has_whole[block][:, None] & whole_at
+                if both.any():
+                    np.copyto(sims, whole_mat[block] @ whole_cols, where=both)
+                top = np.argpartition(sims, len(cols) - k, axis=1)[:, len(cols) - k :]
                 for r in np.flatnonzero(sims.max(axis=1) >= sim_min).tolist():
                     order = top[r][np.argsort(-sims[r, top[r]], kind="stable")]
                     first = int(order[0])
