@@ -217,6 +217,7 @@ def _aiohttp_transport(connections: int) -> httpx.AsyncBaseTransport:
     client does, and sends them with each request) and decompresses nothing (BodyDecoder does)."""
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
+    from httpx_aiohttp.transport import AiohttpResponseStream
 
     def session() -> aiohttp.ClientSession:  # called inside the event loop, on the first request
         connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=5.0, ssl=_tls_context())
@@ -225,35 +226,67 @@ def _aiohttp_transport(connections: int) -> httpx.AsyncBaseTransport:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
             auto_decompress=False,
-            # httpx's own transport (h11 under httpcore) takes header blocks up to 100 KiB; aiohttp's
-            # 8 KiB per line would refuse a page with a long Content-Security-Policy that httpx loads
+            # httpx's own transport (h11 under httpcore) takes header blocks up to 100 KiB and any
+            # number of headers; aiohttp's defaults (8 KiB a line, 128 headers) would refuse pages
+            # with a long Content-Security-Policy or many Set-Cookie lines that httpx loads
             max_line_size=HEADER_BYTES,
             max_field_size=HEADER_BYTES,
+            max_headers=HEADER_BYTES // 4,
         )
         # aiohttp silently sends a GET again when a kept-alive connection hangs up; the fetcher's
         # retry policy (max_retries, backoff, Retry-After) must be the only one (aiohttp's own
-        # test client turns this off the same way)
+        # test client turns this off the same way). A private attribute: fail loudly if it goes.
+        if not hasattr(made, "_retry_connection"):
+            raise RuntimeError("aiohttp no longer has ClientSession._retry_connection: see pipeline/http.py")
         made._retry_connection = False
         return made
 
     class Transport(AiohttpTransport):
-        """Every aiohttp failure raised as the httpx error it is, from the request and from the body.
+        """The request sent and its answer handed to httpx here, every failure as an httpx error.
 
-        httpx-aiohttp's own mapping calls any closed connection a ConnectTimeout (a server hanging
-        up mid-answer would read as a timeout) and lets the rest through as aiohttp types, which
-        the fetcher, speaking httpx, would not catch.
+        httpx-aiohttp's own version encodes the status line's reason as UTF-8, which a server
+        sending a Latin-1 reason turns into a UnicodeEncodeError (an error no fetcher catches, with
+        the answer never released: each such answer would hold a pooled connection); its mapping
+        calls any closed connection a ConnectTimeout and lets the rest through as aiohttp types.
+        The session, its lifetime and the body stream are still the library's.
         """
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not isinstance(self.client, aiohttp.ClientSession):
+                self.client = self.get_client()
+            timeout = request.extensions.get("timeout", {})
             try:
-                response = await super().handle_async_request(request)
+                answer = await self.client.request(
+                    request.method,
+                    str(request.url),
+                    headers=request.headers,
+                    data=request.content or None,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    compress=False,
+                    timeout=aiohttp.ClientTimeout(
+                        sock_connect=timeout.get("connect"), sock_read=timeout.get("read"), connect=timeout.get("pool")
+                    ),
+                ).__aenter__()
             except Exception as exc:
                 raise _httpx_error(exc, request) from exc
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = _Body(response.stream, request)
-            return response
+            try:
+                return httpx.Response(
+                    status_code=answer.status,
+                    headers=answer.raw_headers,
+                    stream=_Body(AiohttpResponseStream(answer), request),
+                    request=request,
+                    # aiohttp decodes the reason with surrogateescape: these are the bytes as sent
+                    extensions={
+                        "http_version": b"HTTP/1.1",
+                        "reason_phrase": (answer.reason or "").encode("utf-8", "surrogateescape"),
+                    },
+                )
+            except Exception as exc:
+                answer.release()
+                raise _httpx_error(exc, request) from exc
 
-    return Transport(client=session, trust_env=False)
+    return Transport(client=session, trust_env=False, verify=_tls_context())  # not a new TLS context per client
 
 
 class _Body(httpx.AsyncByteStream):
@@ -275,8 +308,13 @@ class _Body(httpx.AsyncByteStream):
 
 
 def _httpx_error(exc: Exception, request: httpx.Request) -> Exception:
-    """The httpx exception for an aiohttp failure (unwrapping httpx-aiohttp's own mapping); any
-    other exception, a cancellation included, is returned unchanged and so re-raised as it was."""
+    """The nearest httpx exception for an aiohttp failure (unwrapping httpx-aiohttp's own mapping).
+
+    Known differences with httpx's own transport, all retryable or harmless to the fetcher: a
+    wait for a pooled connection is a ConnectTimeout (httpx: PoolTimeout), a reset mid-read a
+    TransportError (httpx: ReadError), and a bad header or body framing httpx tolerates may be a
+    RemoteProtocolError. A cancellation (a BaseException) never comes here.
+    """
     import aiohttp
     from aiohttp.http_exceptions import HttpProcessingError
 
@@ -299,4 +337,6 @@ def _httpx_error(exc: Exception, request: httpx.Request) -> Exception:
     for aio, ours in kinds:
         if isinstance(cause, aio):
             return ours(message, request=request)
+    if isinstance(cause, (UnicodeError, ValueError)):  # an answer the parser could not take apart
+        return httpx.RemoteProtocolError(f"{type(cause).__name__}: {message}", request=request)
     return exc

@@ -505,6 +505,26 @@ def test_a_long_security_policy_header_is_read_on_each_transport(server) -> None
     assert outcome.outcome == "fetched" and outcome.body == PAGE[:2000], outcome.reason
 
 
+def test_many_headers_are_read_on_each_transport(server) -> None:
+    """A page with 200 headers (cookies, tracking, policies): httpx reads it, so must aiohttp (default: 128)."""
+    server.routes["/many"] = ({f"X-Header-{n}": str(n) for n in range(200)}, PAGE[:2000])
+    outcome = fetch(server, "/many")
+    assert outcome.outcome == "fetched" and outcome.body == PAGE[:2000], outcome.reason
+
+
+def test_a_latin1_reason_phrase_is_read_on_each_transport(server) -> None:
+    """Older localized servers send their reason in Latin-1 ("200 \xd6K"); the page is the page."""
+    body = PAGE[:2000]
+    server.routes["/latin"] = raw_answer(
+        b"HTTP/1.1 200 \xd6K\r\nContent-Type: text/html\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    outcome = fetch(server, "/latin", max_retries=0)
+    assert outcome.outcome == "fetched" and outcome.body == body, outcome.reason
+
+
 def test_a_host_that_refuses_connections_is_unreachable_on_each_transport(server) -> None:
     with socket.socket() as sock:  # a port just freed: nothing listens there
         sock.bind(("127.0.0.1", 0))

@@ -76,9 +76,16 @@ class LshConfig:
     def __post_init__(self) -> None:
         if self.bands * self.rows > self.num_perm:
             raise ValueError(f"{self.bands} bands of {self.rows} rows need more than {self.num_perm} permutations")
+        pinned = (self.bands, self.rows) == (LSH_BANDS, LSH_ROWS)
+        if pinned and (self.threshold, self.num_perm) != (LSH_THRESHOLD, NUM_PERM):
+            raise ValueError(
+                f"the band split {LSH_BANDS}x{LSH_ROWS} is the one for threshold {LSH_THRESHOLD} and {NUM_PERM} "
+                "permutations: give the split MinHashLSH picks for this threshold (bands=, rows=)"
+            )
 
 
 def lsh_bands(config: LshConfig) -> tuple[int, int]:
+    """(bands, rows) of the sketch: the split datasketch's MinHashLSH picks for its threshold."""
     return config.bands, config.rows
 
 

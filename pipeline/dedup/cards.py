@@ -216,9 +216,9 @@ def slot_edges(con: duckdb.DuckDBPyConnection, min_tokens: int) -> tuple[Edges, 
         """
     ).fetchall()
     # One set per page, shared by its cards, of only the pages that show a twin text: a set is only
-    # ever intersected with twin_pages (match.EditionContext), so no other page can matter. A set
-    # per card of every page shown at once held a section's pages once per card: 4.5 GB at 50,000
-    # sightings in sections of hundreds of pages.
+    # ever intersected with twin_pages (match.EditionSummary._placement_conflict), so no other
+    # page can matter. A set per card of every page shown at once held a section's pages once per
+    # card: 4.5 GB at 50,000 sightings in sections of hundreds of pages.
     page_sets = {
         int(p): frozenset([int(p), *map(int, shown or [])])
         for p, shown in con.execute(

@@ -167,7 +167,8 @@ def _load_model(threads: int) -> USE:
     """USE with sentencepiece's own C++ tokenizer on the model's `sp.model`.
 
     The wheel tokenizes with a pure-Python port of sentencepiece that reads its 128,000 pieces
-    in about 1.2 s per process and runs a Python Viterbi per text; the library, which the model
+    in about 0.56 s per process (0.17 s here; `python -m bench encoder`) and runs a Python
+    Viterbi per text (20x slower); the library, which the model
     was trained with, gives the port's ids on prose in every script (tests/test_xling.py) in
     milliseconds. It differs on runs of characters the vocabulary lacks (one unknown piece, not
     one per character) and on the order of equal-score pieces of a run of one letter, so the
@@ -376,7 +377,7 @@ def similar_pairs(
                     np.copyto(sims, whole_mat[block] @ whole_cols, where=both)
                 top = np.argpartition(sims, len(cols) - k, axis=1)[:, len(cols) - k :]
                 for r in np.flatnonzero(sims.max(axis=1) >= sim_min).tolist():
-                    order = top[r][np.argsort(-sims[r, top[r]], kind="stable")]
+                    order = top[r][np.lexsort((top[r], -sims[r, top[r]]))]  # ties: the lower column first
                     first = int(order[0])
                     runner = next(
                         (float(sims[r, c]) for c in order[1:] if ed_group[cols[c]] != ed_group[cols[first]]), -1.0
