@@ -27,6 +27,8 @@ from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import Interrupted, PipelineError, WarehouseError, io_message
 
 if TYPE_CHECKING:
+    import duckdb
+
     from pipeline.backend import Writer
     from pipeline.cli import Signals
     from pipeline.runs import RunSummary
@@ -44,6 +46,24 @@ def last_run_file(settings: Settings, summary: RunSummary, code: int) -> None:
         _write_last_run(settings.db_path, summary, code)
     except OSError as exc:
         click.echo(f"warning: run {summary.run_id} was published; its last-run file is not written: {exc}", err=True)
+
+
+def _finish_and_publish(
+    con: duckdb.DuckDBPyConnection, work: Writer, settings: Settings, summary: RunSummary, strict: bool
+) -> int:
+    """A stage's run ended: its record and exit code, the warehouse published, last-run.json; the exit code.
+
+    One step, run shielded by the caller, so a signal arriving now waits until the run is recorded.
+    """
+    from pipeline.cli import run_exit_code
+    from pipeline.runs import finish_run, record_exit_code
+
+    finish_run(con, summary)
+    code = run_exit_code(summary, strict)
+    record_exit_code(con, summary.run_id, code)
+    work.publish()
+    last_run_file(settings, summary, code)
+    return code
 
 
 def _end_failed_stage(
@@ -94,9 +114,9 @@ def fetch(
     fetch log, which `load` copies into `fetches`.
     """
     from pipeline.archive import Archive
-    from pipeline.cli import Signals, _end_interrupted, archive_write_failure, probe_writable, run_exit_code
+    from pipeline.cli import Signals, _end_interrupted, archive_write_failure, probe_writable
     from pipeline.ingest import IngestOptions, crawl_step
-    from pipeline.runs import finish_run, record_exit_code, start_run
+    from pipeline.runs import start_run
     from pipeline.sources import load_sources
     from pipeline.warehouse import hold_sources, migrate, open_writer
 
@@ -131,13 +151,9 @@ def fetch(
                 con = work.reopen()
             if summary.status == "running":
                 summary.status = "ok"
+            failure = archive_write_failure(step.report)
             with signals.shielded(deliver=False):  # the run is done: a signal now waits for its record
-                finish_run(con, summary)
-                code = run_exit_code(summary, strict)
-                failure = archive_write_failure(step.report)
-                record_exit_code(con, summary.run_id, code)
-                work.publish()
-                last_run_file(settings, summary, code)
+                code = _finish_and_publish(con, work, settings, summary, strict)
         except Interrupted as stop:
             _end_interrupted(work, settings, stop, summary, signals)
         except Exception as exc:
@@ -233,9 +249,9 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
     updated by `pipeline dedup` (or the next ingest). Exit codes as `ingest`'s.
     """
     from pipeline.archive import Archive
-    from pipeline.cli import Signals, _end_interrupted, run_exit_code
+    from pipeline.cli import Signals, _end_interrupted
     from pipeline.ingest import quarantine_step
-    from pipeline.runs import finish_run, record_exit_code, start_run
+    from pipeline.runs import finish_run, start_run
     from pipeline.stages import load_stage, pending_files, records_dir, run_status
     from pipeline.verify import index_problem
     from pipeline.warehouse import hold_sources, migrate, open_writer
@@ -266,11 +282,7 @@ def load(db: str | None, data_path: Path | None, raw: Path | None, only_sources:
                 finish_run(con, summary)
                 raise
             with signals.shielded(deliver=False):  # the run is done: a signal now waits for its record
-                finish_run(con, summary)
-                code = run_exit_code(summary, strict=False)
-                record_exit_code(con, summary.run_id, code)
-                work.publish()
-                last_run_file(settings, summary, code)
+                code = _finish_and_publish(con, work, settings, summary, strict=False)
         except Interrupted as stop:
             _end_interrupted(work, settings, stop, summary, signals)
         except Exception as exc:
