@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = ROOT / ".bench"
@@ -108,7 +109,65 @@ def _measure_project(raw: Path, db: Path, workers: int, dedup: bool = False) -> 
         "records": records,
         "seconds": seconds,
         "cpu_s": own.ru_utime + own.ru_stime + workers_used.ru_utime + workers_used.ru_stime - cpu_before,
+        "cpu_loader_s": own.ru_utime + own.ru_stime - cpu_before,
     }
+
+
+#: pages the floor is measured on (the first of the smallest archive)
+FLOOR_PAGES = 1_000
+
+
+def _measure_floor(raw: Path, db: Path, pages: int) -> dict[str, float]:
+    """Runs in its own process: CPU ms per page of each piece of a rebuild, piece after piece on the
+    same pages, so that the distance to the parser alone (issue 21) has a name.
+
+    The pieces a rebuild cannot drop under the design card: reading the body back (gunzip, hash),
+    the parser alone (selectolax/Lexbor building the tree), the nesting guard that keeps the
+    parse linear on hostile pages, pydantic's validation, and the load into DuckDB (Arrow tables,
+    one transaction a batch). Card reading (the parser's Python: selectors, fields, links, the
+    pager) and the rows sent between processes are this project's own, and could shrink.
+    """
+    from selectolax.lexbor import LexborHTMLParser
+
+    from parsers import PARSERS
+    from parsers.base import decode_text
+    from pipeline.archive import Archive
+    from pipeline.load import register_pages, write_batch
+    from pipeline.parse import result_from_parsed
+    from pipeline.runs import start_run
+    from pipeline.settings import load_settings
+    from pipeline.warehouse import connect, migrate
+
+    archive = Archive(raw)
+    entries = archive.entries()[:pages]
+    costs: dict[str, float] = {}
+
+    def timed(name: str, work: Any) -> list[Any]:
+        started = time.process_time()
+        out = [work(i) for i in range(len(entries))]
+        costs[name] = (time.process_time() - started) * 1000 / len(entries)
+        return out
+
+    bodies = timed("read (gunzip, hash)", lambda i: archive.read(entries[i].sha256))
+    texts = timed("decode", lambda i: decode_text(bodies[i], None))
+    timed("selectolax alone", lambda i: LexborHTMLParser(texts[i]))
+    from parsers.html_common import flatten_deep_nesting
+
+    timed("nesting guard", lambda i: flatten_deep_nesting(texts[i]))
+    parsed = timed("parser, whole", lambda i: PARSERS[entries[i].format](bodies[i], entries[i].url))
+    results = timed("validation (pydantic)", lambda i: result_from_parsed(entries[i], parsed[i]))
+    rows = timed("rows for the loader", lambda i: results[i].as_rows())
+    con = connect(db)
+    migrate(con)
+    run_id = start_run(con, "bench", {}).run_id
+    register_pages(con, run_id, entries)
+    batch = load_settings().load_batch_pages
+    started = time.process_time()
+    for start in range(0, len(rows), batch):
+        write_batch(con, run_id, rows[start : start + batch])
+    costs["load into DuckDB"] = (time.process_time() - started) * 1000 / len(entries)
+    con.close()
+    return costs
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -174,6 +233,43 @@ GOALS: list[str] = []
 def _goal(line: str) -> None:
     print(line)
     GOALS.append(line)
+
+
+#: the pieces no rebuild can drop under the design card (see `_measure_floor`)
+FLOOR_PIECES = ("read (gunzip, hash)", "decode", "selectolax alone", "nesting guard", "validation (pydantic)",
+                "load into DuckDB")  # fmt: skip
+
+
+def _print_floor(size: int, row: dict[str, object], workers: int) -> None:
+    """Where a page's CPU goes, piece by piece, and what the pieces that cannot go cost 100k pages."""
+    db = WORKDIR / "reparse-floor.duckdb"
+    db.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bench.reparse", "_floor", str(archive_path(size)), str(db), str(FLOOR_PAGES)]
+    costs, _, _ = _run(command)
+    costs.pop("largest_mb", None)
+    db.unlink(missing_ok=True)
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    ms = {name: float(value) for name, value in costs.items()}  # type: ignore[arg-type]
+    whole = ms.pop("parser, whole")
+    ms["card reading (parser's Python)"] = whole - ms["decode"] - ms["selectolax alone"] - ms["nesting guard"]
+    cores = os.cpu_count() or 1
+    print(f"\nwhere a page's CPU goes: first {FLOOR_PAGES} pages of the {label(size)} archive, one piece after another "
+          f"in one process (ms of CPU per page)")  # fmt: skip
+    for name, value in ms.items():
+        extra = f"   the parser alone: {1000 / value:,.0f} pages/s per core" if name == "selectolax alone" else ""
+        print(f"  {name:<34}{value:7.3f}{'' if name in FLOOR_PIECES else '   (could shrink)'}{extra}")
+    print(f"  {'sum':<34}{sum(ms.values()):7.3f}")
+    pages = float(row["pages"])  # type: ignore[arg-type]
+    per_page = float(row["cpu_s"]) * 1000 / pages  # type: ignore[arg-type]
+    loader = float(row["cpu_loader_s"]) * 1000 / pages  # type: ignore[arg-type]
+    alone = 1000 / ms["selectolax alone"] * min(workers, cores)
+    print(f"  the rebuild above ({label(size)}): {per_page:.2f} ms of CPU a page ({loader:.2f} in the loading process, "
+          f"{per_page - loader:.2f} in the parse workers); {float(row['rate']):.0f} pages/s is "  # type: ignore[arg-type]
+          f"{float(row['rate']) / alone:.1%} of the parser alone on {min(workers, cores)} cores ({alone:,.0f} pages/s)")  # type: ignore[arg-type]  # fmt: skip
+    floor = sum(ms[name] for name in FLOOR_PIECES)
+    seconds = 100_000 * floor / 1000 / cores
+    print(f"  floor, the pieces no rebuild can drop (no card reading at all): {floor:.2f} ms a page; 100k pages on "
+          f"{cores} cores, perfectly parallel: at least {seconds:.0f} s (target {TARGET_100K_S:.0f} s)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"(project {float(row['rate']) / float(b['parse_rate']):.1f}x that)",  # type: ignore[arg-type]
                 flush=True,
             )
+    _print_floor(sizes[0], ours[sizes[0]], args.workers)
     print()
     worst = min(ours.values(), key=lambda r: float(r["ratio"]))  # type: ignore[arg-type]
     ratio = float(worst["ratio"])  # type: ignore[arg-type]
@@ -289,7 +386,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_project":
+    if len(sys.argv) > 1 and sys.argv[1] == "_floor":
+        print(json.dumps(_measure_floor(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_project":
         dedup = sys.argv[5:] == ["dedup"]
         print(json.dumps(_measure_project(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), dedup)))
     else:
