@@ -125,6 +125,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "settings",
         "Show every setting with its value and where it came from (default, settings file, environment).",
     ),
+    "search": (
+        "pipeline.search_cli",
+        "search",
+        "Find publications in every language: ranked works, each with its editions, and why they matched.",
+    ),
     "serve-oai": (
         "pipeline.oai_cli",
         "serve_oai",
@@ -357,6 +362,7 @@ def _run_ingest(run: _IngestRun, settings: Settings, request: _IngestRequest, si
 
 
 def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOptions:
+    from pipeline.backend import search_index_of
     from pipeline.ingest import IngestOptions
     from pipeline.stages import records_dir
 
@@ -367,6 +373,7 @@ def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOption
         dedup=not request.no_dedup,
         sources=sources,
         records=records_dir(settings.db_path, sources),
+        search_index=search_index_of(settings.db_path),
         batch_pages=settings.load_batch_pages,
         overrides_path=settings.overrides_file,
         embed_budget=settings.embed_budget,

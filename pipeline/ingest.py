@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipeline.archive import Archive, FetchLog
-from pipeline.errors import ArchiveError
+from pipeline.errors import ArchiveError, PipelineError
 from pipeline.load import write_rejects
 from pipeline.page_result import ParsedPages
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
@@ -60,6 +60,8 @@ class IngestOptions:
     withdraw_after_walks: int = default("withdraw_after_walks")
     #: where parse leaves its record files for the load (stages.records_dir); None: a private folder
     records: Path | None = None
+    #: the search index brought up to date after the dedup pass (backend.search_index_of); None: none
+    search_index: Path | None = None
 
 
 def parse_and_load(
@@ -103,6 +105,8 @@ def parse_and_load(
             withdraw_after_walks=options.withdraw_after_walks,
             vector_cache=options.vector_cache,
         )
+        if options.search_index is not None:
+            search_step(con, summary, options.search_index, options.embed_budget)
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = run_status(summary, loaded.had_work)
     return summary
@@ -169,6 +173,23 @@ def dedup_step(
         summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
         summary.notes.append(f"{result.editions} editions, {result.works} works")
         record_dedup(con, summary)
+
+
+def search_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, path: Path, embed_budget: int) -> None:
+    """Bring the search index up to date with the pass just run (pipeline/search.py).
+
+    An index that cannot be written (a full disk) costs the search its freshness, not the run:
+    the warehouse is loaded and deduplicated; the run says so and the next one builds it again.
+    """
+    from pipeline.search import ensure_index
+
+    try:
+        built = ensure_index(con, path, embed_budget)
+    except (duckdb.Error, OSError, PipelineError) as exc:
+        summary.notes.append(f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again")
+        return
+    if not built.skipped:
+        summary.notes.append(built.describe())
 
 
 def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> str:

@@ -72,7 +72,11 @@ EXTENSION_WHEELS = {
     "parquet": "duckdb_extension_parquet",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
     "ducklake": "duckdb_extension_ducklake",
+    # not the lake's: the search index's full-text search (pipeline/search.py), on both backends
+    "fts": "duckdb_extension_fts",
 }
+#: what a lake connection loads
+LAKE_EXTENSIONS = ("json", "parquet", "postgres_scanner", "ducklake")
 
 T = TypeVar("T")
 
@@ -103,8 +107,13 @@ def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
     The wheels hold signed binaries built for exactly this DuckDB (their folder is named after its
     version), so signature checks stay on.
     """
+    load_extension(con, *LAKE_EXTENSIONS)
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Load extensions from their installed wheels (see `load_extensions`); loaded ones are skipped."""
     loaded = {name for (name,) in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
-    for name in EXTENSION_WHEELS:
+    for name in names:
         if name in loaded:
             continue
         path = extension_file(name)
