@@ -142,19 +142,6 @@ def build_dir(where: Location) -> Path:
     return Path(where).parent / ".build"
 
 
-def search_index_of(where: Location) -> Path:
-    """The search index's file (pipeline/search.py): beside a DuckDB file, in a lake's data folder.
-
-    A file of its own for both: DuckDB's full-text index is tables and macros that a DuckLake
-    catalog cannot hold (it refuses their NULL-typed columns), and a file readers open read-only
-    serves the lake's analysts as it serves the file's.
-    """
-    if isinstance(where, LakeSpec):
-        return (where.data_path or where.default_data_path or Path("warehouse")) / "search.duckdb"
-    path = Path(where)
-    return path.with_name(f"{path.stem}.search.duckdb")
-
-
 def file_of(where: Location) -> Path | None:
     """The file the warehouse is on this machine, or None (a lake, or `:memory:`).
 
@@ -276,6 +263,15 @@ class Backend(Protocol):
 
     def read_snapshot(self, con: duckdb.DuckDBPyConnection) -> int | None:
         """Begin a read at one snapshot and name it; None where the warehouse keeps no snapshots."""
+        ...
+
+    def search_index(self, con: duckdb.DuckDBPyConnection, where: Location) -> Path:
+        """The search index's file (pipeline/search.py): beside a DuckDB file, in a lake's data folder.
+
+        A file of its own for both: DuckDB's full-text index is tables and macros that a DuckLake
+        catalog cannot hold (it refuses their NULL-typed columns), and a file readers open
+        read-only serves the lake's analysts as it serves the file's.
+        """
         ...
 
     def record_status(self) -> str:

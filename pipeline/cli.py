@@ -362,7 +362,6 @@ def _run_ingest(run: _IngestRun, settings: Settings, request: _IngestRequest, si
 
 
 def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOptions:
-    from pipeline.backend import search_index_of
     from pipeline.ingest import IngestOptions
     from pipeline.stages import records_dir
 
@@ -373,7 +372,7 @@ def _ingest_options(settings: Settings, request: _IngestRequest) -> IngestOption
         dedup=not request.no_dedup,
         sources=sources,
         records=records_dir(settings.db_path, sources),
-        search_index=search_index_of(settings.db_path),
+        search_for=settings.db_path,
         batch_pages=settings.load_batch_pages,
         overrides_path=settings.overrides_file,
         embed_budget=settings.embed_budget,

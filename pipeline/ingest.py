@@ -23,9 +23,10 @@ from pipeline.settings import default
 from pipeline.sources import SourcesFile
 from pipeline.stages import Parse, Progress, load_stage, run_status
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
-from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources
+from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources, search_index
 
 if TYPE_CHECKING:
+    from pipeline.backend import Location
     from pipeline.crawl import CrawlProgress, CrawlReport, SourceReport
 
 #: (open connection, crawl) -> (new connection, the crawl's exception or None); see run_ingest
@@ -60,8 +61,9 @@ class IngestOptions:
     withdraw_after_walks: int = default("withdraw_after_walks")
     #: where parse leaves its record files for the load (stages.records_dir); None: a private folder
     records: Path | None = None
-    #: the search index brought up to date after the dedup pass (backend.search_index_of); None: none
-    search_index: Path | None = None
+    #: the warehouse's location, whose search index is brought up to date after the dedup pass
+    #: (warehouse.search_index); None: no index (a run inside a test or a benchmark)
+    search_for: Location | None = None
 
 
 def parse_and_load(
@@ -105,8 +107,8 @@ def parse_and_load(
             withdraw_after_walks=options.withdraw_after_walks,
             vector_cache=options.vector_cache,
         )
-        if options.search_index is not None:
-            search_step(con, summary, options.search_index, options.embed_budget)
+        if options.search_for is not None:
+            search_step(con, summary, options.search_for, options.embed_budget)
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = run_status(summary, loaded.had_work)
     return summary
@@ -175,7 +177,7 @@ def dedup_step(
         record_dedup(con, summary)
 
 
-def search_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, path: Path, embed_budget: int) -> None:
+def search_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, where: Location, embed_budget: int) -> None:
     """Bring the search index up to date with the pass just run (pipeline/search.py).
 
     An index that cannot be written (a full disk) costs the search its freshness, not the run:
@@ -184,7 +186,7 @@ def search_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, path: Path,
     from pipeline.search import ensure_index
 
     try:
-        built = ensure_index(con, path, embed_budget)
+        built = ensure_index(con, search_index(con, where), embed_budget)
     except (duckdb.Error, OSError, PipelineError) as exc:
         summary.notes.append(f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again")
         return

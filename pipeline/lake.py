@@ -918,6 +918,13 @@ class LakeBackend:
         con.execute("BEGIN TRANSACTION")  # the snapshot named and the rows read are the same one
         return current_snapshot(con)
 
+    def search_index(self, con: duckdb.DuckDBPyConnection, where: Location) -> Path:
+        """In the data folder the catalog names: the one local folder every user of the lake shares."""
+        row = con.execute(f"SELECT data_path FROM ducklake_settings('{LAKE}')").fetchone()
+        if row is None or not row[0]:
+            raise WarehouseError(f"{where}: the lake's catalog names no data folder")
+        return Path(row[0]) / "search.duckdb"
+
     def record_status(self) -> str:
         return RECORD_STATUS
 

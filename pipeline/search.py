@@ -178,7 +178,7 @@ def build_index(
         finally:
             con.unregister("search_wanted")
         found = {key: vector for key, vector in rows}
-    chosen = [found.get(o) if o in found else found.get(w) for o, w in zip(opening, whole, strict=True)]
+    chosen = [found.get(o or "", found.get(w or "")) for o, w in zip(opening, whole, strict=True)]
     titles = {i: " ".join(t.split()) for i, t in enumerate(editions.column("title").to_pylist()) if t and t.strip()}
     stats = Stats()
     title_vectors = vectors(con, titles, embed_budget, stats)
@@ -314,7 +314,8 @@ class Filters:
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         """A WHERE clause over `editions AS e`, with its named parameters."""
-        clauses, params = ["TRUE"], {}
+        clauses: list[str] = ["TRUE"]
+        params: dict[str, Any] = {}
         if self.language:
             clauses.append("e.language = $lang")
             params["lang"] = self.language

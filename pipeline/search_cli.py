@@ -84,13 +84,18 @@ def search(
     Spanish editions that share none of its words. Reads the index `ingest` builds after its
     dedup pass beside the warehouse; never writes.
     """
-    from pipeline.backend import search_index_of
     from pipeline.search import Filters, Searcher, parse_years
+    from pipeline.warehouse import connect, search_index
 
     try:
         settings = settings_from(db, data_path)
         filters = Filters(language=language.lower() if language else None, site=site, years=parse_years(years))
-        with Searcher(search_index_of(settings.db_path)) as searcher:
+        con = connect(settings.db_path, read_only=True)  # only to learn where its index is
+        try:
+            path = search_index(con, settings.db_path)
+        finally:
+            con.close()
+        with Searcher(path) as searcher:
             if level == "work":
                 works = searcher.works(query, filters, limit, method)
                 _print_works(works, fmt, query)

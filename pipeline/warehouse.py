@@ -59,6 +59,11 @@ def backend_for(where: Location | str) -> Backend:
     return lake.BACKEND if isinstance(where, LakeSpec) else FILE
 
 
+def search_index(con: duckdb.DuckDBPyConnection, where: Location) -> Path:
+    """Where the warehouse at `where` (open as `con`) keeps its search index (pipeline/search.py)."""
+    return backend_for(where).search_index(con, where)
+
+
 def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
     """This connection works in a lake (pipeline/lake.py attaches it as `lake` and uses it).
 
@@ -738,6 +743,11 @@ class FileBackend:
     def read_snapshot(self, con: duckdb.DuckDBPyConnection) -> int | None:
         """A file holds one build and no snapshots to name."""
         return None
+
+    def search_index(self, con: duckdb.DuckDBPyConnection, where: Location) -> Path:
+        """Beside the file: `iom.duckdb` has `iom.search.duckdb`."""
+        path = _file(where)
+        return path.with_name(f"{path.stem}.search.duckdb")
 
     def record_status(self) -> str:
         return "record_status"
