@@ -22,6 +22,7 @@ BENCHMARKS = {
     "reparse": "bench.reparse",
     "lake": "bench.lake",
     "oai_load": "bench.oai_load",
+    "search": "bench.search",
 }
 DEFAULT = "dedup"
 
