@@ -139,10 +139,10 @@ def synthetic_index(source: Path, path: Path, editions: int) -> float:
 
     started = time.perf_counter()
     src = duckdb.connect(str(source), read_only=True)
-    base = src.execute("SELECT * EXCLUDE (vector, title_vector) FROM editions ORDER BY edition_id").fetch_arrow_table()
-    vecs = src.execute("SELECT vector, title_vector FROM editions ORDER BY edition_id").fetch_arrow_table()
-    works = src.execute("SELECT * FROM works").fetch_arrow_table()
-    info = src.execute("SELECT * FROM index_info").fetch_arrow_table()
+    base = src.execute("SELECT * EXCLUDE (vector, title_vector) FROM editions ORDER BY edition_id").to_arrow_table()
+    vecs = src.execute("SELECT vector, title_vector FROM editions ORDER BY edition_id").to_arrow_table()
+    works = src.execute("SELECT * FROM works").to_arrow_table()
+    info = src.execute("SELECT * FROM index_info").to_arrow_table()
     src.close()
     n = base.num_rows
     copies = -(-editions // n)

@@ -156,10 +156,10 @@ def build_index(
                p.sources, p.url
         FROM publications AS p ORDER BY p.edition_id
         """
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     works = con.execute(
         "SELECT work_id, display_title, languages, sources FROM works ORDER BY work_id"
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     abstracts = editions.column("abstract").to_pylist()
     # the keys the dedup pass stored each edition's vector under: its opening, else its whole text
     opening = [text_key(span(a)) if a else None for a in abstracts]
@@ -567,7 +567,7 @@ class Searcher:
             table = self.con.execute(
                 "SELECT edition_id, vector, title_vector FROM editions "
                 "WHERE vector IS NOT NULL OR title_vector IS NOT NULL ORDER BY edition_id"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             self._ids = table.column("edition_id").to_pylist()
             text, title = (_matrix(table.column(name).combine_chunks(), DIMS) for name in ("vector", "title_vector"))
             # one missing is the other: the closer of the two is then that one
