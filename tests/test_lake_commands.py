@@ -109,6 +109,17 @@ def test_dedup_report_and_oai_agree(both: tuple[str, str, Path]) -> None:
     assert identifiers[0] and identifiers[0] == identifiers[1]
 
 
+def test_search_answers_alike_on_a_lake_and_a_file(both: tuple[str, str, Path]) -> None:
+    """The lake keeps its index in its data folder (the catalog names it), read like the file's."""
+    _file, _spec, tmp = both
+    assert (tmp / "data" / "search.duckdb").exists()
+    for query in ("Etimos Foundation toolkit", "conseil au retour"):
+        found = json.loads(_same_output(both, "search", query, "--format", "json", "--level", "edition"))
+        assert found["results"], query
+    etimos = json.loads(_same_output(both, "search", "Etimos", "--format", "json", "--limit", "1"))
+    assert sorted(e["language"] for e in etimos["results"][0]["editions"]) == ["es", "es", "es", "fr", "fr", "fr"]
+
+
 def test_real_pages_load_alike_into_a_lake_and_a_file(pg_cluster: PgCluster, tmp_path: Path) -> None:
     """Input nobody here wrote: the real page renderings of tests/real_pages, every shape, both backends."""
     raw = tmp_path / "raw"
