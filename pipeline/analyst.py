@@ -176,7 +176,9 @@ def schema_markdown() -> str:
     con = duckdb.connect(":memory:")
     try:
         migrate(con)
-        return markdown(describe(con))
+        from pipeline.search import index_markdown
+
+        return markdown(describe(con)) + "\n" + index_markdown()
     finally:
         con.close()
 

@@ -16,6 +16,7 @@ transaction). It imports neither implementation, so they never import each other
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -140,6 +141,53 @@ def build_dir(where: Location) -> Path:
     if isinstance(where, LakeSpec):
         return (where.data_path or where.default_data_path or Path("warehouse")) / ".build"
     return Path(where).parent / ".build"
+
+
+#: extension name -> the PyPI wheel (module) that ships its signed binary. The binary's file name
+#: must be `<name>.duckdb_extension`: DuckDB derives the entry point from it, which is why the
+#: postgres extension comes from `duckdb-extension-postgres-scanner` (same binary as
+#: `duckdb-extension-postgres`, whose `postgres.duckdb_extension` fails with "did not contain the
+#: expected entrypoint function 'postgres_duckdb_cpp_init'"). json and parquet are statically
+#: linked into the duckdb 1.5.5 wheel; their wheels are used only if a build ever lacks them.
+EXTENSION_WHEELS = {
+    "json": "duckdb_extension_json",
+    "parquet": "duckdb_extension_parquet",
+    "postgres_scanner": "duckdb_extension_postgres_scanner",
+    "ducklake": "duckdb_extension_ducklake",
+    # not the lake's: the search index's full-text search (pipeline/search.py), on both backends
+    "fts": "duckdb_extension_fts",
+}
+
+
+def extension_file(name: str) -> Path | None:
+    """The extension binary shipped by its wheel for this DuckDB version, or None if not installed."""
+    found = importlib.util.find_spec(EXTENSION_WHEELS[name])
+    if found is None or not found.submodule_search_locations:
+        return None
+    for root in found.submodule_search_locations:
+        path = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+        if path.exists():
+            return path
+    return None
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Load extensions from their installed wheels: no download, no autoload, same in cron; loaded
+    ones are skipped. The wheels hold signed binaries built for exactly this DuckDB (their folder is
+    named after its version), so signature checks stay on."""
+    loaded = {name for (name,) in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    for name in names:
+        if name in loaded:
+            continue
+        path = extension_file(name)
+        if path is None:
+            wheel = EXTENSION_WHEELS[name].replace("_", "-")
+            raise WarehouseError(
+                f"the DuckDB extension {name} is not installed: pip install {wheel}=={duckdb.__version__} "
+                "(it is in requirements.lock: make venv)"
+            )
+        quoted = str(path).replace("'", "''")
+        con.execute(f"LOAD '{quoted}'")
 
 
 def file_of(where: Location) -> Path | None:

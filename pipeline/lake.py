@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import logging
 import re
 import threading
@@ -31,12 +30,17 @@ import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from pipeline.backend import (
+    EXTENSION_WHEELS as EXTENSION_WHEELS,  # where lake users look for it
+)
+from pipeline.backend import (
     LAKE_CATALOG,
     MEMORY_LIMIT,
     SAFE_CONFIG,
     Backend,
     LakeSpec,
     Location,
+    extension_file,
+    load_extension,
     parse_spec,
     schema_steps,
     transaction,
@@ -61,20 +65,6 @@ RULES_VERSION = "2"
 #: workers starting together would all take the same number
 LAKE_SEQUENCES = {"run_seq": 1}
 
-#: extension name -> the PyPI wheel (module) that ships its signed binary. The binary's file name
-#: must be `<name>.duckdb_extension`: DuckDB derives the entry point from it, which is why the
-#: postgres extension comes from `duckdb-extension-postgres-scanner` (same binary as
-#: `duckdb-extension-postgres`, whose `postgres.duckdb_extension` fails with "did not contain the
-#: expected entrypoint function 'postgres_duckdb_cpp_init'"). json and parquet are statically
-#: linked into the duckdb 1.5.5 wheel; their wheels are used only if a build ever lacks them.
-EXTENSION_WHEELS = {
-    "json": "duckdb_extension_json",
-    "parquet": "duckdb_extension_parquet",
-    "postgres_scanner": "duckdb_extension_postgres_scanner",
-    "ducklake": "duckdb_extension_ducklake",
-    # not the lake's: the search index's full-text search (pipeline/search.py), on both backends
-    "fts": "duckdb_extension_fts",
-}
 #: what a lake connection loads
 LAKE_EXTENSIONS = ("json", "parquet", "postgres_scanner", "ducklake")
 
@@ -89,18 +79,6 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def extension_file(name: str) -> Path | None:
-    """The extension binary shipped by its wheel for this DuckDB version, or None if not installed."""
-    found = importlib.util.find_spec(EXTENSION_WHEELS[name])
-    if found is None or not found.submodule_search_locations:
-        return None
-    for root in found.submodule_search_locations:
-        path = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
-        if path.exists():
-            return path
-    return None
-
-
 def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
     """Load the lake's extensions from the installed wheels: no download, no autoload, same in cron.
 
@@ -108,22 +86,6 @@ def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
     version), so signature checks stay on.
     """
     load_extension(con, *LAKE_EXTENSIONS)
-
-
-def load_extension(con: duckdb.DuckDBPyConnection, *names: str) -> None:
-    """Load extensions from their installed wheels (see `load_extensions`); loaded ones are skipped."""
-    loaded = {name for (name,) in con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
-    for name in names:
-        if name in loaded:
-            continue
-        path = extension_file(name)
-        if path is None:
-            wheel = EXTENSION_WHEELS[name].replace("_", "-")
-            raise WarehouseError(
-                f"the DuckDB extension {name} is not installed: pip install {wheel}=={duckdb.__version__} "
-                "(it is in requirements.lock: make venv)"
-            )
-        con.execute(f"LOAD {_sql_string(str(path))}")
 
 
 def connect_lake(

@@ -222,6 +222,7 @@ def build_index(
             "CREATE TABLE index_info AS SELECT ? AS state, now() AS built_at, ? AS model, ? AS fts_tables",
             [state, MODEL, tables],
         )
+        _comment(out)
         out.execute("CHECKPOINT")
     except BaseException:
         out.close()
@@ -267,7 +268,7 @@ def index_languages(con: duckdb.DuckDBPyConnection) -> tuple[list[str | None], l
 
 
 def _load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    from pipeline.lake import load_extension
+    from pipeline.backend import load_extension
 
     load_extension(con, "fts")
 
@@ -713,3 +714,88 @@ def ndcg(ranked: Sequence[bool], relevant_total: int, k: int = 10) -> float:
     dcg = sum(1.0 / math.log2(i + 2) for i, rel in enumerate(ranked[:k]) if rel)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(relevant_total, k)))
     return dcg / ideal if ideal else 0.0
+
+
+# -- what the index holds, for readers ---------------------------------------------------------------
+
+#: the index file's tables: (what the table is, {column: (type, meaning)}); COMMENTs in the file,
+#: and the last section of docs/warehouse.md (`pipeline schema --markdown`)
+INDEX_TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "editions": (
+        "One row per live edition (the warehouse's publications view when the index was built), "
+        "with what a result shows and its two vectors.",
+        {
+            "edition_id": ("VARCHAR", "Stable edition id (publications.edition_id)."),
+            "work_id": ("VARCHAR", "Its work (works.work_id): the same publication in other languages."),
+            "language": ("VARCHAR", "Language of the edition (ISO 639-1); its full-text table is docs_<language>."),
+            "title": ("VARCHAR", "Best title (publications.title); NULL when no page shows one."),
+            "display_title": ("VARCHAR", "Title to show (publications.display_title)."),
+            "abstract": ("VARCHAR", "Abstract, full when known (publications.abstract): indexed with the title."),
+            "year": ("INTEGER", "Year of publication."),
+            "sources": ("VARCHAR[]", "Sites the edition was seen on."),
+            "url": ("VARCHAR", "Canonical URL of the edition's page."),
+            "vector": ("FLOAT[512]", "Unit multilingual sentence vector of the abstract's opening "
+                       "(text_vectors; NULL when not embedded yet)."),
+            "title_vector": ("FLOAT[512]", "Unit vector of the title (NULL without a title or not embedded yet)."),
+        },
+    ),
+    "works": (
+        "One row per work with a live edition (the warehouse's works view), for a result's title and sites.",
+        {
+            "work_id": ("VARCHAR", "Stable work id."),
+            "display_title": ("VARCHAR", "Title to show for the work."),
+            "languages": ("VARCHAR[]", "Languages of its editions."),
+            "sources": ("VARCHAR[]", "Sites any of its editions was seen on."),
+        },
+    ),
+    "index_info": (
+        "One row: what the index was built from and when.",
+        {
+            "state": ("VARCHAR", "JSON: index version, the dedup pass and withdrawals it reflects (a new "
+                      "value makes the next ingest rebuild it), titles still waiting for a vector."),
+            "built_at": ("TIMESTAMP WITH TIME ZONE", "When the index was built."),
+            "model": ("VARCHAR", "Model of the vectors (text_vectors.model)."),
+            "fts_tables": ("VARCHAR[]", "The full-text tables, one per language: docs_en, docs_fr, ..., docs_xx "
+                           "for editions in a language without a stemmer or with none detected."),
+        },
+    ),
+}  # fmt: skip
+#: the analysts' macros
+INDEX_MACROS = {
+    "search_editions(q, n := 10)": "Editions ranked by BM25 over every language's index, best first: "
+    "edition_id, work_id, language, display_title, year, sources, url, bm25. The same order as "
+    "`pipeline search Q --method words --level edition`.",
+    "search_works(q, n := 10)": "Works ranked by their best edition's BM25: work_id, display_title, bm25, "
+    "languages, sources, matched_editions, and editions (every edition of the work, in every language).",
+}
+
+
+def _comment(con: duckdb.DuckDBPyConnection) -> None:
+    for table, (about, columns) in INDEX_TABLES.items():
+        con.execute(f"COMMENT ON TABLE {table} IS {_literal(about)}")
+        for column, (_type, meaning) in columns.items():
+            con.execute(f"COMMENT ON COLUMN {table}.{column} IS {_literal(meaning)}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def index_markdown() -> str:
+    """The index's section of docs/warehouse.md."""
+    lines = [
+        "# The search index (`<warehouse>.search.duckdb`; a lake's in its data folder)\n",
+        "A DuckDB file of its own that `ingest` writes after its dedup pass and `pipeline search` reads "
+        "(pipeline/search.py). For words alone in your own client: `.venv/bin/duckdb -readonly "
+        "warehouse/iom.search.duckdb`, then `LOAD '<path printed by python -c \"from pipeline.backend import "
+        "extension_file; print(extension_file('fts'))\">';` and `SELECT * FROM search_works('return counselling');`. "
+        "Ranking by meaning needs the query's vector, which only `pipeline search` computes.\n",
+    ]
+    for table, (about, columns) in INDEX_TABLES.items():
+        lines += [f"## {table} (search index table)\n", about + "\n", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{name}` | {kind} | {meaning} |" for name, (kind, meaning) in columns.items()]
+        lines.append("")
+    lines += ["## macros (search index)\n", "| macro | what it returns |", "|---|---|"]
+    lines += [f"| `{name}` | {what} |" for name, what in INDEX_MACROS.items()]
+    lines.append("")
+    return "\n".join(lines)

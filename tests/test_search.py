@@ -22,8 +22,8 @@ import pytest
 from conftest import REPO_ROOT, copy_seed_archive, pipeline_process
 
 from pipeline.archive import Archive
+from pipeline.backend import extension_file
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.lake import extension_file
 from pipeline.search import Searcher, query_tokens
 from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
@@ -233,3 +233,26 @@ def test_the_hybrid_beats_each_ranker_on_the_labelled_queries(replica_index: Pat
     assert mean["hybrid"]["cross_recall"] >= 0.8, mean
     for figure in ("recall", "ndcg"):
         assert mean["hybrid"][figure] > max(mean["words"][figure], mean["meaning"][figure]), mean
+
+
+def test_the_index_is_what_docs_warehouse_md_says(seeded: Path) -> None:
+    from pipeline.search import INDEX_TABLES
+
+    con = duckdb.connect(str(seeded.with_name("w.search.duckdb")), read_only=True)
+    try:
+        for table, (about, columns) in INDEX_TABLES.items():
+            found = con.execute(
+                "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE table_name = ? "
+                "AND schema_name = 'main' ORDER BY column_index",
+                [table],
+            ).fetchall()
+            assert [(name, kind, meaning) for name, kind, meaning in found] == [
+                (name, kind, meaning) for name, (kind, meaning) in columns.items()
+            ], table
+            (comment,) = con.execute(
+                "SELECT comment FROM duckdb_tables() WHERE table_name = ?", [table]
+            ).fetchone() or ("",)
+            assert comment == about
+    finally:
+        con.close()
+    assert "## editions (search index table)" in (REPO_ROOT / "docs" / "warehouse.md").read_text(encoding="utf-8")
