@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from pipeline.archive import Archive, FetchLog
-from pipeline.errors import ArchiveError, PipelineError
+from pipeline.errors import ArchiveError
 from pipeline.load import write_rejects
 from pipeline.page_result import ParsedPages
 from pipeline.runs import RunSummary, finish_run, record_dedup, start_run
@@ -23,7 +23,7 @@ from pipeline.settings import default
 from pipeline.sources import SourcesFile
 from pipeline.stages import Parse, Progress, load_stage, run_status
 from pipeline.verify import bad_line_problem, index_problem, quarantine_archive_lines
-from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources, search_index
+from pipeline.warehouse import commit_retries, exclusive_dedup, hold_sources
 
 if TYPE_CHECKING:
     from pipeline.backend import Location
@@ -108,7 +108,11 @@ def parse_and_load(
             vector_cache=options.vector_cache,
         )
         if options.search_for is not None:
-            search_step(con, summary, options.search_for, options.embed_budget)
+            from pipeline.search import refresh
+
+            note = refresh(con, options.search_for, options.embed_budget)
+            if note:
+                summary.notes.append(note)
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):
         summary.status = run_status(summary, loaded.had_work)
     return summary
@@ -175,23 +179,6 @@ def dedup_step(
         summary.dedup = {"fingerprint": fingerprint, **result.as_dict()}
         summary.notes.append(f"{result.editions} editions, {result.works} works")
         record_dedup(con, summary)
-
-
-def search_step(con: duckdb.DuckDBPyConnection, summary: RunSummary, where: Location, embed_budget: int) -> None:
-    """Bring the search index up to date with the pass just run (pipeline/search.py).
-
-    An index that cannot be written (a full disk) costs the search its freshness, not the run:
-    the warehouse is loaded and deduplicated; the run says so and the next one builds it again.
-    """
-    from pipeline.search import ensure_index
-
-    try:
-        built = ensure_index(con, search_index(con, where), embed_budget)
-    except (duckdb.Error, OSError, PipelineError) as exc:
-        summary.notes.append(f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again")
-        return
-    if not built.skipped:
-        summary.notes.append(built.describe())
 
 
 def _dedup_fingerprint(con: duckdb.DuckDBPyConnection, overrides_path: Path | None) -> str:

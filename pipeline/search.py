@@ -40,12 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline.errors import ConfigError, WarehouseError
+from pipeline.errors import ConfigError, PipelineError, WarehouseError
 from pipeline.settings import default
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from pipeline.backend import Location
     from pipeline.dedup.xling import Encoder
 
 #: bump when the index's tables change: an index of another version is rebuilt by the next ingest
@@ -132,6 +133,23 @@ def ensure_index(con: duckdb.DuckDBPyConnection, path: Path, embed_budget: int =
     if index_state(path) == state:
         return Built(0, 0, [], skipped=True)
     return build_index(con, path, state, embed_budget)
+
+
+def refresh(con: duckdb.DuckDBPyConnection, where: Location, embed_budget: int = DEFAULT_BUDGET) -> str | None:
+    """Bring the search index of the warehouse at `where` up to date; a line for the run's notes, or None.
+
+    Called by the writers that end with a dedup pass (`ingest`, `dedup`, so a lake's workers too),
+    never by a reader. An index that cannot be written (a full disk) costs the search its
+    freshness, not the run: the warehouse is loaded and deduplicated, the line says so, and the
+    next run builds it again.
+    """
+    from pipeline.warehouse import search_index
+
+    try:
+        built = ensure_index(con, search_index(con, where), embed_budget)
+    except (duckdb.Error, OSError, PipelineError) as exc:
+        return f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again"
+    return None if built.skipped else built.describe()
 
 
 def build_index(

@@ -84,17 +84,24 @@ def search(
     Spanish editions that share none of its words. Reads the index `ingest` builds after its
     dedup pass beside the warehouse; never writes.
     """
-    from pipeline.search import Filters, Searcher, parse_years
+    from pipeline.search import Filters, Searcher, index_state, parse_years, warehouse_state
     from pipeline.warehouse import connect, search_index
 
     try:
         settings = settings_from(db, data_path)
         filters = Filters(language=language.lower() if language else None, site=site, years=parse_years(years))
-        con = connect(settings.db_path, read_only=True)  # only to learn where its index is
+        con = connect(settings.db_path, read_only=True)  # where its index is, and whether it is current
         try:
             path = search_index(con, settings.db_path)
+            current = index_state(path) in (None, warehouse_state(con))
         finally:
             con.close()
+        if not current:
+            click.echo(
+                "note: the search index predates the warehouse's last dedup pass or withdrawals; "
+                "the next ingest or dedup rebuilds it",
+                err=True,
+            )
         with Searcher(path) as searcher:
             if level == "work":
                 works = searcher.works(query, filters, limit, method)

@@ -256,3 +256,21 @@ def test_the_index_is_what_docs_warehouse_md_says(seeded: Path) -> None:
     finally:
         con.close()
     assert "## editions (search index table)" in (REPO_ROOT / "docs" / "warehouse.md").read_text(encoding="utf-8")
+
+
+def test_a_dedup_pass_refreshes_the_index_and_search_says_when_it_lags(seeded: Path, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    shutil.copy(seeded, db)
+    shutil.copy(seeded.with_name("w.search.duckdb"), tmp_path / "w.search.duckdb")
+    con = duckdb.connect(str(db))
+    try:  # as if an earlier pass had run since the index was built
+        con.execute("UPDATE dedup_runs SET dedup_run_id = dedup_run_id + 100")
+    finally:
+        con.close()
+    lagging = pipeline_process(["search", "Etimos", "--db", str(db)])
+    assert lagging.returncode == 0 and "predates" in lagging.stderr
+    done = pipeline_process(["dedup", "--db", str(db)])
+    assert done.returncode == 0, done.stderr
+    assert "search index:" in done.stdout
+    fresh = pipeline_process(["search", "Etimos", "--db", str(db)])
+    assert fresh.returncode == 0 and "predates" not in fresh.stderr

@@ -108,10 +108,15 @@ def dedup(
                     withdraw_after_walks=settings.withdraw_after_walks,
                     vector_cache=settings.vector_cache,
                 )
+            from pipeline.search import refresh
+
+            indexed = refresh(con, settings.db_path, settings.embed_budget)
             work.publish()
         finally:
             work.close()
         click.echo(summary.message)
+        if indexed:
+            click.echo(indexed)
         for ref in summary.unresolved_overrides:
             click.echo(f"warning: override reference matched nothing: {ref}", err=True)
     except _NoPass as exc:
