@@ -18,6 +18,8 @@ from pipeline.cli_options import settings_from, warehouse_options
 from pipeline.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
+    import duckdb
+
     from pipeline.search import Hit, WorkHit
 
 #: kept here, not imported from pipeline.search, so `--help` does not load DuckDB
@@ -84,7 +86,7 @@ def search(
     Spanish editions that share none of its words. Reads the index `ingest` builds after its
     dedup pass beside the warehouse; never writes.
     """
-    from pipeline.search import Filters, Searcher, index_state, parse_years, warehouse_state
+    from pipeline.search import Filters, Searcher, parse_years
     from pipeline.warehouse import connect, search_index
 
     try:
@@ -93,7 +95,7 @@ def search(
         con = connect(settings.db_path, read_only=True)  # where its index is, and whether it is current
         try:
             path = search_index(con, settings.db_path)
-            current = index_state(path) in (None, warehouse_state(con))
+            current = _current(con, path)
         finally:
             con.close()
         if not current:
@@ -114,6 +116,18 @@ def search(
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+
+
+def _current(con: duckdb.DuckDBPyConnection, index: Path) -> bool:
+    """Whether the index reflects the warehouse's last pass (True when either cannot say)."""
+    import duckdb
+
+    from pipeline.search import index_state, warehouse_state
+
+    try:
+        return index_state(index) in (None, warehouse_state(con))
+    except duckdb.Error:  # a warehouse without the schema's tables: nothing to compare with
+        return True
 
 
 def _print_works(works: list[WorkHit], fmt: str, query: str) -> None:
