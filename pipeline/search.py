@@ -281,6 +281,12 @@ def index_languages(con: duckdb.DuckDBPyConnection) -> tuple[list[str | None], l
             f"stemmer='{STEMMERS.get(language, 'none')}', stopwords='{stopwords}', strip_accents=1, lower=1, "
             "overwrite=1)"
         )
+        # postings in term order: a query reads the row groups of its few terms, not all of them
+        # (zone maps); p95 of a hybrid's words 204 -> 58 ms at 100k editions (bench search)
+        schema = f"fts_main_{table}"
+        con.execute(f"CREATE TABLE {schema}.terms_by_term AS SELECT * FROM {schema}.terms ORDER BY termid, docid")
+        con.execute(f"DROP TABLE {schema}.terms")
+        con.execute(f"ALTER TABLE {schema}.terms_by_term RENAME TO terms")
     _create_macros(con, tables)
     return languages, tables
 
