@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -72,7 +73,8 @@ def build_replica_warehouse(root: Path) -> Path:
             migrate(con)
             archive = Archive(raw)
             options = IngestOptions(search_for=db)
-            run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+            summary = run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+            summary.search_index.install()  # as the command does once it has published
         finally:
             con.close()
     return db
@@ -99,8 +101,6 @@ def work_keys(db: Path) -> dict[str, set[str]]:
 
 def judge(ranked_works: list[str], keys: dict[str, set[str]], relevant: set[str]) -> tuple[float, float]:
     """(recall@K, nDCG@K) of a ranked list of work ids: a relevant work_key counts once, where first met."""
-    from pipeline.search import ndcg
-
     seen: set[str] = set()
     gains: list[bool] = []
     for work in ranked_works[:K]:
@@ -108,6 +108,13 @@ def judge(ranked_works: list[str], keys: dict[str, set[str]], relevant: set[str]
         seen |= new
         gains.append(bool(new))
     return len(seen) / len(relevant), ndcg(gains, len(relevant), K)
+
+
+def ndcg(ranked: list[bool], relevant_total: int, k: int = K) -> float:
+    """nDCG@k of a ranked list of relevance judgements (binary gains)."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, rel in enumerate(ranked[:k]) if rel)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(relevant_total, k)))
+    return dcg / ideal if ideal else 0.0
 
 
 def evaluate(index: Path, keys: dict[str, set[str]], queries: list[dict[str, Any]]) -> dict[str, Scores]:
@@ -173,7 +180,11 @@ def synthetic_index(source: Path, path: Path, editions: int) -> float:
         out.execute("INSERT INTO editions SELECT * FROM part")
         out.unregister("part")
     out.register("w", works)
-    out.execute("CREATE TABLE works AS SELECT * FROM w")
+    # each copy's works under the copy's ids, as its editions are
+    out.execute(
+        f"CREATE TABLE works AS SELECT w.* REPLACE (w.work_id || '-' || c.copy AS work_id) "
+        f"FROM w CROSS JOIN range({copies}) AS c(copy)"
+    )
     out.unregister("w")
     out.register("i", info)
     out.execute("CREATE TABLE index_info AS SELECT * FROM i")

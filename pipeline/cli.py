@@ -445,6 +445,11 @@ def _publish_run(run: _IngestRun, work: Writer, settings: Settings, summary: Run
     assert final is not None
     record_exit_code(final, summary.run_id, code)
     work.publish()  # analysts see the finished run at once, never a half-loaded one
+    if summary.search_index is not None:  # the index of what was just published, never before it
+        try:
+            summary.search_index.install()
+        except OSError as exc:
+            logging.getLogger(__name__).warning("search index not installed (%s); the next run builds it", exc)
     try:
         _write_last_run(settings.db_path, summary, code)
     except OSError as exc:  # published already: only the monitoring file is missing

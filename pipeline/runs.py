@@ -32,6 +32,9 @@ class RunSummary:
     archive_damage: list[str] = field(default_factory=list)
     #: lake commits redone after a conflict with another worker's (always 0 on a file)
     commit_retries: int = 0
+    #: the search index this run built aside (pipeline/search.py BuiltIndex), installed once the
+    #: run is published; None when it was current or not asked for
+    search_index: Any = None
 
     @property
     def message(self) -> str:

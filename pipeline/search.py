@@ -28,11 +28,12 @@ only: the vector of a query needs the encoder, which SQL cannot run).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import re
-import unicodedata
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline.errors import ConfigError, PipelineError, WarehouseError
+from pipeline.backend import MEMORY_LIMIT, SAFE_CONFIG
+from pipeline.errors import ConfigError, WarehouseError
 from pipeline.settings import default
 
 if TYPE_CHECKING:
@@ -59,6 +61,17 @@ STEMMERS = {
     "nl": "dutch", "no": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
     "sr": "serbian", "sv": "swedish", "ta": "tamil", "tr": "turkish",
 }  # fmt: skip
+#: what separates words, for the index and for the query alike: anything but a letter, so a
+#: typographic apostrophe splits "l’Organisation" as the ASCII one does (the extension's default
+#: pattern is ASCII punctuation only: "l’organis" was one term no query could reach)
+NOT_A_LETTER = r"[^\p{L}]+"
+#: one-letter words are elisions and particles in these languages (l', d', a, à, y, o): never
+#: indexed, never required of an edition
+SINGLE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+#: words of a query that count (a pasted paragraph is not a query: each word costs a scan)
+MAX_QUERY_WORDS = 32
+#: characters of a query given to the encoder (an abstract's whole text is compared at 2,000)
+MAX_QUERY_CHARS = 2000
 #: the index of editions in no language the stemmers know (or none detected)
 OTHER = "xx"
 #: titles a build embeds at most (the rest wait for the next build): the dedup's own budget
@@ -67,7 +80,6 @@ DEFAULT_BUDGET: int = default("embed_budget")
 RRF_K = 60
 #: candidates each ranker gives to the fusion
 CANDIDATES = 100
-LEVELS = ("work", "edition")
 _YEARS = re.compile(r"^\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?$")
 
 
@@ -80,7 +92,11 @@ def table_of(language: str | None) -> str:
 
 
 def warehouse_state(con: duckdb.DuckDBPyConnection) -> str:
-    """What the index reflects: the last dedup pass and the withdrawals; a new value means rebuild."""
+    """What the index reflects: the last dedup pass and the withdrawals; a new value means rebuild.
+
+    Sequence values suffice: an index is installed only once the warehouse it was built from is
+    published (`BuiltIndex.install`), so a state an index carries was never discarded.
+    """
     passes = con.execute("SELECT max(dedup_run_id) FROM dedup_runs").fetchone()
     withdrawn = con.execute("SELECT count(*), max(withdrawn_run_id), max(dedup_run_id) FROM edition_withdrawals")
     return json.dumps(
@@ -88,79 +104,96 @@ def warehouse_state(con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
-def index_state(path: Path) -> str | None:
-    """The warehouse state an index file was built from, or None (missing, unreadable, another version)."""
+def _open_index(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The index file under the project's DuckDB settings (no autoinstall or autoload, its memory limit)."""
+    return duckdb.connect(str(path), read_only=read_only, config={**SAFE_CONFIG, "memory_limit": MEMORY_LIMIT})
+
+
+def index_state(path: Path) -> tuple[str, int] | None:
+    """(the warehouse state an index file was built from, titles it left without a vector), or None
+    when it is missing or unreadable."""
     if not path.exists():
         return None
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = _open_index(path, read_only=True)
     except duckdb.Error:
         return None
     try:
-        row = con.execute("SELECT state FROM index_info").fetchone()
+        row = con.execute("SELECT state, titles_pending FROM index_info").fetchone()
     except duckdb.Error:
         return None
     finally:
         con.close()
-    return str(row[0]) if row else None
+    return (str(row[0]), int(row[1] or 0)) if row else None
 
 
 @dataclass(frozen=True)
-class Built:
-    """What an index build did, for the run's notes."""
+class BuiltIndex:
+    """An index written aside, to be installed once the warehouse it reflects is published."""
 
+    aside: Path
+    path: Path
     editions: int
     with_vectors: int
     languages: list[str]
-    skipped: bool = False
 
     def describe(self) -> str:
-        if self.skipped:
-            return "search index current"
         return (
             f"search index: {self.editions} editions in {len(self.languages)} languages, "
             f"{self.with_vectors} with a vector"
         )
 
+    def install(self) -> None:
+        """Rename the new index over the old one; a reader sees one whole index or the other.
 
-def ensure_index(con: duckdb.DuckDBPyConnection, path: Path, embed_budget: int = DEFAULT_BUDGET) -> Built:
-    """Build the index at `path` unless it already reflects the warehouse's last pass and withdrawals.
+        The old index's WAL goes first: DuckDB would replay it onto the new file. Called after the
+        warehouse's publish, so the index never shows a pass a failed publish threw away.
+        """
+        self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+        os.replace(self.aside, self.path)
 
-    An index built while titles waited for their vectors (the embed budget) is built again by the
-    next run, which embeds the next ones: like the dedup pass, it catches up night after night.
-    """
-    state = warehouse_state(con)
-    if index_state(path) == state:
-        return Built(0, 0, [], skipped=True)
-    return build_index(con, path, state, embed_budget)
+    def discard(self) -> None:
+        for leftover in (self.aside, self.aside.with_name(self.aside.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
-def refresh(con: duckdb.DuckDBPyConnection, where: Location, embed_budget: int = DEFAULT_BUDGET) -> str | None:
-    """Bring the search index of the warehouse at `where` up to date; a line for the run's notes, or None.
+def refresh(
+    con: duckdb.DuckDBPyConnection, where: Location, embed_budget: int = DEFAULT_BUDGET
+) -> tuple[BuiltIndex | None, str | None]:
+    """Build the search index of the warehouse at `where` aside, unless it is current; returns the
+    build to install after the publish (or None) and a line for the run's notes (or None).
 
     Called by the writers that end with a dedup pass (`ingest`, `dedup`, so a lake's workers too),
-    never by a reader. An index that cannot be written (a full disk) costs the search its
+    never by a reader. An index that cannot be built (a full disk, no memory) costs the search its
     freshness, not the run: the warehouse is loaded and deduplicated, the line says so, and the
     next run builds it again.
     """
     from pipeline.warehouse import search_index
 
     try:
-        built = ensure_index(con, search_index(con, where), embed_budget)
-    except (duckdb.Error, OSError, PipelineError) as exc:
-        return f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again"
-    return None if built.skipped else built.describe()
+        path = search_index(con, where)
+        state = warehouse_state(con)
+        known = index_state(path)
+        # an index that left titles without vectors is built again while the budget embeds some
+        if known is not None and known[0] == state and not (known[1] and embed_budget > 0):
+            return None, None
+        built = build_index(con, path, state, embed_budget)
+    except Exception as exc:  # any failure here must leave the run's work standing
+        return None, f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again"
+    return built, built.describe()
 
 
 def build_index(
     con: duckdb.DuckDBPyConnection, path: Path, state: str | None = None, embed_budget: int = DEFAULT_BUDGET
-) -> Built:
-    """Write the index of the warehouse's live editions to `path`, aside first, then renamed over it.
+) -> BuiltIndex:
+    """Write the index of the warehouse's live editions beside `path` (see `BuiltIndex.install`).
 
     Titles are embedded here (a query is most often a title's words in another language: "toolkit
     for migrant entrepreneurs" is close to "Caja de herramientas para emprendedores migrantes",
     not to the abstract's opening, which says who wrote it) and kept in `text_vectors` like the
-    dedup's texts, so each title is embedded once ever; at most `embed_budget` a build.
+    dedup's texts, so each title is embedded once ever; at most `embed_budget` a build, a budget
+    of its own beside the dedup pass's. Vectors travel as Arrow arrays and numpy matrices, never
+    as Python floats (100k editions' vectors as lists took 2.6 GB).
     """
     import numpy as np
     import pyarrow as pa
@@ -179,47 +212,62 @@ def build_index(
         "SELECT work_id, display_title, languages, sources FROM works ORDER BY work_id"
     ).to_arrow_table()
     abstracts = editions.column("abstract").to_pylist()
+    titles = [" ".join(t.split()) if t and t.strip() else None for t in editions.column("title").to_pylist()]
     # the keys the dedup pass stored each edition's vector under: its opening, else its whole text
-    opening = [text_key(span(a)) if a else None for a in abstracts]
-    whole = [text_key(" ".join(a.split())[:2000]) if a else None for a in abstracts]
-    wanted = sorted({k for k in opening + whole if k})
-    found: dict[str, Any] = {}
-    if wanted:
-        con.register("search_wanted", pa.table({"text_key": wanted}))
-        try:
-            rows = con.execute(
-                "SELECT text_key, vector FROM text_vectors SEMI JOIN search_wanted USING (text_key) WHERE model = ?",
-                [MODEL],
-            ).fetchall()
-        finally:
-            con.unregister("search_wanted")
-        found = {key: vector for key, vector in rows}
-    chosen = [found.get(o or "", found.get(w or "")) for o, w in zip(opening, whole, strict=True)]
-    titles = {i: " ".join(t.split()) for i, t in enumerate(editions.column("title").to_pylist()) if t and t.strip()}
+    keys = pa.table(
+        {
+            "row": pa.array(range(len(abstracts)), pa.int64()),
+            "opening": [text_key(span(a)) if a else None for a in abstracts],
+            "whole": [text_key(" ".join(a.split())[:2000]) if a else None for a in abstracts],
+            "title": [text_key(t) if t else None for t in titles],
+        }
+    )
+    del abstracts
+    con.register("search_keys", keys)
+    try:
+        stored = con.execute(
+            """
+            WITH v AS (SELECT text_key, vector FROM text_vectors WHERE model = $model)
+            SELECT o.vector AS opening, w.vector AS whole, t.vector AS title
+            FROM search_keys AS k
+            LEFT JOIN v AS o ON o.text_key = k.opening
+            LEFT JOIN v AS w ON w.text_key = k.whole
+            LEFT JOIN v AS t ON t.text_key = k.title
+            ORDER BY k.row
+            """,
+            {"model": MODEL},
+        ).to_arrow_table()
+    finally:
+        con.unregister("search_keys")
+    text = _matrix(stored.column("opening").combine_chunks(), DIMS)
+    has_text = ~np.asarray(stored.column("opening").is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    whole = _matrix(stored.column("whole").combine_chunks(), DIMS)
+    has_whole = ~np.asarray(stored.column("whole").is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    text[~has_text & has_whole] = whole[~has_text & has_whole]
+    has_text |= has_whole
+    del whole, has_whole
+    title = _matrix(stored.column("title").combine_chunks(), DIMS)
+    has_title = ~np.asarray(stored.column("title").is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    del stored
+    missing = {i: t for i, t in enumerate(titles) if t and not has_title[i]}
     stats = Stats()
-    title_vectors = vectors(con, titles, embed_budget, stats)
-    pending = stats.pending
-    if pending:
-        state = json.dumps({**json.loads(state), "titles_pending": pending})
+    for i, vector in vectors(con, missing, embed_budget, stats).items():
+        title[i], has_title[i] = vector, True
 
-    def column(values: Sequence[Any]) -> tuple[Any, Any]:
-        flat = np.zeros((len(values), DIMS), dtype=np.float32)
-        for i, vector in enumerate(values):
-            if vector is not None:
-                flat[i] = vector
-        has = np.array([v is not None for v in values], dtype=bool)
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), DIMS, mask=pa.array(~has)), has
+    def column(matrix: np.ndarray, has: np.ndarray) -> Any:
+        return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), DIMS, mask=pa.array(~has))
 
-    text_column, has_text = column(chosen)
-    title_column, has_title = column([title_vectors.get(i) for i in range(editions.num_rows)])
-    editions = editions.append_column("vector", text_column).append_column("title_vector", title_column)
-    has = has_text | has_title
+    editions = editions.append_column("vector", column(text, has_text))
+    editions = editions.append_column("title_vector", column(title, has_title))
+    with_vectors = int((has_text | has_title).sum())
+    del text, title
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.building")
-    for stale in (aside, aside.with_name(aside.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    out = duckdb.connect(str(aside))
+    _forget_old_asides(path)
+    # a name of its own per build: two writers finishing together (a lake's) never share a file
+    aside = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.building")
+    out = _open_index(aside, read_only=False)
+    built = BuiltIndex(aside, path, editions.num_rows, with_vectors, [])
     try:
         _load_fts(out)
         out.register("new_editions", editions)
@@ -237,20 +285,32 @@ def build_index(
         out.unregister("new_works")
         languages, tables = index_languages(out)
         out.execute(
-            "CREATE TABLE index_info AS SELECT ? AS state, now() AS built_at, ? AS model, ? AS fts_tables",
-            [state, MODEL, tables],
+            "CREATE TABLE index_info AS SELECT ? AS state, now() AS built_at, ? AS model, ? AS fts_tables, "
+            "? AS titles_pending",
+            [state, MODEL, tables, stats.pending],
         )
         _comment(out)
         out.execute("CHECKPOINT")
+        out.close()
+        with open(aside, "rb") as fh:
+            os.fsync(fh.fileno())
     except BaseException:
         out.close()
-        aside.unlink(missing_ok=True)
+        built.discard()
         raise
-    out.close()
-    with open(aside, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(aside, path)
-    return Built(editions.num_rows, int(has.sum()), [lang or "?" for lang in languages])
+    return BuiltIndex(aside, path, editions.num_rows, with_vectors, [lang or "?" for lang in languages])
+
+
+#: an aside this old is a dead build's (a killed run): removed by the next build
+STALE_ASIDE_S = 24 * 3600
+
+
+def _forget_old_asides(path: Path) -> None:
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.name}.*.building*"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > STALE_ASIDE_S:
+                leftover.unlink()
 
 
 def index_languages(con: duckdb.DuckDBPyConnection) -> tuple[list[str | None], list[str]]:
@@ -271,15 +331,14 @@ def index_languages(con: duckdb.DuckDBPyConnection) -> tuple[list[str | None], l
         params: dict[str, Any] = {"known": sorted(STEMMERS)} if language == OTHER else {"lang": language}
         where = "language IS NULL OR NOT list_contains($known, language)" if language == OTHER else "language = $lang"
         con.execute(f"CREATE TABLE {table} AS SELECT edition_id, title, abstract FROM editions WHERE {where}", params)
-        stopwords = "none"
-        if language in STOPWORDS:
-            stopwords = f"stopwords_{language}"
-            con.execute(f"CREATE TABLE {stopwords} (sw VARCHAR)")
-            con.executemany(f"INSERT INTO {stopwords} VALUES (?)", [[w] for w in sorted(STOPWORDS[language])])
+        stopwords = f"stopwords_{language}"
+        con.execute(f"CREATE TABLE {stopwords} (sw VARCHAR)")
+        words = sorted(STOPWORDS.get(language, frozenset()) | SINGLE_LETTERS)
+        con.executemany(f"INSERT INTO {stopwords} VALUES (?)", [[w] for w in words])
         con.execute(
             f"PRAGMA create_fts_index('{table}', 'edition_id', 'title', 'abstract', "
-            f"stemmer='{STEMMERS.get(language, 'none')}', stopwords='{stopwords}', strip_accents=1, lower=1, "
-            "overwrite=1)"
+            f"stemmer='{STEMMERS.get(language, 'none')}', stopwords='{stopwords}', ignore='{NOT_A_LETTER}', "
+            "strip_accents=1, lower=1, overwrite=1)"
         )
         # postings in term order: a query reads the row groups of its few terms, not all of them
         # (zone maps); p95 of a hybrid's words 204 -> 58 ms at 100k editions (bench search)
@@ -297,12 +356,13 @@ def _load_fts(con: duckdb.DuckDBPyConnection) -> None:
     load_extension(con, "fts")
 
 
-def _bm25_union(tables: Sequence[str], query: str, conjunctive: bool = False) -> str:
-    """SQL of every edition's BM25 score for `query` (an SQL expression), over every language's index;
-    `conjunctive`: only editions holding every word of the query (stop words aside)."""
-    every = ", conjunctive := 1" if conjunctive else ""
+def _bm25_union(tables: Sequence[str], query: str) -> str:
+    """SQL of every edition's BM25 score for `query` (an SQL expression), over every language's index
+    (no row when the index has no edition at all)."""
+    if not tables:
+        return "SELECT NULL::VARCHAR AS edition_id, NULL::DOUBLE AS score WHERE false"
     return " UNION ALL ".join(
-        f"SELECT edition_id, fts_main_{t}.match_bm25(edition_id, {query}{every}) AS score FROM {t}" for t in tables
+        f"SELECT edition_id, fts_main_{t}.match_bm25(edition_id, {query}) AS score FROM {t}" for t in tables
     )
 
 
@@ -476,12 +536,18 @@ class Searcher:
                 "(run it once on this warehouse)"
             )
         try:
-            self.con = duckdb.connect(str(path), read_only=True)
-            _load_fts(self.con)
-            info = self.con.execute("SELECT state, fts_tables FROM index_info").fetchone()
+            self.con = _open_index(path, read_only=True)
         except duckdb.Error as exc:
             raise WarehouseError(f"{path} is not a readable search index ({exc}): the next ingest rebuilds it") from exc
-        if info is None or json.loads(info[0]).get("version") != INDEX_VERSION:
+        try:
+            _load_fts(self.con)
+            info = self.con.execute("SELECT state, fts_tables FROM index_info").fetchone()
+            version = json.loads(info[0]).get("version") if info else None
+        except (duckdb.Error, ValueError, AttributeError) as exc:
+            self.con.close()
+            raise WarehouseError(f"{path} is not a readable search index ({exc}): the next ingest rebuilds it") from exc
+        if info is None or version != INDEX_VERSION:
+            self.con.close()
             raise WarehouseError(f"{path} is a search index of another version: the next ingest rebuilds it")
         self.tables: list[str] = list(info[1])
         self.stopwords: dict[str, frozenset[str]] = {}
@@ -520,7 +586,7 @@ class Searcher:
         tables = self.tables
         if filters.language:
             tables = [t for t in tables if t == table_of(filters.language)]
-        tokens = query_tokens(query)
+        tokens = self.words(query)
         asked: dict[str, str] = {}
         for table in tables:
             words = [t for t in tokens if t not in self.stopwords.get(table, frozenset())]
@@ -541,6 +607,14 @@ class Searcher:
         named = {**params, "limit": limit, **{f"q{i}": text for i, text in enumerate(asked.values())}}
         rows = self.con.execute(sql, named).fetchall()
         return [(edition, float(score)) for edition, score in rows]
+
+    def words(self, query: str) -> list[str]:
+        """The query's words as the index cuts its texts (its own `tokenize`), each once, at most
+        MAX_QUERY_WORDS; stop words are each language's to remove."""
+        if not self.tables:
+            return []
+        (cut,) = self.con.execute(f"SELECT fts_main_{self.tables[0]}.tokenize($q)", {"q": query}).fetchone() or ([],)
+        return list(dict.fromkeys(w for w in cut or [] if w))[:MAX_QUERY_WORDS]
 
     def _in_dictionary(self, table: str, words: list[str], every: bool) -> bool:
         """Whether the index holds every (or any) of the words, stemmed as it stems them."""
@@ -581,7 +655,7 @@ class Searcher:
         from pipeline.dedup.xling import default_encoder
 
         encoder = self._encoder or default_encoder()
-        return encoder.encode([" ".join(query.split())])[0]
+        return encoder.encode([" ".join(query.split())[:MAX_QUERY_CHARS]])[0]
 
     def _vectors(self) -> tuple[list[str], np.ndarray]:
         import numpy as np
@@ -604,7 +678,7 @@ class Searcher:
 
     # fused -------------------------------------------------------------------------------------
 
-    def _fused(self, query: str, filters: Filters, method: str) -> dict[str, dict[str, Any]]:
+    def _fused(self, query: str, filters: Filters, method: str, limit: int) -> dict[str, dict[str, Any]]:
         """Every candidate edition with its fused score and what each ranker said of it."""
         if not query.strip():
             raise ConfigError("the query is empty: give some words, in any language")
@@ -614,8 +688,9 @@ class Searcher:
         # word ("migrants", "manual") matches half the catalogue and, fused by rank, pushed those
         # editions above the ones the vectors found (hand-labelled queries, `python -m bench
         # search`: hybrid nDCG@10 0.56 with any word, 0.80 with every word)
-        words = self.by_words(query, filters, every_word=method == "hybrid") if method != "meaning" else []
-        meaning = self.by_meaning(query, filters) if method != "words" else []
+        depth = max(CANDIDATES, limit)
+        words = self.by_words(query, filters, depth, every_word=method == "hybrid") if method != "meaning" else []
+        meaning = self.by_meaning(query, filters, depth) if method != "words" else []
         found: dict[str, dict[str, Any]] = {}
         for rank, (edition, score) in enumerate(words, 1):
             found.setdefault(edition, {"score": 0.0})["bm25"] = (rank, score)
@@ -631,7 +706,7 @@ class Searcher:
 
     def editions(self, query: str, filters: Filters = Filters(), limit: int = 10, method: str = "hybrid") -> list[Hit]:
         """Editions best first: `method` hybrid (reciprocal rank fusion of both), words or meaning alone."""
-        found = self._fused(query, filters, method)
+        found = self._fused(query, filters, method, limit)
         best = self._best(found)[:limit]
         rows = self._rows(best)
         return [self._hit(rows[edition], found[edition]) for edition in best]
@@ -647,7 +722,7 @@ class Searcher:
 
     def works(self, query: str, filters: Filters = Filters(), limit: int = 10, method: str = "hybrid") -> list[WorkHit]:
         """Works best first, each ranked by its best matching edition and listing all its editions."""
-        found = self._fused(query, filters, method)
+        found = self._fused(query, filters, method, limit)
         work_of = self._work_of()
         order: list[str] = []
         for best in self._best(found):
@@ -710,18 +785,6 @@ def _edition_row(row: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-#: what the fts extension's `tokenize` turns into spaces (its own pattern)
-_PUNCTUATION = re.compile(r"[0-9!@#$%^&*()_+={}\[\]:;<>,.?~\\/|'\"`-]+")
-
-
-def query_tokens(text: str) -> list[str]:
-    """The query's words as the fts extension's `tokenize` makes them (accents stripped, lower case,
-    digits and punctuation as spaces), each once, in order."""
-    flat = unicodedata.normalize("NFKD", text.lower())
-    flat = "".join(c for c in flat if not unicodedata.combining(c))
-    return list(dict.fromkeys(_PUNCTUATION.sub(" ", flat).split()))
-
-
 def _matrix(column: Any, dims: int) -> np.ndarray:
     """A nullable FixedSizeList column as a float32 matrix, a null row as zeros."""
     import numpy as np
@@ -731,13 +794,6 @@ def _matrix(column: Any, dims: int) -> np.ndarray:
     out = values[start : start + len(column) * dims].reshape(-1, dims).copy()
     out[np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = 0.0
     return out
-
-
-def ndcg(ranked: Sequence[bool], relevant_total: int, k: int = 10) -> float:
-    """nDCG@k of a ranked list of relevance judgements (binary gains)."""
-    dcg = sum(1.0 / math.log2(i + 2) for i, rel in enumerate(ranked[:k]) if rel)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(relevant_total, k)))
-    return dcg / ideal if ideal else 0.0
 
 
 # -- what the index holds, for readers ---------------------------------------------------------------
@@ -775,12 +831,14 @@ INDEX_TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "index_info": (
         "One row: what the index was built from and when.",
         {
-            "state": ("VARCHAR", "JSON: index version, the dedup pass and withdrawals it reflects (a new "
-                      "value makes the next ingest rebuild it), titles still waiting for a vector."),
+            "state": ("VARCHAR", "JSON: index version, the dedup pass and withdrawals it reflects; a new "
+                      "value makes the next ingest or dedup rebuild it."),
             "built_at": ("TIMESTAMP WITH TIME ZONE", "When the index was built."),
             "model": ("VARCHAR", "Model of the vectors (text_vectors.model)."),
             "fts_tables": ("VARCHAR[]", "The full-text tables, one per language: docs_en, docs_fr, ..., docs_xx "
                            "for editions in a language without a stemmer or with none detected."),
+            "titles_pending": ("INTEGER", "Titles left without a vector by the embed budget: the next run "
+                               "embeds more and builds the index again."),
         },
     ),
 }  # fmt: skip

@@ -125,7 +125,8 @@ def _current(con: duckdb.DuckDBPyConnection, index: Path) -> bool:
     from pipeline.search import index_state, warehouse_state
 
     try:
-        return index_state(index) in (None, warehouse_state(con))
+        known = index_state(index)
+        return known is None or known[0] == warehouse_state(con)
     except duckdb.Error:  # a warehouse without the schema's tables: nothing to compare with
         return True
 

@@ -24,7 +24,7 @@ from conftest import REPO_ROOT, copy_seed_archive, pipeline_process
 from pipeline.archive import Archive
 from pipeline.backend import extension_file
 from pipeline.ingest import IngestOptions, crawl_step, run_ingest
-from pipeline.search import Searcher, query_tokens
+from pipeline.search import Searcher
 from pipeline.sources import load_sources
 from pipeline.warehouse import connect, migrate
 from tests.replica import Replica
@@ -171,16 +171,26 @@ def test_a_damaged_index_is_said_and_the_next_ingest_rebuilds_it(seeded: Path, t
     assert _search(db, "Etimos")["results"]
 
 
-def test_query_words_are_cut_as_the_index_cuts_them(seeded: Path) -> None:
-    """Stop words are taken out of the query in Python: its words must be the extension's own."""
-    con = duckdb.connect(str(seeded.with_name("w.search.duckdb")), read_only=True)
-    try:
-        con.execute(f"LOAD '{extension_file('fts')}'")
-        for text in ("Réintégration, 2019: l'enfant — RÉINTÉGRATION", "Ñandú/Öl_Straße", "", "  a-b   c.d  "):
-            (theirs,) = con.execute("SELECT fts_main_docs_en.tokenize(?)", [text]).fetchone() or ([],)
-            assert query_tokens(text) == list(dict.fromkeys(t for t in theirs if t)), text
-    finally:
-        con.close()
+def test_typographic_apostrophes_and_one_letter_words_do_not_hide_an_edition(seeded: Path) -> None:
+    """The seeds print "l’Organisation" with a typographic apostrophe; a query may say "l'" or "a"."""
+    for query in ("organisation internationale", "l'organisation internationale", "l’organisation internationale"):
+        found = _search(seeded, query, "--method", "words", "--lang", "fr", "--level", "edition", "--limit", "20")
+        assert any("Etimos" in (h["title"] or "") for h in found["results"]), query
+    with Searcher(seeded.with_name("w.search.duckdb")) as searcher:
+        assert (
+            searcher.by_words("a guide for returnees in Armenia", every_word=True)
+            == searcher.by_words("guide returnees Armenia", every_word=True)
+            != []
+        )
+
+
+def test_long_queries_and_large_limits(seeded: Path) -> None:
+    with Searcher(seeded.with_name("w.search.duckdb")) as searcher:
+        words = searcher.words(" ".join(f"word{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(500)))
+        assert len(words) == 32
+        (live,) = searcher.con.execute("SELECT count(*) FROM editions").fetchone() or (0,)
+        everything = searcher.editions("migrants", limit=1000, method="meaning")
+    assert len(everything) == live  # every edition with a vector, not the rankers' default depth
 
 
 # -- the replica: several languages of one work ------------------------------------------------
@@ -199,7 +209,8 @@ def replica_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
             migrate(con)
             archive = Archive(raw)
             options = IngestOptions(search_for=db)
-            run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+            summary = run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
+            summary.search_index.install()  # as the command does once it has published
         finally:
             con.close()
     return root / "w.search.duckdb"
@@ -274,3 +285,60 @@ def test_a_dedup_pass_refreshes_the_index_and_search_says_when_it_lags(seeded: P
     assert "search index:" in done.stdout
     fresh = pipeline_process(["search", "Etimos", "--db", str(db)])
     assert fresh.returncode == 0 and "predates" not in fresh.stderr
+
+
+def test_an_empty_warehouse_has_an_empty_index(tmp_path: Path) -> None:
+    done = pipeline_process(["ingest", "--offline", "--raw", str(tmp_path / "raw"), "--db", str(tmp_path / "w.duckdb")])
+    assert "search index not rebuilt" not in done.stdout + done.stderr
+    assert (tmp_path / "w.search.duckdb").exists()
+    found = pipeline_process(["search", "return counselling", "--db", str(tmp_path / "w.duckdb")])
+    assert found.returncode == 0 and "no publication matches" in found.stdout
+
+
+def test_no_embed_budget_builds_once_and_a_stale_wal_is_not_replayed(seeded: Path, tmp_path: Path) -> None:
+    from pipeline.search import refresh
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(seeded, db)
+    index = tmp_path / "w.search.duckdb"
+    index.with_name(index.name + ".wal").write_bytes(b"a WAL an analyst's session left behind")
+    con = duckdb.connect(str(db))
+    try:
+        built, note = refresh(con, db, embed_budget=0)
+        assert built is not None and note and not index.exists()  # aside until installed
+        built.install()
+        assert refresh(con, db, embed_budget=0) == (None, None)  # current: stored vectors are all it gets
+    finally:
+        con.close()
+    assert not index.with_name(index.name + ".wal").exists()
+    searched = pipeline_process(["search", "Etimos", "--db", str(db)])
+    assert searched.returncode == 0 and "predates" not in searched.stderr
+
+
+def test_two_writers_building_at_once_leave_one_whole_index(seeded: Path, tmp_path: Path) -> None:
+    import threading
+
+    from pipeline.search import build_index
+
+    index = tmp_path / "w.search.duckdb"
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        con = duckdb.connect(str(seeded), read_only=True)
+        try:
+            for _ in range(3):
+                build_index(con, index, embed_budget=0).install()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            con.close()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with Searcher(index) as searcher:
+        assert searcher.works("Etimos", limit=1)
+    assert not list(tmp_path.glob(".w.search.duckdb.*"))

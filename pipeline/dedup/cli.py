@@ -110,8 +110,10 @@ def dedup(
                 )
             from pipeline.search import refresh
 
-            indexed = refresh(con, settings.db_path, settings.embed_budget)
+            built, indexed = refresh(con, settings.db_path, settings.embed_budget)
             work.publish()
+            if built is not None:  # the index of what was just published, never before it
+                built.install()
         finally:
             work.close()
         click.echo(summary.message)
