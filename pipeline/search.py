@@ -846,7 +846,7 @@ INDEX_TABLES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
 INDEX_MACROS = {
     "search_editions(q, n := 10)": "Editions ranked by BM25 over every language's index, best first: "
     "edition_id, work_id, language, display_title, year, sources, url, bm25. The same order as "
-    "`pipeline search Q --method words --level edition`.",
+    "`pipeline search Q --method words --level edition` (which looks at most 100 deep unless --limit is larger).",
     "search_works(q, n := 10)": "Works ranked by their best edition's BM25: work_id, display_title, bm25, "
     "languages, sources, matched_editions, and editions (every edition of the work, in every language).",
 }
