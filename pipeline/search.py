@@ -668,17 +668,23 @@ class Searcher:
         if self._ids is None or self._matrix is None:
             from pipeline.dedup.xling import DIMS
 
-            table = self.con.execute(
-                "SELECT edition_id, vector, title_vector FROM editions "
-                "WHERE vector IS NOT NULL OR title_vector IS NOT NULL ORDER BY edition_id"
-            ).to_arrow_table()
-            self._ids = table.column("edition_id").to_pylist()
-            text, title = (_matrix(table.column(name).combine_chunks(), DIMS) for name in ("vector", "title_vector"))
+            where = "WHERE vector IS NOT NULL OR title_vector IS NOT NULL"
+            self._ids = [
+                e
+                for (e,) in self.con.execute(f"SELECT edition_id FROM editions {where} ORDER BY edition_id").fetchall()
+            ]
+            # one matrix filled column by column: at 100k editions each is 200 MB, held once
+            matrix = np.zeros((2, len(self._ids), DIMS), dtype=np.float32)
+            for side, name in enumerate(("vector", "title_vector")):
+                column = self.con.execute(f"SELECT {name} FROM editions {where} ORDER BY edition_id").to_arrow_table()
+                _matrix(column.column(0).combine_chunks(), DIMS, out=matrix[side])
+                del column
             # one missing is the other: the closer of the two is then that one
+            text, title = matrix
             text_missing, title_missing = ~text.any(axis=1), ~title.any(axis=1)
             text[text_missing] = title[text_missing]
             title[title_missing] = text[title_missing]
-            self._matrix = np.stack([text, title])
+            self._matrix = matrix
         return self._ids, self._matrix
 
     # fused -------------------------------------------------------------------------------------
@@ -790,13 +796,17 @@ def _edition_row(row: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-def _matrix(column: Any, dims: int) -> np.ndarray:
-    """A nullable FixedSizeList column as a float32 matrix, a null row as zeros."""
+def _matrix(column: Any, dims: int, out: np.ndarray | None = None) -> np.ndarray:
+    """A nullable FixedSizeList column as a float32 matrix (into `out` when given), a null row as zeros."""
     import numpy as np
 
     values = np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.float32)
     start = column.offset * dims
-    out = values[start : start + len(column) * dims].reshape(-1, dims).copy()
+    rows = values[start : start + len(column) * dims].reshape(-1, dims)
+    if out is None:
+        out = rows.copy()
+    else:
+        np.copyto(out, rows)
     out[np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = 0.0
     return out
 
