@@ -73,6 +73,8 @@ SINGLE_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 #: publish ("banana smoothie recipe", "xyzzy qwerty") top out at 0.09-0.22; some off-topic queries
 #: still pass ("football world cup results": 0.31), so a result always says why it matched
 MEANING_FLOOR = 0.22
+#: vectors read from the index at a time when a searcher loads them (2 MB a batch)
+VECTOR_BATCH = 1024
 #: words of a query that count (a pasted paragraph is not a query: each word costs a scan)
 MAX_QUERY_WORDS = 32
 #: characters of a query given to the encoder (an abstract's whole text is compared at 2,000)
@@ -669,16 +671,20 @@ class Searcher:
             from pipeline.dedup.xling import DIMS
 
             where = "WHERE vector IS NOT NULL OR title_vector IS NOT NULL"
-            self._ids = [
-                e
-                for (e,) in self.con.execute(f"SELECT edition_id FROM editions {where} ORDER BY edition_id").fetchall()
-            ]
-            # one matrix filled column by column: at 100k editions each is 200 MB, held once
-            matrix = np.zeros((2, len(self._ids), DIMS), dtype=np.float32)
-            for side, name in enumerate(("vector", "title_vector")):
-                column = self.con.execute(f"SELECT {name} FROM editions {where} ORDER BY edition_id").to_arrow_table()
-                _matrix(column.column(0).combine_chunks(), DIMS, out=matrix[side])
-                del column
+            (count,) = self.con.execute(f"SELECT count(*) FROM editions {where}").fetchone() or (0,)
+            # one matrix, filled batch by batch as the rows stream in (insertion order, kept by
+            # DuckDB): at 100k editions each side is 200 MB, held once, never a second copy in Arrow
+            matrix = np.zeros((2, count, DIMS), dtype=np.float32)
+            ids: list[str] = []
+            reader = self.con.execute(
+                f"SELECT edition_id, vector, title_vector FROM editions {where}"
+            ).fetch_record_batch(VECTOR_BATCH)
+            for batch in reader:
+                start = len(ids)
+                ids += batch.column(0).to_pylist()
+                for side in (0, 1):
+                    _matrix(batch.column(side + 1), DIMS, out=matrix[side, start : len(ids)])
+            self._ids = ids
             # one missing is the other: the closer of the two is then that one
             text, title = matrix
             text_missing, title_missing = ~text.any(axis=1), ~title.any(axis=1)

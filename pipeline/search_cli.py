@@ -131,13 +131,13 @@ def _current(con: duckdb.DuckDBPyConnection, index: Path) -> bool:
         return True
 
 
+def _print_json(query: str, level: str, results: list[dict[str, Any]]) -> None:
+    click.echo(json.dumps({"query": query, "level": level, "results": results}, ensure_ascii=False, indent=1))
+
+
 def _print_works(works: list[WorkHit], fmt: str, query: str) -> None:
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"query": query, "level": "work", "results": [w.as_dict() for w in works]}, ensure_ascii=False, indent=1
-            )
-        )
+        _print_json(query, "work", [w.as_dict() for w in works])
         return
     if fmt == "csv":
         rows = [
@@ -172,13 +172,7 @@ def _print_works(works: list[WorkHit], fmt: str, query: str) -> None:
 
 def _print_editions(hits: list[Hit], fmt: str, query: str) -> None:
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                {"query": query, "level": "edition", "results": [h.as_dict() for h in hits]},
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        _print_json(query, "edition", [h.as_dict() for h in hits])
         return
     if fmt == "csv":
         _write_csv([{"rank": r, **_flat(h.as_dict())} for r, h in enumerate(hits, 1)], ["rank", *_HIT_CELLS])

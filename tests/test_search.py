@@ -21,13 +21,8 @@ import duckdb
 import pytest
 from conftest import REPO_ROOT, copy_seed_archive, pipeline_process
 
-from pipeline.archive import Archive
 from pipeline.backend import extension_file
-from pipeline.ingest import IngestOptions, crawl_step, run_ingest
 from pipeline.search import Searcher
-from pipeline.sources import load_sources
-from pipeline.warehouse import connect, migrate
-from tests.replica import Replica
 
 DATASET = REPO_ROOT / "tests" / "replica" / "data" / "dataset.json"
 
@@ -197,22 +192,10 @@ def test_long_queries_and_large_limits(seeded: Path) -> None:
 
 @pytest.fixture(scope="module")
 def replica_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seeds plus a full crawl of the replica, ingested with its index; returns the index."""
-    root = tmp_path_factory.mktemp("search_replica")
-    raw = copy_seed_archive(root / "raw")
-    db = root / "w.duckdb"
-    with Replica(page_size=10, crawl_delay=0) as rep:
-        sources = rep.write_sources(root / "sources.toml")
-        con = connect(db)
-        try:
-            migrate(con)
-            archive = Archive(raw)
-            options = IngestOptions(search_for=db)
-            summary = run_ingest(con, archive, options, fetch=crawl_step(load_sources(sources), archive, options))
-            summary.search_index.install()  # as the command does once it has published
-        finally:
-            con.close()
-    return root / "w.search.duckdb"
+    """Seeds plus a full crawl of the replica, ingested with its index (as `bench search` builds it)."""
+    from bench.search import build_replica_warehouse
+
+    return build_replica_warehouse(tmp_path_factory.mktemp("search_replica")).with_name("w.search.duckdb")
 
 
 def _titles(work_key: str, language: str) -> set[str]:
