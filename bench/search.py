@@ -142,7 +142,7 @@ def synthetic_index(source: Path, path: Path, editions: int) -> float:
     import pyarrow as pa
 
     from pipeline.dedup.xling import DIMS
-    from pipeline.search import _load_fts, _matrix, index_languages
+    from pipeline.search import _load_fts, _matrix, index_languages, new_index_file
 
     started = time.perf_counter()
     src = duckdb.connect(str(source), read_only=True)
@@ -157,7 +157,7 @@ def synthetic_index(source: Path, path: Path, editions: int) -> float:
     text = _matrix(vecs.column("vector").combine_chunks(), DIMS)
     title = _matrix(vecs.column("title_vector").combine_chunks(), DIMS)
     path.unlink(missing_ok=True)
-    out = duckdb.connect(str(path))
+    out = new_index_file(path)
     _load_fts(out)
     out.execute(
         f"CREATE TABLE editions (edition_id VARCHAR, work_id VARCHAR, language VARCHAR, title VARCHAR, "
@@ -191,7 +191,7 @@ def synthetic_index(source: Path, path: Path, editions: int) -> float:
     out.unregister("i")
     _, tables = index_languages(out)
     out.execute("UPDATE index_info SET fts_tables = ?", [tables])
-    out.execute("CHECKPOINT")
+    out.execute("CHECKPOINT search_index")
     out.close()
     return time.perf_counter() - started
 

@@ -110,7 +110,7 @@ def parse_and_load(
         if options.search_for is not None:
             from pipeline.search import refresh
 
-            summary.search_index, note = refresh(con, options.search_for, options.embed_budget)
+            summary.search_index, note = refresh(con, options.search_for, options.embed_budget, options.vector_cache)
             if note:
                 summary.notes.append(note)
     if summary.status == "running" or (summary.archive_damage and summary.status == "offline"):

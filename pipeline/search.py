@@ -116,6 +116,21 @@ def _open_index(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=read_only, config={**SAFE_CONFIG, "memory_limit": MEMORY_LIMIT})
 
 
+#: the new index file's block size: it holds some thirty small tables (a full-text index is five
+#: per language), each taking at least a block; at DuckDB's default 256 KB the seeds' index was
+#: 7 MB, beside a 6 MB warehouse
+INDEX_BLOCK_SIZE = 16384
+
+
+def new_index_file(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection whose current database is a new index file at `path` (small blocks, see above)."""
+    con = duckdb.connect(config={**SAFE_CONFIG, "memory_limit": MEMORY_LIMIT})
+    quoted = str(path).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS search_index (BLOCK_SIZE {INDEX_BLOCK_SIZE})")
+    con.execute("USE search_index")
+    return con
+
+
 def index_state(path: Path) -> tuple[str, int] | None:
     """(the warehouse state an index file was built from, titles it left without a vector), or None
     when it is missing or unreadable."""
@@ -165,7 +180,10 @@ class BuiltIndex:
 
 
 def refresh(
-    con: duckdb.DuckDBPyConnection, where: Location, embed_budget: int = DEFAULT_BUDGET
+    con: duckdb.DuckDBPyConnection,
+    where: Location,
+    embed_budget: int = DEFAULT_BUDGET,
+    vector_cache: Path | None = None,
 ) -> tuple[BuiltIndex | None, str | None]:
     """Build the search index of the warehouse at `where` aside, unless it is current; returns the
     build to install after the publish (or None) and a line for the run's notes (or None).
@@ -184,7 +202,10 @@ def refresh(
         # an index that left titles without vectors is built again while the budget embeds some
         if known is not None and known[0] == state and not (known[1] and embed_budget > 0):
             return None, None
-        built = build_index(con, path, state, embed_budget)
+        from pipeline.dedup.xling import vector_cache as cached_vectors
+
+        with cached_vectors(vector_cache):  # titles too are looked up in (and added to) the shared cache
+            built = build_index(con, path, state, embed_budget)
     except Exception as exc:  # any failure here must leave the run's work standing
         return None, f"search index not rebuilt ({type(exc).__name__}: {exc}); the next run tries again"
     return built, built.describe()
@@ -273,7 +294,7 @@ def build_index(
     _forget_old_asides(path)
     # a name of its own per build: two writers finishing together (a lake's) never share a file
     aside = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.building")
-    out = _open_index(aside, read_only=False)
+    out = new_index_file(aside)
     built = BuiltIndex(aside, path, editions.num_rows, with_vectors, [])
     try:
         _load_fts(out)
@@ -297,7 +318,7 @@ def build_index(
             [state, MODEL, tables, stats.pending],
         )
         _comment(out)
-        out.execute("CHECKPOINT")
+        out.execute("CHECKPOINT search_index")
         out.close()
         with open(aside, "rb") as fh:
             os.fsync(fh.fileno())
@@ -676,9 +697,9 @@ class Searcher:
             # DuckDB): at 100k editions each side is 200 MB, held once, never a second copy in Arrow
             matrix = np.zeros((2, count, DIMS), dtype=np.float32)
             ids: list[str] = []
-            reader = self.con.execute(
-                f"SELECT edition_id, vector, title_vector FROM editions {where}"
-            ).fetch_record_batch(VECTOR_BATCH)
+            reader = self.con.execute(f"SELECT edition_id, vector, title_vector FROM editions {where}").to_arrow_reader(
+                VECTOR_BATCH
+            )
             for batch in reader:
                 start = len(ids)
                 ids += batch.column(0).to_pylist()
@@ -803,17 +824,20 @@ def _edition_row(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _matrix(column: Any, dims: int, out: np.ndarray | None = None) -> np.ndarray:
-    """A nullable FixedSizeList column as a float32 matrix (into `out` when given), a null row as zeros."""
-    import numpy as np
+    """A nullable FixedSizeList column as a float32 matrix (into `out` when given), a null row as zeros.
 
-    values = np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.float32)
-    start = column.offset * dims
-    rows = values[start : start + len(column) * dims].reshape(-1, dims)
+    Only the valid rows' values are read (`list_flatten`): a null row may have no slots at all in
+    the child array (a lake's Parquet-backed result of all-null vectors had none).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
     if out is None:
-        out = rows.copy()
-    else:
-        np.copyto(out, rows)
-    out[np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = 0.0
+        out = np.zeros((len(column), dims), dtype=np.float32)
+    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.asarray(pc.list_flatten(column).to_numpy(zero_copy_only=False), dtype=np.float32)
+    out[~valid] = 0.0
+    out[valid] = values.reshape(-1, dims)
     return out
 
 

@@ -110,7 +110,7 @@ def dedup(
                 )
             from pipeline.search import refresh
 
-            built, indexed = refresh(con, settings.db_path, settings.embed_budget)
+            built, indexed = refresh(con, settings.db_path, settings.embed_budget, settings.vector_cache)
             work.publish()
             if built is not None:  # the index of what was just published, never before it
                 built.install()
