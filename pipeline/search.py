@@ -577,6 +577,8 @@ class Searcher:
         if info is None or version != INDEX_VERSION:
             self.con.close()
             raise WarehouseError(f"{path} is a search index of another version: the next ingest rebuilds it")
+        #: the warehouse state the index reflects (`warehouse_state`), for a reader to compare
+        self.state = str(info[0])
         self.tables: list[str] = list(info[1])
         self.stopwords: dict[str, frozenset[str]] = {}
         for table in self.tables:

@@ -92,19 +92,19 @@ def search(
     try:
         settings = settings_from(db, data_path)
         filters = Filters(language=language.lower() if language else None, site=site, years=parse_years(years))
-        con = connect(settings.db_path, read_only=True)  # where its index is, and whether it is current
+        con = connect(settings.db_path, read_only=True)  # where its index is, and what it should reflect
         try:
             path = search_index(con, settings.db_path)
-            current = _current(con, path)
+            expected = _state(con)
         finally:
             con.close()
-        if not current:
-            click.echo(
-                "note: the search index predates the warehouse's last dedup pass or withdrawals; "
-                "the next ingest or dedup rebuilds it",
-                err=True,
-            )
         with Searcher(path) as searcher:
+            if expected is not None and searcher.state != expected:
+                click.echo(
+                    "note: the search index predates the warehouse's last dedup pass or withdrawals; "
+                    "the next ingest or dedup rebuilds it",
+                    err=True,
+                )
             if level == "work":
                 works = searcher.works(query, filters, limit, method)
                 _print_works(works, fmt, query)
@@ -118,17 +118,19 @@ def search(
         sys.exit(EXIT_CONFIG)
 
 
-def _current(con: duckdb.DuckDBPyConnection, index: Path) -> bool:
-    """Whether the index reflects the warehouse's last pass (True when either cannot say)."""
+def _state(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's state as an index records it, or None when it cannot say (no schema yet).
+
+    Compared with the state the searcher reads from the index it opens anyway: the index file is
+    opened once per search."""
     import duckdb
 
-    from pipeline.search import index_state, warehouse_state
+    from pipeline.search import warehouse_state
 
     try:
-        known = index_state(index)
-        return known is None or known[0] == warehouse_state(con)
-    except duckdb.Error:  # a warehouse without the schema's tables: nothing to compare with
-        return True
+        return warehouse_state(con)
+    except duckdb.Error:
+        return None
 
 
 def _print_json(query: str, level: str, results: list[dict[str, Any]]) -> None:
